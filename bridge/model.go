@@ -1,0 +1,157 @@
+// Package bridge is scimbridge's domain: one full sync reads every user and
+// group from a Directory, maps them (package schema), resolves nested groups,
+// diffs the result against what a Store holds and applies the difference in one
+// transaction, with a report of the run. It also schedules syncs.
+//
+// Data flows one way: ldapsource → bridge → store. The bridge declares the
+// interfaces it needs (Directory, Store); adapters implement them.
+package bridge
+
+import (
+	"context"
+	"time"
+
+	"github.com/scimbridge/scimbridge/schema"
+)
+
+// Directory is a connected, bound directory that streams entries. Each
+// callback gets entries one at a time; returning an error from fn stops the read.
+// A read that fails or is incomplete for any reason returns an error.
+type Directory interface {
+	Users(ctx context.Context, fn func(*schema.Entry) error) error
+	Groups(ctx context.Context, fn func(*schema.Entry) error) error
+	Close() error
+}
+
+// Dialer connects and binds to the directory the settings describe.
+type Dialer func(ctx context.Context, s *schema.Settings) (Directory, error)
+
+// Member types of a group's direct members.
+const (
+	MemberUser  = "User"
+	MemberGroup = "Group"
+)
+
+// StoredUser is what the bridge needs to know of a stored user to match and diff it.
+type StoredUser struct {
+	ID           string
+	ExternalID   string
+	DNNorm       string
+	UserNameNorm string
+	Hash         string // content hash of the mapped attributes
+	GroupsHash   string // hash of the transitive group set with direct flags
+	Created      time.Time
+}
+
+// StoredGroup is what the bridge needs to know of a stored group to match and diff it.
+type StoredGroup struct {
+	ID          string
+	ExternalID  string
+	DNNorm      string
+	NameNorm    string
+	Hash        string // content hash of the mapped attributes (name, externalId, DN)
+	MembersHash string // hash of the direct member set
+	Created     time.Time
+}
+
+// Snapshot is the store's current state, as far as matching and diffing need it.
+type Snapshot struct {
+	Users  []StoredUser
+	Groups []StoredGroup
+}
+
+// UserRow is a user as the store keeps it.
+type UserRow struct {
+	ID string
+	schema.User
+	DNNorm       string
+	UserNameNorm string
+	Hash         string
+	GroupsHash   string
+	// Version changes exactly when the SCIM representation changes (attributes or groups).
+	Version      string
+	Created      time.Time
+	LastModified time.Time
+}
+
+// GroupRow is a group as the store keeps it (members are kept apart).
+type GroupRow struct {
+	ID           string
+	ExternalID   string
+	DN           string
+	DNNorm       string
+	Name         string
+	NameNorm     string
+	Hash         string
+	MembersHash  string
+	Version      string
+	Created      time.Time
+	LastModified time.Time
+}
+
+// Member is one direct member of a group.
+type Member struct {
+	ID   string
+	Type string // MemberUser or MemberGroup
+}
+
+// Membership is one group a user is in, directly or through nesting.
+type Membership struct {
+	GroupID string
+	Direct  bool
+}
+
+// Change is one entry of the durable change log (outbox) that the push client drains.
+type Change struct {
+	ResourceType string // MemberUser ("User") or MemberGroup ("Group")
+	ResourceID   string
+	Op           string // OpCreate, OpUpdate, OpDelete, OpMembers
+	// Name is the userName or displayName at the time of the change, so a
+	// deletion can still be addressed at a target that names resources.
+	Name string
+}
+
+// Change operations.
+const (
+	OpCreate  = "create"
+	OpUpdate  = "update"
+	OpDelete  = "delete"
+	OpMembers = "members" // the group's direct members or transitive users changed
+)
+
+// Plan is everything one sync changes. The store applies it in one transaction.
+type Plan struct {
+	CreateUsers  []UserRow
+	UpdateUsers  []UserRow // attributes or groups changed; the whole row is rewritten
+	DeleteUsers  []string  // ids
+	CreateGroups []GroupRow
+	UpdateGroups []GroupRow // attributes or members changed
+	DeleteGroups []string   // ids
+	// UserGroups replaces the memberships (transitive, with direct flags) of these users.
+	UserGroups map[string][]Membership
+	// GroupMembers replaces the direct members of these groups.
+	GroupMembers map[string][]Member
+	Changes      []Change
+}
+
+// Empty reports whether the plan writes nothing.
+func (p *Plan) Empty() bool {
+	return len(p.CreateUsers) == 0 && len(p.UpdateUsers) == 0 && len(p.DeleteUsers) == 0 &&
+		len(p.CreateGroups) == 0 && len(p.UpdateGroups) == 0 && len(p.DeleteGroups) == 0 &&
+		len(p.UserGroups) == 0 && len(p.GroupMembers) == 0 && len(p.Changes) == 0
+}
+
+// Store is what the bridge needs from the state store.
+type Store interface {
+	// Snapshot loads the matching keys and hashes of every stored user and group.
+	Snapshot(ctx context.Context) (*Snapshot, error)
+	// Memberships returns the stored memberships of the given users.
+	Memberships(ctx context.Context, userIDs []string) (map[string][]Membership, error)
+	// Apply writes the plan and the finished run report in ONE transaction.
+	Apply(ctx context.Context, p *Plan, r *Report) error
+	// StartRun records a run as running and assigns r.ID.
+	StartRun(ctx context.Context, r *Report) error
+	// FinishRun records the final state of a run that applied nothing
+	// (failed, held, dry run, or no change).
+	FinishRun(ctx context.Context, r *Report) error
+}

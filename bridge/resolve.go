@@ -1,0 +1,216 @@
+package bridge
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/scimbridge/scimbridge/schema"
+)
+
+// directory is one complete, mapped read of the directory.
+type directory struct {
+	users  []mappedUser
+	groups []mappedGroup
+}
+
+type mappedUser struct {
+	schema.User
+	dnNorm   string
+	nameNorm string
+	keyNorm  string // folded MemberKey
+	id       string // assigned while diffing
+	direct   []int32
+}
+
+type mappedGroup struct {
+	schema.Group
+	dnNorm   string
+	nameNorm string
+	id       string
+	users    []int32 // direct user members
+	children []int32 // direct group members
+	parents  []int32 // groups this group is a direct member of
+}
+
+// resolveMembers turns each group's raw member values into user and group
+// indexes. Values that name neither a synced user nor a synced group are
+// dropped and counted.
+func resolveMembers(d *directory, byUID bool) (dangling int) {
+	userByDN := make(map[string]int32, len(d.users))
+	userByKey := map[string]int32{}
+	for i := range d.users {
+		u := &d.users[i]
+		userByDN[u.dnNorm] = int32(i)
+		if byUID && u.keyNorm != "" {
+			if _, dup := userByKey[u.keyNorm]; !dup {
+				userByKey[u.keyNorm] = int32(i)
+			}
+		}
+	}
+	groupByDN := make(map[string]int32, len(d.groups))
+	for i := range d.groups {
+		groupByDN[d.groups[i].dnNorm] = int32(i)
+	}
+	for gi := range d.groups {
+		g := &d.groups[gi]
+		seenU := map[int32]bool{}
+		seenG := map[int32]bool{}
+		for _, m := range g.Members {
+			if byUID {
+				if ui, ok := userByKey[strings.ToLower(strings.TrimSpace(m))]; ok && !seenU[ui] {
+					seenU[ui] = true
+					g.users = append(g.users, ui)
+					d.users[ui].direct = append(d.users[ui].direct, int32(gi))
+				} else if !ok {
+					dangling++
+				}
+				continue
+			}
+			n := NormalizeDN(m)
+			if ui, ok := userByDN[n]; ok {
+				if !seenU[ui] {
+					seenU[ui] = true
+					g.users = append(g.users, ui)
+					d.users[ui].direct = append(d.users[ui].direct, int32(gi))
+				}
+				continue
+			}
+			if ci, ok := groupByDN[n]; ok {
+				if ci != int32(gi) && !seenG[ci] {
+					seenG[ci] = true
+					g.children = append(g.children, ci)
+					d.groups[ci].parents = append(d.groups[ci].parents, int32(gi))
+				}
+				continue
+			}
+			dangling++
+		}
+		g.Members = nil // resolved; free the raw values
+	}
+	return dangling
+}
+
+// ancestors returns, for each group, every group it is in through nesting
+// (not itself). Cycles terminate: each group is visited once per walk.
+func ancestors(groups []mappedGroup) [][]int32 {
+	out := make([][]int32, len(groups))
+	seen := make([]int32, len(groups)) // walk stamp per group
+	for i := range seen {
+		seen[i] = -1
+	}
+	var stack []int32
+	for gi := range groups {
+		stack = append(stack[:0], groups[gi].parents...)
+		seen[gi] = int32(gi)
+		for len(stack) > 0 {
+			p := stack[len(stack)-1]
+			stack = stack[:len(stack)-1]
+			if seen[p] == int32(gi) {
+				continue
+			}
+			seen[p] = int32(gi)
+			out[gi] = append(out[gi], p)
+			stack = append(stack, groups[p].parents...)
+		}
+	}
+	return out
+}
+
+// userMemberships returns a user's transitive groups, each once, direct when
+// the user is a direct member (even if also nested), sorted by group id.
+func userMemberships(u *mappedUser, groups []mappedGroup, anc [][]int32) []Membership {
+	if len(u.direct) == 0 {
+		return nil
+	}
+	set := make(map[int32]bool, len(u.direct)*3)
+	for _, gi := range u.direct {
+		set[gi] = true
+	}
+	for _, gi := range u.direct {
+		for _, a := range anc[gi] {
+			if _, ok := set[a]; !ok {
+				set[a] = false
+			}
+		}
+	}
+	ms := make([]Membership, 0, len(set))
+	for gi, direct := range set {
+		ms = append(ms, Membership{GroupID: groups[gi].id, Direct: direct})
+	}
+	sort.Slice(ms, func(i, j int) bool { return ms[i].GroupID < ms[j].GroupID })
+	return ms
+}
+
+// groupMembers returns a group's direct members, sorted by type and id.
+func groupMembers(g *mappedGroup, users []mappedUser, groups []mappedGroup) []Member {
+	ms := make([]Member, 0, len(g.users)+len(g.children))
+	for _, ui := range g.users {
+		ms = append(ms, Member{ID: users[ui].id, Type: MemberUser})
+	}
+	for _, ci := range g.children {
+		ms = append(ms, Member{ID: groups[ci].id, Type: MemberGroup})
+	}
+	sort.Slice(ms, func(i, j int) bool {
+		if ms[i].Type != ms[j].Type {
+			return ms[i].Type < ms[j].Type
+		}
+		return ms[i].ID < ms[j].ID
+	})
+	return ms
+}
+
+// hasher builds short content hashes from fields.
+type hasher struct{ b []byte }
+
+func (h *hasher) add(s ...string) *hasher {
+	for _, v := range s {
+		h.b = strconv.AppendInt(h.b, int64(len(v)), 10)
+		h.b = append(h.b, ':')
+		h.b = append(h.b, v...)
+	}
+	return h
+}
+
+func (h *hasher) sum() string {
+	s := sha256.Sum256(h.b)
+	h.b = h.b[:0]
+	return hex.EncodeToString(s[:16])
+}
+
+func (h *hasher) user(u *schema.User) string {
+	active := "0"
+	if u.Active {
+		active = "1"
+	}
+	return h.add(u.ExternalID, u.DN, u.UserName, u.GivenName, u.FamilyName, u.DisplayName,
+		u.Email, active, u.EmployeeNumber, u.Department, u.MemberKey).sum()
+}
+
+func (h *hasher) group(g *mappedGroup) string {
+	return h.add(g.ExternalID, g.DN, g.Name).sum()
+}
+
+func (h *hasher) memberships(ms []Membership) string {
+	for _, m := range ms {
+		d := "i"
+		if m.Direct {
+			d = "d"
+		}
+		h.add(m.GroupID, d)
+	}
+	return h.sum()
+}
+
+func (h *hasher) members(ms []Member) string {
+	for _, m := range ms {
+		h.add(m.Type, m.ID)
+	}
+	return h.sum()
+}
+
+func (h *hasher) version(a, b string) string {
+	return h.add(a, b).sum()[:16]
+}

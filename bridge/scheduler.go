@@ -1,0 +1,143 @@
+package bridge
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/go-co-op/gocron/v2"
+
+	"github.com/scimbridge/scimbridge/schema"
+)
+
+// Scheduler runs periodic full syncs with gocron and starts manual runs.
+// Runs never overlap: the Syncer holds one run at a time, and a run asked for
+// while another runs is refused with a *BusyError rather than dropped silently.
+type Scheduler struct {
+	syncer *Syncer
+	load   func(ctx context.Context) (*schema.Settings, error)
+	log    *slog.Logger
+	cron   gocron.Scheduler
+
+	ctx    context.Context // canceled by Stop: ends runs in progress
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	mu       sync.Mutex
+	job      gocron.Job
+	interval time.Duration
+}
+
+// NewScheduler returns a stopped scheduler; load reads the current settings
+// before every run and every Reschedule.
+func NewScheduler(sy *Syncer, load func(ctx context.Context) (*schema.Settings, error), log *slog.Logger) (*Scheduler, error) {
+	if log == nil {
+		log = slog.Default()
+	}
+	cron, err := gocron.NewScheduler()
+	if err != nil {
+		return nil, fmt.Errorf("create scheduler: %w", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Scheduler{syncer: sy, load: load, log: log, cron: cron, ctx: ctx, cancel: cancel}, nil
+}
+
+// Start starts the scheduler; call Reschedule to set the period from the settings.
+func (s *Scheduler) Start() { s.cron.Start() }
+
+// Stop stops scheduling, cancels a run in progress and waits for it to end.
+func (s *Scheduler) Stop() error {
+	s.cancel()
+	err := s.cron.Shutdown()
+	s.wg.Wait()
+	return err
+}
+
+// Reschedule reads the settings and applies them at once: when enabled with
+// periodic full sync on, a full sync runs every sync.fullSyncIntervalSeconds
+// (the first one an interval from now); otherwise nothing is scheduled.
+func (s *Scheduler) Reschedule(ctx context.Context) error {
+	set, err := s.load(ctx)
+	if err != nil {
+		return fmt.Errorf("load settings: %w", err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	want := time.Duration(0)
+	if set.Enabled && set.Sync.PeriodicFullSync && set.Sync.FullSyncIntervalSeconds > 0 {
+		want = time.Duration(set.Sync.FullSyncIntervalSeconds) * time.Second
+	}
+	if s.job != nil && want == s.interval {
+		return nil
+	}
+	if s.job != nil {
+		if err := s.cron.RemoveJob(s.job.ID()); err != nil {
+			return fmt.Errorf("remove the sync schedule: %w", err)
+		}
+		s.job, s.interval = nil, 0
+	}
+	if want == 0 {
+		s.log.Info("periodic full sync off")
+		return nil
+	}
+	job, err := s.cron.NewJob(gocron.DurationJob(want), gocron.NewTask(s.scheduledRun),
+		gocron.WithSingletonMode(gocron.LimitModeReschedule), gocron.WithName("full-sync"))
+	if err != nil {
+		return fmt.Errorf("schedule full sync every %s: %w", want, err)
+	}
+	s.job, s.interval = job, want
+	s.log.Info("periodic full sync scheduled", "every", want.String())
+	return nil
+}
+
+// NextRun returns when the next scheduled sync runs, if one is scheduled.
+func (s *Scheduler) NextRun() (time.Time, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.job == nil {
+		return time.Time{}, false
+	}
+	t, err := s.job.NextRun()
+	if err != nil || t.IsZero() {
+		return time.Time{}, false
+	}
+	return t, true
+}
+
+func (s *Scheduler) scheduledRun() {
+	_, err := s.Trigger(s.ctx, Options{Trigger: TriggerScheduled})
+	var busy *BusyError
+	switch {
+	case errors.As(err, &busy):
+		s.log.Warn("scheduled sync skipped: a sync is already running", "runningRun", busy.RunID)
+	case err != nil:
+		s.log.Error("scheduled sync not started", "err", err)
+	}
+}
+
+// Trigger starts a run in the background and returns its id as soon as the
+// run is recorded. A run in progress yields a *BusyError with its id.
+func (s *Scheduler) Trigger(ctx context.Context, opt Options) (int64, error) {
+	set, err := s.load(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("load settings: %w", err)
+	}
+	r, err := s.syncer.start(ctx, opt)
+	if err != nil {
+		return 0, err
+	}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		if _, err := s.syncer.finish(s.ctx, set, opt, r); err != nil {
+			s.log.Error("sync run not recorded", "run", r.ID, "err", err)
+		}
+	}()
+	return r.ID, nil
+}
+
+// Wait blocks until runs started by Trigger have ended.
+func (s *Scheduler) Wait() { s.wg.Wait() }

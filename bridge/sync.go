@@ -1,0 +1,604 @@
+package bridge
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/scimbridge/scimbridge/schema"
+)
+
+// Options are the choices of one sync run.
+type Options struct {
+	// Trigger is TriggerManual, TriggerScheduled or TriggerStartup.
+	Trigger string
+	// DryRun computes and reports the run without writing anything.
+	DryRun bool
+	// AllowDeletes approves a run that deletion safety would otherwise hold.
+	AllowDeletes bool
+}
+
+// ErrBusy is wrapped by BusyError.
+var ErrBusy = errors.New("a sync is already running")
+
+// BusyError is returned when a sync is asked for while another one runs.
+type BusyError struct{ RunID int64 }
+
+func (e *BusyError) Error() string { return fmt.Sprintf("%v (run %d)", ErrBusy, e.RunID) }
+
+// Unwrap makes errors.Is(err, ErrBusy) true.
+func (e *BusyError) Unwrap() error { return ErrBusy }
+
+// Pusher delivers the store's pending changes to a SCIM target. The Syncer
+// calls it after each applied run when push is enabled.
+type Pusher interface {
+	Push(ctx context.Context, s *schema.Settings, runID int64) (json.RawMessage, error)
+}
+
+// maxSkippedListed bounds the skipped entries a report lists; the count is always complete.
+const maxSkippedListed = 1000
+
+// Syncer runs full syncs, one at a time.
+type Syncer struct {
+	store  Store
+	dial   Dialer
+	log    *slog.Logger
+	pusher Pusher
+	now    func() time.Time
+
+	mu      sync.Mutex
+	running atomic.Int64 // id of the run in progress; 0 when idle
+}
+
+// NewSyncer returns a Syncer that reads with dial and writes to st.
+func NewSyncer(st Store, dial Dialer, log *slog.Logger) *Syncer {
+	if log == nil {
+		log = slog.Default()
+	}
+	return &Syncer{store: st, dial: dial, log: log, now: time.Now}
+}
+
+// SetPusher sets the push client called after each applied run.
+func (s *Syncer) SetPusher(p Pusher) { s.pusher = p }
+
+// Running returns the id of the run in progress, if any.
+func (s *Syncer) Running() (int64, bool) {
+	id := s.running.Load()
+	return id, id != 0
+}
+
+// Run performs one full sync now and returns its report (status succeeded,
+// failed or held). While another run is in progress it returns a *BusyError.
+// The returned error is otherwise only about recording the run.
+func (s *Syncer) Run(ctx context.Context, settings *schema.Settings, opt Options) (*Report, error) {
+	r, err := s.start(ctx, opt)
+	if err != nil {
+		return nil, err
+	}
+	return s.finish(ctx, settings, opt, r)
+}
+
+// start takes the run lock and records the run as running.
+func (s *Syncer) start(ctx context.Context, opt Options) (*Report, error) {
+	if !s.mu.TryLock() {
+		return nil, &BusyError{RunID: s.running.Load()}
+	}
+	if opt.Trigger == "" {
+		opt.Trigger = TriggerManual
+	}
+	r := &Report{Trigger: opt.Trigger, DryRun: opt.DryRun, Status: StatusRunning,
+		StartedAt: s.now().UTC(), SkippedEntries: []SkippedEntry{}}
+	if err := s.store.StartRun(ctx, r); err != nil {
+		s.mu.Unlock()
+		return nil, fmt.Errorf("record sync run: %w", err)
+	}
+	s.running.Store(r.ID)
+	return r, nil
+}
+
+// finish runs the sync started by start and releases the lock.
+func (s *Syncer) finish(ctx context.Context, settings *schema.Settings, opt Options, r *Report) (*Report, error) {
+	defer func() {
+		s.running.Store(0)
+		s.mu.Unlock()
+	}()
+	log := s.log.With("run", r.ID, "trigger", r.Trigger, "dryRun", r.DryRun)
+	log.Info("sync started")
+
+	plan, err := s.plan(ctx, settings, opt, r)
+	r.FinishedAt = s.now().UTC()
+	r.DurationMs = r.FinishedAt.Sub(r.StartedAt).Milliseconds()
+	switch {
+	case err != nil:
+		r.Status, r.Error = StatusFailed, err.Error()
+	case r.Status == StatusHeld, opt.DryRun, plan.Empty():
+		if r.Status == StatusRunning {
+			r.Status = StatusSucceeded
+		}
+	default:
+		r.Status = StatusSucceeded
+		if err := s.store.Apply(ctx, plan, r); err != nil {
+			r.Status, r.Error = StatusFailed, fmt.Sprintf("write to the state store: %v", err)
+			break
+		}
+		s.push(ctx, settings, r, log)
+		if r.Push == nil {
+			s.logDone(log, r)
+			return r, nil
+		}
+	}
+	if err := s.store.FinishRun(context.WithoutCancel(ctx), r); err != nil {
+		return r, fmt.Errorf("record sync run %d: %w", r.ID, err)
+	}
+	s.logDone(log, r)
+	return r, nil
+}
+
+func (s *Syncer) push(ctx context.Context, settings *schema.Settings, r *Report, log *slog.Logger) {
+	if s.pusher == nil || !settings.Push.Enabled {
+		return
+	}
+	rep, err := s.pusher.Push(ctx, settings, r.ID)
+	if err != nil {
+		log.Error("push failed", "err", err)
+		rep, _ = json.Marshal(map[string]string{"error": err.Error()})
+	}
+	r.Push = rep
+}
+
+func (s *Syncer) logDone(log *slog.Logger, r *Report) {
+	attrs := []any{"status", r.Status, "users", r.Users, "groups", r.Groups,
+		"usersCreated", r.UsersCreated, "usersUpdated", r.UsersUpdated, "usersDeleted", r.UsersDeleted,
+		"groupsCreated", r.GroupsCreated, "groupsUpdated", r.GroupsUpdated, "groupsDeleted", r.GroupsDeleted,
+		"skipped", r.Skipped, "durationMs", r.DurationMs}
+	if r.Error != "" {
+		log.Warn("sync ended", append(attrs, "error", r.Error)...)
+		return
+	}
+	log.Info("sync ended", attrs...)
+}
+
+func (r *Report) skip(dn, reason string) {
+	r.Skipped++
+	if len(r.SkippedEntries) < maxSkippedListed {
+		r.SkippedEntries = append(r.SkippedEntries, SkippedEntry{DN: dn, Reason: reason})
+	}
+}
+
+// plan reads the directory and the store and computes what changes. It sets
+// r's counts, and r.Status to held when deletion safety stops the run.
+func (s *Syncer) plan(ctx context.Context, settings *schema.Settings, opt Options, r *Report) (*Plan, error) {
+	dir, err := s.dial(ctx, settings)
+	if err != nil {
+		return nil, fmt.Errorf("connect to %s: %w", settings.Connection.URL, err)
+	}
+	defer dir.Close()
+
+	snap, err := s.store.Snapshot(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("read the state store: %w", err)
+	}
+	d, err := read(ctx, dir, settings, r)
+	if err != nil {
+		return nil, err
+	}
+	byUID := settings.Groups.Attributes.MembershipAttributeType == schema.MembershipUID
+	dedupeUsers(d, snap, r)
+	dedupeGroups(d, snap, r)
+	r.DanglingMembers = resolveMembers(d, byUID)
+	r.Users, r.Groups = len(d.users), len(d.groups)
+
+	now := s.now().UTC()
+	p := diff(d, snap, now)
+	countPlan(p, r)
+
+	if held := holdReason(p, snap, d, settings, opt); held != "" {
+		r.Status, r.Error = StatusHeld, held
+		return p, nil
+	}
+	if err := s.membershipChanges(ctx, p, d, r); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// read streams users and groups from the directory and maps them. Any read
+// error fails the whole run: a partial read must never look complete.
+func read(ctx context.Context, dir Directory, settings *schema.Settings, r *Report) (*directory, error) {
+	d := &directory{}
+	err := dir.Users(ctx, func(e *schema.Entry) error {
+		u, err := schema.MapUser(e, settings)
+		if err != nil {
+			r.skip(e.DN, entryReason(err))
+			return nil
+		}
+		d.users = append(d.users, mappedUser{User: u,
+			dnNorm: NormalizeDN(u.DN), nameNorm: strings.ToLower(u.UserName),
+			keyNorm: strings.ToLower(u.MemberKey)})
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read users under %q: %w", settings.Users.UsersDN, err)
+	}
+	if !settings.Groups.Enabled {
+		return d, nil
+	}
+	err = dir.Groups(ctx, func(e *schema.Entry) error {
+		g, err := schema.MapGroup(e, settings)
+		if err != nil {
+			r.skip(e.DN, entryReason(err))
+			return nil
+		}
+		d.groups = append(d.groups, mappedGroup{Group: g,
+			dnNorm: NormalizeDN(g.DN), nameNorm: strings.ToLower(g.Name)})
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read groups under %q: %w", settings.Groups.GroupsDN, err)
+	}
+	return d, nil
+}
+
+func entryReason(err error) string {
+	var ee *schema.EntryError
+	if errors.As(err, &ee) {
+		return ee.Reason
+	}
+	return err.Error()
+}
+
+// dedupeUsers skips entries whose username (case-insensitively), DN or
+// externalId another entry already has. The entry the store already holds
+// under that username keeps it; otherwise the DN that sorts first wins.
+func dedupeUsers(d *directory, snap *Snapshot, r *Report) {
+	held := make(map[string]string, len(snap.Users)) // userName norm → matching key of its holder
+	for i := range snap.Users {
+		u := &snap.Users[i]
+		held[u.UserNameNorm] = holderKey(u.ExternalID, u.DNNorm)
+	}
+	sort.SliceStable(d.users, func(i, j int) bool {
+		a, b := &d.users[i], &d.users[j]
+		if a.nameNorm != b.nameNorm {
+			return a.nameNorm < b.nameNorm
+		}
+		ah := held[a.nameNorm] != "" && (held[a.nameNorm] == holderKey(a.ExternalID, a.dnNorm) || held[a.nameNorm] == holderKey("", a.dnNorm))
+		bh := held[b.nameNorm] != "" && (held[b.nameNorm] == holderKey(b.ExternalID, b.dnNorm) || held[b.nameNorm] == holderKey("", b.dnNorm))
+		if ah != bh {
+			return ah
+		}
+		return a.dnNorm < b.dnNorm
+	})
+	seenExt := make(map[string]bool, len(d.users))
+	seenDN := make(map[string]bool, len(d.users))
+	out := d.users[:0]
+	for i := range d.users {
+		u := d.users[i]
+		switch {
+		case len(out) > 0 && out[len(out)-1].nameNorm == u.nameNorm:
+			r.skip(u.DN, fmt.Sprintf("duplicate username %q: already used by %s", u.UserName, out[len(out)-1].DN))
+		case u.ExternalID != "" && seenExt[u.ExternalID]:
+			r.skip(u.DN, fmt.Sprintf("duplicate externalId %q", u.ExternalID))
+		case seenDN[u.dnNorm]:
+			r.skip(u.DN, "duplicate DN")
+		default:
+			seenExt[u.ExternalID] = true
+			seenDN[u.dnNorm] = true
+			out = append(out, u)
+		}
+	}
+	d.users = out
+}
+
+func holderKey(ext, dnNorm string) string {
+	if ext != "" {
+		return "x:" + ext
+	}
+	return "d:" + dnNorm
+}
+
+// dedupeGroups applies dedupeUsers' rule to group names: SCIM targets key
+// groups by displayName.
+func dedupeGroups(d *directory, snap *Snapshot, r *Report) {
+	held := make(map[string]string, len(snap.Groups))
+	for i := range snap.Groups {
+		g := &snap.Groups[i]
+		held[g.NameNorm] = holderKey(g.ExternalID, g.DNNorm)
+	}
+	sort.SliceStable(d.groups, func(i, j int) bool {
+		a, b := &d.groups[i], &d.groups[j]
+		if a.nameNorm != b.nameNorm {
+			return a.nameNorm < b.nameNorm
+		}
+		ah := held[a.nameNorm] == holderKey(a.ExternalID, a.dnNorm)
+		bh := held[b.nameNorm] == holderKey(b.ExternalID, b.dnNorm)
+		if ah != bh {
+			return ah
+		}
+		return a.dnNorm < b.dnNorm
+	})
+	seenExt := make(map[string]bool, len(d.groups))
+	seenDN := make(map[string]bool, len(d.groups))
+	out := d.groups[:0]
+	for i := range d.groups {
+		g := d.groups[i]
+		switch {
+		case len(out) > 0 && out[len(out)-1].nameNorm == g.nameNorm:
+			r.skip(g.DN, fmt.Sprintf("duplicate group name %q: already used by %s", g.Name, out[len(out)-1].DN))
+		case g.ExternalID != "" && seenExt[g.ExternalID]:
+			r.skip(g.DN, fmt.Sprintf("duplicate externalId %q", g.ExternalID))
+		case seenDN[g.dnNorm]:
+			r.skip(g.DN, "duplicate DN")
+		default:
+			seenExt[g.ExternalID] = true
+			seenDN[g.dnNorm] = true
+			out = append(out, g)
+		}
+	}
+	d.groups = out
+}
+
+// matcher finds the stored resource an entry is: by externalId, then by DN
+// (the DN only when one side has no externalId, so that an entry deleted and
+// re-created under the same DN is a new resource).
+type matcher struct {
+	byExt, byDN map[string]int
+	exts        []string
+	used        []bool
+}
+
+func newMatcher(n int, key func(i int) (ext, dn string)) *matcher {
+	m := &matcher{byExt: make(map[string]int, n), byDN: make(map[string]int, n), exts: make([]string, n), used: make([]bool, n)}
+	for i := 0; i < n; i++ {
+		ext, dn := key(i)
+		if ext != "" {
+			m.byExt[ext] = i
+		}
+		m.byDN[dn] = i
+		m.exts[i] = ext
+	}
+	return m
+}
+
+func (m *matcher) match(ext, dn string) (int, bool) {
+	if ext != "" {
+		if i, ok := m.byExt[ext]; ok && !m.used[i] {
+			m.used[i] = true
+			return i, true
+		}
+	}
+	if i, ok := m.byDN[dn]; ok && !m.used[i] && (ext == "" || m.exts[i] == "") {
+		m.used[i] = true
+		return i, true
+	}
+	return 0, false
+}
+
+// diff assigns ids and computes the plan. Memberships use group ids, so
+// groups are matched first.
+func diff(d *directory, snap *Snapshot, now time.Time) *Plan {
+	p := &Plan{UserGroups: map[string][]Membership{}, GroupMembers: map[string][]Member{}}
+	var h hasher
+
+	gm := newMatcher(len(snap.Groups), func(i int) (string, string) { return snap.Groups[i].ExternalID, snap.Groups[i].DNNorm })
+	gStored := make([]int, len(d.groups))
+	for i := range d.groups {
+		g := &d.groups[i]
+		if si, ok := gm.match(g.ExternalID, g.dnNorm); ok {
+			g.id, gStored[i] = snap.Groups[si].ID, si
+		} else {
+			g.id, gStored[i] = newID(now), -1
+		}
+	}
+	um := newMatcher(len(snap.Users), func(i int) (string, string) { return snap.Users[i].ExternalID, snap.Users[i].DNNorm })
+	uStored := make([]int, len(d.users))
+	for i := range d.users {
+		u := &d.users[i]
+		if si, ok := um.match(u.ExternalID, u.dnNorm); ok {
+			u.id, uStored[i] = snap.Users[si].ID, si
+		} else {
+			u.id, uStored[i] = newID(now), -1
+		}
+	}
+
+	anc := ancestors(d.groups)
+	for i := range d.groups {
+		g := &d.groups[i]
+		members := groupMembers(g, d.users, d.groups)
+		row := GroupRow{ID: g.id, ExternalID: g.ExternalID, DN: g.DN, DNNorm: g.dnNorm, Name: g.Name,
+			NameNorm: g.nameNorm, Hash: h.group(g), MembersHash: h.members(members), Created: now, LastModified: now}
+		row.Version = h.version(row.Hash, row.MembersHash)
+		si := gStored[i]
+		if si < 0 {
+			p.CreateGroups = append(p.CreateGroups, row)
+			p.GroupMembers[row.ID] = members
+			p.Changes = append(p.Changes, Change{ResourceType: MemberGroup, ResourceID: row.ID, Op: OpCreate, Name: row.Name})
+			continue
+		}
+		old := &snap.Groups[si]
+		if old.Hash == row.Hash && old.MembersHash == row.MembersHash {
+			continue
+		}
+		row.Created = old.Created
+		p.UpdateGroups = append(p.UpdateGroups, row)
+		if old.Hash != row.Hash {
+			p.Changes = append(p.Changes, Change{ResourceType: MemberGroup, ResourceID: row.ID, Op: OpUpdate, Name: row.Name})
+		}
+		if old.MembersHash != row.MembersHash {
+			p.GroupMembers[row.ID] = members
+			p.Changes = append(p.Changes, Change{ResourceType: MemberGroup, ResourceID: row.ID, Op: OpMembers, Name: row.Name})
+		}
+	}
+	for i := range gm.used {
+		if !gm.used[i] {
+			g := &snap.Groups[i]
+			p.DeleteGroups = append(p.DeleteGroups, g.ID)
+			p.Changes = append(p.Changes, Change{ResourceType: MemberGroup, ResourceID: g.ID, Op: OpDelete, Name: g.NameNorm})
+		}
+	}
+
+	for i := range d.users {
+		u := &d.users[i]
+		ms := userMemberships(u, d.groups, anc)
+		row := UserRow{ID: u.id, User: u.User, DNNorm: u.dnNorm, UserNameNorm: u.nameNorm,
+			Hash: h.user(&u.User), GroupsHash: h.memberships(ms), Created: now, LastModified: now}
+		row.Version = h.version(row.Hash, row.GroupsHash)
+		si := uStored[i]
+		if si < 0 {
+			p.CreateUsers = append(p.CreateUsers, row)
+			if len(ms) > 0 {
+				p.UserGroups[row.ID] = ms
+			}
+			p.Changes = append(p.Changes, Change{ResourceType: MemberUser, ResourceID: row.ID, Op: OpCreate, Name: row.UserName})
+			continue
+		}
+		old := &snap.Users[si]
+		if old.Hash == row.Hash && old.GroupsHash == row.GroupsHash {
+			continue
+		}
+		row.Created = old.Created
+		p.UpdateUsers = append(p.UpdateUsers, row)
+		if old.Hash != row.Hash {
+			p.Changes = append(p.Changes, Change{ResourceType: MemberUser, ResourceID: row.ID, Op: OpUpdate, Name: row.UserName})
+		}
+		if old.GroupsHash != row.GroupsHash {
+			p.UserGroups[row.ID] = ms
+		}
+	}
+	for i := range um.used {
+		if !um.used[i] {
+			u := &snap.Users[i]
+			p.DeleteUsers = append(p.DeleteUsers, u.ID)
+			p.Changes = append(p.Changes, Change{ResourceType: MemberUser, ResourceID: u.ID, Op: OpDelete, Name: u.UserNameNorm})
+		}
+	}
+	return p
+}
+
+func countPlan(p *Plan, r *Report) {
+	r.UsersCreated, r.UsersDeleted = len(p.CreateUsers), len(p.DeleteUsers)
+	r.GroupsCreated, r.GroupsDeleted = len(p.CreateGroups), len(p.DeleteGroups)
+	r.UsersUpdated, r.GroupsUpdated = 0, len(p.UpdateGroups)
+	for _, c := range p.Changes {
+		if c.ResourceType == MemberUser && c.Op == OpUpdate {
+			r.UsersUpdated++
+		}
+	}
+}
+
+// holdReason says why deletion safety holds the run, or "" to go on.
+func holdReason(p *Plan, snap *Snapshot, d *directory, settings *schema.Settings, opt Options) string {
+	if opt.AllowDeletes {
+		return ""
+	}
+	if len(d.users) == 0 && len(snap.Users) > 0 {
+		return fmt.Sprintf("held: the directory returned no users while the store has %d; check users.usersDn and users.filter, or approve with --allow-deletes", len(snap.Users))
+	}
+	max := settings.Sync.MaxDeletes
+	if n := len(p.DeleteUsers); n > max {
+		return fmt.Sprintf("held: the run would delete %d users, more than sync.maxDeletes (%d); approve with --allow-deletes", n, max)
+	}
+	if n := len(p.DeleteGroups); n > max {
+		return fmt.Sprintf("held: the run would delete %d groups, more than sync.maxDeletes (%d); approve with --allow-deletes", n, max)
+	}
+	return ""
+}
+
+// membershipChanges records a members change for every group whose
+// transitive users changed, and counts changed (user, group) pairs.
+func (s *Syncer) membershipChanges(ctx context.Context, p *Plan, d *directory, r *Report) error {
+	ids := make([]string, 0, len(p.UpdateUsers)+len(p.DeleteUsers))
+	for _, u := range p.UpdateUsers {
+		if _, ok := p.UserGroups[u.ID]; ok {
+			ids = append(ids, u.ID)
+		}
+	}
+	ids = append(ids, p.DeleteUsers...)
+	old := map[string][]Membership{}
+	if len(ids) > 0 {
+		var err error
+		if old, err = s.store.Memberships(ctx, ids); err != nil {
+			return fmt.Errorf("read stored memberships: %w", err)
+		}
+	}
+	skip := map[string]bool{} // groups whose create/delete change already covers members
+	for _, c := range p.Changes {
+		if c.ResourceType == MemberGroup && (c.Op == OpCreate || c.Op == OpDelete || c.Op == OpMembers) {
+			skip[c.ResourceID] = true
+		}
+	}
+	affected := map[string]bool{}
+	touch := func(gid string) {
+		r.MembershipsChanged++
+		if !skip[gid] {
+			affected[gid] = true
+		}
+	}
+	diffSets := func(before, after []Membership) {
+		b := make(map[string]bool, len(before))
+		for _, m := range before {
+			b[m.GroupID] = true
+		}
+		a := make(map[string]bool, len(after))
+		for _, m := range after {
+			a[m.GroupID] = true
+			if !b[m.GroupID] {
+				touch(m.GroupID)
+			}
+		}
+		for _, m := range before {
+			if !a[m.GroupID] {
+				touch(m.GroupID)
+			}
+		}
+	}
+	for _, u := range p.CreateUsers {
+		diffSets(nil, p.UserGroups[u.ID])
+	}
+	for _, id := range ids {
+		diffSets(old[id], p.UserGroups[id])
+	}
+	names := make(map[string]string, len(d.groups))
+	for i := range d.groups {
+		names[d.groups[i].id] = d.groups[i].Name
+	}
+	extra := make([]string, 0, len(affected))
+	for gid := range affected {
+		extra = append(extra, gid)
+	}
+	sort.Strings(extra)
+	for _, gid := range extra {
+		p.Changes = append(p.Changes, Change{ResourceType: MemberGroup, ResourceID: gid, Op: OpMembers, Name: names[gid]})
+	}
+	return nil
+}
+
+// newID returns a new opaque resource id: a UUIDv7 (time-ordered, so new rows
+// append to the store's indexes).
+func newID(now time.Time) string {
+	var b [16]byte
+	binary.BigEndian.PutUint64(b[:8], uint64(now.UnixMilli())<<16)
+	_, _ = rand.Read(b[6:])
+	b[6] = b[6]&0x0f | 0x70
+	b[8] = b[8]&0x3f | 0x80
+	var out [36]byte
+	hex.Encode(out[0:8], b[0:4])
+	out[8] = '-'
+	hex.Encode(out[9:13], b[4:6])
+	out[13] = '-'
+	hex.Encode(out[14:18], b[6:8])
+	out[18] = '-'
+	hex.Encode(out[19:23], b[8:10])
+	out[23] = '-'
+	hex.Encode(out[24:], b[10:])
+	return string(out[:])
+}

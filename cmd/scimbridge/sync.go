@@ -1,0 +1,102 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+
+	"github.com/scimbridge/scimbridge/bridge"
+	"github.com/scimbridge/scimbridge/internal/secret"
+	"github.com/scimbridge/scimbridge/internal/settingsdoc"
+	"github.com/scimbridge/scimbridge/ldapsource"
+	"github.com/scimbridge/scimbridge/schema"
+	"github.com/scimbridge/scimbridge/store"
+)
+
+func cmdSync(ctx context.Context, args []string, stdout, stderr io.Writer, log *slog.Logger) error {
+	fs := flag.NewFlagSet("sync", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	settingsFile := fs.String("settings", "", "settings document (JSON); default: the settings stored in the database")
+	db := fs.String("db", "", "state store path (default $SCIMBRIDGE_DB, else ./scimbridge.db)")
+	dryRun := fs.Bool("dry-run", false, "compute and print the changes without writing anything")
+	allowDeletes := fs.Bool("allow-deletes", false, "approve a run that deletion safety (sync.maxDeletes, empty read) would hold")
+	if err := fs.Parse(args); err != nil {
+		return &exitError{code: 2}
+	}
+	st, err := store.Open(ctx, dbPath(*db))
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	if err := st.MarkInterruptedRuns(ctx); err != nil {
+		return err
+	}
+	settings, err := loadSettings(ctx, st, *settingsFile)
+	if err != nil {
+		return err
+	}
+	syncer := bridge.NewSyncer(st, ldapsource.Dial, log)
+	if settings.Push.Enabled {
+		p, err := newPusher(st, log)
+		if err != nil {
+			return err
+		}
+		syncer.SetPusher(p)
+	}
+	r, err := syncer.Run(ctx, settings, bridge.Options{Trigger: bridge.TriggerManual, DryRun: *dryRun, AllowDeletes: *allowDeletes})
+	if err != nil {
+		return err
+	}
+	line, err := json.Marshal(r.Summary())
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, string(line))
+	switch r.Status {
+	case bridge.StatusSucceeded:
+		return nil
+	case bridge.StatusHeld:
+		return &exitError{code: 3, msg: r.Error}
+	}
+	return &exitError{code: 1, msg: r.Error}
+}
+
+// loadSettings reads the settings file when given, else the stored settings
+// (whose secrets need $SCIMBRIDGE_SECRET_KEY).
+func loadSettings(ctx context.Context, st *store.DB, file string) (*schema.Settings, error) {
+	if file != "" {
+		return readSettingsFile(file)
+	}
+	key, err := secretKey()
+	if err != nil {
+		return nil, err
+	}
+	s, found, err := settingsdoc.Load(ctx, st, key)
+	if err != nil {
+		return nil, err
+	}
+	if !found {
+		return nil, &exitError{code: 2, msg: "no settings: give --settings FILE, or save settings through the admin API first"}
+	}
+	if fields := validate(s); len(fields) > 0 {
+		return nil, &exitError{code: 2, msg: "stored settings: " + describeFields(fields)}
+	}
+	return s, nil
+}
+
+// secretKey reads $SCIMBRIDGE_SECRET_KEY, the key that seals stored secrets.
+func secretKey() (secret.Key, error) {
+	v := os.Getenv("SCIMBRIDGE_SECRET_KEY")
+	if v == "" {
+		return secret.Key{}, &exitError{code: 2, msg: "SCIMBRIDGE_SECRET_KEY is not set: it must hold the 32-byte key (64 hex characters or base64) that encrypts stored secrets; generate one with `openssl rand -hex 32`"}
+	}
+	k, err := secret.ParseKey(v)
+	if err != nil {
+		return secret.Key{}, &exitError{code: 2, msg: err.Error()}
+	}
+	return k, nil
+}

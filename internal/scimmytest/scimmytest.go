@@ -1,0 +1,196 @@
+// Package scimmytest runs SCIMMY, a third-party SCIM 2.0 service provider
+// (testdata/scimmy/server.js on Node), as a real push target for tests. The
+// server keeps an in-memory store, logs every request under /scim/v2 and
+// accepts injected faults.
+//
+//	srv := scimmytest.Start(t)
+//	settings.Push.URL, settings.Push.Token = srv.URL, srv.Token
+//	... push ...
+//	reqs := srv.Requests(t)
+package scimmytest
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// Server is a running SCIMMY target.
+type Server struct {
+	// URL is the SCIM base URL, e.g. "http://127.0.0.1:40123/scim/v2".
+	URL string
+	// Token is the bearer token the server accepts.
+	Token string
+	// Root is the server's root URL, where the test-only endpoints live.
+	Root string
+	cmd  *exec.Cmd
+}
+
+// Request is one request the server received, as its log records it.
+type Request struct {
+	Method string         `json:"method"`
+	Path   string         `json:"path"` // relative to /scim/v2, e.g. "/Users/<id>"
+	Query  map[string]any `json:"query"`
+	Body   map[string]any `json:"body"`
+	Status int            `json:"status"` // 0 while the answer is pending or the connection was dropped
+}
+
+// Fault is one fault rule; the first matching rule with hits left applies.
+type Fault struct {
+	Method string `json:"method,omitempty"`
+	// Path matches exactly, or as a prefix when it ends in "*" ("/Users/*").
+	Path        string `json:"path,omitempty"`
+	UserName    string `json:"userName,omitempty"`    // match POST/PUT bodies with this userName
+	DisplayName string `json:"displayName,omitempty"` // match bodies with this displayName
+	Skip        int    `json:"skip,omitempty"`        // let this many matching requests through first
+	Times       int    `json:"times,omitempty"`       // apply this many times; 0 = forever
+	Status      int    `json:"status,omitempty"`
+	Detail      string `json:"detail,omitempty"`
+	ScimType    string `json:"scimType,omitempty"`
+	// RetryAfter sets the Retry-After header (seconds) when >= 0 and Status is set.
+	RetryAfter *int `json:"retryAfter,omitempty"`
+	// Reset drops the connection without an answer.
+	Reset bool `json:"reset,omitempty"`
+	// DelayResponseMs processes the request, then holds the answer back this long.
+	DelayResponseMs int `json:"delayResponseMs,omitempty"`
+}
+
+var installOnce sync.Once
+var installErr error
+
+// Dir returns the absolute path of testdata/scimmy.
+func Dir() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Join(filepath.Dir(file), "..", "..", "testdata", "scimmy")
+}
+
+// Install runs `npm ci` in testdata/scimmy when node_modules is missing.
+func Install() error {
+	installOnce.Do(func() {
+		dir := Dir()
+		if _, err := os.Stat(filepath.Join(dir, "node_modules", "scimmy-routers")); err == nil {
+			return
+		}
+		cmd := exec.Command("npm", "ci", "--no-audit", "--no-fund")
+		cmd.Dir = dir
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			installErr = fmt.Errorf("npm ci in %s (node and npm are needed for the SCIMMY test target): %w\n%s", dir, err, out)
+		}
+	})
+	return installErr
+}
+
+// Start runs a fresh SCIMMY server on a free loopback port and stops it when
+// the test ends.
+func Start(t testing.TB) *Server {
+	t.Helper()
+	if err := Install(); err != nil {
+		t.Fatal(err)
+	}
+	token := "scimmy-test-token"
+	cmd := exec.Command("node", "server.js", "0")
+	cmd.Dir = Dir()
+	cmd.Env = append(os.Environ(), "SCIM_TOKEN="+token)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start node server.js: %v", err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+	})
+	ready := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			if p, ok := strings.CutPrefix(sc.Text(), "listening "); ok {
+				ready <- p
+			}
+		}
+		close(ready)
+	}()
+	select {
+	case port, ok := <-ready:
+		if !ok {
+			_ = cmd.Wait()
+			t.Fatalf("SCIMMY server exited before listening: %s", stderr.String())
+		}
+		root := "http://127.0.0.1:" + port
+		return &Server{URL: root + "/scim/v2", Token: token, Root: root, cmd: cmd}
+	case <-time.After(20 * time.Second):
+		t.Fatalf("SCIMMY server not ready after 20s: %s", stderr.String())
+	}
+	return nil
+}
+
+func (s *Server) post(t testing.TB, path string, body any) {
+	t.Helper()
+	b, _ := json.Marshal(body)
+	resp, err := http.Post(s.Root+path, "application/json", bytes.NewReader(b))
+	if err != nil {
+		t.Fatalf("POST %s: %v", path, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		msg, _ := io.ReadAll(resp.Body)
+		t.Fatalf("POST %s: %s %s", path, resp.Status, msg)
+	}
+}
+
+// Requests returns the requests received since the start or the last Reset.
+func (s *Server) Requests(t testing.TB) []Request {
+	t.Helper()
+	resp, err := http.Get(s.Root + "/_log")
+	if err != nil {
+		t.Fatalf("GET /_log: %v", err)
+	}
+	defer resp.Body.Close()
+	var reqs []Request
+	if err := json.NewDecoder(resp.Body).Decode(&reqs); err != nil {
+		t.Fatalf("decode /_log: %v", err)
+	}
+	return reqs
+}
+
+// Reset clears the request log and the faults; the data stays.
+func (s *Server) Reset(t testing.TB) { s.post(t, "/_reset", map[string]any{}) }
+
+// Clear empties the server's users and groups too.
+func (s *Server) Clear(t testing.TB) { s.post(t, "/_reset", map[string]any{"data": true}) }
+
+// Fault adds a fault rule.
+func (s *Server) Fault(t testing.TB, f Fault) { s.post(t, "/_faults", f) }
+
+// Config merges cfg into the ServiceProviderConfig, e.g. {"patch":{"supported":false}}.
+func (s *Server) Config(t testing.TB, cfg map[string]any) { s.post(t, "/_config", cfg) }
+
+// Counts groups requests by "METHOD /Kind" ("POST /Users", "PATCH /Groups"),
+// dropping resource ids, and leaves out the test harness's own requests.
+func Counts(reqs []Request) map[string]int {
+	m := map[string]int{}
+	for _, r := range reqs {
+		p := r.Path
+		if i := strings.Index(strings.TrimPrefix(p, "/"), "/"); i >= 0 {
+			p = p[:i+1]
+		}
+		m[r.Method+" "+p]++
+	}
+	return m
+}

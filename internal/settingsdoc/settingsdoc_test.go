@@ -1,0 +1,202 @@
+package settingsdoc_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/scimbridge/scimbridge/internal/secret"
+	"github.com/scimbridge/scimbridge/internal/settingsdoc"
+	"github.com/scimbridge/scimbridge/schema"
+	"github.com/scimbridge/scimbridge/store"
+)
+
+const (
+	keyA = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"
+	keyB = "ff0102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"
+
+	bindSecret = "Bind-Credential-7f3a9c"
+	pushSecret = "Push-Token-51b2e8"
+)
+
+func mustKey(t *testing.T, s string) secret.Key {
+	t.Helper()
+	k, err := secret.ParseKey(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+func openStore(t *testing.T) (*store.DB, string) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "state.db")
+	db, err := store.Open(context.Background(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db, path
+}
+
+func sample() *schema.Settings {
+	s := schema.Defaults(schema.VendorOpenLDAP)
+	s.Connection.URL = "ldap://127.0.0.1:389"
+	s.Connection.BindDN = "cn=admin,dc=example,dc=com"
+	s.Connection.BindCredential = bindSecret
+	s.Users.UsersDN = "ou=people,dc=example,dc=com"
+	s.Groups.GroupsDN = "ou=groups,dc=example,dc=com"
+	s.Push.URL = "https://scim.example.com/scim/v2"
+	s.Push.Token = pushSecret
+	return &s
+}
+
+func TestLoadWithoutStoredSettingsReturnsDisabledDefaults(t *testing.T) {
+	db, _ := openStore(t)
+	got, found, err := settingsdoc.Load(context.Background(), db, mustKey(t, keyA))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if found {
+		t.Fatal("found = true on an empty store")
+	}
+	want := schema.Defaults(schema.VendorOpenLDAP)
+	if !reflect.DeepEqual(*got, want) {
+		t.Fatalf("Load = %+v, want the openldap defaults %+v", *got, want)
+	}
+	if got.Enabled {
+		t.Fatal("defaults are enabled")
+	}
+}
+
+func TestSaveSealsSecretsAndLoadOpensThem(t *testing.T) {
+	ctx := context.Background()
+	db, path := openStore(t)
+	key := mustKey(t, keyA)
+	in := sample()
+	if err := settingsdoc.Save(ctx, db, key, in, []string{"connection.url"}); err != nil {
+		t.Fatal(err)
+	}
+	if in.Connection.BindCredential != bindSecret || in.Push.Token != pushSecret {
+		t.Fatal("Save modified its argument's secrets")
+	}
+
+	doc, _, _, err := db.GetSettings(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []string{bindSecret, pushSecret} {
+		if bytes.Contains(doc, []byte(s)) {
+			t.Fatalf("stored document holds the secret %q in plaintext: %s", s, doc)
+		}
+	}
+	if n := strings.Count(string(doc), secret.Prefix); n != 2 {
+		t.Fatalf("stored document has %d sealed values, want 2: %s", n, doc)
+	}
+	for _, f := range []string{path, path + "-wal"} {
+		raw, err := os.ReadFile(f)
+		if err != nil && !errors.Is(err, os.ErrNotExist) {
+			t.Fatal(err)
+		}
+		for _, s := range []string{bindSecret, pushSecret} {
+			if bytes.Contains(raw, []byte(s)) {
+				t.Fatalf("%s holds the secret %q in plaintext", filepath.Base(f), s)
+			}
+		}
+	}
+
+	got, found, err := settingsdoc.Load(ctx, db, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !found {
+		t.Fatal("found = false after Save")
+	}
+	want := *in
+	want.Connection.BindCredentialSet = true
+	want.Push.TokenSet = true
+	if !reflect.DeepEqual(*got, want) {
+		t.Fatalf("Load = %+v\nwant %+v", *got, want)
+	}
+	hist, err := db.SettingsHistory(ctx, 10, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(hist) != 1 || !reflect.DeepEqual(hist[0].Fields, []string{"connection.url"}) {
+		t.Fatalf("history = %+v, want one entry listing connection.url", hist)
+	}
+}
+
+func TestEmptySecretsStayEmpty(t *testing.T) {
+	ctx := context.Background()
+	db, _ := openStore(t)
+	key := mustKey(t, keyA)
+	in := sample()
+	in.Connection.BindCredential, in.Push.Token = "", ""
+	if err := settingsdoc.Save(ctx, db, key, in, nil); err != nil {
+		t.Fatal(err)
+	}
+	got, _, err := settingsdoc.Load(ctx, db, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Connection.BindCredential != "" || got.Connection.BindCredentialSet || got.Push.Token != "" || got.Push.TokenSet {
+		t.Fatalf("empty secrets came back as %+v / %+v", got.Connection, got.Push)
+	}
+}
+
+func TestLoadWithWrongKeyFails(t *testing.T) {
+	ctx := context.Background()
+	db, _ := openStore(t)
+	if err := settingsdoc.Save(ctx, db, mustKey(t, keyA), sample(), nil); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err := settingsdoc.Load(ctx, db, mustKey(t, keyB))
+	if err == nil {
+		t.Fatal("Load with another key succeeded")
+	}
+	if !errors.Is(err, secret.ErrOpen) || !strings.Contains(err.Error(), "connection.bindCredential") ||
+		!strings.Contains(err.Error(), secret.EnvKey) {
+		t.Fatalf("error %q does not name the setting and %s", err, secret.EnvKey)
+	}
+	if _, _, err := settingsdoc.Load(ctx, db, secret.Key{}); err == nil {
+		t.Fatal("Load with the zero key succeeded")
+	}
+}
+
+func TestLoadRefusesPlaintextSecrets(t *testing.T) {
+	ctx := context.Background()
+	db, _ := openStore(t)
+	doc := `{"connection":{"url":"ldap://127.0.0.1","bindDn":"cn=a,dc=x","bindCredential":"plain"},"users":{"usersDn":"dc=x"}}`
+	if err := db.PutSettings(ctx, []byte(doc), nil); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err := settingsdoc.Load(ctx, db, mustKey(t, keyA))
+	if err == nil {
+		t.Fatal("a plaintext stored secret was accepted")
+	}
+	if strings.Contains(err.Error(), "plain\"") {
+		t.Fatalf("error shows the stored value: %v", err)
+	}
+}
+
+func TestLoaderFeedsTheScheduler(t *testing.T) {
+	ctx := context.Background()
+	db, _ := openStore(t)
+	key := mustKey(t, keyA)
+	if err := settingsdoc.Save(ctx, db, key, sample(), nil); err != nil {
+		t.Fatal(err)
+	}
+	got, err := settingsdoc.Loader(db, key)(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Connection.BindCredential != bindSecret {
+		t.Fatalf("Loader bind credential = %q", got.Connection.BindCredential)
+	}
+}

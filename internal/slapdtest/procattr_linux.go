@@ -1,0 +1,8 @@
+package slapdtest
+
+import "syscall"
+
+// procAttr makes the kernel kill slapd if the test process dies without cleaning up.
+func procAttr() *syscall.SysProcAttr {
+	return &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+}

@@ -1,0 +1,739 @@
+// Package push is scimbridge's SCIM client: after each sync it sends what
+// changed in the state store to a SCIM 2.0 service provider (IOMETE IAM, or
+// any RFC 7644 provider).
+//
+// The store's change log (outbox) says which users and groups to look at; for
+// each, the client compares the store's current state with its bookkeeping of
+// what the target holds (push_state, push_members) and sends only the
+// difference, in a fixed order: users created or updated, then groups and
+// added members, then removed members, then deleted groups, then deprovisioned
+// users. Re-running after a crash is therefore idempotent: a create whose
+// answer was lost is found by a lookup (userName eq / displayName eq) and
+// adopted, never duplicated. The cursor over the change log moves only once
+// every resource it names is delivered or marked failed; failed ones are
+// retried on the next run.
+//
+// The "push" section of the settings document configures it:
+//
+//	"push": {"enabled": true, "url": "https://iomete.example.com/api/v1/identity/scim/v2",
+//	         "token": "…", "authHeader": "Authorization", "profile": "iomete",
+//	         "deprovision": "delete", "groupMembers": "flatten", "concurrency": 4,
+//	         "timeoutSeconds": 30, "scopeGroups": ["analytics"]}
+//
+// Wiring:
+//
+//	pc := push.New(db, logger)
+//	syncer.SetPusher(pc)             // push after each applied sync
+//	rep, err := pc.Reconcile(ctx, s) // full compare with the target, repairs drift
+package push
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/scimbridge/scimbridge/bridge"
+	"github.com/scimbridge/scimbridge/schema"
+	"github.com/scimbridge/scimbridge/store"
+)
+
+const (
+	deprovisionDelete = schema.DeprovisionDelete
+	membersNested     = schema.MembersNested
+	maxFailuresListed = 100
+)
+
+// Report is what one push run did. Its JSON form is the "push" object of
+// `scimbridge sync`'s output line.
+type Report struct {
+	// Sent counts HTTP requests, retries and lookups included.
+	Sent    int `json:"sent"`
+	Created int `json:"created"`
+	Updated int `json:"updated"`
+	// Deleted counts deprovisioned users (deleted or deactivated) and deleted groups.
+	Deleted int `json:"deleted"`
+	// Failed counts resources whose request failed this run; they are retried next run.
+	Failed int `json:"failed"`
+	// Pending counts resources not yet delivered after this run (failed included).
+	Pending  int       `json:"pending"`
+	Failures []Failure `json:"failures,omitempty"`
+	// Error says why the run stopped early (e.g. the target was unreachable).
+	Error      string `json:"error,omitempty"`
+	DryRun     bool   `json:"dryRun,omitempty"`
+	Reconcile  bool   `json:"reconcile,omitempty"`
+	DurationMs int64  `json:"durationMs"`
+}
+
+// Failure is one resource the target refused.
+type Failure struct {
+	Type   string `json:"type"` // "User" or "Group"
+	ID     string `json:"id"`   // the store's id
+	Name   string `json:"name"`
+	Status int    `json:"status,omitempty"` // HTTP status, 0 for other errors
+	Error  string `json:"error"`
+}
+
+// Status lists what the push client has not delivered yet.
+type Status struct {
+	// Cursor is the last change log entry drained.
+	Cursor int64 `json:"cursor"`
+	// PendingChanges counts change log entries after the cursor.
+	PendingChanges int          `json:"pendingChanges"`
+	Items          []StatusItem `json:"items"`
+}
+
+// StatusItem is one resource pending or failed.
+type StatusItem struct {
+	Type     string    `json:"type"`
+	ID       string    `json:"id"`
+	Name     string    `json:"name"`
+	Status   string    `json:"status"` // "pending" or "failed"
+	Attempts int       `json:"attempts"`
+	Error    string    `json:"error,omitempty"`
+	Updated  time.Time `json:"updated"`
+}
+
+// Client pushes the store's changes to a SCIM target. It is safe for
+// concurrent use; runs are serialised.
+type Client struct {
+	db  *store.DB
+	log *slog.Logger
+
+	// Attempts is how often one request is tried (default 5).
+	Attempts int
+	// BaseBackoff is the first retry's backoff ceiling (default 250ms); it
+	// doubles per attempt, with full jitter.
+	BaseBackoff time.Duration
+	// MaxBackoff caps a backoff and a Retry-After wait (default 30s).
+	MaxBackoff time.Duration
+	// HTTPClient replaces the client built from the settings (TLS, CA) when set.
+	HTTPClient *http.Client
+
+	mu  sync.Mutex
+	spc map[string]bool // base URL -> PATCH supported
+}
+
+// New returns a push client over the state store.
+func New(db *store.DB, log *slog.Logger) *Client {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Client{db: db, log: log, spc: map[string]bool{}}
+}
+
+var _ bridge.Pusher = (*Client)(nil)
+
+// config is the push section with defaults applied and checked.
+type config struct {
+	push        schema.Push
+	profile     string
+	iomete      bool
+	deprovision string
+	members     string
+	concurrency int
+	scope       []string // folded names
+}
+
+func newConfig(p schema.Push) (*config, error) {
+	if p.AuthHeader == "" {
+		p.AuthHeader = "Authorization"
+	}
+	if p.Profile == "" {
+		p.Profile = schema.ProfileRFC
+	}
+	if p.Deprovision == "" {
+		p.Deprovision = schema.DeprovisionDelete
+	}
+	if p.GroupMembers == "" {
+		p.GroupMembers = schema.MembersFlatten
+	}
+	if p.Concurrency <= 0 {
+		p.Concurrency = 4
+	}
+	if p.TimeoutSeconds <= 0 {
+		p.TimeoutSeconds = 30
+	}
+	var errs []error
+	if u, err := url.Parse(p.URL); p.URL == "" || err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		errs = append(errs, fmt.Errorf("push.url: want an http(s) SCIM base URL, got %q", p.URL))
+	}
+	if p.Token == "" {
+		errs = append(errs, errors.New("push.token: required"))
+	}
+	if p.Profile != schema.ProfileRFC && p.Profile != schema.ProfileIOMETE {
+		errs = append(errs, fmt.Errorf("push.profile: want %q or %q, got %q", schema.ProfileRFC, schema.ProfileIOMETE, p.Profile))
+	}
+	if p.Deprovision != schema.DeprovisionDelete && p.Deprovision != schema.DeprovisionOff {
+		errs = append(errs, fmt.Errorf("push.deprovision: want %q or %q, got %q", schema.DeprovisionDelete, schema.DeprovisionOff, p.Deprovision))
+	}
+	if p.GroupMembers != schema.MembersFlatten && p.GroupMembers != schema.MembersNested {
+		errs = append(errs, fmt.Errorf("push.groupMembers: want %q or %q, got %q", schema.MembersFlatten, schema.MembersNested, p.GroupMembers))
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	c := &config{push: p, profile: p.Profile, iomete: p.Profile == schema.ProfileIOMETE, deprovision: p.Deprovision,
+		members: p.GroupMembers, concurrency: min(p.Concurrency, 64)}
+	for _, g := range p.ScopeGroups {
+		if g = strings.ToLower(strings.TrimSpace(g)); g != "" {
+			c.scope = append(c.scope, g)
+		}
+	}
+	slices.Sort(c.scope)
+	c.scope = slices.Compact(c.scope)
+	return c, nil
+}
+
+// target identifies whose ids the bookkeeping holds; shape what a full pass
+// must re-evaluate when it changes.
+func (c *config) target() string { return c.push.URL + "|" + c.profile }
+func (c *config) shape() string {
+	return c.members + "|" + c.deprovision + "|" + strings.Join(c.scope, ",")
+}
+
+// Push drains the change log to the target; the bridge calls it after each
+// applied sync. The JSON Report is returned even when the run stopped early
+// (its error field says why); an error means the push could not run at all.
+func (c *Client) Push(ctx context.Context, s *schema.Settings, runID int64) (json.RawMessage, error) {
+	rep, err := c.run(ctx, s, modeDrain, nil)
+	if rep == nil {
+		return nil, err
+	}
+	if err != nil {
+		c.log.Warn("push stopped early", "run", runID, "err", err)
+	}
+	return json.Marshal(rep)
+}
+
+// Run drains the change log to the target (`scimbridge push`).
+func (c *Client) Run(ctx context.Context, s *schema.Settings) (*Report, error) {
+	return c.run(ctx, s, modeDrain, nil)
+}
+
+// Reconcile compares the target's users and groups (listed with paging) with
+// the store and repairs any drift: resources deleted or changed by hand are
+// restored, ones created by hand for stored users and groups are adopted.
+// Resources at the target that the store does not know are left alone.
+func (c *Client) Reconcile(ctx context.Context, s *schema.Settings) (*Report, error) {
+	return c.run(ctx, s, modeReconcile, nil)
+}
+
+// DryRun writes to w, one per line, the requests a push would send now
+// ("METHOD /path?query {body}"), sending none and changing nothing. Lookups
+// are assumed to find nothing and PATCH to be supported.
+func (c *Client) DryRun(ctx context.Context, s *schema.Settings, w io.Writer) (*Report, error) {
+	return c.run(ctx, s, modeDry, w)
+}
+
+// Status lists the resources that are pending or failed, and how much of the
+// change log is not drained yet.
+func (c *Client) Status(ctx context.Context) (*Status, error) {
+	cursor, err := c.db.PushCursor(ctx)
+	if err != nil {
+		return nil, err
+	}
+	changes, err := c.db.PushChanges(ctx, cursor)
+	if err != nil {
+		return nil, err
+	}
+	states, err := c.db.ListPushStates(ctx, "", store.PushPending, store.PushFailed)
+	if err != nil {
+		return nil, err
+	}
+	st := &Status{Cursor: cursor, PendingChanges: len(changes), Items: []StatusItem{}}
+	for _, s := range states {
+		st.Items = append(st.Items, StatusItem{Type: s.ResourceType, ID: s.ResourceID, Name: s.Name, Status: s.Status,
+			Attempts: s.Attempts, Error: s.LastError, Updated: s.Updated})
+	}
+	return st, nil
+}
+
+const (
+	modeDrain = iota
+	modeReconcile
+	modeDry
+)
+
+func (c *Client) retry() retry {
+	r := retry{attempts: c.Attempts, base: c.BaseBackoff, max: c.MaxBackoff}
+	if r.attempts <= 0 {
+		r.attempts = 5
+	}
+	if r.base <= 0 {
+		r.base = 250 * time.Millisecond
+	}
+	if r.max <= 0 {
+		r.max = 30 * time.Second
+	}
+	return r
+}
+
+// patchSupported reads /ServiceProviderConfig once per target.
+func (c *Client) patchSupported(ctx context.Context, d *doer) (bool, error) {
+	if v, ok := c.spc[d.base]; ok {
+		return v, nil
+	}
+	resp, err := d.do(ctx, http.MethodGet, "/ServiceProviderConfig", nil, nil)
+	if err != nil {
+		return false, fmt.Errorf("read the target's ServiceProviderConfig: %w", err)
+	}
+	var spc struct {
+		Patch struct {
+			Supported bool `json:"supported"`
+		} `json:"patch"`
+	}
+	if err := json.Unmarshal(resp.body, &spc); err != nil {
+		return false, fmt.Errorf("read the target's ServiceProviderConfig: %w", err)
+	}
+	c.spc[d.base] = spc.Patch.Supported
+	return spc.Patch.Supported, nil
+}
+
+type key struct{ typ, id string }
+
+func (c *Client) run(ctx context.Context, s *schema.Settings, mode int, w io.Writer) (*Report, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	start := time.Now()
+	cfg, err := newConfig(s.Push)
+	if err != nil {
+		return nil, err
+	}
+	d, err := newDoer(&cfg.push, c.retry(), c.HTTPClient)
+	if err != nil {
+		return nil, err
+	}
+	e := &engine{db: c.db, cfg: cfg, http: d, dry: w, uaff: map[string]bool{}, moved: map[string]bool{}, want: map[string][]member{}, touched: map[string]bool{}}
+	e.rep.DryRun, e.rep.Reconcile = mode == modeDry, mode == modeReconcile
+	runErr := c.runEngine(ctx, e, mode)
+	if runErr == nil && e.abort != nil {
+		runErr = e.abort
+	}
+	rep := &e.rep
+	if mode != modeDry {
+		rep.Sent = int(d.sent.Load())
+	}
+	if runErr != nil {
+		rep.Error = runErr.Error()
+	}
+	if err := c.countPending(context.WithoutCancel(ctx), e, rep); err != nil && runErr == nil {
+		runErr = err
+	}
+	rep.DurationMs = time.Since(start).Milliseconds()
+	c.log.Info("push done", "sent", rep.Sent, "created", rep.Created, "updated", rep.Updated, "deleted", rep.Deleted,
+		"failed", rep.Failed, "pending", rep.Pending, "dryRun", rep.DryRun, "reconcile", rep.Reconcile, "error", rep.Error)
+	return rep, runErr
+}
+
+func (c *Client) countPending(ctx context.Context, e *engine, rep *Report) error {
+	if e.dry != nil {
+		return nil
+	}
+	cursor, err := c.db.PushCursor(ctx)
+	if err != nil {
+		return err
+	}
+	changes, err := c.db.PushChanges(ctx, cursor)
+	if err != nil {
+		return err
+	}
+	states, err := c.db.ListPushStates(ctx, "", store.PushPending, store.PushFailed)
+	if err != nil {
+		return err
+	}
+	set := map[key]bool{}
+	for _, ch := range changes {
+		set[key{ch.ResourceType, ch.ResourceID}] = true
+	}
+	for _, s := range states {
+		set[key{s.ResourceType, s.ResourceID}] = true
+	}
+	rep.Pending = len(set)
+	return nil
+}
+
+func (c *Client) runEngine(ctx context.Context, e *engine, mode int) error {
+	db, cfg := c.db, e.cfg
+	cursor, err := db.PushCursor(ctx)
+	if err != nil {
+		return err
+	}
+	changes, err := db.PushChanges(ctx, cursor)
+	if err != nil {
+		return err
+	}
+	maxSeq := cursor
+	if len(changes) > 0 {
+		maxSeq = changes[len(changes)-1].Seq
+	}
+	oldTarget, err := db.PushMeta(ctx, "target")
+	if err != nil {
+		return err
+	}
+	oldShape, err := db.PushMeta(ctx, "shape")
+	if err != nil {
+		return err
+	}
+	full := mode == modeReconcile || oldTarget != cfg.target() || oldShape != cfg.shape()
+	if oldTarget != "" && oldTarget != cfg.target() && mode != modeDry {
+		// Another target: the remote ids kept are not its ids.
+		if err := db.ResetPush(ctx); err != nil {
+			return err
+		}
+	}
+	if cfg.iomete {
+		e.patch = false
+	} else if mode == modeDry {
+		e.patch = true
+	} else if e.patch, err = c.patchSupported(ctx, e.http); err != nil {
+		return err
+	}
+
+	if len(cfg.scope) > 0 {
+		roots, err := db.GroupIDsByName(ctx, cfg.scope)
+		if err != nil {
+			return err
+		}
+		desc, err := db.GroupDescendants(ctx, roots)
+		if err != nil {
+			return err
+		}
+		e.scopeRoots, e.scopeGroups = setOf(roots), setOf(desc)
+	}
+
+	uids, gids := map[string]bool{}, map[string]bool{}
+	if full {
+		if err := e.snapshot(ctx); err != nil {
+			return err
+		}
+		if err := addAll(ctx, db, uids, gids); err != nil {
+			return err
+		}
+	} else {
+		groupChanged := false
+		for _, ch := range changes {
+			if ch.ResourceType == bridge.MemberUser {
+				uids[ch.ResourceID] = true
+			} else {
+				gids[ch.ResourceID] = true
+				groupChanged = true
+			}
+		}
+		retry, err := db.ListPushStates(ctx, "", store.PushPending, store.PushFailed)
+		if err != nil {
+			return err
+		}
+		for _, s := range retry {
+			if s.ResourceType == bridge.MemberUser {
+				uids[s.ResourceID] = true
+			} else {
+				gids[s.ResourceID] = true
+			}
+		}
+		if e.scopeRoots != nil && groupChanged {
+			if err := e.scopeDrift(ctx, uids, gids); err != nil {
+				return err
+			}
+		}
+	}
+	anc, err := db.GroupAncestors(ctx, keys(gids))
+	if err != nil {
+		return err
+	}
+	for _, id := range anc {
+		gids[id] = true
+	}
+
+	// Phase 1: users the target must have.
+	e.uaff = uids
+	if e.users, err = db.PushUsers(ctx, keys(uids)); err != nil {
+		return err
+	}
+	if e.ustate, err = db.PushStates(ctx, bridge.MemberUser, keys(uids)); err != nil {
+		return err
+	}
+	e.alignWithSnapshot(bridge.MemberUser)
+	var present, absent []string
+	for _, id := range keys(uids) {
+		if e.wantUser(id) {
+			present = append(present, id)
+		} else if st := e.ustate[id]; st != nil && !(st.Status == store.PushDeprovisioned && e.users[id] != nil) {
+			absent = append(absent, id)
+		}
+	}
+	e.each(ctx, present, func(ctx context.Context, id string) {
+		u := e.users[id]
+		if err := e.ensureUser(ctx, u); err != nil {
+			e.failed(ctx, e.userState(u), err)
+		}
+	})
+	if e.aborted() {
+		return nil
+	}
+
+	// Groups whose members may change because users appeared or are going away.
+	gone := slices.Clone(e.gone)
+	for id := range e.moved {
+		if u := e.users[id]; u != nil {
+			for _, m := range u.Groups {
+				gids[m.GroupID] = true
+			}
+		}
+	}
+	for _, id := range absent {
+		if st := e.ustate[id]; st != nil && st.RemoteID != "" {
+			gone = append(gone, st.RemoteID)
+		}
+	}
+	if len(gone) > 0 {
+		had, err := db.GroupsWithPushedMember(ctx, gone)
+		if err != nil {
+			return err
+		}
+		for _, id := range had {
+			gids[id] = true
+		}
+	}
+	if err := e.loadGroups(ctx, gids); err != nil {
+		return err
+	}
+
+	// Phase 2: groups the target must have, with added members; nested
+	// groups before the groups that contain them.
+	var gpresent, gabsent []string
+	for _, id := range keys(gids) {
+		if e.wantGroup(id) {
+			gpresent = append(gpresent, id)
+		} else if e.gstate[id] != nil {
+			gabsent = append(gabsent, id)
+		}
+	}
+	for _, level := range e.levels(gpresent) {
+		e.each(ctx, level, func(ctx context.Context, id string) {
+			g := e.groups[id]
+			if err := e.ensureGroup(ctx, g); err != nil {
+				e.failed(ctx, e.groupState(g), err)
+			}
+		})
+		if e.aborted() {
+			return nil
+		}
+	}
+	// Phase 3: removed members.
+	if e.patch {
+		e.each(ctx, gpresent, func(ctx context.Context, id string) {
+			g := e.groups[id]
+			if err := e.removeMembers(ctx, g); err != nil {
+				e.failed(ctx, e.groupState(g), err)
+			}
+		})
+		if e.aborted() {
+			return nil
+		}
+	}
+	// Phase 4: deleted groups; phase 5: deprovisioned users.
+	e.each(ctx, gabsent, func(ctx context.Context, id string) {
+		e.mu.Lock()
+		st := e.gstate[id]
+		e.mu.Unlock()
+		if err := e.deleteGroup(ctx, st); err != nil {
+			e.failed(ctx, st, err)
+		}
+	})
+	if e.aborted() {
+		return nil
+	}
+	e.each(ctx, absent, func(ctx context.Context, id string) {
+		e.mu.Lock()
+		st := e.ustate[id]
+		e.mu.Unlock()
+		if err := e.deprovisionUser(ctx, st); err != nil {
+			e.failed(ctx, st, err)
+		}
+	})
+	if e.aborted() || mode == modeDry {
+		return nil
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := db.SetPushCursor(ctx, maxSeq); err != nil {
+		return err
+	}
+	if err := db.SetPushMeta(ctx, "target", cfg.target()); err != nil {
+		return err
+	}
+	return db.SetPushMeta(ctx, "shape", cfg.shape())
+}
+
+func setOf(ids []string) map[string]bool {
+	m := make(map[string]bool, len(ids))
+	for _, id := range ids {
+		m[id] = true
+	}
+	return m
+}
+
+func keys(m map[string]bool) []string { return sortedKeys(m) }
+
+func addAll(ctx context.Context, db *store.DB, uids, gids map[string]bool) error {
+	us, err := db.AllUserIDs(ctx)
+	if err != nil {
+		return err
+	}
+	gs, err := db.AllGroupIDs(ctx)
+	if err != nil {
+		return err
+	}
+	states, err := db.ListPushStates(ctx, "")
+	if err != nil {
+		return err
+	}
+	for _, id := range us {
+		uids[id] = true
+	}
+	for _, id := range gs {
+		gids[id] = true
+	}
+	for _, s := range states {
+		if s.ResourceType == bridge.MemberUser {
+			uids[s.ResourceID] = true
+		} else {
+			gids[s.ResourceID] = true
+		}
+	}
+	return nil
+}
+
+// scopeDrift adds the users and groups entering or leaving the scope: the
+// set in scope now against the set delivered.
+func (e *engine) scopeDrift(ctx context.Context, uids, gids map[string]bool) error {
+	inUsers, err := e.db.UsersInGroups(ctx, keys(e.scopeRoots))
+	if err != nil {
+		return err
+	}
+	states, err := e.db.ListPushStates(ctx, "", store.PushDelivered, store.PushFailed)
+	if err != nil {
+		return err
+	}
+	in := setOf(inUsers)
+	had := map[key]bool{}
+	for _, s := range states {
+		had[key{s.ResourceType, s.ResourceID}] = true
+		switch {
+		case s.ResourceType == bridge.MemberUser && !in[s.ResourceID]:
+			uids[s.ResourceID] = true
+		case s.ResourceType == bridge.MemberGroup && !e.scopeGroups[s.ResourceID]:
+			gids[s.ResourceID] = true
+		}
+	}
+	for id := range in {
+		if !had[key{bridge.MemberUser, id}] {
+			uids[id] = true
+		}
+	}
+	for id := range e.scopeGroups {
+		if !had[key{bridge.MemberGroup, id}] {
+			gids[id] = true
+		}
+	}
+	return nil
+}
+
+// loadGroups loads the groups to look at, their bookkeeping, and the
+// bookkeeping of every member they may list.
+func (e *engine) loadGroups(ctx context.Context, gids map[string]bool) error {
+	db := e.db
+	ids := keys(gids)
+	var err error
+	if e.groups, err = db.PushGroups(ctx, ids); err != nil {
+		return err
+	}
+	if e.gstate, err = db.PushStates(ctx, bridge.MemberGroup, ids); err != nil {
+		return err
+	}
+	pm, err := db.PushMembers(ctx, ids)
+	if err != nil {
+		return err
+	}
+	e.members = make(map[string]map[string]bool, len(ids))
+	for _, id := range ids {
+		e.members[id] = setOf(pm[id])
+	}
+	e.alignWithSnapshot(bridge.MemberGroup)
+	needU, needG := map[string]bool{}, map[string]bool{}
+	for _, g := range e.groups {
+		if e.cfg.members == membersNested {
+			for _, m := range g.Members {
+				if m.Type == bridge.MemberUser && e.ustate[m.ID] == nil {
+					needU[m.ID] = true
+				} else if m.Type == bridge.MemberGroup && e.gstate[m.ID] == nil {
+					needG[m.ID] = true
+				}
+			}
+			continue
+		}
+		for _, id := range g.Users {
+			if e.ustate[id] == nil {
+				needU[id] = true
+			}
+		}
+	}
+	us, err := db.PushStates(ctx, bridge.MemberUser, keys(needU))
+	if err != nil {
+		return err
+	}
+	for id, s := range us {
+		e.ustate[id] = s
+	}
+	gs, err := db.PushStates(ctx, bridge.MemberGroup, keys(needG))
+	if err != nil {
+		return err
+	}
+	for id, s := range gs {
+		e.gstate[id] = s
+	}
+	return nil
+}
+
+// levels orders groups so that nested groups come before the groups that
+// contain them (one level in flatten mode); a cycle ends up in one level.
+func (e *engine) levels(ids []string) [][]string {
+	if e.cfg.members != membersNested {
+		return [][]string{ids}
+	}
+	pending := setOf(ids)
+	var out [][]string
+	for len(pending) > 0 {
+		var ready []string
+		for _, id := range keys(pending) {
+			ok := true
+			for _, m := range e.groups[id].Members {
+				if m.Type == bridge.MemberGroup && m.ID != id && pending[m.ID] {
+					ok = false
+					break
+				}
+			}
+			if ok {
+				ready = append(ready, id)
+			}
+		}
+		if len(ready) == 0 {
+			ready = keys(pending)
+		}
+		for _, id := range ready {
+			delete(pending, id)
+		}
+		out = append(out, ready)
+	}
+	return out
+}

@@ -1,0 +1,145 @@
+package schema
+
+import (
+	"encoding/json"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+func TestRedactedEmptiesSecretsAndSaysTheyAreSet(t *testing.T) {
+	s := validOpenLDAP()
+	s.Push = validPush()
+	r := s.Redacted()
+	if r.Connection.BindCredential != "" || !r.Connection.BindCredentialSet || r.Push.Token != "" || !r.Push.TokenSet {
+		t.Fatalf("Redacted connection=%+v push=%+v", r.Connection, r.Push)
+	}
+	b, _ := json.Marshal(r)
+	if strings.Contains(string(b), "secret") || strings.Contains(string(b), "pat-123") {
+		t.Fatalf("redacted JSON holds a secret: %s", b)
+	}
+	if !strings.Contains(string(b), `"bindCredentialSet":true`) || !strings.Contains(string(b), `"tokenSet":true`) {
+		t.Fatalf("redacted JSON lacks the set flags: %s", b)
+	}
+	// The original is untouched and shares no lists with the copy.
+	r.Users.ObjectClasses[0] = "changed"
+	if s.Connection.BindCredential != "secret" || s.Push.Token != "pat-123" || s.Users.ObjectClasses[0] != "inetOrgPerson" {
+		t.Fatal("Redacted changed its receiver")
+	}
+}
+
+func TestRedactedOfUnsetSecrets(t *testing.T) {
+	r := Defaults("").Redacted()
+	if r.Connection.BindCredentialSet || r.Push.TokenSet {
+		t.Fatalf("set flags on a document without secrets: %+v %+v", r.Connection, r.Push)
+	}
+	b, _ := json.Marshal(r)
+	if strings.Contains(string(b), "bindCredentialSet") || strings.Contains(string(b), "tokenSet") {
+		t.Fatalf("unset flags are marshalled: %s", b)
+	}
+}
+
+func TestMergeSecrets(t *testing.T) {
+	stored := validOpenLDAP()
+	stored.Push = validPush()
+	cases := []struct {
+		name           string
+		update         func(*Settings)
+		stored         *Settings
+		wantCredential string
+		wantToken      string
+	}{
+		{"empty secrets keep the stored ones", func(s *Settings) {}, &stored, "secret", "pat-123"},
+		{"new secrets replace the stored ones", func(s *Settings) {
+			s.Connection.BindCredential, s.Push.Token = "new-pw", "new-token"
+		}, &stored, "new-pw", "new-token"},
+		{"anonymous bind drops the credential", func(s *Settings) { s.Connection.BindDN = "" }, &stored, "", "pat-123"},
+		{"nothing stored", func(s *Settings) {}, nil, "", ""},
+		{"claimed flags are not trusted", func(s *Settings) {
+			s.Connection.BindCredentialSet, s.Push.TokenSet = true, true
+		}, nil, "", ""},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			s := stored.Redacted()
+			c.update(&s)
+			s.MergeSecrets(c.stored)
+			if s.Connection.BindCredential != c.wantCredential || s.Push.Token != c.wantToken {
+				t.Fatalf("credential=%q token=%q, want %q %q", s.Connection.BindCredential, s.Push.Token, c.wantCredential, c.wantToken)
+			}
+			if s.Connection.BindCredentialSet != (c.wantCredential != "") || s.Push.TokenSet != (c.wantToken != "") {
+				t.Fatalf("set flags %v %v", s.Connection.BindCredentialSet, s.Push.TokenSet)
+			}
+		})
+	}
+}
+
+func TestMergedUpdateWithoutStoredTokenFailsValidation(t *testing.T) {
+	s := validOpenLDAP()
+	s.Push = validPush()
+	s.Push.Token = ""
+	s.Push.TokenSet = true // a client echoing a GET cannot fake a stored token
+	s.MergeSecrets(nil)
+	assertFields(t, s.Validate(), "push.token")
+}
+
+func TestChangedFields(t *testing.T) {
+	old := validOpenLDAP()
+	cases := []struct {
+		name   string
+		change func(*Settings)
+		want   []string
+	}{
+		{"nothing", func(*Settings) {}, nil},
+		{"leaves in document order", func(s *Settings) {
+			s.Push.Concurrency = 8
+			s.Connection.URL = "ldaps://other"
+			s.Users.Attributes.Email = "userPrincipalName"
+		}, []string{"connection.url", "users.attributes.email", "push.concurrency"}},
+		{"secrets by path", func(s *Settings) {
+			s.Connection.BindCredential = "other"
+			s.Push.Token = "t"
+		}, []string{"connection.bindCredential", "push.token"}},
+		{"lists as one leaf", func(s *Settings) { s.Users.ObjectClasses = []string{"inetOrgPerson"} }, []string{"users.objectClasses"}},
+		{"list order counts", func(s *Settings) {
+			s.Users.ObjectClasses = []string{"organizationalPerson", "inetOrgPerson"}
+		}, []string{"users.objectClasses"}},
+		{"output-only flags ignored", func(s *Settings) {
+			s.Connection.BindCredentialSet = true
+			s.Push.TokenSet = true
+		}, nil},
+		{"bools and int64", func(s *Settings) {
+			s.Groups.Enabled = false
+			s.Users.Attributes.DisabledBit = 2
+		}, []string{"users.attributes.disabledBit", "groups.enabled"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			n := validOpenLDAP()
+			c.change(&n)
+			if got := ChangedFields(&old, &n); !reflect.DeepEqual(got, c.want) {
+				t.Fatalf("ChangedFields = %q, want %q", got, c.want)
+			}
+		})
+	}
+}
+
+func TestChangedFieldsFromNothing(t *testing.T) {
+	n := Defaults("")
+	got := ChangedFields(nil, &n)
+	want := []string{"vendor", "connection.connectTimeoutSeconds", "connection.readTimeoutSeconds", "connection.pageSize",
+		"users.objectClasses", "users.scope", "users.attributes.username", "users.attributes.email",
+		"users.attributes.firstName", "users.attributes.lastName", "users.attributes.displayName",
+		"users.attributes.externalId", "groups.enabled", "groups.objectClasses", "groups.scope",
+		"groups.attributes.name", "groups.attributes.membership", "groups.attributes.membershipAttributeType",
+		"groups.attributes.membershipUserAttribute", "groups.attributes.externalId",
+		"sync.periodicFullSync", "sync.fullSyncIntervalSeconds", "sync.maxDeletes",
+		"push.authHeader", "push.profile", "push.deprovision", "push.groupMembers", "push.concurrency",
+		"push.timeoutSeconds"} // an empty list equals none: push.scopeGroups is unchanged
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("ChangedFields(nil, defaults) =\n%q\nwant\n%q", got, want)
+	}
+	if got := ChangedFields(nil, nil); got != nil {
+		t.Fatalf("ChangedFields(nil, nil) = %q", got)
+	}
+}

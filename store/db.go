@@ -1,0 +1,208 @@
+// Package store is scimbridge's state store: one SQLite file (modernc.org/sqlite,
+// pure Go) holding the synced users, groups and memberships, the sync runs, the
+// settings document and the change log the push client drains.
+//
+// The sync side implements bridge.Store; the read side (ListUsers, GetUser,
+// ListGroups, GetGroup) serves the SCIM server and compiles filters (Expr) to
+// parameterised SQL.
+//
+// SQLite allows one writer at a time, so a DB keeps two pools: a single writer
+// connection whose transactions begin IMMEDIATE, and a small pool of read-only
+// connections. In WAL mode readers see the last committed state and are never
+// blocked by a long sync transaction.
+//
+//	db, err := store.Open(ctx, "/var/lib/scimbridge/state.db")
+//	if err != nil { ... }
+//	defer db.Close()
+//	total, users, err := db.ListUsers(ctx, store.Query{Count: 100, SortBy: "userName"})
+package store
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"modernc.org/sqlite"
+)
+
+// DB is an open state store. It is safe for concurrent use.
+type DB struct {
+	w *sql.DB // the one writer connection
+	r *sql.DB // read-only connections
+}
+
+// readConns is the size of the read pool: the machine this runs on is small,
+// and SQLite reads are CPU-bound once the pages are cached.
+const readConns = 4
+
+// lowerFunc is the SQL name of strings.ToLower, the same case folding the
+// bridge uses for user_name_norm and name_norm (SQLite's lower() folds ASCII only).
+const lowerFunc = "scimbridge_lower"
+
+func init() {
+	sqlite.MustRegisterDeterministicScalarFunction(lowerFunc, 1, func(_ *sqlite.FunctionContext, args []driver.Value) (driver.Value, error) {
+		switch v := args[0].(type) {
+		case string:
+			return strings.ToLower(v), nil
+		case []byte:
+			return strings.ToLower(string(v)), nil
+		default:
+			return v, nil
+		}
+	})
+}
+
+// Open opens (creating if needed) the state store at path, a file name, and
+// brings its schema up to date. A database written by a newer scimbridge, with
+// more migrations than this build knows, is refused.
+func Open(ctx context.Context, path string) (*DB, error) {
+	if path == "" {
+		return nil, errors.New("open state store: empty path")
+	}
+	if strings.ContainsRune(path, '?') || strings.HasPrefix(path, "file:") || path == ":memory:" {
+		// The driver reads everything after '?' as DSN parameters; and an
+		// in-memory database cannot be shared by the writer and reader pools.
+		return nil, fmt.Errorf("open state store %q: the path must be a plain file name without '?'", path)
+	}
+	const common = "_pragma=busy_timeout(5000)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)"
+	w, err := sql.Open("sqlite", path+"?_pragma=journal_mode(WAL)&"+common+
+		"&_pragma=cache_size(-65536)&_pragma=temp_store(MEMORY)&_txlock=immediate")
+	if err != nil {
+		return nil, fmt.Errorf("open state store %q: %w", path, err)
+	}
+	w.SetMaxOpenConns(1)
+	w.SetMaxIdleConns(1)
+	w.SetConnMaxLifetime(0)
+	w.SetConnMaxIdleTime(0)
+	if err := migrate(ctx, w); err != nil {
+		w.Close()
+		return nil, fmt.Errorf("open state store %q: %w", path, err)
+	}
+	r, err := sql.Open("sqlite", path+"?"+common+"&_pragma=cache_size(-16384)&_query_only=1")
+	if err != nil {
+		w.Close()
+		return nil, fmt.Errorf("open state store %q for reading: %w", path, err)
+	}
+	r.SetMaxOpenConns(readConns)
+	r.SetMaxIdleConns(readConns)
+	r.SetConnMaxIdleTime(0)
+	if err := r.PingContext(ctx); err != nil {
+		r.Close()
+		w.Close()
+		return nil, fmt.Errorf("open state store %q for reading: %w", path, err)
+	}
+	return &DB{w: w, r: r}, nil
+}
+
+// migrate applies the migrations the database lacks, each in its own
+// IMMEDIATE transaction that re-reads user_version, so two processes opening
+// the same new file do not both apply a migration.
+func migrate(ctx context.Context, w *sql.DB) error {
+	for {
+		done, err := migrateOne(ctx, w)
+		if err != nil || done {
+			return err
+		}
+	}
+}
+
+func migrateOne(ctx context.Context, w *sql.DB) (done bool, err error) {
+	tx, err := w.BeginTx(ctx, nil)
+	if err != nil {
+		return false, fmt.Errorf("begin migration: %w", err)
+	}
+	defer tx.Rollback()
+	var v int
+	if err := tx.QueryRowContext(ctx, "PRAGMA user_version").Scan(&v); err != nil {
+		return false, fmt.Errorf("read schema version: %w", err)
+	}
+	switch {
+	case v > len(migrations):
+		return false, fmt.Errorf("the database has schema version %d, newer than this scimbridge knows (%d): it was written by a newer version", v, len(migrations))
+	case v == len(migrations):
+		return true, nil
+	}
+	if _, err := tx.ExecContext(ctx, migrations[v]); err != nil {
+		return false, fmt.Errorf("apply migration %d: %w", v+1, err)
+	}
+	// PRAGMA takes no parameters; v is an int we computed.
+	if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", v+1)); err != nil {
+		return false, fmt.Errorf("record schema version %d: %w", v+1, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return false, fmt.Errorf("commit migration %d: %w", v+1, err)
+	}
+	return false, nil
+}
+
+// Close closes both pools.
+func (db *DB) Close() error {
+	return errors.Join(db.r.Close(), db.w.Close())
+}
+
+// SQL returns the writer pool (one connection; transactions begin IMMEDIATE)
+// for sibling files of this package.
+func (db *DB) SQL() *sql.DB { return db.w }
+
+// ReadSQL returns the read-only pool for sibling files of this package.
+func (db *DB) ReadSQL() *sql.DB { return db.r }
+
+// tsLayout is how every timestamp is stored: UTC, fixed milliseconds, so that
+// text order is time order.
+const tsLayout = "2006-01-02T15:04:05.000Z"
+
+// formatTS formats t as stored; the zero time is stored as "".
+func formatTS(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format(tsLayout)
+}
+
+// parseTS parses a stored timestamp; "" is the zero time. The fixed layout is
+// decoded by hand: Snapshot parses one per row.
+func parseTS(s string) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, nil
+	}
+	if len(s) == len(tsLayout) && s[4] == '-' && s[7] == '-' && s[10] == 'T' && s[13] == ':' &&
+		s[16] == ':' && s[19] == '.' && s[23] == 'Z' {
+		n := func(i, j int) (int, bool) {
+			v := 0
+			for k := i; k < j; k++ {
+				c := s[k]
+				if c < '0' || c > '9' {
+					return 0, false
+				}
+				v = v*10 + int(c-'0')
+			}
+			return v, true
+		}
+		y, ok1 := n(0, 4)
+		mo, ok2 := n(5, 7)
+		d, ok3 := n(8, 10)
+		h, ok4 := n(11, 13)
+		mi, ok5 := n(14, 16)
+		sec, ok6 := n(17, 19)
+		ms, ok7 := n(20, 23)
+		if ok1 && ok2 && ok3 && ok4 && ok5 && ok6 && ok7 && mo >= 1 && mo <= 12 && d >= 1 && d <= 31 &&
+			h < 24 && mi < 60 && sec < 60 {
+			t := time.Date(y, time.Month(mo), d, h, mi, sec, ms*int(time.Millisecond), time.UTC)
+			if t.Day() == d {
+				return t, nil
+			}
+		}
+	}
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("stored timestamp %q: %w", s, err)
+	}
+	return t.UTC(), nil
+}
+
+// now is the current time truncated to what is stored.
+func now() time.Time { return time.Now().UTC().Truncate(time.Millisecond) }

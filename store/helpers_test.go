@@ -1,0 +1,111 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/scimbridge/scimbridge/bridge"
+	"github.com/scimbridge/scimbridge/schema"
+)
+
+func openTest(t testing.TB) *DB {
+	t.Helper()
+	db, err := Open(context.Background(), filepath.Join(t.TempDir(), "state.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+func ts(s string) time.Time {
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		panic(err)
+	}
+	return t.UTC()
+}
+
+// mkUser builds a stored user row; hashes and version derive from id and name.
+func mkUser(id, userName string) bridge.UserRow {
+	dn := "uid=" + userName + ",ou=people,dc=example,dc=com"
+	return bridge.UserRow{
+		ID: id,
+		User: schema.User{
+			DN: dn, UserName: userName, Active: true,
+		},
+		DNNorm:       strings.ToLower(dn),
+		UserNameNorm: strings.ToLower(userName),
+		Hash:         "h-" + id + "-" + userName,
+		GroupsHash:   "gh-" + id,
+		Version:      "v-" + id,
+		Created:      ts("2026-01-01T00:00:00Z"),
+		LastModified: ts("2026-01-01T00:00:00Z"),
+	}
+}
+
+func mkGroup(id, name string) bridge.GroupRow {
+	dn := "cn=" + name + ",ou=groups,dc=example,dc=com"
+	return bridge.GroupRow{
+		ID: id, DN: dn, DNNorm: strings.ToLower(dn), Name: name, NameNorm: strings.ToLower(name),
+		Hash: "h-" + id, MembersHash: "mh-" + id, Version: "v-" + id,
+		Created: ts("2026-01-01T00:00:00Z"), LastModified: ts("2026-01-01T00:00:00Z"),
+	}
+}
+
+// dump renders every row of every table that Apply may touch, for
+// before/after comparisons.
+func dump(t testing.TB, db *DB) map[string][]string {
+	t.Helper()
+	out := map[string][]string{}
+	for _, table := range []string{"users", "groups", "group_members", "user_groups", "changes", "sync_runs", "settings", "settings_history"} {
+		rows, err := db.w.Query("SELECT * FROM " + table + " ORDER BY 1, 2")
+		if err != nil {
+			t.Fatal(err)
+		}
+		cols, _ := rows.Columns()
+		for rows.Next() {
+			vals := make([]any, len(cols))
+			ptrs := make([]any, len(cols))
+			for i := range vals {
+				ptrs[i] = &vals[i]
+			}
+			if err := rows.Scan(ptrs...); err != nil {
+				t.Fatal(err)
+			}
+			out[table] = append(out[table], fmt.Sprint(vals))
+		}
+		if err := rows.Err(); err != nil {
+			t.Fatal(err)
+		}
+		rows.Close()
+	}
+	return out
+}
+
+func equal[T any](t testing.TB, what string, got, want T) {
+	t.Helper()
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("%s:\n got %+v\nwant %+v", what, got, want)
+	}
+}
+
+func mustApply(t testing.TB, db *DB, p *bridge.Plan) *bridge.Report {
+	t.Helper()
+	ctx := context.Background()
+	r := &bridge.Report{Trigger: bridge.TriggerManual}
+	if err := db.StartRun(ctx, r); err != nil {
+		t.Fatal(err)
+	}
+	r.Status = bridge.StatusSucceeded
+	r.FinishedAt = r.StartedAt.Add(time.Second)
+	if err := db.Apply(ctx, p, r); err != nil {
+		t.Fatal(err)
+	}
+	return r
+}

@@ -1,0 +1,149 @@
+package store
+
+// migrations are applied in order, each once, in its own transaction; the
+// number applied is kept in PRAGMA user_version. Append only: never edit a
+// migration that has shipped.
+var migrations = []string{
+	// 1: the synced directory, runs, settings and the change log.
+	`
+CREATE TABLE users (
+	id              TEXT PRIMARY KEY,
+	external_id     TEXT NOT NULL DEFAULT '',
+	dn              TEXT NOT NULL,
+	dn_norm         TEXT NOT NULL,
+	user_name       TEXT NOT NULL,
+	user_name_norm  TEXT NOT NULL,
+	given_name      TEXT NOT NULL DEFAULT '',
+	family_name     TEXT NOT NULL DEFAULT '',
+	display_name    TEXT NOT NULL DEFAULT '',
+	email           TEXT NOT NULL DEFAULT '',
+	active          INTEGER NOT NULL DEFAULT 1,
+	employee_number TEXT NOT NULL DEFAULT '',
+	department      TEXT NOT NULL DEFAULT '',
+	member_key      TEXT NOT NULL DEFAULT '',
+	hash            TEXT NOT NULL,
+	groups_hash     TEXT NOT NULL,
+	version         TEXT NOT NULL,
+	created         TEXT NOT NULL, -- RFC 3339 UTC with milliseconds, sortable as text
+	last_modified   TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE UNIQUE INDEX users_user_name_norm ON users(user_name_norm);
+CREATE INDEX users_external_id ON users(external_id);
+CREATE INDEX users_dn_norm ON users(dn_norm);
+CREATE INDEX users_last_modified ON users(last_modified);
+
+CREATE TABLE groups (
+	id              TEXT PRIMARY KEY,
+	external_id     TEXT NOT NULL DEFAULT '',
+	dn              TEXT NOT NULL,
+	dn_norm         TEXT NOT NULL,
+	name            TEXT NOT NULL,
+	name_norm       TEXT NOT NULL,
+	hash            TEXT NOT NULL,
+	members_hash    TEXT NOT NULL,
+	version         TEXT NOT NULL,
+	created         TEXT NOT NULL,
+	last_modified   TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX groups_name_norm ON groups(name_norm);
+CREATE INDEX groups_external_id ON groups(external_id);
+CREATE INDEX groups_dn_norm ON groups(dn_norm);
+CREATE INDEX groups_last_modified ON groups(last_modified);
+
+-- Direct members of each group: users and nested groups.
+CREATE TABLE group_members (
+	group_id    TEXT NOT NULL REFERENCES groups(id) ON DELETE CASCADE,
+	member_id   TEXT NOT NULL,
+	member_type TEXT NOT NULL CHECK (member_type IN ('User', 'Group')),
+	PRIMARY KEY (group_id, member_id)
+) WITHOUT ROWID;
+CREATE INDEX group_members_member ON group_members(member_id);
+
+-- Every group each user is in, directly or through nesting (computed by the bridge).
+CREATE TABLE user_groups (
+	user_id  TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+	group_id TEXT NOT NULL REFERENCES groups(id) ON DELETE CASCADE,
+	direct   INTEGER NOT NULL,
+	PRIMARY KEY (user_id, group_id)
+) WITHOUT ROWID;
+CREATE INDEX user_groups_group ON user_groups(group_id);
+
+-- The settings document, one row; secrets inside it are encrypted by the caller.
+CREATE TABLE settings (
+	id       INTEGER PRIMARY KEY CHECK (id = 1),
+	document TEXT NOT NULL,
+	updated  TEXT NOT NULL
+);
+
+CREATE TABLE sync_runs (
+	id          INTEGER PRIMARY KEY AUTOINCREMENT,
+	trigger     TEXT NOT NULL,
+	dry_run     INTEGER NOT NULL,
+	status      TEXT NOT NULL,
+	started_at  TEXT NOT NULL,
+	finished_at TEXT NOT NULL DEFAULT '',
+	report      TEXT NOT NULL -- the bridge.Report as JSON
+);
+
+-- The durable change log (outbox): what each run changed, for the push client.
+CREATE TABLE changes (
+	seq           INTEGER PRIMARY KEY AUTOINCREMENT,
+	run_id        INTEGER NOT NULL,
+	resource_type TEXT NOT NULL,
+	resource_id   TEXT NOT NULL,
+	op            TEXT NOT NULL,
+	name          TEXT NOT NULL DEFAULT '',
+	created       TEXT NOT NULL
+);
+CREATE INDEX changes_resource ON changes(resource_type, resource_id);
+`,
+	// 2: the push client's bookkeeping per target resource.
+	`
+-- What was last delivered to the push target for each resource.
+CREATE TABLE push_state (
+	resource_type TEXT NOT NULL,
+	resource_id   TEXT NOT NULL,
+	remote_id     TEXT NOT NULL DEFAULT '', -- the target's id, once known
+	pushed_hash   TEXT NOT NULL DEFAULT '', -- hash of the representation last delivered
+	status        TEXT NOT NULL DEFAULT 'pending', -- pending | delivered | failed
+	attempts      INTEGER NOT NULL DEFAULT 0,
+	last_error    TEXT NOT NULL DEFAULT '',
+	updated       TEXT NOT NULL,
+	PRIMARY KEY (resource_type, resource_id)
+) WITHOUT ROWID;
+
+-- The members last delivered for each group (remote member ids).
+CREATE TABLE push_members (
+	group_id  TEXT NOT NULL,
+	member_id TEXT NOT NULL,
+	PRIMARY KEY (group_id, member_id)
+) WITHOUT ROWID;
+
+-- How far the change log has been drained.
+CREATE TABLE push_cursor (
+	id  INTEGER PRIMARY KEY CHECK (id = 1),
+	seq INTEGER NOT NULL
+);
+`,
+	// 3: the audit trail of settings changes.
+	`
+-- One row per saved settings document: when, and which field paths changed.
+CREATE TABLE settings_history (
+	id     INTEGER PRIMARY KEY AUTOINCREMENT,
+	at     TEXT NOT NULL,
+	fields TEXT NOT NULL -- JSON array of changed field paths ("connection.url")
+);
+`,
+	// 4: the push client's name and body of what it delivered, a reverse
+	// member index, and the target the bookkeeping belongs to.
+	`
+ALTER TABLE push_state ADD COLUMN name TEXT NOT NULL DEFAULT ''; -- userName/displayName at the target
+ALTER TABLE push_state ADD COLUMN pushed_body TEXT NOT NULL DEFAULT ''; -- JSON last delivered
+CREATE INDEX push_state_status ON push_state(status);
+CREATE INDEX push_members_member ON push_members(member_id);
+CREATE TABLE push_meta (
+	key   TEXT PRIMARY KEY,
+	value TEXT NOT NULL
+) WITHOUT ROWID;
+`,
+}

@@ -1,0 +1,276 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+)
+
+// The read side serves the SCIM server from the read pool, each request in
+// one read transaction so the total, the page and its groups or members come
+// from the same committed state.
+
+const userSelect = "SELECT u.id, u.external_id, u.dn, u.dn_norm, u.user_name, u.user_name_norm, u.given_name, " +
+	"u.family_name, u.display_name, u.email, u.active, u.employee_number, u.department, u.member_key, u.hash, " +
+	"u.groups_hash, u.version, u.created, u.last_modified FROM users u"
+
+const groupSelect = "SELECT g.id, g.external_id, g.dn, g.dn_norm, g.name, g.name_norm, g.hash, g.members_hash, " +
+	"g.version, g.created, g.last_modified FROM groups g"
+
+func scanUser(s scanner) (UserResource, error) {
+	var u UserResource
+	var created, modified string
+	err := s.Scan(&u.ID, &u.ExternalID, &u.DN, &u.DNNorm, &u.UserName, &u.UserNameNorm, &u.GivenName,
+		&u.FamilyName, &u.DisplayName, &u.Email, &u.Active, &u.EmployeeNumber, &u.Department, &u.MemberKey,
+		&u.Hash, &u.GroupsHash, &u.Version, &created, &modified)
+	if err != nil {
+		return u, err
+	}
+	if u.Created, err = parseTS(created); err != nil {
+		return u, fmt.Errorf("user %s: %w", u.ID, err)
+	}
+	if u.LastModified, err = parseTS(modified); err != nil {
+		return u, fmt.Errorf("user %s: %w", u.ID, err)
+	}
+	return u, nil
+}
+
+func scanGroup(s scanner) (GroupResource, error) {
+	var g GroupResource
+	var created, modified string
+	err := s.Scan(&g.ID, &g.ExternalID, &g.DN, &g.DNNorm, &g.Name, &g.NameNorm, &g.Hash, &g.MembersHash,
+		&g.Version, &created, &modified)
+	if err != nil {
+		return g, err
+	}
+	if g.Created, err = parseTS(created); err != nil {
+		return g, fmt.Errorf("group %s: %w", g.ID, err)
+	}
+	if g.LastModified, err = parseTS(modified); err != nil {
+		return g, fmt.Errorf("group %s: %w", g.ID, err)
+	}
+	return g, nil
+}
+
+// page compiles q for users or groups and returns the WHERE clause (with its
+// arguments), the ORDER BY clause and the LIMIT/OFFSET values.
+func page(q Query, users bool, idCol string) (where string, args []any, order string, limit, offset int, err error) {
+	c := newCompiler(users)
+	where = "1"
+	if q.Filter != nil {
+		if where, err = c.where(q.Filter); err != nil {
+			return "", nil, "", 0, 0, err
+		}
+	}
+	if order, err = c.orderBy(q.SortBy, q.Descending, idCol); err != nil {
+		return "", nil, "", 0, 0, err
+	}
+	return where, c.args, order, max(q.Count, 0), max(q.StartIndex, 1) - 1, nil
+}
+
+// ListUsers returns the number of users matching q.Filter and the page of
+// them q selects (with their groups when q.WithGroups). An invalid filter or
+// sort attribute gives an error wrapping ErrBadFilter.
+func (db *DB) ListUsers(ctx context.Context, q Query) (total int, users []UserResource, err error) {
+	where, args, order, limit, offset, err := page(q, true, "u.id")
+	if err != nil {
+		return 0, nil, fmt.Errorf("list users: %w", err)
+	}
+	tx, err := db.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return 0, nil, fmt.Errorf("list users: %w", err)
+	}
+	defer tx.Rollback()
+	if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM users u WHERE "+where, args...).Scan(&total); err != nil {
+		return 0, nil, fmt.Errorf("count users: %w", err)
+	}
+	users = []UserResource{}
+	if limit == 0 || offset >= total {
+		return total, users, nil
+	}
+	rows, err := tx.QueryContext(ctx, userSelect+" WHERE "+where+" ORDER BY "+order+" LIMIT ? OFFSET ?",
+		append(args, limit, offset)...)
+	if err != nil {
+		return 0, nil, fmt.Errorf("list users: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		u, err := scanUser(rows)
+		if err != nil {
+			return 0, nil, fmt.Errorf("list users: %w", err)
+		}
+		users = append(users, u)
+	}
+	if err := rows.Err(); err != nil {
+		return 0, nil, fmt.Errorf("list users: %w", err)
+	}
+	if q.WithGroups {
+		if err := loadGroups(ctx, tx, users); err != nil {
+			return 0, nil, err
+		}
+	}
+	return total, users, nil
+}
+
+// GetUser returns the user with that id, with its groups.
+func (db *DB) GetUser(ctx context.Context, id string) (UserResource, bool, error) {
+	tx, err := db.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return UserResource{}, false, fmt.Errorf("read user %s: %w", id, err)
+	}
+	defer tx.Rollback()
+	u, err := scanUser(tx.QueryRowContext(ctx, userSelect+" WHERE u.id = ?", id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return UserResource{}, false, nil
+	}
+	if err != nil {
+		return UserResource{}, false, fmt.Errorf("read user %s: %w", id, err)
+	}
+	us := []UserResource{u}
+	if err := loadGroups(ctx, tx, us); err != nil {
+		return UserResource{}, false, err
+	}
+	return us[0], true, nil
+}
+
+// loadGroups fills the groups of a page of users with one query.
+func loadGroups(ctx context.Context, tx *sql.Tx, users []UserResource) error {
+	if len(users) == 0 {
+		return nil
+	}
+	at := make(map[string]int, len(users))
+	ids := make([]string, len(users))
+	for i := range users {
+		at[users[i].ID] = i
+		ids[i] = users[i].ID
+	}
+	doc, err := json.Marshal(ids)
+	if err != nil {
+		return fmt.Errorf("load groups of users: %w", err)
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT ug.user_id, ug.group_id, g.name, ug.direct
+		FROM user_groups ug JOIN groups g ON g.id = ug.group_id
+		WHERE ug.user_id IN (SELECT value FROM json_each(?))
+		ORDER BY ug.user_id, g.name_norm, g.id`, string(doc))
+	if err != nil {
+		return fmt.Errorf("load groups of users: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var uid string
+		var r GroupRef
+		if err := rows.Scan(&uid, &r.ID, &r.Name, &r.Direct); err != nil {
+			return fmt.Errorf("load groups of users: %w", err)
+		}
+		u := &users[at[uid]]
+		u.Groups = append(u.Groups, r)
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("load groups of users: %w", err)
+	}
+	return nil
+}
+
+// ListGroups returns the number of groups matching q.Filter and the page of
+// them q selects (with their direct members when q.WithMembers). An invalid
+// filter or sort attribute gives an error wrapping ErrBadFilter.
+func (db *DB) ListGroups(ctx context.Context, q Query) (total int, groups []GroupResource, err error) {
+	where, args, order, limit, offset, err := page(q, false, "g.id")
+	if err != nil {
+		return 0, nil, fmt.Errorf("list groups: %w", err)
+	}
+	tx, err := db.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return 0, nil, fmt.Errorf("list groups: %w", err)
+	}
+	defer tx.Rollback()
+	if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM groups g WHERE "+where, args...).Scan(&total); err != nil {
+		return 0, nil, fmt.Errorf("count groups: %w", err)
+	}
+	groups = []GroupResource{}
+	if limit == 0 || offset >= total {
+		return total, groups, nil
+	}
+	rows, err := tx.QueryContext(ctx, groupSelect+" WHERE "+where+" ORDER BY "+order+" LIMIT ? OFFSET ?",
+		append(args, limit, offset)...)
+	if err != nil {
+		return 0, nil, fmt.Errorf("list groups: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		g, err := scanGroup(rows)
+		if err != nil {
+			return 0, nil, fmt.Errorf("list groups: %w", err)
+		}
+		groups = append(groups, g)
+	}
+	if err := rows.Err(); err != nil {
+		return 0, nil, fmt.Errorf("list groups: %w", err)
+	}
+	if q.WithMembers {
+		if err := loadMembers(ctx, tx, groups); err != nil {
+			return 0, nil, err
+		}
+	}
+	return total, groups, nil
+}
+
+// GetGroup returns the group with that id, with its direct members.
+func (db *DB) GetGroup(ctx context.Context, id string) (GroupResource, bool, error) {
+	tx, err := db.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return GroupResource{}, false, fmt.Errorf("read group %s: %w", id, err)
+	}
+	defer tx.Rollback()
+	g, err := scanGroup(tx.QueryRowContext(ctx, groupSelect+" WHERE g.id = ?", id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return GroupResource{}, false, nil
+	}
+	if err != nil {
+		return GroupResource{}, false, fmt.Errorf("read group %s: %w", id, err)
+	}
+	gs := []GroupResource{g}
+	if err := loadMembers(ctx, tx, gs); err != nil {
+		return GroupResource{}, false, err
+	}
+	return gs[0], true, nil
+}
+
+// loadMembers fills the direct members of a page of groups with one query.
+func loadMembers(ctx context.Context, tx *sql.Tx, groups []GroupResource) error {
+	if len(groups) == 0 {
+		return nil
+	}
+	at := make(map[string]int, len(groups))
+	ids := make([]string, len(groups))
+	for i := range groups {
+		at[groups[i].ID] = i
+		ids[i] = groups[i].ID
+	}
+	doc, err := json.Marshal(ids)
+	if err != nil {
+		return fmt.Errorf("load members of groups: %w", err)
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT gm.group_id, gm.member_id, gm.member_type, `+memberDisplay+`
+		FROM group_members gm WHERE gm.group_id IN (SELECT value FROM json_each(?))
+		ORDER BY gm.group_id, gm.member_id`, string(doc))
+	if err != nil {
+		return fmt.Errorf("load members of groups: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var gid string
+		var m MemberRef
+		if err := rows.Scan(&gid, &m.ID, &m.Type, &m.Display); err != nil {
+			return fmt.Errorf("load members of groups: %w", err)
+		}
+		g := &groups[at[gid]]
+		g.Members = append(g.Members, m)
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("load members of groups: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,568 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/scimbridge/scimbridge/bridge"
+)
+
+var _ bridge.Store = (*DB)(nil)
+
+// Snapshot loads the matching keys and hashes of every stored user and group,
+// in id order.
+func (db *DB) Snapshot(ctx context.Context) (*bridge.Snapshot, error) {
+	tx, err := db.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return nil, fmt.Errorf("snapshot: %w", err)
+	}
+	defer tx.Rollback()
+	snap := &bridge.Snapshot{}
+	var n int
+	if err := tx.QueryRowContext(ctx, "SELECT (SELECT count(*) FROM users), (SELECT count(*) FROM groups)").Scan(&n, new(int)); err != nil {
+		return nil, fmt.Errorf("snapshot: count: %w", err)
+	}
+	snap.Users = make([]bridge.StoredUser, 0, n)
+	rows, err := tx.QueryContext(ctx, "SELECT id, external_id, dn_norm, user_name_norm, hash, groups_hash, created FROM users ORDER BY id")
+	if err != nil {
+		return nil, fmt.Errorf("snapshot users: %w", err)
+	}
+	for rows.Next() {
+		var u bridge.StoredUser
+		var created string
+		if err := rows.Scan(&u.ID, &u.ExternalID, &u.DNNorm, &u.UserNameNorm, &u.Hash, &u.GroupsHash, &created); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("snapshot users: %w", err)
+		}
+		if u.Created, err = parseTS(created); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("snapshot user %s: %w", u.ID, err)
+		}
+		snap.Users = append(snap.Users, u)
+	}
+	if err := rows.Close(); err != nil {
+		return nil, fmt.Errorf("snapshot users: %w", err)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("snapshot users: %w", err)
+	}
+	rows, err = tx.QueryContext(ctx, "SELECT id, external_id, dn_norm, name_norm, hash, members_hash, created FROM groups ORDER BY id")
+	if err != nil {
+		return nil, fmt.Errorf("snapshot groups: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var g bridge.StoredGroup
+		var created string
+		if err := rows.Scan(&g.ID, &g.ExternalID, &g.DNNorm, &g.NameNorm, &g.Hash, &g.MembersHash, &created); err != nil {
+			return nil, fmt.Errorf("snapshot groups: %w", err)
+		}
+		if g.Created, err = parseTS(created); err != nil {
+			return nil, fmt.Errorf("snapshot group %s: %w", g.ID, err)
+		}
+		snap.Groups = append(snap.Groups, g)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("snapshot groups: %w", err)
+	}
+	return snap, nil
+}
+
+// Memberships returns the stored memberships (transitive, with direct flags)
+// of the given users, each list in group id order. Users without any are absent.
+func (db *DB) Memberships(ctx context.Context, userIDs []string) (map[string][]bridge.Membership, error) {
+	out := make(map[string][]bridge.Membership)
+	if len(userIDs) == 0 {
+		return out, nil
+	}
+	ids, err := json.Marshal(userIDs)
+	if err != nil {
+		return nil, fmt.Errorf("memberships: %w", err)
+	}
+	rows, err := db.r.QueryContext(ctx, `SELECT user_id, group_id, direct FROM user_groups
+		WHERE user_id IN (SELECT value FROM json_each(?)) ORDER BY user_id, group_id`, string(ids))
+	if err != nil {
+		return nil, fmt.Errorf("memberships: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var uid string
+		var m bridge.Membership
+		if err := rows.Scan(&uid, &m.GroupID, &m.Direct); err != nil {
+			return nil, fmt.Errorf("memberships: %w", err)
+		}
+		out[uid] = append(out[uid], m)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("memberships: %w", err)
+	}
+	return out, nil
+}
+
+// StartRun records r as running (setting r.Status, and r.StartedAt when zero)
+// and assigns r.ID.
+func (db *DB) StartRun(ctx context.Context, r *bridge.Report) error {
+	r.Status = bridge.StatusRunning
+	if r.StartedAt.IsZero() {
+		r.StartedAt = now()
+	}
+	doc, err := json.Marshal(r)
+	if err != nil {
+		return fmt.Errorf("start run: encode report: %w", err)
+	}
+	res, err := db.w.ExecContext(ctx, `INSERT INTO sync_runs (trigger, dry_run, status, started_at, report)
+		VALUES (?, ?, ?, ?, ?)`, r.Trigger, r.DryRun, r.Status, formatTS(r.StartedAt), string(doc))
+	if err != nil {
+		return fmt.Errorf("start run: %w", err)
+	}
+	if r.ID, err = res.LastInsertId(); err != nil {
+		return fmt.Errorf("start run: %w", err)
+	}
+	return nil
+}
+
+// FinishRun records the final state of run r.ID: status, finish time and report.
+func (db *DB) FinishRun(ctx context.Context, r *bridge.Report) error {
+	if err := finishRun(ctx, db.w, r); err != nil {
+		return fmt.Errorf("finish run %d: %w", r.ID, err)
+	}
+	return nil
+}
+
+type execer interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+}
+
+func finishRun(ctx context.Context, e execer, r *bridge.Report) error {
+	doc, err := json.Marshal(r)
+	if err != nil {
+		return fmt.Errorf("encode report: %w", err)
+	}
+	res, err := e.ExecContext(ctx, `UPDATE sync_runs SET status = ?, finished_at = ?, report = ? WHERE id = ?`,
+		r.Status, formatTS(r.FinishedAt), string(doc), r.ID)
+	if err != nil {
+		return err
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return err
+	} else if n == 0 {
+		return errors.New("no such run")
+	}
+	return nil
+}
+
+// Apply writes the plan and records run r in one transaction: all or nothing.
+// Deletions go first, then updates, then insertions, so a username may move
+// between users (or to a new user) within one plan. A plan that writes nothing
+// only records the run. With r nil, no run is recorded and changes get run id 0.
+func (db *DB) Apply(ctx context.Context, p *bridge.Plan, r *bridge.Report) error {
+	if p == nil || p.Empty() {
+		if r == nil {
+			return nil
+		}
+		return db.FinishRun(ctx, r)
+	}
+	tx, err := db.w.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("apply plan: begin: %w", err)
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, "PRAGMA defer_foreign_keys = ON"); err != nil {
+		return err
+	}
+	a := applier{ctx: ctx, tx: tx, p: p}
+	if err := a.apply(); err != nil {
+		return fmt.Errorf("apply plan: %w", err)
+	}
+	var runID int64
+	if r != nil {
+		runID = r.ID
+		if err := finishRun(ctx, tx, r); err != nil {
+			return fmt.Errorf("apply plan: record run %d: %w", r.ID, err)
+		}
+	}
+	if err := a.changes(runID); err != nil {
+		return fmt.Errorf("apply plan: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("apply plan: commit: %w", err)
+	}
+	return nil
+}
+
+type applier struct {
+	ctx context.Context
+	tx  *sql.Tx
+	p   *bridge.Plan
+}
+
+func (a *applier) apply() error {
+	p := a.p
+	if err := a.deleteIDs("users", p.DeleteUsers); err != nil {
+		return err
+	}
+	if err := a.deleteIDs("groups", p.DeleteGroups); err != nil {
+		return err
+	}
+	if err := a.updateGroups(); err != nil {
+		return err
+	}
+	if err := a.insertGroups(); err != nil {
+		return err
+	}
+	if err := a.updateUsers(); err != nil {
+		return err
+	}
+	if err := a.insertUsers(); err != nil {
+		return err
+	}
+	if err := a.replaceUserGroups(); err != nil {
+		return err
+	}
+	return a.replaceGroupMembers()
+}
+
+// deleteIDs deletes rows by id in one statement; memberships cascade.
+func (a *applier) deleteIDs(table string, ids []string) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	doc, err := json.Marshal(ids)
+	if err != nil {
+		return fmt.Errorf("delete %s: %w", table, err)
+	}
+	// table is one of two constants.
+	if _, err := a.tx.ExecContext(a.ctx, "DELETE FROM "+table+" WHERE id IN (SELECT value FROM json_each(?))", string(doc)); err != nil {
+		return fmt.Errorf("delete %d %s: %w", len(ids), table, err)
+	}
+	return nil
+}
+
+const groupCols = "id, external_id, dn, dn_norm, name, name_norm, hash, members_hash, version, created, last_modified"
+
+func groupArgs(g *bridge.GroupRow) []any {
+	return []any{g.ID, g.ExternalID, g.DN, g.DNNorm, g.Name, g.NameNorm, g.Hash, g.MembersHash, g.Version,
+		formatTS(g.Created), formatTS(g.LastModified)}
+}
+
+const userCols = "id, external_id, dn, dn_norm, user_name, user_name_norm, given_name, family_name, display_name, " +
+	"email, active, employee_number, department, member_key, hash, groups_hash, version, created, last_modified"
+
+func userArgs(u *bridge.UserRow) []any {
+	return []any{u.ID, u.ExternalID, u.DN, u.DNNorm, u.UserName, u.UserNameNorm, u.GivenName, u.FamilyName,
+		u.DisplayName, u.Email, u.Active, u.EmployeeNumber, u.Department, u.MemberKey, u.Hash, u.GroupsHash,
+		u.Version, formatTS(u.Created), formatTS(u.LastModified)}
+}
+
+// setList turns "id, a, b" into "a = ?, b = ?" (every column but the id).
+func setList(cols string) string {
+	names := strings.Split(cols, ", ")[1:]
+	for i, n := range names {
+		names[i] = n + " = ?"
+	}
+	return strings.Join(names, ", ")
+}
+
+func (a *applier) updateGroups() error {
+	if len(a.p.UpdateGroups) == 0 {
+		return nil
+	}
+	st, err := a.tx.PrepareContext(a.ctx, "UPDATE groups SET "+setList(groupCols)+" WHERE id = ?")
+	if err != nil {
+		return fmt.Errorf("update groups: %w", err)
+	}
+	defer st.Close()
+	for i := range a.p.UpdateGroups {
+		g := &a.p.UpdateGroups[i]
+		args := groupArgs(g)
+		if err := execOne(a.ctx, st, append(args[1:], g.ID)); err != nil {
+			return fmt.Errorf("update group %s (%s): %w", g.ID, g.DN, err)
+		}
+	}
+	return nil
+}
+
+func (a *applier) insertGroups() error {
+	if len(a.p.CreateGroups) == 0 {
+		return nil
+	}
+	b := newBatcher(a.ctx, a.tx, "INSERT OR FAIL INTO groups ("+groupCols+") VALUES ", 11)
+	defer b.close()
+	for _, i := range sortedBy(a.p.CreateGroups, func(g *bridge.GroupRow) string { return g.ID }) {
+		if err := b.add(groupArgs(&a.p.CreateGroups[i])...); err != nil {
+			return fmt.Errorf("insert groups: %w", err)
+		}
+	}
+	if err := b.flush(); err != nil {
+		return fmt.Errorf("insert groups: %w", err)
+	}
+	return nil
+}
+
+// updateUsers rewrites changed users. Users whose userName changes first park
+// their user_name_norm at a value no real name takes ("\x00" + id), so that
+// names can be swapped or handed on without tripping the unique index.
+func (a *applier) updateUsers() error {
+	us := a.p.UpdateUsers
+	if len(us) == 0 {
+		return nil
+	}
+	park, err := a.tx.PrepareContext(a.ctx, "UPDATE users SET user_name_norm = char(0) || id WHERE id = ? AND user_name_norm <> ?")
+	if err != nil {
+		return fmt.Errorf("update users: %w", err)
+	}
+	defer park.Close()
+	for i := range us {
+		if _, err := park.ExecContext(a.ctx, us[i].ID, us[i].UserNameNorm); err != nil {
+			return fmt.Errorf("update user %s (%s): %w", us[i].ID, us[i].DN, err)
+		}
+	}
+	st, err := a.tx.PrepareContext(a.ctx, "UPDATE users SET "+setList(userCols)+" WHERE id = ?")
+	if err != nil {
+		return fmt.Errorf("update users: %w", err)
+	}
+	defer st.Close()
+	for i := range us {
+		args := userArgs(&us[i])
+		if err := execOne(a.ctx, st, append(args[1:], us[i].ID)); err != nil {
+			return fmt.Errorf("update user %s (%s, userName %q): %w", us[i].ID, us[i].DN, us[i].UserName, err)
+		}
+	}
+	return nil
+}
+
+// execOne runs an UPDATE that must hit exactly one row.
+func execOne(ctx context.Context, st *sql.Stmt, args []any) error {
+	res, err := st.ExecContext(ctx, args...)
+	if err != nil {
+		return err
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return err
+	}
+	if n != 1 {
+		return errors.New("not stored")
+	}
+	return nil
+}
+
+func (a *applier) insertUsers() error {
+	if len(a.p.CreateUsers) == 0 {
+		return nil
+	}
+	b := newBatcher(a.ctx, a.tx, "INSERT OR FAIL INTO users ("+userCols+") VALUES ", 19)
+	defer b.close()
+	for _, i := range sortedBy(a.p.CreateUsers, func(u *bridge.UserRow) string { return u.ID }) {
+		if err := b.add(userArgs(&a.p.CreateUsers[i])...); err != nil {
+			return fmt.Errorf("insert users: %w", err)
+		}
+	}
+	if err := b.flush(); err != nil {
+		return fmt.Errorf("insert users: %w", err)
+	}
+	return nil
+}
+
+// replaceUserGroups replaces the memberships of the users in p.UserGroups.
+// Users created by this plan have none to delete.
+func (a *applier) replaceUserGroups() error {
+	ug := a.p.UserGroups
+	if len(ug) == 0 {
+		return nil
+	}
+	created := make(map[string]struct{}, len(a.p.CreateUsers))
+	for i := range a.p.CreateUsers {
+		created[a.p.CreateUsers[i].ID] = struct{}{}
+	}
+	ids := sortedKeys(ug)
+	var old []string
+	for _, id := range ids {
+		if _, ok := created[id]; !ok {
+			old = append(old, id)
+		}
+	}
+	if err := a.deleteWhereIn("user_groups", "user_id", old); err != nil {
+		return err
+	}
+	b := newBatcher(a.ctx, a.tx, "INSERT OR FAIL INTO user_groups (user_id, group_id, direct) VALUES ", 3)
+	defer b.close()
+	for _, id := range ids {
+		for _, m := range ug[id] {
+			if err := b.add(id, m.GroupID, m.Direct); err != nil {
+				return fmt.Errorf("insert memberships of users: %w", err)
+			}
+		}
+	}
+	if err := b.flush(); err != nil {
+		return fmt.Errorf("insert memberships of users: %w", err)
+	}
+	return nil
+}
+
+// replaceGroupMembers replaces the direct members of the groups in p.GroupMembers.
+func (a *applier) replaceGroupMembers() error {
+	gm := a.p.GroupMembers
+	if len(gm) == 0 {
+		return nil
+	}
+	created := make(map[string]struct{}, len(a.p.CreateGroups))
+	for i := range a.p.CreateGroups {
+		created[a.p.CreateGroups[i].ID] = struct{}{}
+	}
+	ids := sortedKeys(gm)
+	var old []string
+	for _, id := range ids {
+		if _, ok := created[id]; !ok {
+			old = append(old, id)
+		}
+	}
+	if err := a.deleteWhereIn("group_members", "group_id", old); err != nil {
+		return err
+	}
+	b := newBatcher(a.ctx, a.tx, "INSERT OR FAIL INTO group_members (group_id, member_id, member_type) VALUES ", 3)
+	defer b.close()
+	for _, id := range ids {
+		for _, m := range gm[id] {
+			if err := b.add(id, m.ID, m.Type); err != nil {
+				return fmt.Errorf("insert members of groups: %w", err)
+			}
+		}
+	}
+	if err := b.flush(); err != nil {
+		return fmt.Errorf("insert members of groups: %w", err)
+	}
+	return nil
+}
+
+// deleteWhereIn deletes the rows of table whose col is one of vals (constants
+// from this file name table and col).
+func (a *applier) deleteWhereIn(table, col string, vals []string) error {
+	if len(vals) == 0 {
+		return nil
+	}
+	doc, err := json.Marshal(vals)
+	if err != nil {
+		return fmt.Errorf("clear %s: %w", table, err)
+	}
+	if _, err := a.tx.ExecContext(a.ctx, "DELETE FROM "+table+" WHERE "+col+" IN (SELECT value FROM json_each(?))", string(doc)); err != nil {
+		return fmt.Errorf("clear %s of %d rows: %w", table, len(vals), err)
+	}
+	return nil
+}
+
+// changes appends the plan's change log entries under run runID.
+func (a *applier) changes(runID int64) error {
+	if len(a.p.Changes) == 0 {
+		return nil
+	}
+	at := formatTS(now())
+	b := newBatcher(a.ctx, a.tx, "INSERT OR FAIL INTO changes (run_id, resource_type, resource_id, op, name, created) VALUES ", 6)
+	defer b.close()
+	for _, c := range a.p.Changes {
+		if err := b.add(runID, c.ResourceType, c.ResourceID, c.Op, c.Name, at); err != nil {
+			return fmt.Errorf("append change log: %w", err)
+		}
+	}
+	if err := b.flush(); err != nil {
+		return fmt.Errorf("append change log: %w", err)
+	}
+	return nil
+}
+
+// sortedBy returns the indexes of xs in key order: B-trees fill faster in key order.
+func sortedBy[T any](xs []T, key func(*T) string) []int {
+	idx := make([]int, len(xs))
+	for i := range idx {
+		idx[i] = i
+	}
+	slices.SortFunc(idx, func(i, j int) int { return strings.Compare(key(&xs[i]), key(&xs[j])) })
+	return idx
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+// batchRows is how many rows one multi-row INSERT carries: fewer statement
+// executions, well under SQLite's 32766 bound parameters.
+const batchRows = 64
+
+// batcher inserts rows with a prepared multi-row INSERT, reused for every
+// full batch; the remainder goes in one last statement.
+type batcher struct {
+	ctx    context.Context
+	tx     *sql.Tx
+	prefix string
+	ncols  int
+	full   *sql.Stmt
+	args   []any
+}
+
+func newBatcher(ctx context.Context, tx *sql.Tx, prefix string, ncols int) *batcher {
+	return &batcher{ctx: ctx, tx: tx, prefix: prefix, ncols: ncols, args: make([]any, 0, ncols*batchRows)}
+}
+
+func (b *batcher) query(rows int) string {
+	tuple := "(?" + strings.Repeat(", ?", b.ncols-1) + ")"
+	return b.prefix + tuple + strings.Repeat(", "+tuple, rows-1)
+}
+
+func (b *batcher) add(vals ...any) error {
+	b.args = append(b.args, vals...)
+	if len(b.args) < b.ncols*batchRows {
+		return nil
+	}
+	if b.full == nil {
+		st, err := b.tx.PrepareContext(b.ctx, b.query(batchRows))
+		if err != nil {
+			return err
+		}
+		b.full = st
+	}
+	if _, err := b.full.ExecContext(b.ctx, b.args...); err != nil {
+		return b.locate(err)
+	}
+	b.args = b.args[:0]
+	return nil
+}
+
+func (b *batcher) flush() error {
+	if len(b.args) == 0 {
+		return nil
+	}
+	if _, err := b.tx.ExecContext(b.ctx, b.query(len(b.args)/b.ncols), b.args...); err != nil {
+		return b.locate(err)
+	}
+	b.args = b.args[:0]
+	return nil
+}
+
+// locate names the row of a failed batch that fails on its own. SQLite undid
+// the failed statement only; the caller rolls the whole transaction back.
+func (b *batcher) locate(batchErr error) error {
+	one := b.query(1)
+	for i := 0; i+b.ncols <= len(b.args); i += b.ncols {
+		row := b.args[i : i+b.ncols]
+		if _, err := b.tx.ExecContext(b.ctx, one, row...); err != nil {
+			return fmt.Errorf("row (%v, %v): %w", row[0], row[1], err)
+		}
+	}
+	return batchErr
+}
+
+func (b *batcher) close() {
+	if b.full != nil {
+		b.full.Close()
+	}
+}

@@ -1,0 +1,354 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/scimbridge/scimbridge/bridge"
+)
+
+func TestOpenMigratesOnceAndReopens(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "state.db")
+	db, err := Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var v int
+	if err := db.w.QueryRow("PRAGMA user_version").Scan(&v); err != nil {
+		t.Fatal(err)
+	}
+	equal(t, "user_version", v, len(migrations))
+	var mode string
+	if err := db.r.QueryRow("PRAGMA journal_mode").Scan(&mode); err != nil {
+		t.Fatal(err)
+	}
+	equal(t, "journal_mode", mode, "wal")
+	var fk int
+	if err := db.w.QueryRow("PRAGMA foreign_keys").Scan(&fk); err != nil {
+		t.Fatal(err)
+	}
+	equal(t, "foreign_keys", fk, 1)
+	if err := db.PutSettings(ctx, []byte(`{"vendor":"ad"}`), []string{"vendor"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	db, err = Open(ctx, path)
+	if err != nil {
+		t.Fatalf("reopen: %v", err)
+	}
+	defer db.Close()
+	if err := db.w.QueryRow("PRAGMA user_version").Scan(&v); err != nil {
+		t.Fatal(err)
+	}
+	equal(t, "user_version after reopen", v, len(migrations))
+	doc, _, found, err := db.GetSettings(ctx)
+	if err != nil || !found {
+		t.Fatalf("settings after reopen: found %v, %v", found, err)
+	}
+	equal(t, "settings after reopen", string(doc), `{"vendor":"ad"}`)
+}
+
+func TestOpenRefusesNewerSchema(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "state.db")
+	db, err := Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.w.Exec("PRAGMA user_version = 99"); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	db, err = Open(ctx, path)
+	if err == nil {
+		db.Close()
+		t.Fatal("Open accepted a database from a newer version")
+	}
+	if want := fmt.Sprintf("schema version 99, newer than this scimbridge knows (%d)", len(migrations)); !strings.Contains(err.Error(), want) {
+		t.Errorf("error = %v", err)
+	}
+}
+
+func TestOpenRefusesBadPaths(t *testing.T) {
+	for _, p := range []string{"", ":memory:", "file:x.db", filepath.Join(t.TempDir(), "a?mode=ro")} {
+		if db, err := Open(context.Background(), p); err == nil {
+			db.Close()
+			t.Errorf("Open(%q) succeeded", p)
+		}
+	}
+}
+
+func TestTimestampsSortAsText(t *testing.T) {
+	for _, s := range []string{"2026-03-01T12:30:00.5Z", "0001-01-01T00:00:00Z", "2026-12-31T23:59:59.999Z"} {
+		in := ts(s)
+		got, err := parseTS(formatTS(in))
+		if err != nil || !got.Equal(in) {
+			t.Errorf("round trip of %s: %v, %v", s, got, err)
+		}
+	}
+	equal(t, "format", formatTS(time.Date(2026, 3, 1, 13, 30, 0, 5e8+123, time.FixedZone("", 3600))), "2026-03-01T12:30:00.500Z")
+	equal(t, "zero", formatTS(time.Time{}), "")
+	if _, err := parseTS("2026-02-30T00:00:00.000Z"); err == nil {
+		t.Error("parseTS accepted February 30")
+	}
+}
+
+// seedPlan is a plan creating three users, two groups (one nested in the
+// other) and their memberships.
+func seedPlan() *bridge.Plan {
+	alice, bob, carol := mkUser("u1", "Alice"), mkUser("u2", "bob"), mkUser("u3", "carol")
+	alice.Email, alice.GivenName, alice.FamilyName, alice.DisplayName = "alice@example.com", "Alice", "Anderson", "Alice Anderson"
+	alice.ExternalID, alice.EmployeeNumber, alice.Department, alice.MemberKey = "ext-1", "1001", "Sales", "alice"
+	bob.Active = false
+	return &bridge.Plan{
+		CreateUsers:  []bridge.UserRow{carol, alice, bob},
+		CreateGroups: []bridge.GroupRow{mkGroup("g1", "Admins"), mkGroup("g2", "Developers")},
+		UserGroups: map[string][]bridge.Membership{
+			"u1": {{GroupID: "g1", Direct: true}},
+			"u2": {{GroupID: "g1", Direct: false}, {GroupID: "g2", Direct: true}},
+		},
+		GroupMembers: map[string][]bridge.Member{
+			"g1": {{ID: "u1", Type: bridge.MemberUser}, {ID: "g2", Type: bridge.MemberGroup}},
+			"g2": {{ID: "u2", Type: bridge.MemberUser}},
+		},
+		Changes: []bridge.Change{
+			{ResourceType: bridge.MemberUser, ResourceID: "u1", Op: bridge.OpCreate, Name: "Alice"},
+			{ResourceType: bridge.MemberGroup, ResourceID: "g1", Op: bridge.OpCreate, Name: "Admins"},
+		},
+	}
+}
+
+func storedUser(u bridge.UserRow) bridge.StoredUser {
+	return bridge.StoredUser{ID: u.ID, ExternalID: u.ExternalID, DNNorm: u.DNNorm, UserNameNorm: u.UserNameNorm,
+		Hash: u.Hash, GroupsHash: u.GroupsHash, Created: u.Created}
+}
+
+func storedGroup(g bridge.GroupRow) bridge.StoredGroup {
+	return bridge.StoredGroup{ID: g.ID, ExternalID: g.ExternalID, DNNorm: g.DNNorm, NameNorm: g.NameNorm,
+		Hash: g.Hash, MembersHash: g.MembersHash, Created: g.Created}
+}
+
+func TestApplyRoundTrip(t *testing.T) {
+	ctx := context.Background()
+	db := openTest(t)
+	p := seedPlan()
+	r := mustApply(t, db, p)
+
+	snap, err := db.Snapshot(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	equal(t, "snapshot users", snap.Users, []bridge.StoredUser{
+		storedUser(p.CreateUsers[1]), storedUser(p.CreateUsers[2]), storedUser(p.CreateUsers[0])})
+	equal(t, "snapshot groups", snap.Groups, []bridge.StoredGroup{
+		storedGroup(p.CreateGroups[0]), storedGroup(p.CreateGroups[1])})
+
+	ms, err := db.Memberships(ctx, []string{"u1", "u2", "u3", "nobody"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	equal(t, "memberships", ms, p.UserGroups)
+
+	for _, want := range p.CreateUsers {
+		got, ok, err := db.GetUser(ctx, want.ID)
+		if err != nil || !ok {
+			t.Fatalf("GetUser(%s): %v %v", want.ID, ok, err)
+		}
+		equal(t, "user row "+want.ID, got.UserRow, want)
+	}
+	g, _, err := db.GetGroup(ctx, "g1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	equal(t, "group row", g.GroupRow, p.CreateGroups[0])
+	equal(t, "group members", g.Members, []MemberRef{
+		{ID: "g2", Type: bridge.MemberGroup, Display: "Developers"},
+		{ID: "u1", Type: bridge.MemberUser, Display: "Alice Anderson"},
+	})
+
+	d := dump(t, db)
+	equal(t, "changes", len(d["changes"]), 2)
+	for i, c := range p.Changes {
+		var runID int64
+		var typ, id, op, name string
+		if err := db.r.QueryRow("SELECT run_id, resource_type, resource_id, op, name FROM changes ORDER BY seq LIMIT 1 OFFSET ?", i).
+			Scan(&runID, &typ, &id, &op, &name); err != nil {
+			t.Fatal(err)
+		}
+		equal(t, "change", bridge.Change{ResourceType: typ, ResourceID: id, Op: op, Name: name}, c)
+		equal(t, "change run id", runID, r.ID)
+	}
+	run, ok, err := db.Run(ctx, r.ID)
+	if err != nil || !ok {
+		t.Fatal(ok, err)
+	}
+	equal(t, "run", run, *r)
+}
+
+func TestApplyUpdatesDeletesAndCascades(t *testing.T) {
+	ctx := context.Background()
+	db := openTest(t)
+	mustApply(t, db, seedPlan())
+
+	bob := mkUser("u2", "bob")
+	bob.DisplayName, bob.Hash, bob.Version = "Bob Builder", "h-new", "v2"
+	bob.LastModified = ts("2026-02-01T00:00:00.123Z")
+	dev := mkGroup("g2", "Devs")
+	dev.Version = "v2"
+	mustApply(t, db, &bridge.Plan{
+		UpdateUsers:  []bridge.UserRow{bob},
+		DeleteUsers:  []string{"u1"},
+		UpdateGroups: []bridge.GroupRow{dev},
+		DeleteGroups: []string{"g1"},
+		UserGroups:   map[string][]bridge.Membership{"u3": {{GroupID: "g2", Direct: true}}},
+		GroupMembers: map[string][]bridge.Member{"g2": {{ID: "u2", Type: bridge.MemberUser}, {ID: "u3", Type: bridge.MemberUser}}},
+	})
+
+	got, _, err := db.GetUser(ctx, "u2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	equal(t, "updated user", got.UserRow, bob)
+	// g1's deletion removed bob's indirect membership with it.
+	equal(t, "bob's groups", got.Groups, []GroupRef{{ID: "g2", Name: "Devs", Direct: true}})
+	ms, err := db.Memberships(ctx, []string{"u1", "u2", "u3"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	equal(t, "memberships", ms, map[string][]bridge.Membership{
+		"u2": {{GroupID: "g2", Direct: true}},
+		"u3": {{GroupID: "g2", Direct: true}},
+	})
+	d := dump(t, db)
+	equal(t, "group_members", d["group_members"], []string{"[g2 u2 User]", "[g2 u3 User]"})
+	users, groups, err := db.Counts(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	equal(t, "counts", [2]int{users, groups}, [2]int{2, 1})
+}
+
+func TestApplyMovesUserNamesWithinOnePlan(t *testing.T) {
+	ctx := context.Background()
+	db := openTest(t)
+	mustApply(t, db, &bridge.Plan{CreateUsers: []bridge.UserRow{
+		mkUser("a", "bob"), mkUser("b", "rob"), mkUser("c", "frank"), mkUser("d", "dora")}})
+
+	// a and b swap names; c's old name goes to new user e; deleted d's name to new user f.
+	mustApply(t, db, &bridge.Plan{
+		UpdateUsers: []bridge.UserRow{mkUser("a", "rob"), mkUser("b", "Bob"), mkUser("c", "franklin")},
+		DeleteUsers: []string{"d"},
+		CreateUsers: []bridge.UserRow{mkUser("e", "Frank"), mkUser("f", "dora")},
+	})
+	snap, err := db.Snapshot(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := map[string]string{}
+	for _, u := range snap.Users {
+		names[u.ID] = u.UserNameNorm
+	}
+	equal(t, "names", names, map[string]string{"a": "rob", "b": "bob", "c": "franklin", "e": "frank", "f": "dora"})
+
+	// A real clash is still refused, naming the user.
+	err = db.Apply(ctx, &bridge.Plan{UpdateUsers: []bridge.UserRow{mkUser("a", "BOB")}}, nil)
+	if err == nil || !strings.Contains(err.Error(), `update user a (uid=BOB,ou=people,dc=example,dc=com, userName "BOB")`) ||
+		!strings.Contains(err.Error(), "UNIQUE") {
+		t.Errorf("clash: %v", err)
+	}
+}
+
+func TestApplyIsAllOrNothing(t *testing.T) {
+	ctx := context.Background()
+	db := openTest(t)
+	mustApply(t, db, seedPlan())
+	r := &bridge.Report{Trigger: bridge.TriggerScheduled}
+	if err := db.StartRun(ctx, r); err != nil {
+		t.Fatal(err)
+	}
+	before := dump(t, db)
+
+	r.Status = bridge.StatusSucceeded
+	newUser := mkUser("u9", "zed")
+	renamed := mkUser("u3", "caroline")
+	err := db.Apply(ctx, &bridge.Plan{
+		CreateUsers:  []bridge.UserRow{newUser},
+		UpdateUsers:  []bridge.UserRow{renamed},
+		DeleteUsers:  []string{"u1"},
+		CreateGroups: []bridge.GroupRow{mkGroup("g3", "Ops")},
+		DeleteGroups: []string{"g2"},
+		UserGroups: map[string][]bridge.Membership{
+			"u9": {{GroupID: "g3", Direct: true}, {GroupID: "no-such-group", Direct: true}},
+		},
+		Changes: []bridge.Change{{ResourceType: bridge.MemberUser, ResourceID: "u9", Op: bridge.OpCreate, Name: "zed"}},
+	}, r)
+	if err == nil {
+		t.Fatal("Apply with a membership in an unknown group succeeded")
+	}
+	if !strings.Contains(err.Error(), "FOREIGN KEY") || !strings.Contains(err.Error(), "row (u9, no-such-group)") {
+		t.Errorf("error = %v", err)
+	}
+	equal(t, "store after a failed Apply", dump(t, db), before)
+
+	// An update of a user that is not stored fails the same way.
+	err = db.Apply(ctx, &bridge.Plan{CreateUsers: []bridge.UserRow{newUser}, UpdateUsers: []bridge.UserRow{mkUser("ghost", "ghost")}}, r)
+	if err == nil || !strings.Contains(err.Error(), "update user ghost") {
+		t.Errorf("update of a missing user: %v", err)
+	}
+	equal(t, "store after a failed update", dump(t, db), before)
+}
+
+func TestApplyEmptyPlanOnlyRecordsTheRun(t *testing.T) {
+	ctx := context.Background()
+	db := openTest(t)
+	mustApply(t, db, seedPlan())
+	r := &bridge.Report{Trigger: bridge.TriggerManual}
+	if err := db.StartRun(ctx, r); err != nil {
+		t.Fatal(err)
+	}
+	before := dump(t, db)
+	r.Status, r.Users = bridge.StatusSucceeded, 3
+	if err := db.Apply(ctx, &bridge.Plan{UserGroups: map[string][]bridge.Membership{}}, r); err != nil {
+		t.Fatal(err)
+	}
+	after := dump(t, db)
+	for table := range before {
+		if table != "sync_runs" {
+			equal(t, table, after[table], before[table])
+		}
+	}
+	got, _, err := db.Run(ctx, r.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	equal(t, "run", got, *r)
+}
+
+func TestReadsDoNotWaitForTheWriter(t *testing.T) {
+	ctx := context.Background()
+	db := openTest(t)
+	mustApply(t, db, seedPlan())
+	tx, err := db.w.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback()
+	if _, err := tx.Exec("DELETE FROM users"); err != nil {
+		t.Fatal(err)
+	}
+	ctx2, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	total, _, err := db.ListUsers(ctx2, Query{Count: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	equal(t, "users seen while a write is open", total, 3)
+}
