@@ -100,8 +100,8 @@ type TestResult struct {
 	DurationMs int64  `json:"durationMs"`
 }
 
-// Deps are the collaborators of the admin API. Store, Scheduler and Token are
-// required; the others have working defaults.
+// Deps are the collaborators of the admin API. Store, Scheduler, Key and
+// Token are required; the others have working defaults.
 type Deps struct {
 	Store     Store
 	Scheduler Scheduler
@@ -208,8 +208,12 @@ type server struct {
 // and /healthz, /readyz (open) to e, and makes Echo's own errors on those
 // paths (404, 405, …) JSON in the admin API's error shape. Errors on other
 // paths still go to the error handler e had before.
+//
+// Register fails without an admin token, with an admin token that is also a
+// SCIM token, without a usable secret key, or when the stored settings cannot
+// be opened with it (a wrong SCIMBRIDGE_SECRET_KEY).
 func Register(e *echo.Echo, d Deps) error {
-	if d.Token == "" {
+	if strings.TrimSpace(d.Token) == "" {
 		return errors.New("admin API: no admin token: set SCIMBRIDGE_ADMIN_TOKEN")
 	}
 	for _, t := range d.SCIMTokens {
@@ -222,6 +226,9 @@ func Register(e *echo.Echo, d Deps) error {
 	}
 	if d.Scheduler == nil {
 		return errors.New("admin API: no scheduler")
+	}
+	if _, err := d.Key.Seal("probe"); err != nil {
+		return fmt.Errorf("admin API: %w", err)
 	}
 	s := &server{
 		st: d.Store, sched: d.Scheduler, key: d.Key, log: d.Logger,
@@ -238,6 +245,11 @@ func Register(e *echo.Echo, d Deps) error {
 	}
 	if s.dial == nil {
 		s.dial = ldapsource.Dial
+	}
+
+	// A wrong key is a start-up error, not a failure on the first request.
+	if _, _, err := s.load(context.Background()); err != nil {
+		return fmt.Errorf("admin API: %w", err)
 	}
 
 	prev := e.HTTPErrorHandler
@@ -294,7 +306,7 @@ func isAdminPath(p string) bool {
 // comparison is constant-time over SHA-256 digests, so neither the token's
 // content nor its length leaks through timing.
 func bearerAuth(token string) echo.MiddlewareFunc {
-	want := sha256.Sum256([]byte(token))
+	want := sha256.Sum256([]byte(strings.TrimSpace(token)))
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
 			h := c.Request().Header.Get(echo.HeaderAuthorization)

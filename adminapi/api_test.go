@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
+	"reflect"
 	"regexp"
 	"sort"
 	"strings"
@@ -14,6 +16,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/scimbridge/scimbridge/adminapi"
+	"github.com/scimbridge/scimbridge/internal/secret"
 )
 
 // enableWithSettings saves the test directory's settings and enables LDAP.
@@ -349,14 +352,25 @@ func TestEchoErrorsUseTheJSONErrorShape(t *testing.T) {
 	}
 }
 
-func TestRegisterRefusesUnsafeTokens(t *testing.T) {
+func TestRegisterRefusesUnsafeSetups(t *testing.T) {
 	e := newEnv(t)
+	e.must(e.call("PUT", "/api/v1/settings", e.document()), http.StatusOK, "PUT settings")
+	good, err := secret.ParseKey(secretKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := secret.ParseKey(strings.Repeat("ab", 32))
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, c := range []struct {
 		deps adminapi.Deps
 		want string
 	}{
-		{adminapi.Deps{Store: e.db, Scheduler: e.sched}, "SCIMBRIDGE_ADMIN_TOKEN"},
-		{adminapi.Deps{Store: e.db, Scheduler: e.sched, Token: "same", SCIMTokens: []string{"other", "same"}}, "must differ"},
+		{adminapi.Deps{Store: e.db, Scheduler: e.sched, Key: good}, "SCIMBRIDGE_ADMIN_TOKEN"},
+		{adminapi.Deps{Store: e.db, Scheduler: e.sched, Key: good, Token: "same", SCIMTokens: []string{"other", "same"}}, "must differ"},
+		{adminapi.Deps{Store: e.db, Scheduler: e.sched, Token: "t"}, "SCIMBRIDGE_SECRET_KEY"},
+		{adminapi.Deps{Store: e.db, Scheduler: e.sched, Token: "t", Key: other}, "SCIMBRIDGE_SECRET_KEY"},
 	} {
 		err := adminapi.Register(echo.New(), c.deps)
 		if err == nil || !strings.Contains(err.Error(), c.want) {
@@ -425,5 +439,48 @@ func TestSyncRefusedWhileTheSavedSettingsAreInvalid(t *testing.T) {
 	r := e.must(e.call("POST", "/api/v1/sync", nil), http.StatusConflict, "sync with invalid settings")
 	if f := fieldsOf(r); len(f) != 1 || f[0] != "connection.pageSize" {
 		t.Fatalf("sync: %s", r.raw)
+	}
+}
+
+func TestPreviewShowsTheFirstTenUsersTheSettingsSelect(t *testing.T) {
+	var extra strings.Builder
+	for i := 0; i < 15; i++ {
+		fmt.Fprintf(&extra, "\ndn: uid=user%02d,ou=people,dc=example,dc=com\nobjectClass: inetOrgPerson\nuid: user%02d\ncn: User %d\nsn: %d\nmail: user%02d@example.com\ngivenName: U\ndisplayName: User %d\n",
+			i, i, i, i, i, i)
+	}
+	e := newEnv(t, withLDIF(extra.String()))
+	e.must(e.call("PUT", "/api/v1/settings", e.document()), http.StatusOK, "PUT settings")
+
+	r := e.must(e.call("POST", "/api/v1/settings/preview-users", nil), http.StatusOK, "preview")
+	if r.body["ok"] != true || len(r.body["users"].([]any)) != 10 {
+		t.Fatalf("preview of 19 entries: %d users, want 10: %s", len(r.body["users"].([]any)), r.raw)
+	}
+	// An unsaved filter from the form selects exactly the matching users.
+	d := e.document()
+	set(d, "users.filter", "(|(uid=user07)(mail=alice@example.com))")
+	r = e.must(e.call("POST", "/api/v1/settings/preview-users", d), http.StatusOK, "preview with filter")
+	var got []string
+	for _, u := range r.body["users"].([]any) {
+		m := u.(map[string]any)
+		got = append(got, get(m, "user.userName").(string))
+		if n := len(m["problems"].([]any)); n != 0 {
+			t.Errorf("%v has problems: %v", m["dn"], m["problems"])
+		}
+	}
+	sort.Strings(got)
+	if want := []string{"alice", "user07"}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("filtered preview = %v, want %v", got, want)
+	}
+	// A base that does not exist: not ok, said in words.
+	set(d, "users.usersDn", "ou=nobody,dc=example,dc=com")
+	r = e.must(e.call("POST", "/api/v1/settings/preview-users", d), http.StatusOK, "preview of a missing base")
+	if r.body["ok"] != false || !strings.Contains(strings.ToLower(r.body["message"].(string)), "no such object") {
+		t.Fatalf("preview of a missing base: %s", r.raw)
+	}
+	// A filter that does not parse is a field error.
+	set(d, "users.filter", "(uid=")
+	r = e.must(e.call("POST", "/api/v1/settings/preview-users", d), http.StatusBadRequest, "preview with a bad filter")
+	if f := fieldsOf(r); len(f) != 1 || f[0] != "users.filter" {
+		t.Fatalf("fields %v", f)
 	}
 }

@@ -123,9 +123,14 @@ type env struct {
 	sched  *bridge.Scheduler
 	// gate, when set, holds every directory read until it is closed.
 	gate chan struct{}
+	// extraLDIF is preloaded after directoryLDIF.
+	extraLDIF string
 }
 
 type envOption func(*env)
+
+// withLDIF preloads more entries.
+func withLDIF(text string) envOption { return func(e *env) { e.extraLDIF = text } }
 
 // withGate makes runs wait in the dialer until the returned channel is closed.
 func withGate(gate chan struct{}) envOption { return func(e *env) { e.gate = gate } }
@@ -136,7 +141,7 @@ func newEnv(t *testing.T, opts ...envOption) *env {
 	for _, o := range opts {
 		o(e)
 	}
-	e.srv = slapdtest.Start(t, slapdtest.Empty(), slapdtest.WithLDIF(directoryLDIF))
+	e.srv = slapdtest.Start(t, slapdtest.Empty(), slapdtest.WithLDIF(directoryLDIF+e.extraLDIF))
 	e.dbPath = filepath.Join(t.TempDir(), "state.db")
 	db, err := store.Open(context.Background(), e.dbPath)
 	if err != nil {

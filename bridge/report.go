@@ -46,7 +46,8 @@ type Report struct {
 	GroupsUpdated      int `json:"groupsUpdated"`
 	GroupsDeleted      int `json:"groupsDeleted"`
 	MembershipsChanged int `json:"membershipsChanged"`
-	// DanglingMembers counts member values that are neither a synced user nor a synced group.
+	// DanglingMembers counts member values that are neither a synced user nor
+	// a synced group (or are not valid text), dropped from their groups.
 	DanglingMembers int            `json:"danglingMembers"`
 	Skipped         int            `json:"skipped"`
 	SkippedEntries  []SkippedEntry `json:"skippedEntries"`

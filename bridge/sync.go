@@ -195,7 +195,7 @@ func (s *Syncer) plan(ctx context.Context, settings *schema.Settings, opt Option
 	byUID := settings.Groups.Attributes.MembershipAttributeType == schema.MembershipUID
 	dedupeUsers(d, snap, r)
 	dedupeGroups(d, snap, r)
-	r.DanglingMembers = resolveMembers(d, byUID)
+	r.DanglingMembers += resolveMembers(d, byUID)
 	r.Users, r.Groups = len(d.users), len(d.groups)
 
 	now := s.now().UTC()
@@ -239,6 +239,7 @@ func read(ctx context.Context, dir Directory, settings *schema.Settings, r *Repo
 			r.skip(e.DN, entryReason(err))
 			return nil
 		}
+		r.DanglingMembers += g.Dropped // member values that were not valid text
 		d.groups = append(d.groups, mappedGroup{Group: g,
 			dnNorm: NormalizeDN(g.DN), nameNorm: strings.ToLower(g.Name)})
 		return nil

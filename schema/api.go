@@ -14,6 +14,7 @@ type ValidationError struct {
 	Fields []FieldError
 }
 
+// Error lists every field problem as "field: message", separated by "; ".
 func (e *ValidationError) Error() string {
 	parts := make([]string, len(e.Fields))
 	for i, f := range e.Fields {
@@ -28,4 +29,5 @@ type EntryError struct {
 	Reason string
 }
 
+// Error returns "DN: reason".
 func (e *EntryError) Error() string { return e.DN + ": " + e.Reason }

@@ -28,8 +28,9 @@ const (
 // DN and filter syntax is left to the directory adapter; Validate only checks
 // that DNs look like name=value.
 //
-// Run MergeSecrets first when validating an admin update: push.token is
-// required unless one is stored (push.tokenSet).
+// Run MergeSecrets first when validating an admin update: a bind credential
+// (with a bindDn) and push.token are required unless one is stored
+// (connection.bindCredentialSet, push.tokenSet).
 func (s *Settings) Validate() error {
 	v := &validator{}
 	switch s.Vendor {
@@ -93,6 +94,11 @@ func (v *validator) connection(c *Connection) {
 				v.add("connection.startTls", "needs an ldap:// URL (ldaps:// is TLS already)")
 			}
 		}
+	}
+	// An empty password would be an unauthenticated bind that most servers
+	// accept and that then reads nothing.
+	if c.BindDN != "" && c.BindCredential == "" && !c.BindCredentialSet {
+		v.add("connection.bindCredential", "is required when bindDn is set (empty bindDn binds anonymously)")
 	}
 	if c.CACertPEM != "" {
 		if err := checkPEM(c.CACertPEM); err != nil {

@@ -30,6 +30,7 @@ func validAD() Settings {
 	s := Defaults(VendorAD)
 	s.Connection.URL = "ldaps://dc1.corp.example.com:636"
 	s.Connection.BindDN = `CORP\svc-scim`
+	s.Connection.BindCredential = "pw"
 	s.Users.UsersDN = "CN=Users,DC=corp,DC=example,DC=com"
 	s.Groups.GroupsDN = "OU=Groups,DC=corp,DC=example,DC=com"
 	return s
@@ -100,6 +101,7 @@ func TestValidateAcceptsGoodDocuments(t *testing.T) {
 		"CA certificate":          func(s *Settings) { s.Connection.CACertPEM = ca },
 		"two CA certificates":     func(s *Settings) { s.Connection.CACertPEM = ca + "\n" + ca + "\n" },
 		"anonymous bind":          func(s *Settings) { s.Connection.BindDN, s.Connection.BindCredential = "", "" },
+		"bind credential stored":  func(s *Settings) { s.Connection.BindCredential, s.Connection.BindCredentialSet = "", true },
 		"page size 10000":         func(s *Settings) { s.Connection.PageSize = 10000 },
 		"range size":              func(s *Settings) { s.Connection.RangeSize = 1500 },
 		"numeric OID attribute":   func(s *Settings) { s.Users.Attributes.Email = "0.9.2342.19200300.100.1.3" },
@@ -155,6 +157,7 @@ func TestValidateNamesTheFieldOfEachProblem(t *testing.T) {
 		{"credentials in url", func(s *Settings) { s.Connection.URL = "ldap://admin:pw@example.com" }, "connection.url", "must not hold credentials"},
 		{"path in url", func(s *Settings) { s.Connection.URL = "ldap://example.com/dc=example,dc=com" }, "connection.url", "must be only scheme, host and port"},
 		{"startTls with ldaps", func(s *Settings) { s.Connection.URL = "ldaps://example.com"; s.Connection.StartTLS = true }, "connection.startTls", "needs an ldap:// URL"},
+		{"bind DN without credential", func(s *Settings) { s.Connection.BindCredential = "" }, "connection.bindCredential", "is required when bindDn is set"},
 		{"CA not PEM", func(s *Settings) { s.Connection.CACertPEM = "MIIB..." }, "connection.caCertPem", "must hold PEM certificates"},
 		{"CA is a key", func(s *Settings) {
 			s.Connection.CACertPEM = "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n"

@@ -2,7 +2,6 @@ package scimserver
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -461,10 +460,4 @@ func splitOr(s string) []string {
 		i++
 	}
 	return append(parts, s[last:])
-}
-
-// isFilterError reports whether err is a filter the client got wrong.
-func isFilterError(err error) bool {
-	var fe *filterError
-	return errors.As(err, &fe) || errors.Is(err, store.ErrBadFilter)
 }

@@ -9,8 +9,8 @@ import (
 )
 
 func cmp(op, attr string, v any) *store.Expr { return &store.Expr{Op: op, Attr: attr, Value: v} }
-func and(l, r *store.Expr) *store.Expr     { return &store.Expr{Op: "and", Left: l, Right: r} }
-func or(l, r *store.Expr) *store.Expr      { return &store.Expr{Op: "or", Left: l, Right: r} }
+func and(l, r *store.Expr) *store.Expr       { return &store.Expr{Op: "and", Left: l, Right: r} }
+func or(l, r *store.Expr) *store.Expr        { return &store.Expr{Op: "or", Left: l, Right: r} }
 func anyOf(attr string, f *store.Expr) *store.Expr {
 	return &store.Expr{Op: "any", Attr: attr, Left: f}
 }

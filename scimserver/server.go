@@ -174,7 +174,8 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, maxBody)
 
-	path := strings.Trim(r.URL.Path, "/")
+	// Split the escaped path so that an id holding an escaped "/" stays one segment.
+	path := strings.Trim(r.URL.EscapedPath(), "/")
 	first, rest, _ := strings.Cut(path, "/")
 	switch {
 	case strings.EqualFold(first, usersKind.endpoint):
@@ -265,7 +266,7 @@ func (h *handler) resource(w http.ResponseWriter, r *http.Request, k resourceKin
 		h.list(w, r, k, p)
 	default:
 		id, err := url.PathUnescape(rest)
-		if err != nil || id == "" || strings.Contains(id, "/") {
+		if err != nil || id == "" || strings.Contains(rest, "/") {
 			writeError(w, http.StatusNotFound, "", fmt.Sprintf("%s not found", k.noun))
 			return
 		}

@@ -1,27 +1,17 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"strings"
 
-	"github.com/scimbridge/scimbridge/ldapsource"
+	"github.com/scimbridge/scimbridge/adminapi"
 	"github.com/scimbridge/scimbridge/schema"
 )
 
 // validate returns every problem of a settings document: the schema's rules
-// and the LDAP syntax of its DNs and filters.
-func validate(s *schema.Settings) []schema.FieldError {
-	var fields []schema.FieldError
-	var ve *schema.ValidationError
-	if err := s.Validate(); errors.As(err, &ve) {
-		fields = append(fields, ve.Fields...)
-	} else if err != nil {
-		fields = append(fields, schema.FieldError{Field: "", Message: err.Error()})
-	}
-	return append(fields, ldapsource.CheckSyntax(s)...)
-}
+// and the LDAP syntax of its DNs and filters, as the admin API checks them.
+var validate = adminapi.DefaultValidate
 
 // readSettingsFile reads, parses and validates a settings document file.
 func readSettingsFile(path string) (*schema.Settings, error) {

@@ -32,7 +32,7 @@ func cmdSync(ctx context.Context, args []string, stdout, stderr io.Writer, log *
 		return err
 	}
 	defer st.Close()
-	if err := st.MarkInterruptedRuns(ctx); err != nil {
+	if _, err := st.MarkInterruptedRuns(ctx); err != nil {
 		return err
 	}
 	settings, err := loadSettings(ctx, st, *settingsFile)

@@ -178,6 +178,12 @@ func (s *Server) Clear(t testing.TB) { s.post(t, "/_reset", map[string]any{"data
 // Fault adds a fault rule.
 func (s *Server) Fault(t testing.TB, f Fault) { s.post(t, "/_faults", f) }
 
+// Load stores resources as given (ids included), bypassing SCIM: for
+// benchmarks that need a large target quickly.
+func (s *Server) Load(t testing.TB, users, groups []map[string]any) {
+	s.post(t, "/_load", map[string]any{"Users": users, "Groups": groups})
+}
+
 // Config merges cfg into the ServiceProviderConfig, e.g. {"patch":{"supported":false}}.
 func (s *Server) Config(t testing.TB, cfg map[string]any) { s.post(t, "/_config", cfg) }
 

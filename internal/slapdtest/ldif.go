@@ -100,7 +100,7 @@ func parseLDIF(text string) ([]record, error) {
 			pairs = append(pairs, a)
 		}
 		if bi == 0 && strings.EqualFold(pairs[0].name, "version") {
-			pairs = pairs[1:]
+			pairs, b = pairs[1:], b[1:]
 			if len(pairs) == 0 {
 				continue
 			}
@@ -116,6 +116,9 @@ func parseLDIF(text string) ([]record, error) {
 }
 
 func parseLine(s string) (attr, error) {
+	if strings.TrimRight(s, " ") == "-" {
+		return attr{name: "-"}, nil
+	}
 	i := strings.IndexByte(s, ':')
 	if i <= 0 {
 		return attr{}, fmt.Errorf("expected \"name: value\", got %q", s)
@@ -137,7 +140,7 @@ func parseLine(s string) (attr, error) {
 
 func buildRecord(pairs []attr) (record, error) {
 	if !strings.EqualFold(pairs[0].name, "dn") {
-		return record{}, fmt.Errorf("must start with dn:, got %s:", pairs[0].name)
+		return record{}, fmt.Errorf("must start with dn:, got %q", pairs[0].name)
 	}
 	r := record{dn: pairs[0].value, changeType: changeAdd}
 	body := pairs[1:]
@@ -170,7 +173,7 @@ func buildRecord(pairs []attr) (record, error) {
 			case "newsuperior":
 				r.newSup = a.value
 			default:
-				return record{}, fmt.Errorf("modrdn of %q: unexpected %s:", r.dn, a.name)
+				return record{}, fmt.Errorf("modrdn of %q: unexpected line %q", r.dn, a.name)
 			}
 		}
 		if r.newRDN == "" {
@@ -189,7 +192,7 @@ func buildRecord(pairs []attr) (record, error) {
 			case m == nil:
 				op := strings.ToLower(a.name)
 				if op != "add" && op != "replace" && op != "delete" {
-					return record{}, fmt.Errorf("modify of %q: expected add:, replace: or delete:, got %s:", r.dn, a.name)
+					return record{}, fmt.Errorf("modify of %q: expected add:, replace: or delete:, got %q", r.dn, a.name)
 				}
 				m = &modification{op: op, name: a.value}
 			case strings.EqualFold(a.name, m.name):

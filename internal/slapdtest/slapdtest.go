@@ -93,9 +93,10 @@ type Server struct {
 type Option func(*config)
 
 type config struct {
-	empty    bool
-	ldif     []string
-	database []string
+	empty     bool
+	ldif      []string
+	ldifFiles []string
+	database  []string
 }
 
 // Empty starts without the base fixture: only the suffix entry and ReaderDN exist.
@@ -107,6 +108,14 @@ func Empty() Option { return func(c *config) { c.empty = true } }
 // as the memberof overlay would. Use it for large directories: slapadd loads
 // 100,000 entries in seconds.
 func WithLDIF(text string) Option { return func(c *config) { c.ldif = append(c.ldif, text) } }
+
+// WithLDIFFile loads an LDIF file of add records with slapadd -q as it is,
+// after the other preloaded entries: nothing is parsed or added (no
+// memberOf), so a file of millions of entries costs no memory. For generated
+// benchmark directories.
+func WithLDIFFile(path string) Option {
+	return func(c *config) { c.ldifFiles = append(c.ldifFiles, path) }
+}
 
 // WithSizeLimit sets slapd's "sizelimit n": searches by anyone but the root
 // DN (use ReaderDN) return at most n entries in total, paged or not, then fail
@@ -124,19 +133,30 @@ func WithDatabaseConfig(lines string) Option {
 // Start starts a slapd for the test and stops it when the test ends.
 func Start(t testing.TB, opts ...Option) *Server {
 	t.Helper()
+	s, err := Launch(t.TempDir(), opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Stop)
+	return s
+}
+
+// Launch starts a slapd outside a test, e.g. for a benchmark or a demo: the
+// same server Start gives, living in dir (an existing, empty directory the
+// caller owns and removes). Stop it with Close.
+func Launch(dir string, opts ...Option) (*Server, error) {
 	var c config
 	for _, o := range opts {
 		o(&c)
 	}
 	slapd, err := findSlapd()
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	p, err := newPKI()
 	if err != nil {
-		t.Fatalf("slapdtest: %v", err)
+		return nil, fmt.Errorf("slapdtest: %w", err)
 	}
-	dir := t.TempDir()
 	s := &Server{
 		CAPEM:          string(p.caPEM),
 		BaseDN:         BaseDN,
@@ -151,39 +171,44 @@ func Start(t testing.TB, opts ...Option) *Server {
 	files := map[string][]byte{"ca.pem": p.caPEM, "server.pem": p.certPEM, "server.key": p.keyPEM}
 	for name, data := range files {
 		if err := os.WriteFile(filepath.Join(dir, name), data, 0o600); err != nil {
-			t.Fatalf("slapdtest: %v", err)
+			return nil, fmt.Errorf("slapdtest: %w", err)
 		}
 	}
 	if err := os.Mkdir(filepath.Join(dir, "db"), 0o700); err != nil {
-		t.Fatalf("slapdtest: %v", err)
+		return nil, fmt.Errorf("slapdtest: %w", err)
 	}
-	if err := os.WriteFile(s.conf, []byte(s.slapdConf(t, c)), 0o600); err != nil {
-		t.Fatalf("slapdtest: %v", err)
+	conf, err := s.slapdConf(c)
+	if err != nil {
+		return nil, fmt.Errorf("slapdtest: %w", err)
 	}
-	if err := s.preload(t, c); err != nil {
-		t.Fatalf("slapdtest: %v", err)
+	if err := os.WriteFile(s.conf, []byte(conf), 0o600); err != nil {
+		return nil, fmt.Errorf("slapdtest: %w", err)
 	}
-	t.Cleanup(s.Stop)
+	if err := s.preload(c); err != nil {
+		return nil, fmt.Errorf("slapdtest: %w", err)
+	}
 
 	// A free port can be taken by someone else between probing and slapd's
 	// bind; try fresh ports a few times.
 	var startErr error
 	for range 3 {
 		if s.port, err = freePort(); err != nil {
-			t.Fatalf("slapdtest: %v", err)
+			return nil, fmt.Errorf("slapdtest: %w", err)
 		}
 		if s.tlsPort, err = freePort(); err != nil {
-			t.Fatalf("slapdtest: %v", err)
+			return nil, fmt.Errorf("slapdtest: %w", err)
 		}
 		s.URL = fmt.Sprintf("ldap://127.0.0.1:%d", s.port)
 		s.LDAPSURL = fmt.Sprintf("ldaps://127.0.0.1:%d", s.tlsPort)
 		if startErr = s.launch(); startErr == nil {
-			return s
+			return s, nil
 		}
 	}
-	t.Fatalf("slapdtest: %v", startErr)
-	return nil
+	return nil, fmt.Errorf("slapdtest: %w", startErr)
 }
+
+// Close stops a server started with Launch, like Stop. Its directory stays.
+func (s *Server) Close() { s.Stop() }
 
 func findSlapd() (string, error) {
 	if p, err := exec.LookPath("slapd"); err == nil {
@@ -217,43 +242,67 @@ func freePort() (int, error) {
 // repoFile returns the path of a file under the repository's testdata directory.
 func repoFile(t testing.TB, rel string) string {
 	t.Helper()
+	p, err := findRepoFile(rel)
+	if err != nil {
+		t.Fatalf("slapdtest: %v", err)
+	}
+	return p
+}
+
+// findRepoFile finds testdata/<rel> next to this package's source, else in
+// the working directory or one of its parents.
+func findRepoFile(rel string) (string, error) {
 	if _, file, _, ok := runtime.Caller(0); ok {
 		p := filepath.Join(filepath.Dir(file), "..", "..", "testdata", rel)
 		if _, err := os.Stat(p); err == nil {
-			return p
+			return p, nil
 		}
 	}
 	wd, err := os.Getwd()
 	if err != nil {
-		t.Fatalf("slapdtest: %v", err)
+		return "", err
 	}
 	for d := wd; ; d = filepath.Dir(d) {
 		p := filepath.Join(d, "testdata", rel)
 		if _, err := os.Stat(p); err == nil {
-			return p
+			return p, nil
 		}
 		if filepath.Dir(d) == d {
-			t.Fatalf("slapdtest: testdata/%s not found above %s", rel, wd)
+			return "", fmt.Errorf("testdata/%s not found above %s", rel, wd)
 		}
 	}
+}
+
+// readRepoLDIF returns the text of testdata/ldif/<name>.
+func readRepoLDIF(name string) (string, error) {
+	p, err := findRepoFile(filepath.Join("ldif", name))
+	if err != nil {
+		return "", err
+	}
+	b, err := os.ReadFile(p)
+	return string(b), err
 }
 
 // LDIF returns the text of testdata/ldif/<name>, e.g. LDIF(t, "rename.ldif").
 func LDIF(t testing.TB, name string) string {
 	t.Helper()
-	b, err := os.ReadFile(repoFile(t, filepath.Join("ldif", name)))
+	text, err := readRepoLDIF(name)
 	if err != nil {
 		t.Fatalf("slapdtest: %v", err)
 	}
-	return string(b)
+	return text
 }
 
-func (s *Server) slapdConf(t testing.TB, c config) string {
+func (s *Server) slapdConf(c config) (string, error) {
+	adlite, err := findRepoFile("schema/adlite.schema")
+	if err != nil {
+		return "", err
+	}
 	var b strings.Builder
 	for _, sch := range []string{"core", "cosine", "inetorgperson", "nis"} {
 		fmt.Fprintf(&b, "include /etc/ldap/schema/%s.schema\n", sch)
 	}
-	fmt.Fprintf(&b, "include %q\n", repoFile(t, "schema/adlite.schema"))
+	fmt.Fprintf(&b, "include %q\n", adlite)
 	fmt.Fprintf(&b, "pidfile %q\nargsfile %q\n", filepath.Join(s.Dir, "slapd.pid"), filepath.Join(s.Dir, "slapd.args"))
 	b.WriteString("modulepath /usr/lib/ldap\nmoduleload back_mdb\nmoduleload memberof\n")
 	fmt.Fprintf(&b, "TLSCACertificateFile %q\nTLSCertificateFile %q\nTLSCertificateKeyFile %q\n",
@@ -270,7 +319,7 @@ func (s *Server) slapdConf(t testing.TB, c config) string {
 		b.WriteByte('\n')
 	}
 	b.WriteString("overlay memberof\nmemberof-refint TRUE\n")
-	return b.String()
+	return b.String(), nil
 }
 
 // bootstrapLDIF is in every server: the suffix entry and the reader account.
@@ -291,10 +340,14 @@ userPassword: %s
 
 // preload writes every entry of the bootstrap, the base fixture and WithLDIF
 // texts with slapadd, adding memberOf values as the memberof overlay would.
-func (s *Server) preload(t testing.TB, c config) error {
+func (s *Server) preload(c config) error {
 	texts := []string{s.bootstrapLDIF()}
 	if !c.empty {
-		texts = append(texts, LDIF(t, "base.ldif"))
+		base, err := readRepoLDIF("base.ldif")
+		if err != nil {
+			return err
+		}
+		texts = append(texts, base)
 	}
 	texts = append(texts, c.ldif...)
 	var recs []record
@@ -323,9 +376,11 @@ func (s *Server) preload(t testing.TB, c config) error {
 	if _, err := os.Stat(slapadd); err != nil {
 		slapadd = "slapadd"
 	}
-	out, err := exec.Command(slapadd, "-q", "-f", s.conf, "-l", path).CombinedOutput()
-	if err != nil {
-		return fmt.Errorf("slapadd: %w: %s", err, out)
+	for _, p := range append([]string{path}, c.ldifFiles...) {
+		out, err := exec.Command(slapadd, "-q", "-f", s.conf, "-l", p).CombinedOutput()
+		if err != nil {
+			return fmt.Errorf("slapadd %s: %w: %s", p, err, out)
+		}
 	}
 	return nil
 }

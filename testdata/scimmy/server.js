@@ -10,6 +10,7 @@
 //                           {"status":429,"retryAfter":1}, {"userName":"bob","status":400,"detail":"bad"},
 //                           {"reset":true} (drop the connection), {"skip":3,"delayResponseMs":30000}
 //                           (process the request, then hold the answer back)
+//   POST /_load             stores resources as given, ids included: {"Users":[…],"Groups":[…]} (benchmarks)
 //   POST /_config           merges into SCIMMY's ServiceProviderConfig, e.g. {"patch":{"supported":false}}
 // Prints "listening PORT" once ready.
 "use strict";
@@ -31,7 +32,7 @@ app.set("query parser", (qs) => {
     for (const [k, v] of new URLSearchParams(qs)) q[k] = (k === "startIndex" || k === "count") && v !== "" && !Number.isNaN(+v) ? +v : v;
     return q;
 });
-app.use(express.json({type: ["application/scim+json", "application/json"], limit: "5mb"}));
+app.use(express.json({type: ["application/scim+json", "application/json"], limit: "100mb"}));
 
 app.get("/_log", (req, res) => res.json(log));
 app.post("/_reset", (req, res) => {
@@ -42,6 +43,12 @@ app.post("/_reset", (req, res) => {
 });
 app.post("/_faults", (req, res) => {
     faults.push({...req.body, seen: 0, hits: 0});
+    res.status(204).end();
+});
+app.post("/_load", (req, res) => {
+    const now = new Date().toISOString();
+    for (const kind of ["Users", "Groups"])
+        for (const r of req.body?.[kind] ?? []) store[kind].set(r.id, {...r, meta: {created: now, lastModified: now}});
     res.status(204).end();
 });
 app.post("/_config", (req, res) => res.json(SCIMMY.Config.set(req.body)));

@@ -1,0 +1,80 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+
+	"github.com/scimbridge/scimbridge/push"
+	"github.com/scimbridge/scimbridge/store"
+)
+
+func newPusher(st *store.DB, log *slog.Logger) (*push.Client, error) {
+	return push.New(st, log), nil
+}
+
+func cmdPush(ctx context.Context, args []string, stdout, stderr io.Writer, log *slog.Logger) error {
+	fs := flag.NewFlagSet("push", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	settingsFile := fs.String("settings", "", "settings document (JSON); default: the settings stored in the database")
+	db := fs.String("db", "", "state store path (default $SCIMBRIDGE_DB, else ./scimbridge.db)")
+	status := fs.Bool("status", false, "list what is pending or failed, and send nothing")
+	reconcile := fs.Bool("reconcile", false, "compare the target with the store and repair drift")
+	dryRun := fs.Bool("dry-run", false, "print the requests a push would send, and send none")
+	if err := fs.Parse(args); err != nil {
+		return &exitError{code: 2}
+	}
+	st, err := store.Open(ctx, dbPath(*db))
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	client, _ := newPusher(st, log)
+	if *status {
+		s, err := client.Status(ctx)
+		if err != nil {
+			return err
+		}
+		return printJSON(stdout, s)
+	}
+	settings, err := loadSettings(ctx, st, *settingsFile)
+	if err != nil {
+		return err
+	}
+	if !settings.Push.Enabled {
+		return &exitError{code: 2, msg: "push is not enabled in the settings (push.enabled)"}
+	}
+	var rep *push.Report
+	switch {
+	case *dryRun:
+		rep, err = client.DryRun(ctx, settings, stdout)
+	case *reconcile:
+		rep, err = client.Reconcile(ctx, settings)
+	default:
+		rep, err = client.Run(ctx, settings)
+	}
+	if rep != nil {
+		if perr := printJSON(stdout, rep); perr != nil {
+			return perr
+		}
+	}
+	if err != nil {
+		return &exitError{code: 1, msg: err.Error()}
+	}
+	if rep.Failed > 0 {
+		return &exitError{code: 1, msg: fmt.Sprintf("%d resources failed; see failures, they are retried on the next push", rep.Failed)}
+	}
+	return nil
+}
+
+func printJSON(w io.Writer, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintln(w, string(b))
+	return err
+}

@@ -1,0 +1,191 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/scimbridge/scimbridge/adminapi"
+	"github.com/scimbridge/scimbridge/bridge"
+	"github.com/scimbridge/scimbridge/internal/secret"
+	"github.com/scimbridge/scimbridge/internal/settingsdoc"
+	"github.com/scimbridge/scimbridge/ldapsource"
+	"github.com/scimbridge/scimbridge/schema"
+	"github.com/scimbridge/scimbridge/scimserver"
+	"github.com/scimbridge/scimbridge/store"
+)
+
+// HTTP server limits: slow or stuck clients cannot hold connections forever.
+const (
+	readHeaderTimeout = 10 * time.Second
+	readTimeout       = 60 * time.Second
+	writeTimeout      = 5 * time.Minute // a full /Users page of 1,000 with groups is well under this
+	idleTimeout       = 2 * time.Minute
+	shutdownTimeout   = 30 * time.Second
+)
+
+func cmdServe(ctx context.Context, args []string, stderr io.Writer, log *slog.Logger) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	listen := fs.String("listen", envOr("SCIMBRIDGE_LISTEN", "127.0.0.1:8080"), "listen address (env SCIMBRIDGE_LISTEN)")
+	db := fs.String("db", "", "state store path (default $SCIMBRIDGE_DB, else ./scimbridge.db)")
+	settingsFile := fs.String("settings", "", "store this settings document at start (empty secrets keep the stored ones)")
+	if err := fs.Parse(args); err != nil {
+		return &exitError{code: 2}
+	}
+
+	scimTokens := scimserver.ParseTokens(os.Getenv("SCIMBRIDGE_SCIM_TOKEN"))
+	if len(scimTokens) == 0 {
+		return &exitError{code: 2, msg: "SCIMBRIDGE_SCIM_TOKEN is not set: serve needs at least one bearer token for /scim/v2 (comma-separated for several)"}
+	}
+	adminToken := os.Getenv("SCIMBRIDGE_ADMIN_TOKEN")
+	if adminToken == "" {
+		return &exitError{code: 2, msg: "SCIMBRIDGE_ADMIN_TOKEN is not set: serve needs a bearer token for the admin API at /api/v1"}
+	}
+	key, err := secretKey()
+	if err != nil {
+		return err
+	}
+
+	st, err := store.Open(ctx, dbPath(*db))
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	if n, err := st.MarkInterruptedRuns(ctx); err != nil {
+		return err
+	} else if n > 0 {
+		log.Warn("runs interrupted by an earlier stop marked failed", "runs", n)
+	}
+	if *settingsFile != "" {
+		if err := storeSettingsFile(ctx, st, key, *settingsFile, log); err != nil {
+			return err
+		}
+	}
+	load := settingsdoc.Loader(st, key)
+
+	syncer := bridge.NewSyncer(st, ldapsource.Dial, log)
+	pusher, err := newPusher(st, log)
+	if err != nil {
+		return err
+	}
+	syncer.SetPusher(pusher)
+	sched, err := bridge.NewScheduler(syncer, load, log)
+	if err != nil {
+		return err
+	}
+
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	e.Server.ReadHeaderTimeout = readHeaderTimeout
+	e.Server.ReadTimeout = readTimeout
+	e.Server.WriteTimeout = writeTimeout
+	e.Server.IdleTimeout = idleTimeout
+	e.Server.ErrorLog = slog.NewLogLogger(log.Handler(), slog.LevelWarn)
+
+	h, err := scimserver.New(st, scimserver.Options{Tokens: scimTokens, BaseURL: os.Getenv("SCIMBRIDGE_BASE_URL"), Logger: log})
+	if err != nil {
+		return &exitError{code: 2, msg: err.Error()}
+	}
+	scimserver.Mount(e, h)
+	if err := adminapi.Register(e, adminapi.Deps{
+		Store: st, Scheduler: sched, Key: key, Token: adminToken, SCIMTokens: scimTokens,
+		Logger: log, Validate: adminapi.DefaultValidate,
+	}); err != nil {
+		return &exitError{code: 2, msg: err.Error()}
+	}
+
+	ln, err := net.Listen("tcp", *listen)
+	if err != nil {
+		return &exitError{code: 1, msg: fmt.Sprintf("listen on %s (--listen / SCIMBRIDGE_LISTEN): %v", *listen, err)}
+	}
+	e.Listener = ln
+
+	sched.Start()
+	if err := sched.Reschedule(ctx); err != nil {
+		log.Error("schedule from stored settings", "err", err)
+	}
+	startupSync(ctx, sched, load, log)
+
+	errc := make(chan error, 1)
+	go func() { errc <- e.Start("") }()
+	log.Info("scimbridge serving", "addr", ln.Addr().String(), "scim", scimserver.MountPath, "admin", adminapi.Prefix, "version", buildVersion())
+
+	select {
+	case err := <-errc:
+		_ = sched.Stop()
+		if errors.Is(err, http.ErrServerClosed) {
+			return nil
+		}
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("shutting down")
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownTimeout)
+	defer cancel()
+	herr := e.Shutdown(sctx)
+	if err := sched.Stop(); err != nil {
+		log.Error("stop scheduler", "err", err)
+	}
+	if herr != nil && !errors.Is(herr, http.ErrServerClosed) {
+		return herr
+	}
+	return nil
+}
+
+// storeSettingsFile validates a settings file and stores it, keeping stored
+// secrets where the file leaves them empty.
+func storeSettingsFile(ctx context.Context, st *store.DB, key secret.Key, path string, log *slog.Logger) error {
+	s, err := readSettingsFile(path)
+	if err != nil {
+		return err
+	}
+	old, found, err := settingsdoc.Load(ctx, st, key)
+	if err != nil {
+		return err
+	}
+	var changed []string
+	if found {
+		s.MergeSecrets(old)
+		changed = schema.ChangedFields(old, s)
+		if len(changed) == 0 {
+			return nil
+		}
+	} else {
+		d := schema.Defaults(s.Vendor)
+		changed = schema.ChangedFields(&d, s)
+	}
+	if err := settingsdoc.Save(ctx, st, key, s, changed); err != nil {
+		return err
+	}
+	log.Info("settings stored from file", "file", path, "changedFields", changed)
+	return nil
+}
+
+// startupSync runs a sync at start when the stored settings are enabled, so
+// a restarted server does not wait a whole interval for fresh data.
+func startupSync(ctx context.Context, sched *bridge.Scheduler, load func(context.Context) (*schema.Settings, error), log *slog.Logger) {
+	s, err := load(ctx)
+	if err != nil || !s.Enabled {
+		return
+	}
+	if _, err := sched.Trigger(ctx, bridge.Options{Trigger: bridge.TriggerStartup}); err != nil {
+		log.Error("startup sync not started", "err", err)
+	}
+}
+
+func envOr(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
+}
