@@ -355,7 +355,7 @@ func (a *applier) insertGroups() error {
 	if len(a.p.CreateGroups) == 0 {
 		return nil
 	}
-	b := newBatcher(a.ctx, a.tx, "INSERT OR FAIL INTO groups ("+groupCols+") VALUES ", 11)
+	b := newBatcher(a.ctx, a.tx, "INSERT INTO groups ("+groupCols+") VALUES ", 11)
 	defer b.close()
 	for _, i := range sortedBy(a.p.CreateGroups, func(g *bridge.GroupRow) string { return g.ID }) {
 		if err := b.add(groupArgs(&a.p.CreateGroups[i])...); err != nil {
@@ -420,7 +420,7 @@ func (a *applier) insertUsers() error {
 	if len(a.p.CreateUsers) == 0 {
 		return nil
 	}
-	b := newBatcher(a.ctx, a.tx, "INSERT OR FAIL INTO users ("+userCols+") VALUES ", 19)
+	b := newBatcher(a.ctx, a.tx, "INSERT INTO users ("+userCols+") VALUES ", 19)
 	defer b.close()
 	for _, i := range sortedBy(a.p.CreateUsers, func(u *bridge.UserRow) string { return u.ID }) {
 		if err := b.add(userArgs(&a.p.CreateUsers[i])...); err != nil {
@@ -454,7 +454,7 @@ func (a *applier) replaceUserGroups() error {
 	if err := a.deleteWhereIn("user_groups", "user_id", old); err != nil {
 		return err
 	}
-	b := newBatcher(a.ctx, a.tx, "INSERT OR FAIL INTO user_groups (user_id, group_id, direct) VALUES ", 3)
+	b := newBatcher(a.ctx, a.tx, "INSERT INTO user_groups (user_id, group_id, direct) VALUES ", 3)
 	defer b.close()
 	for _, id := range ids {
 		ms := ug[id]
@@ -493,7 +493,7 @@ func (a *applier) replaceGroupMembers() error {
 	if err := a.deleteWhereIn("group_members", "group_id", old); err != nil {
 		return err
 	}
-	b := newBatcher(a.ctx, a.tx, "INSERT OR FAIL INTO group_members (group_id, member_id, member_type) VALUES ", 3)
+	b := newBatcher(a.ctx, a.tx, "INSERT INTO group_members (group_id, member_id, member_type) VALUES ", 3)
 	defer b.close()
 	for _, id := range ids {
 		ms := gm[id]
@@ -534,7 +534,7 @@ func (a *applier) changes(runID int64) error {
 		return nil
 	}
 	at := formatTS(now())
-	b := newBatcher(a.ctx, a.tx, "INSERT OR FAIL INTO changes (run_id, resource_type, resource_id, op, name, created) VALUES ", 6)
+	b := newBatcher(a.ctx, a.tx, "INSERT INTO changes (run_id, resource_type, resource_id, op, name, created) VALUES ", 6)
 	defer b.close()
 	for _, c := range a.p.Changes {
 		if err := b.add(runID, c.ResourceType, c.ResourceID, c.Op, c.Name, at); err != nil {
