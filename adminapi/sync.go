@@ -36,9 +36,10 @@ func (s *server) sync(c echo.Context) error {
 	if fields := s.validate(st); len(fields) > 0 {
 		return conflict("the saved settings are invalid; fix them with PUT /api/v1/settings", fields...)
 	}
-	// The run outlives this request.
+	// The run outlives this request. "Sync all users" also reconciles the
+	// push target in full, repairing drift made by hand there.
 	id, err := s.sched.Trigger(context.WithoutCancel(ctx), bridge.Options{
-		Trigger: bridge.TriggerManual, DryRun: dryRun, AllowDeletes: allowDeletes,
+		Trigger: bridge.TriggerManual, DryRun: dryRun, AllowDeletes: allowDeletes, FullPush: true,
 	})
 	if err != nil {
 		var busy *bridge.BusyError

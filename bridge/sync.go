@@ -26,6 +26,9 @@ type Options struct {
 	DryRun bool
 	// AllowDeletes approves a run that deletion safety would otherwise hold.
 	AllowDeletes bool
+	// FullPush makes the push after the run a full reconcile with the target
+	// (repairing drift) instead of delivering only the change log.
+	FullPush bool
 }
 
 // ErrBusy is wrapped by BusyError.
@@ -40,9 +43,11 @@ func (e *BusyError) Error() string { return fmt.Sprintf("%v (run %d)", ErrBusy, 
 func (e *BusyError) Unwrap() error { return ErrBusy }
 
 // Pusher delivers the store's pending changes to a SCIM target. The Syncer
-// calls it after each applied run when push is enabled.
+// calls it after each successful run (not dry runs, not held runs) when push
+// is enabled; full asks for a reconcile of the whole target instead of the
+// change log alone.
 type Pusher interface {
-	Push(ctx context.Context, s *schema.Settings, runID int64) (json.RawMessage, error)
+	Push(ctx context.Context, s *schema.Settings, runID int64, full bool) (json.RawMessage, error)
 }
 
 // maxSkippedListed bounds the skipped entries a report lists; the count is always complete.
@@ -118,37 +123,40 @@ func (s *Syncer) finish(ctx context.Context, settings *schema.Settings, opt Opti
 	plan, err := s.plan(ctx, settings, opt, r)
 	r.FinishedAt = s.now().UTC()
 	r.DurationMs = r.FinishedAt.Sub(r.StartedAt).Milliseconds()
+	applied := false
 	switch {
 	case err != nil:
 		r.Status, r.Error = StatusFailed, err.Error()
-	case r.Status == StatusHeld, opt.DryRun, plan.Empty():
-		if r.Status == StatusRunning {
-			r.Status = StatusSucceeded
-		}
+	case r.Status == StatusHeld:
+	case opt.DryRun:
+		r.Status = StatusSucceeded
 	default:
 		r.Status = StatusSucceeded
-		if err := s.store.Apply(ctx, plan, r); err != nil {
-			r.Status, r.Error = StatusFailed, fmt.Sprintf("write to the state store: %v", err)
-			break
+		if !plan.Empty() {
+			if err := s.store.Apply(ctx, plan, r); err != nil {
+				r.Status, r.Error = StatusFailed, fmt.Sprintf("write to the state store: %v", err)
+				break
+			}
+			applied = true
 		}
-		s.push(ctx, settings, r, log)
-		if r.Push == nil {
-			s.logDone(log, r)
-			return r, nil
-		}
+		// Push after every successful run, changed or not: changes a
+		// previous push could not deliver are still pending.
+		s.push(ctx, settings, opt, r, log)
 	}
-	if err := s.store.FinishRun(context.WithoutCancel(ctx), r); err != nil {
-		return r, fmt.Errorf("record sync run %d: %w", r.ID, err)
+	if !applied || r.Push != nil {
+		if err := s.store.FinishRun(context.WithoutCancel(ctx), r); err != nil {
+			return r, fmt.Errorf("record sync run %d: %w", r.ID, err)
+		}
 	}
 	s.logDone(log, r)
 	return r, nil
 }
 
-func (s *Syncer) push(ctx context.Context, settings *schema.Settings, r *Report, log *slog.Logger) {
+func (s *Syncer) push(ctx context.Context, settings *schema.Settings, opt Options, r *Report, log *slog.Logger) {
 	if s.pusher == nil || !settings.Push.Enabled {
 		return
 	}
-	rep, err := s.pusher.Push(ctx, settings, r.ID)
+	rep, err := s.pusher.Push(ctx, settings, r.ID, opt.FullPush)
 	if err != nil {
 		log.Error("push failed", "err", err)
 		rep, _ = json.Marshal(map[string]string{"error": err.Error()})

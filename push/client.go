@@ -203,8 +203,12 @@ func (c *config) shape() string {
 // Push drains the change log to the target; the bridge calls it after each
 // applied sync. The JSON Report is returned even when the run stopped early
 // (its error field says why); an error means the push could not run at all.
-func (c *Client) Push(ctx context.Context, s *schema.Settings, runID int64) (json.RawMessage, error) {
-	rep, err := c.run(ctx, s, modeDrain, nil)
+func (c *Client) Push(ctx context.Context, s *schema.Settings, runID int64, full bool) (json.RawMessage, error) {
+	mode := modeDrain
+	if full {
+		mode = modeReconcile
+	}
+	rep, err := c.run(ctx, s, mode, nil)
 	if rep == nil {
 		return nil, err
 	}

@@ -172,8 +172,10 @@ func (db *DB) Apply(ctx context.Context, p *bridge.Plan, r *bridge.Report) error
 		return fmt.Errorf("apply plan: begin: %w", err)
 	}
 	defer tx.Rollback()
+	// Foreign keys are checked at commit: statements that cannot fail midway
+	// need no statement journal. The pragma ends with the transaction.
 	if _, err := tx.ExecContext(ctx, "PRAGMA defer_foreign_keys = ON"); err != nil {
-		return err
+		return fmt.Errorf("apply plan: %w", err)
 	}
 	var runID int64
 	if r != nil {
@@ -454,6 +456,35 @@ func (a *applier) replaceUserGroups() error {
 	if err := a.deleteWhereIn("user_groups", "user_id", old); err != nil {
 		return err
 	}
+	// Foreign keys are checked at commit (deferred, which spares SQLite a
+	// statement journal); check references here to name the culprit.
+	if id, err := a.firstMissing("users", old); err != nil {
+		return err
+	} else if id != "" {
+		return fmt.Errorf("memberships of user %s: the user is not stored", id)
+	}
+	groups := make(map[string]struct{}, len(a.p.CreateGroups))
+	for i := range a.p.CreateGroups {
+		groups[a.p.CreateGroups[i].ID] = struct{}{}
+	}
+	var refs []string
+	for _, id := range ids {
+		for _, m := range ug[id] {
+			if _, ok := groups[m.GroupID]; !ok {
+				groups[m.GroupID] = struct{}{}
+				refs = append(refs, m.GroupID)
+			}
+		}
+	}
+	if gid, err := a.firstMissing("groups", refs); err != nil {
+		return err
+	} else if gid != "" {
+		for _, id := range ids {
+			if slices.ContainsFunc(ug[id], func(m bridge.Membership) bool { return m.GroupID == gid }) {
+				return fmt.Errorf("user %s: membership in group %s, which is not stored", id, gid)
+			}
+		}
+	}
 	b := newBatcher(a.ctx, a.tx, "INSERT INTO user_groups (user_id, group_id, direct) VALUES ", 3)
 	defer b.close()
 	for _, id := range ids {
@@ -493,6 +524,11 @@ func (a *applier) replaceGroupMembers() error {
 	if err := a.deleteWhereIn("group_members", "group_id", old); err != nil {
 		return err
 	}
+	if id, err := a.firstMissing("groups", old); err != nil {
+		return err
+	} else if id != "" {
+		return fmt.Errorf("members of group %s: the group is not stored", id)
+	}
 	b := newBatcher(a.ctx, a.tx, "INSERT INTO group_members (group_id, member_id, member_type) VALUES ", 3)
 	defer b.close()
 	for _, id := range ids {
@@ -510,6 +546,27 @@ func (a *applier) replaceGroupMembers() error {
 		return fmt.Errorf("insert members of groups: %w", err)
 	}
 	return nil
+}
+
+// firstMissing returns the first of ids that table (a constant) does not hold, or "".
+func (a *applier) firstMissing(table string, ids []string) (string, error) {
+	if len(ids) == 0 {
+		return "", nil
+	}
+	doc, err := json.Marshal(ids)
+	if err != nil {
+		return "", fmt.Errorf("check %s: %w", table, err)
+	}
+	var id string
+	err = a.tx.QueryRowContext(a.ctx, "SELECT j.value FROM json_each(?) j WHERE NOT EXISTS (SELECT 1 FROM "+table+
+		" t WHERE t.id = j.value) ORDER BY j.key LIMIT 1", string(doc)).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("check %s: %w", table, err)
+	}
+	return id, nil
 }
 
 // deleteWhereIn deletes the rows of table whose col is one of vals (constants

@@ -293,7 +293,7 @@ func TestApplyIsAllOrNothing(t *testing.T) {
 	if err == nil {
 		t.Fatal("Apply with a membership in an unknown group succeeded")
 	}
-	if !strings.Contains(err.Error(), "FOREIGN KEY") || !strings.Contains(err.Error(), "row (u9, no-such-group)") {
+	if !strings.Contains(err.Error(), "user u9: membership in group no-such-group, which is not stored") {
 		t.Errorf("error = %v", err)
 	}
 	equal(t, "store after a failed Apply", dump(t, db), before)
@@ -351,4 +351,74 @@ func TestReadsDoNotWaitForTheWriter(t *testing.T) {
 		t.Fatal(err)
 	}
 	equal(t, "users seen while a write is open", total, 3)
+}
+
+func indexes(t *testing.T, db *DB) []string {
+	t.Helper()
+	rows, err := db.w.Query("SELECT name || ': ' || sql FROM sqlite_schema WHERE type = 'index' AND sql IS NOT NULL ORDER BY name")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var s string
+		if err := rows.Scan(&s); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+func TestApplyBulkLoadRebuildsIndexes(t *testing.T) {
+	ctx := context.Background()
+	db := openTest(t)
+	want := indexes(t, db)
+	p := bigPlan(bulkMinRows, 50)
+	mustApply(t, db, p)
+	equal(t, "indexes after a bulk load", indexes(t, db), want)
+	var id, parent, unused int
+	var plan string
+	if err := db.r.QueryRow("EXPLAIN QUERY PLAN SELECT id FROM users WHERE user_name_norm = 'user000042'").Scan(&id, &parent, &unused, &plan); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(plan, "users_user_name_norm") {
+		t.Errorf("userName lookup does not use its index: %s", plan)
+	}
+	users, groups, err := db.Counts(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	equal(t, "counts", [2]int{users, groups}, [2]int{bulkMinRows, 50})
+
+	// A duplicate userName in a bulk load fails when the unique index is
+	// rebuilt, and nothing is kept.
+	db2 := openTest(t)
+	before := dump(t, db2)
+	p.CreateUsers[7].UserNameNorm = p.CreateUsers[3].UserNameNorm
+	err = db2.Apply(ctx, p, nil)
+	if err == nil || !strings.Contains(err.Error(), "rebuild index users_user_name_norm") || !strings.Contains(err.Error(), "UNIQUE") {
+		t.Errorf("duplicate userName in a bulk load: %v", err)
+	}
+	equal(t, "store after a failed bulk load", dump(t, db2), before)
+	equal(t, "indexes after a failed bulk load", indexes(t, db2), want)
+}
+
+func TestApplyNamesTheRowOfAFailedInsert(t *testing.T) {
+	db := openTest(t)
+	err := db.Apply(context.Background(), &bridge.Plan{CreateUsers: []bridge.UserRow{
+		mkUser("a", "ann"), mkUser("b", "bea"), mkUser("c", "Ann")}}, nil)
+	if err == nil || !strings.Contains(err.Error(), "insert users: row (c, ") || !strings.Contains(err.Error(), "UNIQUE constraint failed: users.user_name_norm") {
+		t.Errorf("error = %v", err)
+	}
+	err = db.Apply(context.Background(), &bridge.Plan{GroupMembers: map[string][]bridge.Member{"nope": {{ID: "a", Type: bridge.MemberUser}}}}, nil)
+	if err == nil || !strings.Contains(err.Error(), "members of group nope: the group is not stored") {
+		t.Errorf("members of an unknown group: %v", err)
+	}
+	err = db.Apply(context.Background(), &bridge.Plan{UserGroups: map[string][]bridge.Membership{"nobody": {}}}, nil)
+	if err == nil || !strings.Contains(err.Error(), "memberships of user nobody: the user is not stored") {
+		t.Errorf("memberships of an unknown user: %v", err)
+	}
+	equal(t, "users", dump(t, db)["users"], []string(nil))
 }

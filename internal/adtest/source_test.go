@@ -3,7 +3,10 @@ package adtest
 import (
 	"context"
 	"fmt"
+	"maps"
+	"net"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/go-ldap/ldap/v3"
@@ -136,15 +139,26 @@ func TestGroupsInChainFilter(t *testing.T) {
 // TestGroupsRanged: every group's members are exactly the populated ones,
 // the 2,000 of "big" included, whether read plainly or, with
 // connection.rangeSize 500, in member;range=… slices that ldapsource must
-// stitch together.
+// stitch together. A proxy logging the search requests proves which way
+// ldapsource asked.
 func TestGroupsRanged(t *testing.T) {
 	dc := populatedDC(t)
 	data := sambatest.Data()
+	big, _ := data.Group(sambatest.BigGroup)
 	guids := guidsByDN(t, adminConn(t, dc), sambatest.GroupsDN, "(objectClass=group)")
-	for _, rangeSize := range []int{0, 500} {
-		t.Run(fmt.Sprintf("rangeSize=%d", rangeSize), func(t *testing.T) {
+	for _, tc := range []struct {
+		rangeSize int
+		// wantAsked are the member attribute descriptions asked for, by base DN.
+		wantAsked map[string][]string
+	}{
+		{0, map[string][]string{sambatest.GroupsDN: {"member"}}},
+		{500, map[string][]string{sambatest.GroupsDN: {"member;range=0-499"}, big.DN(): {"member;range=500-*"}}},
+	} {
+		t.Run(fmt.Sprintf("rangeSize=%d", tc.rangeSize), func(t *testing.T) {
+			proxy := startSearchLog(t, net.JoinHostPort(dc.Addr, "389"))
 			s := dc.Settings()
-			s.Connection.RangeSize = rangeSize
+			s.Connection.URL = proxy.URL
+			s.Connection.RangeSize = tc.rangeSize
 			got := readGroups(t, s)
 			if len(got) != len(data.Groups) {
 				t.Errorf("read %d groups %v, want %d", len(got), sortedKeys(got), len(data.Groups))
@@ -175,6 +189,18 @@ func TestGroupsRanged(t *testing.T) {
 			}
 			if n := len(got[sambatest.BigGroup].Members); n != sambatest.BigMembers {
 				t.Errorf("big has %d members, want %d", n, sambatest.BigMembers)
+			}
+
+			asked := map[string][]string{}
+			for _, q := range proxy.Searches() {
+				for _, a := range q.Attrs {
+					if a == "member" || strings.HasPrefix(strings.ToLower(a), "member;") {
+						asked[q.Base] = append(asked[q.Base], a)
+					}
+				}
+			}
+			if !maps.EqualFunc(asked, tc.wantAsked, slices.Equal) {
+				t.Errorf("member attributes asked for, by base: %v, want %v", asked, tc.wantAsked)
 			}
 		})
 	}

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"sort"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/go-ldap/ldap/v3"
@@ -27,6 +28,9 @@ func TestPopulate(t *testing.T) {
 	}
 	defer c.Close()
 	data := sambatest.Data()
+	if err := dc.Settings().Validate(); err != nil {
+		t.Errorf("Settings() does not validate: %v", err)
+	}
 
 	res, err := c.SearchWithPaging(ldap.NewSearchRequest(sambatest.PeopleDN, ldap.ScopeWholeSubtree, ldap.NeverDerefAliases,
 		0, 0, false, "(objectClass=user)", []string{"sAMAccountName", "displayName", "userAccountControl", "objectGUID"}, nil), 1000)
@@ -136,5 +140,51 @@ func TestTransitiveGroups(t *testing.T) {
 		if !slices.Equal(got[sam], w) {
 			t.Errorf("%s: got %v, want %v", sam, got[sam], w)
 		}
+	}
+}
+
+// recTB records what Require does instead of stopping the test.
+type recTB struct {
+	testing.TB
+	skipped, failed string
+}
+
+func (r *recTB) Helper()                        {}
+func (r *recTB) Skipf(format string, a ...any)  { r.skipped = fmt.Sprintf(format, a...) }
+func (r *recTB) Fatalf(format string, a ...any) { r.failed = fmt.Sprintf(format, a...) }
+
+// TestRequire: "Samba cannot run here" skips with the reason, unless
+// SCIMBRIDGE_REQUIRE_AD=1 makes it a failure; other errors always fail.
+func TestRequire(t *testing.T) {
+	unavailable := fmt.Errorf("%w: no samba binary in PATH or /usr/sbin", sambatest.ErrUnavailable)
+	broken := errors.New("samba on 127.0.0.2 exited during start-up")
+	for _, tc := range []struct {
+		name, env           string
+		err                 error
+		wantSkip, wantFatal bool
+	}{
+		{"ok", "", nil, false, false},
+		{"unavailable", "", unavailable, true, false},
+		{"unavailable, env 0", "0", unavailable, true, false},
+		{"unavailable, required", "1", unavailable, false, true},
+		{"broken", "", broken, false, true},
+		{"broken, required", "1", broken, false, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Setenv(sambatest.RequireEnv, tc.env)
+			r := &recTB{TB: t}
+			sambatest.Require(r, tc.err)
+			if (r.skipped != "") != tc.wantSkip || (r.failed != "") != tc.wantFatal {
+				t.Fatalf("skipped %q, failed %q; want skip=%v fatal=%v", r.skipped, r.failed, tc.wantSkip, tc.wantFatal)
+			}
+			for _, msg := range []string{r.skipped, r.failed} {
+				if msg != "" && !strings.Contains(msg, tc.err.Error()) {
+					t.Errorf("message %q does not give the reason %q", msg, tc.err)
+				}
+			}
+			if tc.wantSkip && !strings.Contains(r.skipped, sambatest.RequireEnv+"=1") {
+				t.Errorf("skip message %q does not mention %s=1", r.skipped, sambatest.RequireEnv)
+			}
+		})
 	}
 }

@@ -1,0 +1,242 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"time"
+
+	"github.com/scimbridge/scimbridge/internal/slapdtest"
+	"github.com/scimbridge/scimbridge/push"
+	"github.com/scimbridge/scimbridge/schema"
+	"github.com/scimbridge/scimbridge/store"
+)
+
+// config is one benchmark run's parameters.
+type config struct {
+	n         int    // users
+	seed      uint64 // generator seed
+	pushUsers int    // users in the initial-push store
+	lookups   int    // SCIM eq lookups
+	rawRuns   int    // measured raw reads (the median is kept)
+	workDir   string // scratch directory (created and removed by run)
+	progress  io.Writer
+}
+
+// results is everything one run measured.
+type results struct {
+	n, groups, depth          int
+	userMembers, groupMembers int
+	genTime, loadTime         time.Duration
+
+	raw      rawResult
+	rawRuns  []time.Duration
+	first    syncResult
+	noChange syncResult
+	changed  int // users whose mail the 1% change rewrote
+	onePct   syncResult
+	scim     scimResult
+	push     pushResult
+}
+
+// run generates and loads the directory, then measures every row.
+func run(ctx context.Context, cfg config) (*results, error) {
+	logf := func(format string, a ...any) {
+		fmt.Fprintf(cfg.progress, "%s  "+format+"\n", append([]any{time.Now().Format("15:04:05")}, a...)...)
+	}
+	res := &results{n: cfg.n}
+
+	t0 := time.Now()
+	d := generate(cfg.n, cfg.seed, cfg.pushUsers)
+	ldifPath := filepath.Join(cfg.workDir, "directory.ldif")
+	if err := d.writeLDIF(ldifPath); err != nil {
+		return nil, err
+	}
+	res.genTime = time.Since(t0)
+	res.groups, res.depth = d.groups, d.depth()
+	res.userMembers, res.groupMembers = d.memberships()
+	logf("generated %d users, %d groups (%d levels) in %v", d.n, d.groups, res.depth, res.genTime.Round(time.Millisecond))
+
+	slapdDir := filepath.Join(cfg.workDir, "slapd")
+	if err := os.Mkdir(slapdDir, 0o700); err != nil {
+		return nil, err
+	}
+	t0 = time.Now()
+	// mdb maps its file sparsely: a generous maxsize costs nothing at 100k
+	// and leaves room at millions of users.
+	srv, err := slapdtest.Launch(slapdDir, slapdtest.Empty(), slapdtest.WithLDIFFile(ldifPath),
+		slapdtest.WithDatabaseConfig("maxsize 68719476736"))
+	if err != nil {
+		return nil, err
+	}
+	defer srv.Close()
+	res.loadTime = time.Since(t0)
+	_ = os.Remove(ldifPath)
+	logf("slapadd -q and slapd start: %v", res.loadTime.Round(time.Millisecond))
+
+	settings := srv.Settings()
+	settings.Connection.PageSize = 1000
+	settings.Connection.ReadTimeoutSeconds = 600
+	mainSettings := filepath.Join(cfg.workDir, "settings.json")
+	if err := writeSettings(mainSettings, settings); err != nil {
+		return nil, err
+	}
+	mainDB := filepath.Join(cfg.workDir, "state.db")
+
+	// 1. Raw read: one warm-up, then the median of the measured runs.
+	if _, err := rawRead(ctx, settings); err != nil {
+		return nil, err
+	}
+	var raws []rawResult
+	for range cfg.rawRuns {
+		r, err := rawRead(ctx, settings)
+		if err != nil {
+			return nil, err
+		}
+		if r.users != d.n || r.groups != d.groups {
+			return nil, fmt.Errorf("raw read found %d users and %d groups, want %d and %d", r.users, r.groups, d.n, d.groups)
+		}
+		raws = append(raws, r)
+		res.rawRuns = append(res.rawRuns, r.total())
+	}
+	slices.SortFunc(raws, func(a, b rawResult) int { return int(a.total() - b.total()) })
+	res.raw = raws[len(raws)/2]
+	logf("raw read: %v (users %v, groups %v)", res.raw.total().Round(time.Millisecond), res.raw.usersTime.Round(time.Millisecond), res.raw.groupsTime.Round(time.Millisecond))
+
+	// 2–4. Syncs, each in its own process.
+	if res.first, err = runSyncChild(ctx, mainSettings, mainDB); err != nil {
+		return nil, fmt.Errorf("first full sync: %w", err)
+	}
+	if s := res.first.Summary; s.UsersCreated != d.n || s.GroupsCreated != d.groups {
+		return nil, fmt.Errorf("first full sync created %d users and %d groups, want %d and %d", s.UsersCreated, s.GroupsCreated, d.n, d.groups)
+	}
+	logf("first full sync: %v", res.first.duration().Round(time.Millisecond))
+	if res.noChange, err = runSyncChild(ctx, mainSettings, mainDB); err != nil {
+		return nil, fmt.Errorf("no-change sync: %w", err)
+	}
+	logf("no-change sync: %v, %d rows written", res.noChange.duration().Round(time.Millisecond), res.noChange.rowsWritten())
+	res.changed = len(d.changed)
+	if err := modifyMails(settings, d, d.changed, 1); err != nil {
+		return nil, err
+	}
+	if res.onePct, err = runSyncChild(ctx, mainSettings, mainDB); err != nil {
+		return nil, fmt.Errorf("sync after the 1%% change: %w", err)
+	}
+	logf("sync after changing %d mails: %v, %d users updated", res.changed, res.onePct.duration().Round(time.Millisecond), res.onePct.Summary.UsersUpdated)
+
+	// 6. SCIM.
+	db, err := store.Open(ctx, mainDB)
+	if err != nil {
+		return nil, err
+	}
+	res.scim, err = benchSCIM(ctx, db, d, cfg.lookups, cfg.seed)
+	db.Close()
+	if err != nil {
+		return nil, fmt.Errorf("SCIM: %w", err)
+	}
+	logf("SCIM: eq p50 %v p99 %v, %.0f req/s; walk %v", res.scim.p50, res.scim.p99, res.scim.lookupsPerSec, res.scim.walkTime.Round(time.Millisecond))
+
+	// 7. Push.
+	res.push, err = benchPush(ctx, cfg, d, settings, mainDB, logf)
+	if err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+// benchPush measures the initial push of the push-sample store and the push
+// of one changed user in the N-user store. A target that cannot run (no
+// Node) leaves the row unmeasured, with the reason.
+func benchPush(ctx context.Context, cfg config, d *directory, settings *schema.Settings, mainDB string, logf func(string, ...any)) (pushResult, error) {
+	var pr pushResult
+	target, err := startSCIMMY()
+	if err != nil {
+		pr.err = "not measured: the SCIMMY target did not start: " + err.Error()
+		logf("push: %s", pr.err)
+		return pr, nil
+	}
+	defer target.close()
+
+	// 7a. A store of the push-sample users (no groups), pushed to an empty target.
+	sample := *settings
+	sample.Users.Filter = "(employeeType=" + pushSample + ")"
+	sample.Groups.Enabled = false
+	sampleFile := filepath.Join(cfg.workDir, "settings-push.json")
+	if err := writeSettings(sampleFile, &sample); err != nil {
+		return pr, err
+	}
+	pushDB := filepath.Join(cfg.workDir, "push.db")
+	s, err := runSyncChild(ctx, sampleFile, pushDB)
+	if err != nil {
+		return pr, fmt.Errorf("sync of the push store: %w", err)
+	}
+	pr.sample = s.Summary.UsersCreated
+	if pr.sample != d.pushUsers {
+		return pr, fmt.Errorf("push store holds %d users, want %d", pr.sample, d.pushUsers)
+	}
+	db, err := store.Open(ctx, pushDB)
+	if err != nil {
+		return pr, err
+	}
+	pr.initial, err = benchInitialPush(ctx, db, &sample, target, pr.sample)
+	db.Close()
+	if err != nil {
+		return pr, err
+	}
+	for _, r := range pr.initial {
+		logf("initial push of %d users at concurrency %d: %d requests in %dms", pr.sample, r.concurrency, r.rep.Sent, r.rep.DurationMs)
+	}
+
+	// 7b. The N-user store, pushed with push.scopeGroups set to one leaf
+	// group (a SCIMMY target cannot hold N users: it scans every resource
+	// on each request); then one user in it changes in LDAP and is synced.
+	if err := target.clear(); err != nil {
+		return pr, err
+	}
+	leaf := d.leafWithUsers()
+	pr.scopeGroup = groupName(leaf)
+	ps := pushSettings(settings, target, 4)
+	ps.Push.ScopeGroups = []string{pr.scopeGroup}
+	db, err = store.Open(ctx, mainDB)
+	if err != nil {
+		return pr, err
+	}
+	defer db.Close()
+	client := push.New(db, nil)
+	if pr.scopeInitial, err = client.Run(ctx, ps); err != nil {
+		return pr, fmt.Errorf("scoped initial push: %w", err)
+	}
+	if pr.scopeInitial.Failed != 0 {
+		return pr, fmt.Errorf("scoped initial push: %d failed: %+v", pr.scopeInitial.Failed, pr.scopeInitial.Failures)
+	}
+	user := int(d.users[leaf][0])
+	if err := modifyMails(settings, d, []int{user}, 2); err != nil {
+		return pr, err
+	}
+	if pr.oneChangeSync, err = runSyncChild(ctx, filepath.Join(cfg.workDir, "settings.json"), mainDB); err != nil {
+		return pr, fmt.Errorf("sync of the one change: %w", err)
+	}
+	if err := target.resetLog(); err != nil {
+		return pr, err
+	}
+	if pr.oneChange, err = client.Run(ctx, ps); err != nil {
+		return pr, fmt.Errorf("push of the one change: %w", err)
+	}
+	if pr.oneChangeReqs, err = target.requestCounts(); err != nil {
+		return pr, err
+	}
+	logf("push of 1 changed user: %v", pr.oneChangeReqs)
+	return pr, nil
+}
+
+func writeSettings(path string, s *schema.Settings) error {
+	b, err := json.MarshalIndent(s, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, b, 0o600)
+}

@@ -1,0 +1,179 @@
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"os/exec"
+	"runtime"
+	"sort"
+	"strings"
+	"time"
+)
+
+// machine describes where the benchmark ran.
+func machine() string {
+	model := "unknown CPU"
+	if f, err := os.Open("/proc/cpuinfo"); err == nil {
+		sc := bufio.NewScanner(f)
+		for sc.Scan() {
+			if k, v, ok := strings.Cut(sc.Text(), ":"); ok && strings.TrimSpace(k) == "model name" {
+				model = strings.TrimSpace(v)
+				break
+			}
+		}
+		f.Close()
+	}
+	mem := "unknown"
+	if b, err := os.ReadFile("/proc/meminfo"); err == nil {
+		for _, l := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(l, "MemTotal:"); ok {
+				var kb int64
+				fmt.Sscan(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), &kb)
+				mem = fmt.Sprintf("%.1f GiB", float64(kb)/(1<<20))
+			}
+		}
+	}
+	slapd := "unknown"
+	for _, p := range []string{"slapd", "/usr/sbin/slapd"} {
+		// slapd -VV prints its version on stderr and exits non-zero.
+		out, _ := exec.Command(p, "-VV").CombinedOutput()
+		if i := strings.Index(string(out), "slapd "); i >= 0 {
+			slapd = strings.Fields(string(out)[i:])[1]
+			break
+		}
+	}
+	return fmt.Sprintf("%d CPUs (%s), %s RAM, %s, slapd %s, %s/%s, %s",
+		runtime.NumCPU(), model, mem, runtime.Version(), slapd, runtime.GOOS, runtime.GOARCH, time.Now().UTC().Format("2006-01-02 15:04 UTC"))
+}
+
+func ms(d time.Duration) string {
+	switch {
+	case d >= 10*time.Second:
+		return fmt.Sprintf("%.1f s", d.Seconds())
+	case d >= time.Second:
+		return fmt.Sprintf("%.2f s", d.Seconds())
+	case d >= 10*time.Millisecond:
+		return fmt.Sprintf("%.0f ms", float64(d)/float64(time.Millisecond))
+	}
+	return fmt.Sprintf("%.2f ms", float64(d)/float64(time.Millisecond))
+}
+
+func mib(b int64) string { return fmt.Sprintf("%.0f MB", float64(b)/1e6) }
+
+func mark(ok bool) string {
+	if ok {
+		return "✓"
+	}
+	return "✗"
+}
+
+// row is one line of the table.
+type row struct {
+	id, what, time, ratio, figures, target, ok string
+}
+
+// rssLimit is the peak RSS target: 300 MB up to 100k users, 1.5 GB beyond.
+func rssLimit(n int) int64 {
+	if n <= 100000 {
+		return 300e6
+	}
+	return 1500e6
+}
+
+// rows turns the results into the table's rows.
+func (r *results) rows() []row {
+	raw := r.raw.total()
+	ratio := func(d time.Duration) float64 { return float64(d) / float64(raw) }
+	rs := []row{{"1", "raw read (go-ldap alone, paged, same searches)", ms(raw), "1.00×",
+		fmt.Sprintf("%d users in %s + %d groups (%d member values) in %s; runs %s", r.raw.users, ms(r.raw.usersTime),
+			r.raw.groups, r.raw.memberValues, ms(r.raw.groupsTime), durations(r.rawRuns)), "the limit", ""}}
+
+	f := r.first
+	rs = append(rs, row{"2", "first full sync into an empty store", ms(f.duration()), fmt.Sprintf("%.2f×", ratio(f.duration())),
+		fmt.Sprintf("created %d users, %d groups; %d rows written", f.Summary.UsersCreated, f.Summary.GroupsCreated, f.rowsWritten()),
+		"≤ 2×", mark(ratio(f.duration()) <= 2)})
+
+	nc := r.noChange
+	ncOK := ratio(nc.duration()) <= 1.3 && nc.rowsWritten() == 0 && nc.changesFound() == 0
+	rs = append(rs, row{"3", "second full sync, no change", ms(nc.duration()), fmt.Sprintf("%.2f×", ratio(nc.duration())),
+		fmt.Sprintf("rows written: %d; changes found: %d", nc.rowsWritten(), nc.changesFound()),
+		"≤ 1.3×, 0 rows written", mark(ncOK)})
+
+	op := r.onePct
+	opOK := op.Summary.UsersUpdated == r.changed && op.changesFound() == r.changed
+	rs = append(rs, row{"4", fmt.Sprintf("full sync after changing 1%% of users (%d mails)", r.changed), ms(op.duration()),
+		fmt.Sprintf("%.2f×", ratio(op.duration())),
+		fmt.Sprintf("changes found: %d (users updated %d); rows written: %d", op.changesFound(), op.Summary.UsersUpdated, op.rowsWritten()),
+		fmt.Sprintf("exactly %d users updated", r.changed), mark(opOK)})
+
+	peak := max(f.PeakRSS, nc.PeakRSS, op.PeakRSS)
+	rs = append(rs, row{"5", "peak RSS of a sync (child process, getrusage maxrss)", mib(peak), "",
+		fmt.Sprintf("first %s, no change %s, 1%% change %s", mib(f.PeakRSS), mib(nc.PeakRSS), mib(op.PeakRSS)),
+		"≤ " + mib(rssLimit(r.n)), mark(peak <= rssLimit(r.n))})
+
+	s := r.scim
+	rs = append(rs, row{"6a", `SCIM GET /Users?filter=userName eq "…"`, "p50 " + ms(s.p50) + ", p99 " + ms(s.p99), "",
+		fmt.Sprintf("%d random users, sequential; %.0f requests/s with %d clients", s.lookups, s.lookupsPerSec, s.concurrency),
+		"p99 ≤ 5 ms", mark(s.p99 <= 5*time.Millisecond)})
+	rs = append(rs, row{"6b", "SCIM full walk of /Users (count=1000)", ms(s.walkTime), fmt.Sprintf("%.2f×", ratio(s.walkTime)),
+		fmt.Sprintf("%d users in %d requests", s.walkUsers, s.walkReq), "≤ 2×", mark(ratio(s.walkTime) <= 2)})
+
+	p := r.push
+	if p.err != "" {
+		rs = append(rs, row{"7", "push to SCIMMY", "", "", p.err, "", "✗"})
+		return rs
+	}
+	for _, ir := range p.initial {
+		rs = append(rs, row{fmt.Sprintf("7 (c=%d)", ir.concurrency), fmt.Sprintf("initial push of %d users to SCIMMY, concurrency %d", p.sample, ir.concurrency),
+			ms(time.Duration(ir.rep.DurationMs) * time.Millisecond), "",
+			fmt.Sprintf("%.0f requests/s; %d requests, %d created", ir.perSec(), ir.rep.Sent, ir.rep.Created), "", ""})
+	}
+	oneOK := len(p.oneChangeReqs) == 1 && (p.oneChangeReqs["PATCH /Users"] == 1 || p.oneChangeReqs["PUT /Users"] == 1)
+	rs = append(rs, row{"7 (1 change)", fmt.Sprintf("push of 1 changed user in the %d-user store", r.n),
+		ms(time.Duration(p.oneChange.DurationMs) * time.Millisecond), "",
+		fmt.Sprintf("requests: %s (sync found %d change, %s); target scoped to %s (%d requests to set up)",
+			counts(p.oneChangeReqs), p.oneChangeSync.changesFound(), ms(p.oneChangeSync.duration()), p.scopeGroup, p.scopeInitial.Sent),
+		"1 request (PATCH /Users)", mark(oneOK)})
+	return rs
+}
+
+func durations(ds []time.Duration) string {
+	parts := make([]string, len(ds))
+	for i, d := range ds {
+		parts[i] = ms(d)
+	}
+	return strings.Join(parts, ", ")
+}
+
+func counts(m map[string]int) string {
+	if len(m) == 0 {
+		return "none"
+	}
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = fmt.Sprintf("%s ×%d", k, m[k])
+	}
+	return strings.Join(parts, ", ")
+}
+
+// markdown renders the whole report: header, machine and table.
+func (r *results) markdown(machineDesc string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "# scimbridge benchmark: %d users, %d groups\n\n", r.n, r.groups)
+	fmt.Fprintf(&b, "Machine: %s\n\n", machineDesc)
+	fmt.Fprintf(&b, "Directory: %d users, %d groupOfNames groups nested %d levels deep, %d user and %d group memberships; "+
+		"generated in %s, loaded with slapadd -q and slapd started in %s. Every row was measured in this run.\n\n",
+		r.n, r.groups, r.depth, r.userMembers, r.groupMembers, ms(r.genTime), ms(r.loadTime))
+	b.WriteString("| # | measurement | time | vs (1) | figures | target | |\n|---|---|---|---|---|---|---|\n")
+	for _, x := range r.rows() {
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s |\n", x.id, x.what, x.time, x.ratio,
+			strings.ReplaceAll(x.figures, "|", `\|`), x.target, x.ok)
+	}
+	return b.String()
+}
