@@ -105,6 +105,17 @@ func BenchmarkOneChangeIn100k(b *testing.B) {
 	ctx := context.Background()
 	db, p := benchStore(b, 100000, 200)
 	srv := scimmytest.Start(b)
+	var groups []map[string]any
+	gs, err := db.PushGroups(ctx, func() []string {
+		var ids []string
+		for _, g := range p.CreateGroups {
+			ids = append(ids, g.ID)
+		}
+		return ids
+	}())
+	if err != nil {
+		b.Fatal(err)
+	}
 	// The target already holds everything, and the bookkeeping says so.
 	tx, err := db.SQL().BeginTx(ctx, nil)
 	if err != nil {
@@ -128,17 +139,6 @@ func BenchmarkOneChangeIn100k(b *testing.B) {
 		_ = json.Unmarshal(raw, &m)
 		m["id"] = "r-" + u.ID
 		users = append(users, m)
-	}
-	var groups []map[string]any
-	gs, err := db.PushGroups(ctx, func() []string {
-		var ids []string
-		for _, g := range p.CreateGroups {
-			ids = append(ids, g.ID)
-		}
-		return ids
-	}())
-	if err != nil {
-		b.Fatal(err)
 	}
 	memb, err := tx.PrepareContext(ctx, "INSERT INTO push_members (group_id, member_id) VALUES (?, ?)")
 	if err != nil {
@@ -182,6 +182,9 @@ func BenchmarkOneChangeIn100k(b *testing.B) {
 		b.Fatal(err)
 	}
 	c := New(db, nil)
+	if _, err := c.Run(ctx, s); err != nil { // reads /ServiceProviderConfig once
+		b.Fatal(err)
+	}
 	n := 0
 	for b.Loop() {
 		b.StopTimer()

@@ -521,7 +521,10 @@ func (c *Client) runEngine(ctx context.Context, e *engine, mode int) error {
 			gabsent = append(gabsent, id)
 		}
 	}
-	for _, level := range e.levels(gpresent) {
+	levels, cyclic := e.levels(gpresent)
+	// Groups in a nesting cycle go twice: the second pass adds the members
+	// created in the first.
+	for _, level := range append(levels, cyclic) {
 		e.each(ctx, level, func(ctx context.Context, id string) {
 			g := e.groups[id]
 			if err := e.ensureGroup(ctx, g); err != nil {
@@ -710,13 +713,13 @@ func (e *engine) loadGroups(ctx context.Context, gids map[string]bool) error {
 }
 
 // levels orders groups so that nested groups come before the groups that
-// contain them (one level in flatten mode); a cycle ends up in one level.
-func (e *engine) levels(ids []string) [][]string {
+// contain them (one level in flatten mode); groups in a nesting cycle end up
+// in one level and are also returned as cyclic.
+func (e *engine) levels(ids []string) (levels [][]string, cyclic []string) {
 	if e.cfg.members != membersNested {
-		return [][]string{ids}
+		return [][]string{ids}, nil
 	}
 	pending := setOf(ids)
-	var out [][]string
 	for len(pending) > 0 {
 		var ready []string
 		for _, id := range keys(pending) {
@@ -733,11 +736,12 @@ func (e *engine) levels(ids []string) [][]string {
 		}
 		if len(ready) == 0 {
 			ready = keys(pending)
+			cyclic = append(cyclic, ready...)
 		}
 		for _, id := range ready {
 			delete(pending, id)
 		}
-		out = append(out, ready)
+		levels = append(levels, ready)
 	}
-	return out
+	return levels, cyclic
 }

@@ -332,3 +332,31 @@ func TestReconcileRepairsDrift(t *testing.T) {
 		t.Errorf("second reconcile writes %v", got)
 	}
 }
+
+// TestNestedGroupMembers: with groupMembers "nested" each group gets its
+// direct users and its nested groups as type Group members, cycles included.
+func TestNestedGroupMembers(t *testing.T) {
+	h := newHarness(t)
+	h.settings.Push.GroupMembers = "nested"
+	h.sync()
+	assertState(t, h.state(), baseUsers(), map[string][]string{
+		"engineers": {"alice", "group:backend"},
+		"backend":   {"bob", "group:platform"},
+		"platform":  {"carol", "group:sre", "zoe"},
+		"sre":       {"dave"},
+		"cycle-a":   {"erin", "group:cycle-b"},
+		"cycle-b":   {"group:cycle-a"},
+		"design":    {"frank", "gina", "zoe"},
+		"ghosts":    {},
+	})
+	for _, r := range h.target.Requests(t) {
+		if r.Path == "/Groups" && r.Method == "POST" {
+			ms, _ := r.Body["members"].([]any)
+			for _, m := range ms {
+				if mm := m.(map[string]any); mm["type"] != "User" && mm["type"] != "Group" {
+					t.Errorf("member without a type: %v", mm)
+				}
+			}
+		}
+	}
+}

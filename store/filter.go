@@ -67,8 +67,9 @@ var userAttrs = map[string]attrDef{
 	"meta.version":      {kind: kindString, col: "u.version"},
 }
 
-// userFormattedName is name.formatted: the given and family names, space-separated.
-const userFormattedName = "(CASE WHEN u.given_name <> '' AND u.family_name <> '' THEN u.given_name || ' ' || u.family_name ELSE u.given_name || u.family_name END)"
+// userFormattedName is name.formatted as the SCIM server renders it: the
+// given and family names, space-separated, trimmed.
+const userFormattedName = "trim(u.given_name || ' ' || u.family_name)"
 
 var userMulti = map[string]multiDef{
 	// A user has at most one email, of type "work", primary.

@@ -54,6 +54,9 @@ func scanGroup(s scanner) (GroupResource, error) {
 	return g, nil
 }
 
+// Pages select ids first ("deferred join"): skipping OFFSET rows then reads
+// only a covering index, not every skipped row.
+
 // page compiles q for users or groups and returns the WHERE clause (with its
 // arguments), the ORDER BY clause and the LIMIT/OFFSET values.
 func page(q Query, users bool, idCol string) (where string, args []any, order string, limit, offset int, err error) {
@@ -70,6 +73,35 @@ func page(q Query, users bool, idCol string) (where string, args []any, order st
 	return where, c.args, order, max(q.Count, 0), max(q.StartIndex, 1) - 1, nil
 }
 
+// listPage reads one page and the total number of matches. A partial page
+// tells the total without counting.
+func listPage[T any](ctx context.Context, tx *sql.Tx, selectFrom, from, idCol, where string, args []any,
+	order string, limit, offset int, scan func(scanner) (T, error)) (int, []T, error) {
+	items := []T{}
+	if limit > 0 {
+		err := eachRow(ctx, tx, selectFrom+" WHERE "+idCol+" IN (SELECT "+idCol+" FROM "+from+" WHERE "+where+
+			" ORDER BY "+order+" LIMIT ? OFFSET ?) ORDER BY "+order, func(rows *sql.Rows) error {
+			it, err := scan(rows)
+			if err != nil {
+				return err
+			}
+			items = append(items, it)
+			return nil
+		}, append(args, limit, offset)...)
+		if err != nil {
+			return 0, nil, err
+		}
+		if len(items) < limit && (len(items) > 0 || offset == 0) {
+			return offset + len(items), items, nil
+		}
+	}
+	var total int
+	if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM "+from+" WHERE "+where, args...).Scan(&total); err != nil {
+		return 0, nil, fmt.Errorf("count: %w", err)
+	}
+	return total, items, nil
+}
+
 // ListUsers returns the number of users matching q.Filter and the page of
 // them q selects (with their groups when q.WithGroups). An invalid filter or
 // sort attribute gives an error wrapping ErrBadFilter.
@@ -83,27 +115,8 @@ func (db *DB) ListUsers(ctx context.Context, q Query) (total int, users []UserRe
 		return 0, nil, fmt.Errorf("list users: %w", err)
 	}
 	defer tx.Rollback()
-	if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM users u WHERE "+where, args...).Scan(&total); err != nil {
-		return 0, nil, fmt.Errorf("count users: %w", err)
-	}
-	users = []UserResource{}
-	if limit == 0 || offset >= total {
-		return total, users, nil
-	}
-	rows, err := tx.QueryContext(ctx, userSelect+" WHERE "+where+" ORDER BY "+order+" LIMIT ? OFFSET ?",
-		append(args, limit, offset)...)
+	total, users, err = listPage(ctx, tx, userSelect, "users u", "u.id", where, args, order, limit, offset, scanUser)
 	if err != nil {
-		return 0, nil, fmt.Errorf("list users: %w", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		u, err := scanUser(rows)
-		if err != nil {
-			return 0, nil, fmt.Errorf("list users: %w", err)
-		}
-		users = append(users, u)
-	}
-	if err := rows.Err(); err != nil {
 		return 0, nil, fmt.Errorf("list users: %w", err)
 	}
 	if q.WithGroups {
@@ -186,27 +199,8 @@ func (db *DB) ListGroups(ctx context.Context, q Query) (total int, groups []Grou
 		return 0, nil, fmt.Errorf("list groups: %w", err)
 	}
 	defer tx.Rollback()
-	if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM groups g WHERE "+where, args...).Scan(&total); err != nil {
-		return 0, nil, fmt.Errorf("count groups: %w", err)
-	}
-	groups = []GroupResource{}
-	if limit == 0 || offset >= total {
-		return total, groups, nil
-	}
-	rows, err := tx.QueryContext(ctx, groupSelect+" WHERE "+where+" ORDER BY "+order+" LIMIT ? OFFSET ?",
-		append(args, limit, offset)...)
+	total, groups, err = listPage(ctx, tx, groupSelect, "groups g", "g.id", where, args, order, limit, offset, scanGroup)
 	if err != nil {
-		return 0, nil, fmt.Errorf("list groups: %w", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		g, err := scanGroup(rows)
-		if err != nil {
-			return 0, nil, fmt.Errorf("list groups: %w", err)
-		}
-		groups = append(groups, g)
-	}
-	if err := rows.Err(); err != nil {
 		return 0, nil, fmt.Errorf("list groups: %w", err)
 	}
 	if q.WithMembers {

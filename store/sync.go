@@ -22,55 +22,59 @@ func (db *DB) Snapshot(ctx context.Context) (*bridge.Snapshot, error) {
 		return nil, fmt.Errorf("snapshot: %w", err)
 	}
 	defer tx.Rollback()
-	snap := &bridge.Snapshot{}
-	var n int
-	if err := tx.QueryRowContext(ctx, "SELECT (SELECT count(*) FROM users), (SELECT count(*) FROM groups)").Scan(&n, new(int)); err != nil {
+	var nu, ng int
+	if err := tx.QueryRowContext(ctx, "SELECT (SELECT count(*) FROM users), (SELECT count(*) FROM groups)").Scan(&nu, &ng); err != nil {
 		return nil, fmt.Errorf("snapshot: count: %w", err)
 	}
-	snap.Users = make([]bridge.StoredUser, 0, n)
-	rows, err := tx.QueryContext(ctx, "SELECT id, external_id, dn_norm, user_name_norm, hash, groups_hash, created FROM users ORDER BY id")
+	snap := &bridge.Snapshot{Users: make([]bridge.StoredUser, 0, nu), Groups: make([]bridge.StoredGroup, 0, ng)}
+	err = eachRow(ctx, tx, "SELECT id, external_id, dn_norm, user_name_norm, hash, groups_hash, created FROM users ORDER BY id",
+		func(rows *sql.Rows) error {
+			var u bridge.StoredUser
+			var created string
+			if err := rows.Scan(&u.ID, &u.ExternalID, &u.DNNorm, &u.UserNameNorm, &u.Hash, &u.GroupsHash, &created); err != nil {
+				return err
+			}
+			if u.Created, err = parseTS(created); err != nil {
+				return fmt.Errorf("user %s: %w", u.ID, err)
+			}
+			snap.Users = append(snap.Users, u)
+			return nil
+		})
 	if err != nil {
 		return nil, fmt.Errorf("snapshot users: %w", err)
 	}
-	for rows.Next() {
-		var u bridge.StoredUser
-		var created string
-		if err := rows.Scan(&u.ID, &u.ExternalID, &u.DNNorm, &u.UserNameNorm, &u.Hash, &u.GroupsHash, &created); err != nil {
-			rows.Close()
-			return nil, fmt.Errorf("snapshot users: %w", err)
-		}
-		if u.Created, err = parseTS(created); err != nil {
-			rows.Close()
-			return nil, fmt.Errorf("snapshot user %s: %w", u.ID, err)
-		}
-		snap.Users = append(snap.Users, u)
-	}
-	if err := rows.Close(); err != nil {
-		return nil, fmt.Errorf("snapshot users: %w", err)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("snapshot users: %w", err)
-	}
-	rows, err = tx.QueryContext(ctx, "SELECT id, external_id, dn_norm, name_norm, hash, members_hash, created FROM groups ORDER BY id")
+	err = eachRow(ctx, tx, "SELECT id, external_id, dn_norm, name_norm, hash, members_hash, created FROM groups ORDER BY id",
+		func(rows *sql.Rows) error {
+			var g bridge.StoredGroup
+			var created string
+			if err := rows.Scan(&g.ID, &g.ExternalID, &g.DNNorm, &g.NameNorm, &g.Hash, &g.MembersHash, &created); err != nil {
+				return err
+			}
+			if g.Created, err = parseTS(created); err != nil {
+				return fmt.Errorf("group %s: %w", g.ID, err)
+			}
+			snap.Groups = append(snap.Groups, g)
+			return nil
+		})
 	if err != nil {
-		return nil, fmt.Errorf("snapshot groups: %w", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var g bridge.StoredGroup
-		var created string
-		if err := rows.Scan(&g.ID, &g.ExternalID, &g.DNNorm, &g.NameNorm, &g.Hash, &g.MembersHash, &created); err != nil {
-			return nil, fmt.Errorf("snapshot groups: %w", err)
-		}
-		if g.Created, err = parseTS(created); err != nil {
-			return nil, fmt.Errorf("snapshot group %s: %w", g.ID, err)
-		}
-		snap.Groups = append(snap.Groups, g)
-	}
-	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("snapshot groups: %w", err)
 	}
 	return snap, nil
+}
+
+// eachRow runs query and calls fn for every row.
+func eachRow(ctx context.Context, tx *sql.Tx, query string, fn func(*sql.Rows) error, args ...any) error {
+	rows, err := tx.QueryContext(ctx, query, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		if err := fn(rows); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
 }
 
 // Memberships returns the stored memberships (transitive, with direct flags)
@@ -158,8 +162,11 @@ func finishRun(ctx context.Context, e execer, r *bridge.Report) error {
 
 // Apply writes the plan and records run r in one transaction: all or nothing.
 // Deletions go first, then updates, then insertions, so a username may move
-// between users (or to a new user) within one plan. A plan that writes nothing
-// only records the run. With r nil, no run is recorded and changes get run id 0.
+// between users (or to a new user) within one plan. A large insertion into a
+// table holding fewer rows (the first sync) rebuilds the table's secondary
+// indexes once at the end instead of updating them row by row. A plan that
+// writes nothing only records the run. With r nil, no run is recorded and
+// changes get run id 0.
 func (db *DB) Apply(ctx context.Context, p *bridge.Plan, r *bridge.Report) error {
 	if p == nil || p.Empty() {
 		if r == nil {
@@ -172,11 +179,6 @@ func (db *DB) Apply(ctx context.Context, p *bridge.Plan, r *bridge.Report) error
 		return fmt.Errorf("apply plan: begin: %w", err)
 	}
 	defer tx.Rollback()
-	// Foreign keys are checked at commit: statements that cannot fail midway
-	// need no statement journal. The pragma ends with the transaction.
-	if _, err := tx.ExecContext(ctx, "PRAGMA defer_foreign_keys = ON"); err != nil {
-		return fmt.Errorf("apply plan: %w", err)
-	}
 	var runID int64
 	if r != nil {
 		runID = r.ID
@@ -456,8 +458,7 @@ func (a *applier) replaceUserGroups() error {
 	if err := a.deleteWhereIn("user_groups", "user_id", old); err != nil {
 		return err
 	}
-	// Foreign keys are checked at commit (deferred, which spares SQLite a
-	// statement journal); check references here to name the culprit.
+	// Check references first: an error then names the user and the group.
 	if id, err := a.firstMissing("users", old); err != nil {
 		return err
 	} else if id != "" {

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
+	"runtime/pprof"
 	"syscall"
 	"time"
 
@@ -22,6 +23,10 @@ import (
 // sync and exit: each measured sync runs in a fresh process, so its peak RSS
 // comes from the OS and no run warms the next one's heap.
 const childEnv = "SCIMBRIDGE_BENCH_CHILD"
+
+// profileEnv names a file the sync child writes its CPU profile to (and a
+// heap profile to the same name + ".heap").
+const profileEnv = "SCIMBRIDGE_BENCH_CPUPROFILE"
 
 // runRecordWrites are the rows every run writes besides data: the sync_runs
 // row is inserted at the start and updated at the end.
@@ -77,9 +82,26 @@ func childMain(args []string, stdout io.Writer) error {
 		return err
 	}
 	log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	prof := os.Getenv(profileEnv)
+	if prof != "" {
+		f, err := os.Create(prof)
+		if err != nil {
+			return fmt.Errorf("child sync: %w", err)
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return fmt.Errorf("child sync: %w", err)
+		}
+	}
 	t0 := time.Now()
 	r, err := bridge.NewSyncer(st, ldapsource.Dial, log).Run(ctx, &settings, bridge.Options{Trigger: bridge.TriggerManual})
 	elapsed := time.Since(t0)
+	if prof != "" {
+		pprof.StopCPUProfile()
+		if err := writeHeapProfile(prof + ".heap"); err != nil {
+			return err
+		}
+	}
 	if err != nil {
 		return fmt.Errorf("child sync: %w", err)
 	}
@@ -93,6 +115,18 @@ func childMain(args []string, stdout io.Writer) error {
 	return json.NewEncoder(stdout).Encode(childResult{Summary: r.Summary(), Nanos: elapsed.Nanoseconds(), TotalChanges: after - before})
 }
 
+func writeHeapProfile(path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("child sync: %w", err)
+	}
+	defer f.Close()
+	if err := pprof.Lookup("allocs").WriteTo(f, 0); err != nil {
+		return fmt.Errorf("child sync: heap profile: %w", err)
+	}
+	return nil
+}
+
 // totalChanges reads SQLite's count of rows changed on the store's one writer connection.
 func totalChanges(ctx context.Context, st *store.DB) (int64, error) {
 	var n int64
@@ -102,14 +136,15 @@ func totalChanges(ctx context.Context, st *store.DB) (int64, error) {
 	return n, nil
 }
 
-// runSyncChild runs one sync in a child process of this program.
-func runSyncChild(ctx context.Context, settingsFile, db string) (syncResult, error) {
+// runSyncChild runs one sync in a child process of this program; with
+// profile set, the child writes its CPU and heap profiles there.
+func runSyncChild(ctx context.Context, settingsFile, db, profile string) (syncResult, error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return syncResult{}, fmt.Errorf("find own executable: %w", err)
 	}
 	cmd := exec.CommandContext(ctx, exe, settingsFile, db)
-	cmd.Env = append(os.Environ(), childEnv+"=sync")
+	cmd.Env = append(os.Environ(), childEnv+"=sync", profileEnv+"="+profile)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {

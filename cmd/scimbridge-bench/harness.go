@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"slices"
 	"time"
 
@@ -24,7 +25,11 @@ type config struct {
 	lookups   int    // SCIM eq lookups
 	rawRuns   int    // measured raw reads (the median is kept)
 	workDir   string // scratch directory (created and removed by run)
-	progress  io.Writer
+	// profileDir, when set, receives CPU and heap profiles of the syncs
+	// (first.pprof, nochange.pprof, onepct.pprof, *.heap) and of the SCIM
+	// measurements in this process (scim.pprof).
+	profileDir string
+	progress   io.Writer
 }
 
 // results is everything one run measured.
@@ -49,6 +54,12 @@ func run(ctx context.Context, cfg config) (*results, error) {
 		fmt.Fprintf(cfg.progress, "%s  "+format+"\n", append([]any{time.Now().Format("15:04:05")}, a...)...)
 	}
 	res := &results{n: cfg.n}
+	prof := func(label string) string {
+		if cfg.profileDir == "" {
+			return ""
+		}
+		return filepath.Join(cfg.profileDir, label+".pprof")
+	}
 
 	t0 := time.Now()
 	d := generate(cfg.n, cfg.seed, cfg.pushUsers)
@@ -108,14 +119,14 @@ func run(ctx context.Context, cfg config) (*results, error) {
 	logf("raw read: %v (users %v, groups %v)", res.raw.total().Round(time.Millisecond), res.raw.usersTime.Round(time.Millisecond), res.raw.groupsTime.Round(time.Millisecond))
 
 	// 2–4. Syncs, each in its own process.
-	if res.first, err = runSyncChild(ctx, mainSettings, mainDB); err != nil {
+	if res.first, err = runSyncChild(ctx, mainSettings, mainDB, prof("first")); err != nil {
 		return nil, fmt.Errorf("first full sync: %w", err)
 	}
 	if s := res.first.Summary; s.UsersCreated != d.n || s.GroupsCreated != d.groups {
 		return nil, fmt.Errorf("first full sync created %d users and %d groups, want %d and %d", s.UsersCreated, s.GroupsCreated, d.n, d.groups)
 	}
 	logf("first full sync: %v", res.first.duration().Round(time.Millisecond))
-	if res.noChange, err = runSyncChild(ctx, mainSettings, mainDB); err != nil {
+	if res.noChange, err = runSyncChild(ctx, mainSettings, mainDB, prof("nochange")); err != nil {
 		return nil, fmt.Errorf("no-change sync: %w", err)
 	}
 	logf("no-change sync: %v, %d rows written", res.noChange.duration().Round(time.Millisecond), res.noChange.rowsWritten())
@@ -123,7 +134,7 @@ func run(ctx context.Context, cfg config) (*results, error) {
 	if err := modifyMails(settings, d, d.changed, 1); err != nil {
 		return nil, err
 	}
-	if res.onePct, err = runSyncChild(ctx, mainSettings, mainDB); err != nil {
+	if res.onePct, err = runSyncChild(ctx, mainSettings, mainDB, prof("onepct")); err != nil {
 		return nil, fmt.Errorf("sync after the 1%% change: %w", err)
 	}
 	logf("sync after changing %d mails: %v, %d users updated", res.changed, res.onePct.duration().Round(time.Millisecond), res.onePct.Summary.UsersUpdated)
@@ -133,7 +144,13 @@ func run(ctx context.Context, cfg config) (*results, error) {
 	if err != nil {
 		return nil, err
 	}
+	stopProfile, err := startProfile(prof("scim"))
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
 	res.scim, err = benchSCIM(ctx, db, d, cfg.lookups, cfg.seed)
+	stopProfile()
 	db.Close()
 	if err != nil {
 		return nil, fmt.Errorf("SCIM: %w", err)
@@ -170,7 +187,7 @@ func benchPush(ctx context.Context, cfg config, d *directory, settings *schema.S
 		return pr, err
 	}
 	pushDB := filepath.Join(cfg.workDir, "push.db")
-	s, err := runSyncChild(ctx, sampleFile, pushDB)
+	s, err := runSyncChild(ctx, sampleFile, pushDB, "")
 	if err != nil {
 		return pr, fmt.Errorf("sync of the push store: %w", err)
 	}
@@ -217,7 +234,7 @@ func benchPush(ctx context.Context, cfg config, d *directory, settings *schema.S
 	if err := modifyMails(settings, d, []int{user}, 2); err != nil {
 		return pr, err
 	}
-	if pr.oneChangeSync, err = runSyncChild(ctx, filepath.Join(cfg.workDir, "settings.json"), mainDB); err != nil {
+	if pr.oneChangeSync, err = runSyncChild(ctx, filepath.Join(cfg.workDir, "settings.json"), mainDB, ""); err != nil {
 		return pr, fmt.Errorf("sync of the one change: %w", err)
 	}
 	if err := target.resetLog(); err != nil {
@@ -231,6 +248,22 @@ func benchPush(ctx context.Context, cfg config, d *directory, settings *schema.S
 	}
 	logf("push of 1 changed user: %v", pr.oneChangeReqs)
 	return pr, nil
+}
+
+// startProfile starts a CPU profile of this process into path ("" does nothing).
+func startProfile(path string) (stop func(), err error) {
+	if path == "" {
+		return func() {}, nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
 }
 
 func writeSettings(path string, s *schema.Settings) error {

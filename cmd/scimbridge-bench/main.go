@@ -18,7 +18,7 @@
 //
 // Usage:
 //
-//	scimbridge-bench [-n 100000] [-out bench/results/latest.md] [-seed 1] [-keep]
+//	scimbridge-bench [-n 100000] [-out bench/results/latest.md] [-seed 1] [-keep] [-profile DIR]
 package main
 
 import (
@@ -45,10 +45,11 @@ func main() {
 	pushUsers := flag.Int("push-users", 10000, "users in the initial-push store")
 	lookups := flag.Int("lookups", 2000, "SCIM userName eq lookups")
 	keep := flag.Bool("keep", false, "keep the scratch directory (slapd data, stores)")
+	profile := flag.String("profile", "", "write CPU and heap profiles of the syncs and of the SCIM server to this directory")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := mainRun(ctx, config{n: *n, seed: *seed, pushUsers: *pushUsers, lookups: *lookups, rawRuns: 3, progress: os.Stderr}, *out, *keep); err != nil {
+	if err := mainRun(ctx, config{n: *n, seed: *seed, pushUsers: *pushUsers, lookups: *lookups, rawRuns: 3, profileDir: *profile, progress: os.Stderr}, *out, *keep); err != nil {
 		fmt.Fprintln(os.Stderr, "scimbridge-bench:", err)
 		os.Exit(1)
 	}
@@ -69,6 +70,11 @@ func mainRun(ctx context.Context, cfg config, out string, keep bool) error {
 		defer os.RemoveAll(dir)
 	}
 	cfg.workDir = dir
+	if cfg.profileDir != "" {
+		if err := os.MkdirAll(cfg.profileDir, 0o755); err != nil {
+			return err
+		}
+	}
 	res, err := run(ctx, cfg)
 	if err != nil {
 		return err

@@ -103,6 +103,7 @@ func Start(t testing.TB) *Server {
 	cmd := exec.Command("node", "server.js", "0")
 	cmd.Dir = Dir()
 	cmd.Env = append(os.Environ(), "SCIM_TOKEN="+token)
+	cmd.SysProcAttr = procAttr()
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)

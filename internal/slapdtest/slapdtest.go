@@ -17,6 +17,10 @@
 // of direct members; entries preloaded by Start get memberOf computed the same
 // way, because slapadd runs no overlays.
 //
+// Outside tests (benchmarks, the demo), Launch starts the same server in a
+// directory the caller owns and Close stops it; WithLDIFFile bulk-loads a
+// generated directory of any size.
+//
 // slapd must be installed (Debian: apt-get install slapd ldap-utils); if it is
 // not, Start fails the test: these tests are never skipped.
 package slapdtest
@@ -237,16 +241,6 @@ func freePort() (int, error) {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
-// repoFile returns the path of a file under the repository's testdata directory.
-func repoFile(t testing.TB, rel string) string {
-	t.Helper()
-	p, err := findRepoFile(rel)
-	if err != nil {
-		t.Fatalf("slapdtest: %v", err)
-	}
-	return p
 }
 
 // findRepoFile finds testdata/<rel> next to this package's source, else in

@@ -1,0 +1,111 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"testing"
+)
+
+// TestMain lets the test binary serve as the sync child, as the real program does.
+func TestMain(m *testing.M) {
+	if os.Getenv(childEnv) == "sync" {
+		if err := childMain(os.Args[1:], os.Stdout); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+func TestGenerateIsDeterministicAndNested(t *testing.T) {
+	a, b := generate(5000, 7, 1000), generate(5000, 7, 1000)
+	if fmt.Sprint(a.users, a.parent, a.changed) != fmt.Sprint(b.users, b.parent, b.changed) {
+		t.Fatal("same seed, different directories")
+	}
+	if a.groups != 100 || a.depth() != 4 {
+		t.Errorf("groups %d depth %d, want 100 and 4", a.groups, a.depth())
+	}
+	if len(a.changed) != 50 {
+		t.Errorf("changed %d users, want 50", len(a.changed))
+	}
+	per := make([]int, a.n)
+	for g := range a.users {
+		if len(a.users[g])+len(a.children[g]) == 0 {
+			t.Errorf("group %d has no member", g)
+		}
+		for _, u := range a.users[g] {
+			per[u]++
+		}
+	}
+	for u, k := range per {
+		if k < 1 || k > 3 {
+			t.Fatalf("user %d is in %d groups, want 1 to 3", u, k)
+		}
+	}
+}
+
+// TestSmoke runs the whole harness at N=2,000 so it cannot rot: every row is
+// measured and the counts that must be exact are.
+func TestSmoke(t *testing.T) {
+	const n = 2000
+	cfg := config{n: n, seed: 1, pushUsers: 500, lookups: 200, rawRuns: 1, workDir: t.TempDir(), progress: io.Discard}
+	if testing.Verbose() {
+		cfg.progress = os.Stderr
+	}
+	res, err := run(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.raw.users != n || res.raw.groups != n/50 {
+		t.Errorf("raw read: %d users, %d groups", res.raw.users, res.raw.groups)
+	}
+	if s := res.first.Summary; s.UsersCreated != n || s.GroupsCreated != n/50 || res.first.rowsWritten() <= int64(n) {
+		t.Errorf("first sync: %+v, %d rows written", s, res.first.rowsWritten())
+	}
+	if res.noChange.rowsWritten() != 0 || res.noChange.changesFound() != 0 || res.noChange.Summary.MembershipsChanged != 0 {
+		t.Errorf("no-change sync wrote %d rows, found %d changes: %+v", res.noChange.rowsWritten(), res.noChange.changesFound(), res.noChange.Summary)
+	}
+	if s := res.onePct.Summary; res.changed != n/100 || s.UsersUpdated != n/100 || res.onePct.changesFound() != n/100 {
+		t.Errorf("1%% change: changed %d, found %+v", res.changed, s)
+	}
+	for _, r := range []syncResult{res.first, res.noChange, res.onePct} {
+		if r.PeakRSS < 1e6 || r.PeakRSS > 2e9 || r.duration() <= 0 {
+			t.Errorf("implausible sync measurement: %v, peak RSS %d", r.duration(), r.PeakRSS)
+		}
+	}
+	if res.scim.walkUsers != n || res.scim.walkReq != 2 || res.scim.p50 <= 0 || res.scim.p99 < res.scim.p50 || res.scim.lookupsPerSec <= 0 {
+		t.Errorf("SCIM: %+v", res.scim)
+	}
+	p := res.push
+	if p.err != "" {
+		t.Fatalf("push not measured: %s", p.err)
+	}
+	if len(p.initial) != 2 || p.initial[0].concurrency != 1 || p.initial[1].concurrency != 4 {
+		t.Fatalf("initial pushes: %+v", p.initial)
+	}
+	for _, ir := range p.initial {
+		if ir.rep.Created != 500 || ir.rep.Sent < 500 {
+			t.Errorf("initial push at %d: %+v", ir.concurrency, ir.rep)
+		}
+	}
+	if fmt.Sprint(p.oneChangeReqs) != "map[PATCH /Users:1]" || p.oneChangeSync.Summary.UsersUpdated != 1 {
+		t.Errorf("one change: requests %v, sync %+v", p.oneChangeReqs, p.oneChangeSync.Summary)
+	}
+
+	md := res.markdown("test machine")
+	for _, want := range []string{"| 1 | raw read", "| 2 | first full sync", "| 3 | second full sync, no change",
+		"rows written: 0; changes found: 0", "| 4 | full sync after changing 1% of users (20 mails)", "changes found: 20",
+		"| 5 | peak RSS", "| 6a | SCIM GET", "| 6b | SCIM full walk", "| 7 (c=1) | initial push of 500 users",
+		"| 7 (c=4) |", "requests: PATCH /Users ×1", "Machine: test machine"} {
+		if !strings.Contains(md, want) {
+			t.Errorf("report lacks %q:\n%s", want, md)
+		}
+	}
+	if strings.Contains(md, "not measured") {
+		t.Errorf("report has an unmeasured row:\n%s", md)
+	}
+}
