@@ -127,25 +127,29 @@ type Plan struct {
 	CreateGroups []GroupRow
 	UpdateGroups []GroupRow // attributes or members changed
 	DeleteGroups []string   // ids
-	// UserGroups replaces the memberships (transitive, with direct flags) of these users.
-	UserGroups map[string][]Membership
-	// GroupMembers replaces the direct members of these groups.
+	// GroupMembers replaces the direct members of these groups. A user's
+	// direct groups are the groups that list it here; its indirect groups
+	// follow from Ancestors.
 	GroupMembers map[string][]Member
-	Changes      []Change
+	// Ancestors, when not nil, replaces the whole nesting closure: for each
+	// nested group id, every group it is in through nesting (never itself).
+	Ancestors map[string][]string
+	Changes   []Change
 }
 
 // Empty reports whether the plan writes nothing.
 func (p *Plan) Empty() bool {
 	return len(p.CreateUsers) == 0 && len(p.UpdateUsers) == 0 && len(p.DeleteUsers) == 0 &&
 		len(p.CreateGroups) == 0 && len(p.UpdateGroups) == 0 && len(p.DeleteGroups) == 0 &&
-		len(p.UserGroups) == 0 && len(p.GroupMembers) == 0 && len(p.Changes) == 0
+		len(p.GroupMembers) == 0 && p.Ancestors == nil && len(p.Changes) == 0
 }
 
 // Store is what the bridge needs from the state store.
 type Store interface {
 	// Snapshot loads the matching keys and hashes of every stored user and group.
 	Snapshot(ctx context.Context) (*Snapshot, error)
-	// Memberships returns the stored memberships of the given users.
+	// Memberships returns the stored memberships (direct and through
+	// nesting) of the given users.
 	Memberships(ctx context.Context, userIDs []string) (map[string][]Membership, error)
 	// Apply writes the plan and the finished run report in ONE transaction.
 	Apply(ctx context.Context, p *Plan, r *Report) error

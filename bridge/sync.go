@@ -207,14 +207,14 @@ func (s *Syncer) plan(ctx context.Context, settings *schema.Settings, opt Option
 	r.Users, r.Groups = len(d.users), len(d.groups)
 
 	now := s.now().UTC()
-	p := diff(d, snap, now)
+	p, md := diff(d, snap, now)
 	countPlan(p, r)
 
 	if held := holdReason(p, snap, d, settings, opt); held != "" {
 		r.Status, r.Error = StatusHeld, held
 		return p, nil
 	}
-	if err := s.membershipChanges(ctx, p, d, r); err != nil {
+	if err := s.membershipChanges(ctx, p, md, d, r); err != nil {
 		return nil, err
 	}
 	return p, nil
@@ -392,10 +392,20 @@ func (m *matcher) match(ext, dn string) (int, bool) {
 	return 0, false
 }
 
+// membershipDelta is what diff learns about changed memberships, for
+// membershipChanges: the groups new users joined (with the count of pairs),
+// and the new memberships of stored users whose groups changed.
+type membershipDelta struct {
+	created      map[string]bool
+	createdPairs int
+	changed      map[string][]Membership
+}
+
 // diff assigns ids and computes the plan. Memberships use group ids, so
 // groups are matched first.
-func diff(d *directory, snap *Snapshot, now time.Time) *Plan {
-	p := &Plan{UserGroups: map[string][]Membership{}, GroupMembers: map[string][]Member{}}
+func diff(d *directory, snap *Snapshot, now time.Time) (*Plan, *membershipDelta) {
+	p := &Plan{GroupMembers: map[string][]Member{}}
+	md := &membershipDelta{created: map[string]bool{}, changed: map[string][]Membership{}}
 	var h hasher
 
 	gm := newMatcher(len(snap.Groups), func(i int) (string, string) { return snap.Groups[i].ExternalID, snap.Groups[i].DNNorm })
@@ -464,8 +474,9 @@ func diff(d *directory, snap *Snapshot, now time.Time) *Plan {
 		si := uStored[i]
 		if si < 0 {
 			p.CreateUsers = append(p.CreateUsers, row)
-			if len(ms) > 0 {
-				p.UserGroups[row.ID] = ms
+			md.createdPairs += len(ms)
+			for _, m := range ms {
+				md.created[m.GroupID] = true
 			}
 			p.Changes = append(p.Changes, Change{ResourceType: MemberUser, ResourceID: row.ID, Op: OpCreate, Name: row.UserName})
 			continue
@@ -480,7 +491,7 @@ func diff(d *directory, snap *Snapshot, now time.Time) *Plan {
 			p.Changes = append(p.Changes, Change{ResourceType: MemberUser, ResourceID: row.ID, Op: OpUpdate, Name: row.UserName})
 		}
 		if old.GroupsHash != row.GroupsHash {
-			p.UserGroups[row.ID] = ms
+			md.changed[row.ID] = ms
 		}
 	}
 	for i := range um.used {
@@ -490,7 +501,21 @@ func diff(d *directory, snap *Snapshot, now time.Time) *Plan {
 			p.Changes = append(p.Changes, Change{ResourceType: MemberUser, ResourceID: u.ID, Op: OpDelete, Name: u.UserNameNorm})
 		}
 	}
-	return p
+	if len(p.CreateGroups) > 0 || len(p.DeleteGroups) > 0 || len(p.GroupMembers) > 0 {
+		p.Ancestors = make(map[string][]string)
+		for gi, as := range anc {
+			if len(as) == 0 {
+				continue
+			}
+			ids := make([]string, len(as))
+			for i, a := range as {
+				ids[i] = d.groups[a].id
+			}
+			sort.Strings(ids)
+			p.Ancestors[d.groups[gi].id] = ids
+		}
+	}
+	return p, md
 }
 
 func countPlan(p *Plan, r *Report) {
@@ -524,10 +549,10 @@ func holdReason(p *Plan, snap *Snapshot, d *directory, settings *schema.Settings
 
 // membershipChanges records a members change for every group whose
 // transitive users changed, and counts changed (user, group) pairs.
-func (s *Syncer) membershipChanges(ctx context.Context, p *Plan, d *directory, r *Report) error {
-	ids := make([]string, 0, len(p.UpdateUsers)+len(p.DeleteUsers))
+func (s *Syncer) membershipChanges(ctx context.Context, p *Plan, md *membershipDelta, d *directory, r *Report) error {
+	ids := make([]string, 0, len(md.changed)+len(p.DeleteUsers))
 	for _, u := range p.UpdateUsers {
-		if _, ok := p.UserGroups[u.ID]; ok {
+		if _, ok := md.changed[u.ID]; ok {
 			ids = append(ids, u.ID)
 		}
 	}
@@ -570,11 +595,14 @@ func (s *Syncer) membershipChanges(ctx context.Context, p *Plan, d *directory, r
 			}
 		}
 	}
-	for _, u := range p.CreateUsers {
-		diffSets(nil, p.UserGroups[u.ID])
+	r.MembershipsChanged += md.createdPairs
+	for gid := range md.created {
+		if !skip[gid] {
+			affected[gid] = true
+		}
 	}
 	for _, id := range ids {
-		diffSets(old[id], p.UserGroups[id])
+		diffSets(old[id], md.changed[id])
 	}
 	names := make(map[string]string, len(d.groups))
 	for i := range d.groups {

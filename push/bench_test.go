@@ -39,7 +39,7 @@ func benchStore(b *testing.B, nUsers, nGroups int) (*store.DB, *bridge.Plan) {
 	}
 	b.Cleanup(func() { db.Close() })
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	p := &bridge.Plan{GroupMembers: map[string][]bridge.Member{}, UserGroups: map[string][]bridge.Membership{}}
+	p := &bridge.Plan{GroupMembers: map[string][]bridge.Member{}, Ancestors: map[string][]string{}}
 	for j := 0; j < nGroups; j++ {
 		id, name := fmt.Sprintf("g%04d", j), fmt.Sprintf("group%04d", j)
 		dn := "cn=" + name + ",ou=groups,dc=example,dc=com"
@@ -48,6 +48,7 @@ func benchStore(b *testing.B, nUsers, nGroups int) (*store.DB, *bridge.Plan) {
 		if j >= 10 {
 			parent := fmt.Sprintf("g%04d", j%10)
 			p.GroupMembers[parent] = append(p.GroupMembers[parent], bridge.Member{ID: id, Type: bridge.MemberGroup})
+			p.Ancestors[id] = []string{parent}
 		}
 	}
 	for i := 0; i < nUsers; i++ {
@@ -56,10 +57,6 @@ func benchStore(b *testing.B, nUsers, nGroups int) (*store.DB, *bridge.Plan) {
 		j := i % nGroups
 		gid := fmt.Sprintf("g%04d", j)
 		p.GroupMembers[gid] = append(p.GroupMembers[gid], bridge.Member{ID: u.ID, Type: bridge.MemberUser})
-		p.UserGroups[u.ID] = []bridge.Membership{{GroupID: gid, Direct: true}}
-		if j >= 10 {
-			p.UserGroups[u.ID] = append(p.UserGroups[u.ID], bridge.Membership{GroupID: fmt.Sprintf("g%04d", j%10)})
-		}
 		p.Changes = append(p.Changes, bridge.Change{ResourceType: bridge.MemberUser, ResourceID: u.ID, Op: bridge.OpCreate, Name: u.UserName})
 	}
 	if err := db.Apply(ctx, p, nil); err != nil {

@@ -13,15 +13,20 @@ import (
 )
 
 // BenchmarkListPage1000 renders one page of 1,000 users with their groups out
-// of a store of 5,000 (go test -bench ListPage ./scimserver).
+// of a store of 5,000, each user directly in one of ten groups and, through
+// nesting, in its parent (go test -bench ListPage ./scimserver).
 func BenchmarkListPage1000(b *testing.B) {
 	db := openStore(b)
 	at := time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
-	p := &bridge.Plan{UserGroups: map[string][]bridge.Membership{}}
+	p := &bridge.Plan{GroupMembers: map[string][]bridge.Member{}, Ancestors: map[string][]string{}}
 	for i := range 10 {
-		id := fmt.Sprintf("g%02d", i)
-		p.CreateGroups = append(p.CreateGroups, bridge.GroupRow{ID: id, DN: "cn=" + id, DNNorm: "cn=" + id,
-			Name: id, NameNorm: id, Hash: "h", MembersHash: "m", Version: "v", Created: at, LastModified: at})
+		for _, id := range []string{fmt.Sprintf("g%02d", i), fmt.Sprintf("p%02d", i)} {
+			p.CreateGroups = append(p.CreateGroups, bridge.GroupRow{ID: id, DN: "cn=" + id, DNNorm: "cn=" + id,
+				Name: id, NameNorm: id, Hash: "h", MembersHash: "m", Version: "v", Created: at, LastModified: at})
+		}
+		child, parent := fmt.Sprintf("g%02d", i), fmt.Sprintf("p%02d", i)
+		p.GroupMembers[parent] = []bridge.Member{{ID: child, Type: bridge.MemberGroup}}
+		p.Ancestors[child] = []string{parent}
 	}
 	for i := range 5000 {
 		id, name := fmt.Sprintf("u%05d", i), fmt.Sprintf("user%05d", i)
@@ -30,8 +35,8 @@ func BenchmarkListPage1000(b *testing.B) {
 				DisplayName: "Given Family", Email: name + "@example.com", Active: true},
 			DNNorm: "uid=" + name, UserNameNorm: name, Hash: "h", GroupsHash: "g", Version: "v",
 			Created: at, LastModified: at})
-		p.UserGroups[id] = []bridge.Membership{{GroupID: fmt.Sprintf("g%02d", i%10), Direct: true},
-			{GroupID: fmt.Sprintf("g%02d", (i+1)%10)}}
+		gid := fmt.Sprintf("g%02d", i%10)
+		p.GroupMembers[gid] = append(p.GroupMembers[gid], bridge.Member{ID: id, Type: bridge.MemberUser})
 	}
 	if err := db.Apply(context.Background(), p, nil); err != nil {
 		b.Fatal(err)

@@ -23,8 +23,8 @@ func seedSmallStore(t testing.TB, db *store.DB) {
 	t.Helper()
 	at := time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
 	p := &bridge.Plan{
-		UserGroups:   map[string][]bridge.Membership{},
 		GroupMembers: map[string][]bridge.Member{},
+		Ancestors:    map[string][]string{"g2": {"g1"}},
 	}
 	for i, name := range []string{"amy", "Ben", "cleo"} {
 		id := fmt.Sprintf("u%d", i+1)
@@ -50,8 +50,6 @@ func seedSmallStore(t testing.TB, db *store.DB) {
 	}
 	p.GroupMembers["g1"] = []bridge.Member{{ID: "u1", Type: bridge.MemberUser}, {ID: "g2", Type: bridge.MemberGroup}}
 	p.GroupMembers["g2"] = []bridge.Member{{ID: "u2", Type: bridge.MemberUser}}
-	p.UserGroups["u1"] = []bridge.Membership{{GroupID: "g1", Direct: true}}
-	p.UserGroups["u2"] = []bridge.Membership{{GroupID: "g2", Direct: true}, {GroupID: "g1"}}
 	if err := db.Apply(context.Background(), p, nil); err != nil {
 		t.Fatalf("seed store: %v", err)
 	}

@@ -5,8 +5,9 @@ import (
 )
 
 // projection applies the `attributes` and `excludedAttributes` parameters
-// (RFC 7644 §3.4.2.5) to rendered resources. Names compare case-insensitively
-// and may carry a schema URN prefix; unknown names are ignored.
+// (RFC 7644 §3.4.2.5): appendUser and appendGroup ask it attribute by
+// attribute. Names compare case-insensitively and may carry a schema URN
+// prefix; unknown names are ignored. The zero value selects everything.
 type projection struct {
 	include map[string]map[string]bool // lower-case top-level name → sub-attributes (nil: whole attribute)
 	exclude map[string]map[string]bool
@@ -48,12 +49,11 @@ func parsePaths(lists []string) map[string]map[string]bool {
 
 // splitPath splits a lower-case attribute path into its top-level name and sub-attribute.
 func splitPath(p string) (top, sub string) {
-	ext := strings.ToLower(enterpriseSchema)
 	switch {
-	case p == ext:
-		return ext, ""
-	case strings.HasPrefix(p, ext+":"):
-		return ext, strings.TrimPrefix(p, ext+":")
+	case p == enterpriseKey:
+		return enterpriseKey, ""
+	case strings.HasPrefix(p, enterpriseKey+":"):
+		return enterpriseKey, strings.TrimPrefix(p, enterpriseKey+":")
 	}
 	for _, s := range []string{userSchema, groupSchema} {
 		if s = strings.ToLower(s) + ":"; strings.HasPrefix(p, s) {
@@ -65,9 +65,12 @@ func splitPath(p string) (top, sub string) {
 	return top, sub
 }
 
+// enterpriseKey is the enterprise extension's attribute name as projections name it.
+var enterpriseKey = strings.ToLower(enterpriseSchema)
+
 // wants reports whether attribute top (lower case) is part of the response,
 // so the store can skip loading groups or members nobody asked for.
-func (p projection) wants(top string) bool {
+func (p *projection) wants(top string) bool {
 	if p.include != nil {
 		if _, ok := p.include[top]; !ok {
 			return false
@@ -79,74 +82,26 @@ func (p projection) wants(top string) bool {
 	return true
 }
 
-// apply projects one rendered resource in place. schemas and id are always returned.
-func (p projection) apply(res map[string]any) {
-	for key, v := range res {
-		lk := strings.ToLower(key)
-		if lk == "schemas" || lk == "id" {
-			continue
-		}
-		if p.include != nil {
-			subs, ok := p.include[lk]
-			if !ok {
-				delete(res, key)
-				continue
-			}
-			if subs != nil {
-				v = keepSubs(v, subs, true)
-				if v == nil {
-					delete(res, key)
-					continue
-				}
-				res[key] = v
-			}
-		}
-		if subs, ok := p.exclude[lk]; ok {
-			if subs == nil {
-				delete(res, key)
-				continue
-			}
-			v = keepSubs(v, subs, false)
-			if v == nil {
-				delete(res, key)
-				continue
-			}
-			res[key] = v
-		}
+// simple reports whether the simple attribute top (lower case) is part of the
+// response: naming one of its sub-attributes in `attributes` selects nothing.
+func (p *projection) simple(top string) bool {
+	if !p.wants(top) {
+		return false
 	}
+	return p.include == nil || p.include[top] == nil
 }
 
-// keepSubs keeps (keep=true) or drops (keep=false) the named sub-attributes of
-// a complex value or of each element of a multi-valued one. It returns nil
-// when nothing is left.
-func keepSubs(v any, subs map[string]bool, keep bool) any {
-	switch v := v.(type) {
-	case map[string]any:
-		out := map[string]any{}
-		for k, x := range v {
-			if subs[strings.ToLower(k)] == keep {
-				out[k] = x
-			}
-		}
-		if len(out) == 0 {
-			return nil
-		}
-		return out
-	case []any:
-		out := make([]any, 0, len(v))
-		for _, e := range v {
-			if x := keepSubs(e, subs, keep); x != nil {
-				out = append(out, x)
-			}
-		}
-		if len(out) == 0 {
-			return nil
-		}
-		return out
-	default:
-		if keep {
-			return nil
-		}
-		return v
+// sub reports whether sub-attribute key of the complex or multi-valued
+// attribute top (lower case) is part of the response, given p.wants(top).
+func (p *projection) sub(top, key string) bool {
+	var include map[string]bool
+	if p.include != nil {
+		include = p.include[top]
 	}
+	exclude := p.exclude[top]
+	if include == nil && exclude == nil {
+		return true
+	}
+	key = strings.ToLower(key)
+	return (include == nil || include[key]) && !exclude[key]
 }

@@ -2,7 +2,7 @@ package scimserver
 
 import (
 	"net/url"
-	"sort"
+	"slices"
 	"strings"
 	"time"
 
@@ -24,122 +24,277 @@ func resourceURL(base, endpoint, id string) string {
 	return base + "/" + endpoint + "/" + url.PathEscape(id)
 }
 
-// renderUser renders a stored user as a SCIM User resource.
-func renderUser(u *store.UserResource, base string) map[string]any {
-	res := map[string]any{
-		"schemas":  []string{userSchema},
-		"id":       u.ID,
-		"userName": u.UserName,
-		"active":   u.Active,
-		"meta":     renderMeta("User", u.Created, u.LastModified, u.Version, resourceURL(base, "Users", u.ID)),
+// The resource types below are the SCIM representation of stored users and
+// groups. Their JSON tags are the reference encoding: appendUser and
+// appendGroup write the same bytes by hand (render_test.go compares them),
+// because a list page is rendered a thousand resources at a time and
+// encoding/json's reflection dominated the cost of walking /Users.
+
+// userResource is a SCIM User (RFC 7643 §4.1) with the enterprise extension.
+type userResource struct {
+	Schemas     []string        `json:"schemas"`
+	ID          string          `json:"id"`
+	ExternalID  string          `json:"externalId,omitempty"`
+	UserName    string          `json:"userName"`
+	Name        *userName       `json:"name,omitempty"`
+	DisplayName string          `json:"displayName,omitempty"`
+	Emails      []email         `json:"emails,omitempty"`
+	Active      bool            `json:"active"`
+	Groups      []userGroup     `json:"groups,omitempty"`
+	Enterprise  *enterpriseUser `json:"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User,omitempty"`
+	Meta        meta            `json:"meta"`
+}
+
+// userName is the complex "name" attribute; formatted is "given family".
+type userName struct {
+	GivenName  string `json:"givenName,omitempty"`
+	FamilyName string `json:"familyName,omitempty"`
+	Formatted  string `json:"formatted,omitempty"`
+}
+
+// email is one element of "emails"; the one stored address is the primary work address.
+type email struct {
+	Value   string `json:"value"`
+	Type    string `json:"type"`
+	Primary bool   `json:"primary"`
+}
+
+// userGroup is one element of a user's "groups": type is "direct" or "indirect" (through nesting).
+type userGroup struct {
+	Value   string `json:"value"`
+	Display string `json:"display"`
+	Type    string `json:"type"`
+	Ref     string `json:"$ref"`
+}
+
+// enterpriseUser is the enterprise extension (RFC 7643 §4.3), present when one of its attributes is mapped.
+type enterpriseUser struct {
+	EmployeeNumber string `json:"employeeNumber,omitempty"`
+	Department     string `json:"department,omitempty"`
+}
+
+// groupResource is a SCIM Group (RFC 7643 §4.2) with its direct members.
+type groupResource struct {
+	Schemas     []string      `json:"schemas"`
+	ID          string        `json:"id"`
+	ExternalID  string        `json:"externalId,omitempty"`
+	DisplayName string        `json:"displayName"`
+	Members     []groupMember `json:"members,omitempty"`
+	Meta        meta          `json:"meta"`
+}
+
+// groupMember is one element of "members": type is "User" or "Group".
+type groupMember struct {
+	Value   string `json:"value"`
+	Display string `json:"display"`
+	Type    string `json:"type"`
+	Ref     string `json:"$ref"`
+}
+
+// meta is the common "meta" attribute (RFC 7643 §3.1).
+type meta struct {
+	ResourceType string `json:"resourceType"`
+	Created      string `json:"created"`
+	LastModified string `json:"lastModified"`
+	Version      string `json:"version"`
+	Location     string `json:"location"`
+}
+
+var (
+	userSchemas           = []string{userSchema}
+	userEnterpriseSchemas = []string{userSchema, enterpriseSchema}
+	groupSchemas          = []string{groupSchema}
+)
+
+// newUserResource renders a stored user: groups sorted by name then id.
+func newUserResource(u *store.UserResource, base string) userResource {
+	res := userResource{
+		Schemas:     userSchemas,
+		ID:          u.ID,
+		ExternalID:  u.ExternalID,
+		UserName:    u.UserName,
+		DisplayName: u.DisplayName,
+		Active:      u.Active,
+		Meta:        newMeta("User", u.Created, u.LastModified, u.Version, resourceURL(base, "Users", u.ID)),
 	}
-	if u.ExternalID != "" {
-		res["externalId"] = u.ExternalID
-	}
-	name := map[string]any{}
-	if u.GivenName != "" {
-		name["givenName"] = u.GivenName
-	}
-	if u.FamilyName != "" {
-		name["familyName"] = u.FamilyName
-	}
-	if f := strings.TrimSpace(u.GivenName + " " + u.FamilyName); f != "" {
-		name["formatted"] = f
-	}
-	if len(name) > 0 {
-		res["name"] = name
-	}
-	if u.DisplayName != "" {
-		res["displayName"] = u.DisplayName
+	if u.GivenName != "" || u.FamilyName != "" {
+		res.Name = &userName{
+			GivenName:  u.GivenName,
+			FamilyName: u.FamilyName,
+			Formatted:  strings.TrimSpace(u.GivenName + " " + u.FamilyName),
+		}
 	}
 	if u.Email != "" {
-		res["emails"] = []any{map[string]any{"value": u.Email, "type": "work", "primary": true}}
+		res.Emails = []email{{Value: u.Email, Type: "work", Primary: true}}
 	}
 	if len(u.Groups) > 0 {
-		groups := make([]store.GroupRef, len(u.Groups))
-		copy(groups, u.Groups)
-		sort.Slice(groups, func(i, j int) bool {
-			if groups[i].Name != groups[j].Name {
-				return groups[i].Name < groups[j].Name
-			}
-			return groups[i].ID < groups[j].ID
-		})
-		list := make([]any, len(groups))
-		for i, g := range groups {
+		res.Groups = make([]userGroup, len(u.Groups))
+		for i, g := range u.Groups {
 			typ := "indirect"
 			if g.Direct {
 				typ = "direct"
 			}
-			list[i] = map[string]any{
-				"value":   g.ID,
-				"display": g.Name,
-				"type":    typ,
-				"$ref":    resourceURL(base, "Groups", g.ID),
-			}
+			res.Groups[i] = userGroup{Value: g.ID, Display: g.Name, Type: typ, Ref: resourceURL(base, "Groups", g.ID)}
 		}
-		res["groups"] = list
+		slices.SortFunc(res.Groups, func(a, b userGroup) int {
+			return byDisplay(a.Display, a.Value, b.Display, b.Value)
+		})
 	}
-	ext := map[string]any{}
-	if u.EmployeeNumber != "" {
-		ext["employeeNumber"] = u.EmployeeNumber
-	}
-	if u.Department != "" {
-		ext["department"] = u.Department
-	}
-	if len(ext) > 0 {
-		res["schemas"] = []string{userSchema, enterpriseSchema}
-		res[enterpriseSchema] = ext
+	if u.EmployeeNumber != "" || u.Department != "" {
+		res.Schemas = userEnterpriseSchemas
+		res.Enterprise = &enterpriseUser{EmployeeNumber: u.EmployeeNumber, Department: u.Department}
 	}
 	return res
 }
 
-// renderGroup renders a stored group as a SCIM Group resource with its direct members.
-func renderGroup(g *store.GroupResource, base string) map[string]any {
-	res := map[string]any{
-		"schemas":     []string{groupSchema},
-		"id":          g.ID,
-		"displayName": g.Name,
-		"meta":        renderMeta("Group", g.Created, g.LastModified, g.Version, resourceURL(base, "Groups", g.ID)),
-	}
-	if g.ExternalID != "" {
-		res["externalId"] = g.ExternalID
+// newGroupResource renders a stored group: member groups first, then by display name and id.
+func newGroupResource(g *store.GroupResource, base string) groupResource {
+	res := groupResource{
+		Schemas:     groupSchemas,
+		ID:          g.ID,
+		ExternalID:  g.ExternalID,
+		DisplayName: g.Name,
+		Meta:        newMeta("Group", g.Created, g.LastModified, g.Version, resourceURL(base, "Groups", g.ID)),
 	}
 	if len(g.Members) > 0 {
-		members := make([]store.MemberRef, len(g.Members))
-		copy(members, g.Members)
-		sort.Slice(members, func(i, j int) bool {
-			if members[i].Type != members[j].Type {
-				return members[i].Type == bridge.MemberGroup
-			}
-			if members[i].Display != members[j].Display {
-				return members[i].Display < members[j].Display
-			}
-			return members[i].ID < members[j].ID
-		})
-		list := make([]any, len(members))
-		for i, m := range members {
+		res.Members = make([]groupMember, len(g.Members))
+		for i, m := range g.Members {
 			endpoint := "Users"
 			if m.Type == bridge.MemberGroup {
 				endpoint = "Groups"
 			}
-			list[i] = map[string]any{
-				"value":   m.ID,
-				"display": m.Display,
-				"type":    m.Type,
-				"$ref":    resourceURL(base, endpoint, m.ID),
-			}
+			res.Members[i] = groupMember{Value: m.ID, Display: m.Display, Type: m.Type, Ref: resourceURL(base, endpoint, m.ID)}
 		}
-		res["members"] = list
+		slices.SortFunc(res.Members, func(a, b groupMember) int {
+			if aGroup := a.Type == bridge.MemberGroup; aGroup != (b.Type == bridge.MemberGroup) {
+				if aGroup {
+					return -1
+				}
+				return 1
+			}
+			return byDisplay(a.Display, a.Value, b.Display, b.Value)
+		})
 	}
 	return res
 }
 
-func renderMeta(resourceType string, created, modified time.Time, version, location string) map[string]any {
-	return map[string]any{
-		"resourceType": resourceType,
-		"created":      created.UTC().Format(timeFormat),
-		"lastModified": modified.UTC().Format(timeFormat),
-		"version":      etag(version),
-		"location":     location,
+// byDisplay orders references by display name, then by id.
+func byDisplay(display1, id1, display2, id2 string) int {
+	if c := strings.Compare(display1, display2); c != 0 {
+		return c
 	}
+	return strings.Compare(id1, id2)
+}
+
+func newMeta(resourceType string, created, modified time.Time, version, location string) meta {
+	return meta{
+		ResourceType: resourceType,
+		Created:      created.UTC().Format(timeFormat),
+		LastModified: modified.UTC().Format(timeFormat),
+		Version:      etag(version),
+		Location:     location,
+	}
+}
+
+// appendUser appends u as JSON, keeping the attributes p selects. schemas and
+// id are always written; a complex or multi-valued attribute left without
+// sub-attributes is left out.
+func appendUser(b []byte, u *userResource, p *projection) []byte {
+	b = append(b, `{"schemas":`...)
+	b = appendStrings(b, u.Schemas)
+	b = appendField(b, "id", u.ID)
+	if u.ExternalID != "" && p.simple("externalid") {
+		b = appendField(b, "externalId", u.ExternalID)
+	}
+	if p.simple("username") {
+		b = appendField(b, "userName", u.UserName)
+	}
+	if n := u.Name; n != nil && p.wants("name") {
+		o := openObject(b, "name")
+		o.optional(p, "name", "givenName", n.GivenName)
+		o.optional(p, "name", "familyName", n.FamilyName)
+		o.optional(p, "name", "formatted", n.Formatted)
+		b = o.close()
+	}
+	if u.DisplayName != "" && p.simple("displayname") {
+		b = appendField(b, "displayName", u.DisplayName)
+	}
+	if len(u.Emails) > 0 && p.wants("emails") {
+		a := openArray(b, "emails")
+		for i := range u.Emails {
+			e := &u.Emails[i]
+			o := a.element()
+			o.str(p, "emails", "value", e.Value)
+			o.str(p, "emails", "type", e.Type)
+			o.bool(p, "emails", "primary", e.Primary)
+			a.b = o.close()
+		}
+		b = a.close()
+	}
+	if p.simple("active") {
+		b = append(b, `,"active":`...)
+		b = appendBool(b, u.Active)
+	}
+	if len(u.Groups) > 0 && p.wants("groups") {
+		a := openArray(b, "groups")
+		for i := range u.Groups {
+			g := &u.Groups[i]
+			o := a.element()
+			o.str(p, "groups", "value", g.Value)
+			o.str(p, "groups", "display", g.Display)
+			o.str(p, "groups", "type", g.Type)
+			o.str(p, "groups", "$ref", g.Ref)
+			a.b = o.close()
+		}
+		b = a.close()
+	}
+	if x := u.Enterprise; x != nil && p.wants(enterpriseKey) {
+		o := openObject(b, enterpriseSchema)
+		o.optional(p, enterpriseKey, "employeeNumber", x.EmployeeNumber)
+		o.optional(p, enterpriseKey, "department", x.Department)
+		b = o.close()
+	}
+	b = appendMeta(b, &u.Meta, p)
+	return append(b, '}')
+}
+
+// appendGroup appends g as JSON, keeping the attributes p selects (see appendUser).
+func appendGroup(b []byte, g *groupResource, p *projection) []byte {
+	b = append(b, `{"schemas":`...)
+	b = appendStrings(b, g.Schemas)
+	b = appendField(b, "id", g.ID)
+	if g.ExternalID != "" && p.simple("externalid") {
+		b = appendField(b, "externalId", g.ExternalID)
+	}
+	if p.simple("displayname") {
+		b = appendField(b, "displayName", g.DisplayName)
+	}
+	if len(g.Members) > 0 && p.wants("members") {
+		a := openArray(b, "members")
+		for i := range g.Members {
+			m := &g.Members[i]
+			o := a.element()
+			o.str(p, "members", "value", m.Value)
+			o.str(p, "members", "display", m.Display)
+			o.str(p, "members", "type", m.Type)
+			o.str(p, "members", "$ref", m.Ref)
+			a.b = o.close()
+		}
+		b = a.close()
+	}
+	b = appendMeta(b, &g.Meta, p)
+	return append(b, '}')
+}
+
+func appendMeta(b []byte, m *meta, p *projection) []byte {
+	if !p.wants("meta") {
+		return b
+	}
+	o := openObject(b, "meta")
+	o.str(p, "meta", "resourceType", m.ResourceType)
+	o.str(p, "meta", "created", m.Created)
+	o.str(p, "meta", "lastModified", m.LastModified)
+	o.str(p, "meta", "version", m.Version)
+	o.str(p, "meta", "location", m.Location)
+	return o.close()
 }

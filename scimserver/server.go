@@ -306,49 +306,36 @@ func (h *handler) list(w http.ResponseWriter, r *http.Request, k resourceKind, p
 		return
 	}
 	base := h.baseURL(r)
-	var (
-		total     int
-		resources []any
-	)
 	switch k.name {
 	case usersKind.name:
 		q.WithGroups = p.proj.wants("groups")
-		var users []store.UserResource
-		total, users, err = h.st.ListUsers(r.Context(), q)
-		resources = make([]any, 0, len(users))
-		for i := range users {
-			res := renderUser(&users[i], base)
-			p.proj.apply(res)
-			resources = append(resources, res)
+		total, users, err := h.st.ListUsers(r.Context(), q)
+		if err != nil {
+			h.storeError(w, r, err)
+			return
 		}
+		writeList(w, total, q.StartIndex, users, func(b []byte, u *store.UserResource) []byte {
+			res := newUserResource(u, base)
+			return appendUser(b, &res, &p.proj)
+		})
 	default:
 		q.WithMembers = p.proj.wants("members")
-		var groups []store.GroupResource
-		total, groups, err = h.st.ListGroups(r.Context(), q)
-		resources = make([]any, 0, len(groups))
-		for i := range groups {
-			res := renderGroup(&groups[i], base)
-			p.proj.apply(res)
-			resources = append(resources, res)
+		total, groups, err := h.st.ListGroups(r.Context(), q)
+		if err != nil {
+			h.storeError(w, r, err)
+			return
 		}
+		writeList(w, total, q.StartIndex, groups, func(b []byte, g *store.GroupResource) []byte {
+			res := newGroupResource(g, base)
+			return appendGroup(b, &res, &p.proj)
+		})
 	}
-	if err != nil {
-		h.storeError(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, map[string]any{
-		"schemas":      []string{"urn:ietf:params:scim:api:messages:2.0:ListResponse"},
-		"totalResults": total,
-		"itemsPerPage": len(resources),
-		"startIndex":   q.StartIndex,
-		"Resources":    resources,
-	})
 }
 
 // get answers GET /Users/{id} or /Groups/{id}.
 func (h *handler) get(w http.ResponseWriter, r *http.Request, k resourceKind, id string) {
 	var (
-		res     map[string]any
+		render  func(b []byte, p *projection) []byte
 		version string
 		found   bool
 		err     error
@@ -357,12 +344,16 @@ func (h *handler) get(w http.ResponseWriter, r *http.Request, k resourceKind, id
 	case usersKind.name:
 		var u store.UserResource
 		if u, found, err = h.st.GetUser(r.Context(), id); found {
-			res, version = renderUser(&u, h.baseURL(r)), u.Version
+			res := newUserResource(&u, h.baseURL(r))
+			render = func(b []byte, p *projection) []byte { return appendUser(b, &res, p) }
+			version = u.Version
 		}
 	default:
 		var g store.GroupResource
 		if g, found, err = h.st.GetGroup(r.Context(), id); found {
-			res, version = renderGroup(&g, h.baseURL(r)), g.Version
+			res := newGroupResource(&g, h.baseURL(r))
+			render = func(b []byte, p *projection) []byte { return appendGroup(b, &res, p) }
+			version = g.Version
 		}
 	}
 	if err != nil {
@@ -385,8 +376,8 @@ func (h *handler) get(w http.ResponseWriter, r *http.Request, k resourceKind, id
 		return
 	}
 	q := r.URL.Query()
-	newProjection(q["attributes"], q["excludedAttributes"]).apply(res)
-	writeJSON(w, http.StatusOK, res)
+	proj := newProjection(q["attributes"], q["excludedAttributes"])
+	writeResource(w, func(b []byte) []byte { return render(b, &proj) })
 }
 
 // etagMatches reports whether an If-Match / If-None-Match header names the

@@ -243,7 +243,7 @@ func (db *DB) Clear(ctx context.Context) error {
 		return fmt.Errorf("remove imported users and groups: %w", err)
 	}
 	defer tx.Rollback()
-	for _, t := range []string{"user_groups", "group_members", "users", "groups"} {
+	for _, t := range []string{"group_closure", "group_members", "users", "groups"} {
 		if _, err := tx.ExecContext(ctx, "DELETE FROM "+t); err != nil {
 			return fmt.Errorf("remove imported users and groups: empty %s: %w", t, err)
 		}

@@ -152,7 +152,7 @@ func TestClearKeepsSettingsAndRuns(t *testing.T) {
 		t.Fatal(err)
 	}
 	after := dump(t, db)
-	for _, table := range []string{"users", "groups", "user_groups", "group_members"} {
+	for _, table := range []string{"users", "groups", "group_closure", "group_members"} {
 		equal(t, table, after[table], []string(nil))
 	}
 	for _, table := range []string{"sync_runs", "changes", "settings", "settings_history"} {

@@ -4,6 +4,8 @@ import (
 	"context"
 	"crypto/rand"
 	"fmt"
+	mrand "math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -18,13 +20,37 @@ func uuid() string {
 	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:])
 }
 
-// bigPlan creates nUsers users with random UUID ids, nGroups groups, every
-// user in three groups (one direct), and each user a direct member of one group.
+// levelShare is the share of groups on each nesting level, top first, as in
+// cmd/scimbridge-bench's generated directory.
+var levelShare = []int{5, 15, 30, 50}
+
+// bigPlan creates nUsers users and nGroups groups with random UUID ids, laid
+// out like cmd/scimbridge-bench's directory: the groups on four nesting levels,
+// each group below the top a member of one group of the level above, and
+// every user a direct member of one to three groups. The layout (not the ids)
+// is the same on every call.
 func bigPlan(nUsers, nGroups int) *bridge.Plan {
+	rng := mrand.New(mrand.NewPCG(1, 2))
 	at := ts("2026-01-01T00:00:00Z")
 	p := &bridge.Plan{
-		UserGroups:   make(map[string][]bridge.Membership, nUsers),
 		GroupMembers: make(map[string][]bridge.Member, nGroups),
+		Ancestors:    make(map[string][]string, nGroups),
+	}
+	parent := make([]int, nGroups)
+	start, above := 0, [2]int{}
+	for li, share := range levelShare {
+		size := nGroups * share / 100
+		if li == len(levelShare)-1 {
+			size = nGroups - start
+		}
+		for i := start; i < start+size; i++ {
+			parent[i] = -1
+			if li > 0 && above[1] > above[0] {
+				parent[i] = above[0] + rng.IntN(above[1]-above[0])
+			}
+		}
+		above = [2]int{start, start + size}
+		start += size
 	}
 	for i := range nGroups {
 		name := fmt.Sprintf("Group %04d", i)
@@ -34,6 +60,16 @@ func bigPlan(nUsers, nGroups int) *bridge.Plan {
 		p.CreateGroups = append(p.CreateGroups, g)
 		p.Changes = append(p.Changes, bridge.Change{ResourceType: bridge.MemberGroup, ResourceID: g.ID, Op: bridge.OpCreate, Name: name})
 	}
+	for i := range nGroups {
+		id := p.CreateGroups[i].ID
+		if par := parent[i]; par >= 0 {
+			pid := p.CreateGroups[par].ID
+			p.GroupMembers[pid] = append(p.GroupMembers[pid], bridge.Member{ID: id, Type: bridge.MemberGroup})
+		}
+		for a := parent[i]; a >= 0; a = parent[a] {
+			p.Ancestors[id] = append(p.Ancestors[id], p.CreateGroups[a].ID)
+		}
+	}
 	for i := range nUsers {
 		name := fmt.Sprintf("user%06d", i)
 		dn := "uid=" + name + ",ou=people,dc=example,dc=com"
@@ -42,21 +78,51 @@ func bigPlan(nUsers, nGroups int) *bridge.Plan {
 			Email: name + "@example.com", Active: true, EmployeeNumber: fmt.Sprint(i), Department: "Engineering"},
 			DNNorm: dn, UserNameNorm: name, Hash: uuid(), GroupsHash: uuid(), Version: uuid(), Created: at, LastModified: at}
 		p.CreateUsers = append(p.CreateUsers, u)
-		g := i % nGroups
-		p.UserGroups[u.ID] = []bridge.Membership{
-			{GroupID: p.CreateGroups[g].ID, Direct: true},
-			{GroupID: p.CreateGroups[(g+1)%nGroups].ID},
-			{GroupID: p.CreateGroups[(g+2)%nGroups].ID},
+		var picked []int
+		for k := 1 + rng.IntN(3); len(picked) < k; {
+			if gi := rng.IntN(nGroups); !slices.Contains(picked, gi) {
+				picked = append(picked, gi)
+				gid := p.CreateGroups[gi].ID
+				p.GroupMembers[gid] = append(p.GroupMembers[gid], bridge.Member{ID: u.ID, Type: bridge.MemberUser})
+			}
 		}
-		gid := p.CreateGroups[g].ID
-		p.GroupMembers[gid] = append(p.GroupMembers[gid], bridge.Member{ID: u.ID, Type: bridge.MemberUser})
 		p.Changes = append(p.Changes, bridge.Change{ResourceType: bridge.MemberUser, ResourceID: u.ID, Op: bridge.OpCreate, Name: name})
 	}
 	return p
 }
 
-// BenchmarkApply100k applies 100,000 new users, 2,000 groups, 300,000
-// memberships, 100,000 group members and 102,000 change log entries in one plan.
+// planMemberships computes from a plan of new users and groups what
+// Memberships must return: each user's direct groups and their ancestors.
+func planMemberships(p *bridge.Plan) map[string][]bridge.Membership {
+	sets := map[string]map[string]bool{}
+	for gid, ms := range p.GroupMembers {
+		for _, m := range ms {
+			if m.Type != bridge.MemberUser {
+				continue
+			}
+			if sets[m.ID] == nil {
+				sets[m.ID] = map[string]bool{}
+			}
+			sets[m.ID][gid] = true
+			for _, a := range p.Ancestors[gid] {
+				if !sets[m.ID][a] {
+					sets[m.ID][a] = false
+				}
+			}
+		}
+	}
+	out := make(map[string][]bridge.Membership, len(sets))
+	for uid, set := range sets {
+		for _, gid := range sortedKeys(set) {
+			out[uid] = append(out[uid], bridge.Membership{GroupID: gid, Direct: set[gid]})
+		}
+	}
+	return out
+}
+
+// BenchmarkApply100k applies 100,000 new users, 2,000 groups nested four
+// levels deep (about 200,000 user and 1,900 group members, 4,000 closure rows)
+// and 102,000 change log entries in one plan.
 func BenchmarkApply100k(b *testing.B) {
 	p := bigPlan(100_000, 2_000)
 	for b.Loop() {
@@ -90,6 +156,13 @@ func bigStore(b *testing.B) (*DB, *bridge.Plan) {
 func BenchmarkRead100k(b *testing.B) {
 	db, p := bigStore(b)
 	ctx := context.Background()
+	want := planMemberships(p)
+	inGroup7 := 0
+	for _, ms := range want {
+		if slices.ContainsFunc(ms, func(m bridge.Membership) bool { return m.GroupID == p.CreateGroups[7].ID }) {
+			inGroup7++
+		}
+	}
 	b.Run("Snapshot", func(b *testing.B) {
 		for b.Loop() {
 			s, err := db.Snapshot(ctx)
@@ -102,7 +175,7 @@ func BenchmarkRead100k(b *testing.B) {
 		q := Query{Filter: cmp("eq", "userName", "USER054321"), Count: 100, WithGroups: true}
 		for b.Loop() {
 			total, users, err := db.ListUsers(ctx, q)
-			if err != nil || total != 1 || len(users[0].Groups) != 3 {
+			if err != nil || total != 1 || len(users[0].Groups) != len(want[p.CreateUsers[54321].ID]) {
 				b.Fatal(total, err)
 			}
 		}
@@ -120,7 +193,7 @@ func BenchmarkRead100k(b *testing.B) {
 		q := Query{Filter: cmp("eq", "groups.value", p.CreateGroups[7].ID), Count: 0}
 		for b.Loop() {
 			total, _, err := db.ListUsers(ctx, q)
-			if err != nil || total != 150 {
+			if err != nil || total != inGroup7 {
 				b.Fatal(total, err)
 			}
 		}

@@ -43,7 +43,6 @@ func Example() {
 			ID: "g1", DN: "cn=staff,ou=groups,dc=example,dc=com", DNNorm: "cn=staff,ou=groups,dc=example,dc=com",
 			Name: "Staff", NameNorm: "staff", Hash: "h", MembersHash: "m", Version: "v1", Created: at, LastModified: at,
 		}},
-		UserGroups:   map[string][]bridge.Membership{"u1": {{GroupID: "g1", Direct: true}}},
 		GroupMembers: map[string][]bridge.Member{"g1": {{ID: "u1", Type: bridge.MemberUser}}},
 	}
 	run.Status, run.UsersCreated, run.GroupsCreated = bridge.StatusSucceeded, 1, 1

@@ -84,18 +84,35 @@ var userMulti = map[string]multiDef{
 	"groups": {
 		subs: map[string]attrDef{
 			"value":   {kind: kindString, col: "ug.group_id"},
-			"display": {kind: kindString, col: "ugg.name_norm", fold: true},
-			"type":    {kind: kindString, col: "(CASE WHEN ug.direct THEN 'direct' ELSE 'indirect' END)", fold: true},
+			"display": {kind: kindString, col: "ug.name_norm", fold: true},
+			"type":    {kind: kindString, col: "ug.type", fold: true},
 		},
 		joinCols: map[string]bool{"display": true},
 		wrap: func(cond string, join bool) string {
-			from := "user_groups ug"
-			if join {
-				from += " JOIN groups ugg ON ugg.id = ug.group_id"
-			}
-			return "u.id IN (SELECT ug.user_id FROM " + from + " WHERE " + cond + ")"
+			return "u.id IN (SELECT ug.user_id FROM " + userGroups(join) + " ug WHERE " + cond + ")"
 		},
 	},
+}
+
+// userGroups is the relation (user_id, group_id, type[, name_norm]) of every
+// group of every user: the groups listing the user, typed "direct", and their
+// ancestors in the nesting closure that do not list it, typed "indirect". A
+// group reached by several paths appears more than once, which membership
+// tests do not mind. SQLite pushes the element condition into both arms, so
+// "groups.value eq X" reads group_members by its key and group_closure by its
+// ancestor index. withName joins each arm to its group for the display.
+func userGroups(withName bool) string {
+	name, join, cname, cjoin := "", "", "", ""
+	if withName {
+		name, join = ", dg.name_norm AS name_norm", " JOIN groups dg ON dg.id = gm.group_id"
+		cname, cjoin = ", ag.name_norm", " JOIN groups ag ON ag.id = c.ancestor_id"
+	}
+	return "(SELECT gm.member_id AS user_id, gm.group_id AS group_id, 'direct' AS type" + name +
+		" FROM group_members gm" + join + " WHERE gm.member_type = 'User'" +
+		" UNION ALL SELECT gm.member_id, c.ancestor_id, 'indirect'" + cname +
+		" FROM group_closure c JOIN group_members gm ON gm.group_id = c.group_id" + cjoin +
+		" WHERE gm.member_type = 'User' AND NOT EXISTS (SELECT 1 FROM group_members dm" +
+		" WHERE dm.group_id = c.ancestor_id AND dm.member_id = gm.member_id))"
 }
 
 var groupAttrs = map[string]attrDef{

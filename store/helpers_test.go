@@ -63,7 +63,7 @@ func mkGroup(id, name string) bridge.GroupRow {
 func dump(t testing.TB, db *DB) map[string][]string {
 	t.Helper()
 	out := map[string][]string{}
-	for _, table := range []string{"users", "groups", "group_members", "user_groups", "changes", "sync_runs", "settings", "settings_history"} {
+	for _, table := range []string{"users", "groups", "group_members", "group_closure", "changes", "sync_runs", "settings", "settings_history"} {
 		rows, err := db.w.Query("SELECT * FROM " + table + " ORDER BY 1, 2")
 		if err != nil {
 			t.Fatal(err)

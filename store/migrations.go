@@ -29,7 +29,6 @@ CREATE TABLE users (
 ) WITHOUT ROWID;
 CREATE UNIQUE INDEX users_user_name_norm ON users(user_name_norm);
 CREATE INDEX users_external_id ON users(external_id);
-CREATE INDEX users_dn_norm ON users(dn_norm);
 CREATE INDEX users_last_modified ON users(last_modified);
 
 CREATE TABLE groups (
@@ -47,26 +46,27 @@ CREATE TABLE groups (
 ) WITHOUT ROWID;
 CREATE INDEX groups_name_norm ON groups(name_norm);
 CREATE INDEX groups_external_id ON groups(external_id);
-CREATE INDEX groups_dn_norm ON groups(dn_norm);
 CREATE INDEX groups_last_modified ON groups(last_modified);
 
--- Direct members of each group: users and nested groups.
+-- Direct members of each group: users and nested groups. The member index
+-- gives a user's direct groups without reading the table.
 CREATE TABLE group_members (
 	group_id    TEXT NOT NULL REFERENCES groups(id) ON DELETE CASCADE,
 	member_id   TEXT NOT NULL,
 	member_type TEXT NOT NULL CHECK (member_type IN ('User', 'Group')),
 	PRIMARY KEY (group_id, member_id)
 ) WITHOUT ROWID;
-CREATE INDEX group_members_member ON group_members(member_id);
+CREATE INDEX group_members_member ON group_members(member_id, member_type);
 
--- Every group each user is in, directly or through nesting (computed by the bridge).
-CREATE TABLE user_groups (
-	user_id  TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
-	group_id TEXT NOT NULL REFERENCES groups(id) ON DELETE CASCADE,
-	direct   INTEGER NOT NULL,
-	PRIMARY KEY (user_id, group_id)
+-- The nesting closure (computed by the bridge): every group each nested group
+-- is in through nesting, never itself. A user's groups are the groups listing
+-- it in group_members (direct) and their ancestors here (indirect).
+CREATE TABLE group_closure (
+	group_id    TEXT NOT NULL REFERENCES groups(id) ON DELETE CASCADE,
+	ancestor_id TEXT NOT NULL REFERENCES groups(id) ON DELETE CASCADE,
+	PRIMARY KEY (group_id, ancestor_id)
 ) WITHOUT ROWID;
-CREATE INDEX user_groups_group ON user_groups(group_id);
+CREATE INDEX group_closure_ancestor ON group_closure(ancestor_id);
 
 -- The settings document, one row; secrets inside it are encrypted by the caller.
 CREATE TABLE settings (

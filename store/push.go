@@ -210,8 +210,14 @@ func (db *DB) PushGroups(ctx context.Context, ids []string) (map[string]*PushGro
 	if err := mrows.Err(); err != nil {
 		return nil, fmt.Errorf("load group members to push: %w", err)
 	}
-	urows, err := db.w.QueryContext(ctx, `SELECT group_id, user_id FROM user_groups
-		WHERE group_id IN (SELECT value FROM json_each(?)) ORDER BY group_id, user_id`, set)
+	// A group's users: its own user members and those of every group nested in it.
+	urows, err := db.w.QueryContext(ctx, `WITH s(id) AS (SELECT value FROM json_each(?)),
+		sub(group_id, nested_id) AS (
+			SELECT id, id FROM s
+			UNION SELECT c.ancestor_id, c.group_id FROM group_closure c WHERE c.ancestor_id IN (SELECT id FROM s))
+		SELECT DISTINCT sub.group_id, gm.member_id FROM sub
+		JOIN group_members gm ON gm.group_id = sub.nested_id AND gm.member_type = 'User'
+		ORDER BY sub.group_id, gm.member_id`, set)
 	if err != nil {
 		return nil, fmt.Errorf("load group users to push: %w", err)
 	}
@@ -260,7 +266,10 @@ func (db *DB) GroupIDsByName(ctx context.Context, namesNorm []string) ([]string,
 // directly or through nesting.
 func (db *DB) UsersInGroups(ctx context.Context, groupIDs []string) ([]string, error) {
 	return queryStrings(ctx, db.w, "find users in groups",
-		`SELECT DISTINCT user_id FROM user_groups WHERE group_id IN (SELECT value FROM json_each(?)) ORDER BY user_id`, idsJSON(groupIDs))
+		`WITH s(id) AS (SELECT value FROM json_each(?))
+		SELECT member_id FROM group_members WHERE member_type = 'User' AND group_id IN (
+			SELECT id FROM s UNION SELECT c.group_id FROM group_closure c WHERE c.ancestor_id IN (SELECT id FROM s))
+		GROUP BY member_id ORDER BY member_id`, idsJSON(groupIDs))
 }
 
 // AllUserIDs returns the id of every stored user.

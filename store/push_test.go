@@ -22,10 +22,7 @@ func pushFixture(t *testing.T) *DB {
 			"g2": {{ID: "g3", Type: bridge.MemberGroup}, {ID: "u2", Type: bridge.MemberUser}},
 			"g3": {{ID: "u1", Type: bridge.MemberUser}},
 		},
-		UserGroups: map[string][]bridge.Membership{
-			"u1": {{GroupID: "g1"}, {GroupID: "g2"}, {GroupID: "g3", Direct: true}},
-			"u2": {{GroupID: "g1"}, {GroupID: "g2", Direct: true}},
-		},
+		Ancestors: map[string][]string{"g2": {"g1"}, "g3": {"g1", "g2"}},
 		Changes: []bridge.Change{
 			{ResourceType: bridge.MemberUser, ResourceID: "u1", Op: bridge.OpCreate, Name: "Ann"},
 			{ResourceType: bridge.MemberGroup, ResourceID: "g3", Op: bridge.OpMembers, Name: "leaf"},

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 )
 
 // The read side serves the SCIM server from the read pool, each request in
@@ -148,40 +149,30 @@ func (db *DB) GetUser(ctx context.Context, id string) (UserResource, bool, error
 	return us[0], true, nil
 }
 
-// loadGroups fills the groups of a page of users with one query.
+// loadGroups fills the groups of a page of users, each list by name.
 func loadGroups(ctx context.Context, tx *sql.Tx, users []UserResource) error {
 	if len(users) == 0 {
 		return nil
 	}
-	at := make(map[string]int, len(users))
 	ids := make([]string, len(users))
 	for i := range users {
-		at[users[i].ID] = i
 		ids[i] = users[i].ID
 	}
-	doc, err := json.Marshal(ids)
+	groups, err := transitiveGroups(ctx, tx, ids)
 	if err != nil {
 		return fmt.Errorf("load groups of users: %w", err)
 	}
-	rows, err := tx.QueryContext(ctx, `SELECT ug.user_id, ug.group_id, g.name, ug.direct
-		FROM user_groups ug JOIN groups g ON g.id = ug.group_id
-		WHERE ug.user_id IN (SELECT value FROM json_each(?))
-		ORDER BY ug.user_id, g.name_norm, g.id`, string(doc))
-	if err != nil {
-		return fmt.Errorf("load groups of users: %w", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var uid string
-		var r GroupRef
-		if err := rows.Scan(&uid, &r.ID, &r.Name, &r.Direct); err != nil {
-			return fmt.Errorf("load groups of users: %w", err)
+	for i := range users {
+		gs := groups[users[i].ID]
+		if len(gs) == 0 {
+			continue
 		}
-		u := &users[at[uid]]
-		u.Groups = append(u.Groups, r)
-	}
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("load groups of users: %w", err)
+		slices.SortFunc(gs, byName)
+		refs := make([]GroupRef, len(gs))
+		for j, g := range gs {
+			refs[j] = GroupRef{ID: g.id, Name: g.name, Direct: g.direct}
+		}
+		users[i].Groups = refs
 	}
 	return nil
 }

@@ -38,11 +38,7 @@ func readStore(t *testing.T) *DB {
 	mustApply(t, db, &bridge.Plan{
 		CreateUsers:  []bridge.UserRow{u1, u2, u3, u4},
 		CreateGroups: []bridge.GroupRow{g1, mkGroup("g2", "Developers"), g3},
-		UserGroups: map[string][]bridge.Membership{
-			"u1": {{GroupID: "g1", Direct: true}},
-			"u2": {{GroupID: "g1"}, {GroupID: "g2", Direct: true}},
-			"u3": {{GroupID: "g1"}, {GroupID: "g2", Direct: true}},
-		},
+		Ancestors:    map[string][]string{"g2": {"g1"}},
 		GroupMembers: map[string][]bridge.Member{
 			"g1": {{ID: "u1", Type: bridge.MemberUser}, {ID: "g2", Type: bridge.MemberGroup}},
 			"g2": {{ID: "u2", Type: bridge.MemberUser}, {ID: "u3", Type: bridge.MemberUser}},

@@ -77,33 +77,31 @@ func eachRow(ctx context.Context, tx *sql.Tx, query string, fn func(*sql.Rows) e
 	return rows.Err()
 }
 
-// Memberships returns the stored memberships (transitive, with direct flags)
-// of the given users, each list in group id order. Users without any are absent.
+// Memberships returns the stored memberships of the given users: the groups
+// that list them as members (direct) and those groups' ancestors in the
+// nesting closure (indirect unless also direct), each group once, in group id
+// order. Users without any are absent.
 func (db *DB) Memberships(ctx context.Context, userIDs []string) (map[string][]bridge.Membership, error) {
 	out := make(map[string][]bridge.Membership)
 	if len(userIDs) == 0 {
 		return out, nil
 	}
-	ids, err := json.Marshal(userIDs)
+	tx, err := db.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
 		return nil, fmt.Errorf("memberships: %w", err)
 	}
-	rows, err := db.r.QueryContext(ctx, `SELECT user_id, group_id, direct FROM user_groups
-		WHERE user_id IN (SELECT value FROM json_each(?)) ORDER BY user_id, group_id`, string(ids))
+	defer tx.Rollback()
+	groups, err := transitiveGroups(ctx, tx, userIDs)
 	if err != nil {
 		return nil, fmt.Errorf("memberships: %w", err)
 	}
-	defer rows.Close()
-	for rows.Next() {
-		var uid string
-		var m bridge.Membership
-		if err := rows.Scan(&uid, &m.GroupID, &m.Direct); err != nil {
-			return nil, fmt.Errorf("memberships: %w", err)
+	for uid, gs := range groups {
+		slices.SortFunc(gs, byID)
+		ms := make([]bridge.Membership, len(gs))
+		for i, g := range gs {
+			ms[i] = bridge.Membership{GroupID: g.id, Direct: g.direct}
 		}
-		out[uid] = append(out[uid], m)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("memberships: %w", err)
+		out[uid] = ms
 	}
 	return out, nil
 }
@@ -211,10 +209,7 @@ func (a *applier) apply(runID int64) error {
 	if err := a.deleteIDs("groups", p.DeleteGroups); err != nil {
 		return err
 	}
-	var memberships, members int
-	for _, ms := range p.UserGroups {
-		memberships += len(ms)
-	}
+	var members int
 	for _, ms := range p.GroupMembers {
 		members += len(ms)
 	}
@@ -222,15 +217,14 @@ func (a *applier) apply(runID int64) error {
 		table string
 		rows  int
 	}{
-		{"users", len(p.CreateUsers)}, {"user_groups", memberships},
-		{"group_members", members}, {"changes", len(p.Changes)},
+		{"users", len(p.CreateUsers)}, {"group_members", members}, {"changes", len(p.Changes)},
 	} {
 		if err := a.bulkLoad(b.table, b.rows); err != nil {
 			return err
 		}
 	}
 	steps := []func() error{a.updateGroups, a.insertGroups, a.updateUsers, a.insertUsers,
-		a.replaceUserGroups, a.replaceGroupMembers, func() error { return a.changes(runID) }, a.restoreIndexes}
+		a.replaceGroupMembers, a.replaceClosure, func() error { return a.changes(runID) }, a.restoreIndexes}
 	for _, step := range steps {
 		if err := step(); err != nil {
 			return err
@@ -253,7 +247,7 @@ func (a *applier) bulkLoad(table string, rows int) error {
 		return nil
 	}
 	var n int
-	// table is one of four constants.
+	// table is one of three constants.
 	if err := a.tx.QueryRowContext(a.ctx, "SELECT count(*) FROM "+table).Scan(&n); err != nil {
 		return fmt.Errorf("count %s: %w", table, err)
 	}
@@ -295,17 +289,24 @@ func (a *applier) restoreIndexes() error {
 	return nil
 }
 
-// deleteIDs deletes rows by id in one statement; memberships cascade.
+// deleteIDs deletes users or groups by id in one statement. Their own
+// memberships, members and closure rows cascade; their rows as members of
+// other groups go too, so that no group lists a deleted user or group.
 func (a *applier) deleteIDs(table string, ids []string) error {
 	if len(ids) == 0 {
 		return nil
 	}
-	doc, err := json.Marshal(ids)
-	if err != nil {
-		return fmt.Errorf("delete %s: %w", table, err)
+	doc := idsJSON(ids)
+	memberType := bridge.MemberUser
+	if table == "groups" {
+		memberType = bridge.MemberGroup
+	}
+	if _, err := a.tx.ExecContext(a.ctx, `DELETE FROM group_members WHERE member_type = ?
+		AND member_id IN (SELECT value FROM json_each(?))`, memberType, doc); err != nil {
+		return fmt.Errorf("delete %d %s from the groups they are in: %w", len(ids), table, err)
 	}
 	// table is one of two constants.
-	if _, err := a.tx.ExecContext(a.ctx, "DELETE FROM "+table+" WHERE id IN (SELECT value FROM json_each(?))", string(doc)); err != nil {
+	if _, err := a.tx.ExecContext(a.ctx, "DELETE FROM "+table+" WHERE id IN (SELECT value FROM json_each(?))", doc); err != nil {
 		return fmt.Errorf("delete %d %s: %w", len(ids), table, err)
 	}
 	return nil
@@ -437,74 +438,6 @@ func (a *applier) insertUsers() error {
 	return nil
 }
 
-// replaceUserGroups replaces the memberships of the users in p.UserGroups.
-// Users created by this plan have none to delete.
-func (a *applier) replaceUserGroups() error {
-	ug := a.p.UserGroups
-	if len(ug) == 0 {
-		return nil
-	}
-	created := make(map[string]struct{}, len(a.p.CreateUsers))
-	for i := range a.p.CreateUsers {
-		created[a.p.CreateUsers[i].ID] = struct{}{}
-	}
-	ids := sortedKeys(ug)
-	var old []string
-	for _, id := range ids {
-		if _, ok := created[id]; !ok {
-			old = append(old, id)
-		}
-	}
-	if err := a.deleteWhereIn("user_groups", "user_id", old); err != nil {
-		return err
-	}
-	// Check references first: an error then names the user and the group.
-	if id, err := a.firstMissing("users", old); err != nil {
-		return err
-	} else if id != "" {
-		return fmt.Errorf("memberships of user %s: the user is not stored", id)
-	}
-	groups := make(map[string]struct{}, len(a.p.CreateGroups))
-	for i := range a.p.CreateGroups {
-		groups[a.p.CreateGroups[i].ID] = struct{}{}
-	}
-	var refs []string
-	for _, id := range ids {
-		for _, m := range ug[id] {
-			if _, ok := groups[m.GroupID]; !ok {
-				groups[m.GroupID] = struct{}{}
-				refs = append(refs, m.GroupID)
-			}
-		}
-	}
-	if gid, err := a.firstMissing("groups", refs); err != nil {
-		return err
-	} else if gid != "" {
-		for _, id := range ids {
-			if slices.ContainsFunc(ug[id], func(m bridge.Membership) bool { return m.GroupID == gid }) {
-				return fmt.Errorf("user %s: membership in group %s, which is not stored", id, gid)
-			}
-		}
-	}
-	b := newBatcher(a.ctx, a.tx, "INSERT INTO user_groups (user_id, group_id, direct) VALUES ", 3)
-	defer b.close()
-	for _, id := range ids {
-		ms := ug[id]
-		if !slices.IsSortedFunc(ms, cmpMembership) {
-			ms = slices.SortedFunc(slices.Values(ms), cmpMembership)
-		}
-		for _, m := range ms {
-			if err := b.add(id, m.GroupID, m.Direct); err != nil {
-				return fmt.Errorf("insert memberships of users: %w", err)
-			}
-		}
-	}
-	if err := b.flush(); err != nil {
-		return fmt.Errorf("insert memberships of users: %w", err)
-	}
-	return nil
-}
-
 // replaceGroupMembers replaces the direct members of the groups in p.GroupMembers.
 func (a *applier) replaceGroupMembers() error {
 	gm := a.p.GroupMembers
@@ -545,6 +478,59 @@ func (a *applier) replaceGroupMembers() error {
 	}
 	if err := b.flush(); err != nil {
 		return fmt.Errorf("insert members of groups: %w", err)
+	}
+	return nil
+}
+
+// replaceClosure replaces the whole nesting closure when the plan carries
+// one. It is small (nested groups × depth), so it is rewritten, not diffed.
+func (a *applier) replaceClosure() error {
+	anc := a.p.Ancestors
+	if anc == nil {
+		return nil
+	}
+	if _, err := a.tx.ExecContext(a.ctx, "DELETE FROM group_closure"); err != nil {
+		return fmt.Errorf("clear the nesting closure: %w", err)
+	}
+	ids := sortedKeys(anc)
+	// Check references first: an error then names the group and its ancestor.
+	seen := make(map[string]struct{}, len(ids))
+	var refs []string
+	for _, id := range ids {
+		for _, g := range append([]string{id}, anc[id]...) {
+			if _, ok := seen[g]; !ok {
+				seen[g] = struct{}{}
+				refs = append(refs, g)
+			}
+		}
+	}
+	if gid, err := a.firstMissing("groups", refs); err != nil {
+		return err
+	} else if gid != "" {
+		if _, ok := anc[gid]; ok {
+			return fmt.Errorf("nesting of group %s: the group is not stored", gid)
+		}
+		for _, id := range ids {
+			if slices.Contains(anc[id], gid) {
+				return fmt.Errorf("nesting of group %s: ancestor group %s, which is not stored", id, gid)
+			}
+		}
+	}
+	b := newBatcher(a.ctx, a.tx, "INSERT INTO group_closure (group_id, ancestor_id) VALUES ", 2)
+	defer b.close()
+	for _, id := range ids {
+		as := anc[id]
+		if !slices.IsSorted(as) {
+			as = slices.Sorted(slices.Values(as))
+		}
+		for _, g := range as {
+			if err := b.add(id, g); err != nil {
+				return fmt.Errorf("insert the nesting closure: %w", err)
+			}
+		}
+	}
+	if err := b.flush(); err != nil {
+		return fmt.Errorf("insert the nesting closure: %w", err)
 	}
 	return nil
 }
@@ -605,8 +591,7 @@ func (a *applier) changes(runID int64) error {
 	return nil
 }
 
-func cmpMembership(a, b bridge.Membership) int { return strings.Compare(a.GroupID, b.GroupID) }
-func cmpMember(a, b bridge.Member) int         { return strings.Compare(a.ID, b.ID) }
+func cmpMember(a, b bridge.Member) int { return strings.Compare(a.ID, b.ID) }
 
 // sortedBy returns the indexes of xs in key order: B-trees fill faster in key order.
 func sortedBy[T any](xs []T, key func(*T) string) []int {

@@ -111,10 +111,7 @@ func seedPlan() *bridge.Plan {
 	return &bridge.Plan{
 		CreateUsers:  []bridge.UserRow{carol, alice, bob},
 		CreateGroups: []bridge.GroupRow{mkGroup("g1", "Admins"), mkGroup("g2", "Developers")},
-		UserGroups: map[string][]bridge.Membership{
-			"u1": {{GroupID: "g1", Direct: true}},
-			"u2": {{GroupID: "g1", Direct: false}, {GroupID: "g2", Direct: true}},
-		},
+		Ancestors:    map[string][]string{"g2": {"g1"}},
 		GroupMembers: map[string][]bridge.Member{
 			"g1": {{ID: "u1", Type: bridge.MemberUser}, {ID: "g2", Type: bridge.MemberGroup}},
 			"g2": {{ID: "u2", Type: bridge.MemberUser}},
@@ -155,7 +152,10 @@ func TestApplyRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	equal(t, "memberships", ms, p.UserGroups)
+	equal(t, "memberships", ms, map[string][]bridge.Membership{
+		"u1": {{GroupID: "g1", Direct: true}},
+		"u2": {{GroupID: "g1", Direct: false}, {GroupID: "g2", Direct: true}},
+	})
 
 	for _, want := range p.CreateUsers {
 		got, ok, err := db.GetUser(ctx, want.ID)
@@ -208,7 +208,6 @@ func TestApplyUpdatesDeletesAndCascades(t *testing.T) {
 		DeleteUsers:  []string{"u1"},
 		UpdateGroups: []bridge.GroupRow{dev},
 		DeleteGroups: []string{"g1"},
-		UserGroups:   map[string][]bridge.Membership{"u3": {{GroupID: "g2", Direct: true}}},
 		GroupMembers: map[string][]bridge.Member{"g2": {{ID: "u2", Type: bridge.MemberUser}, {ID: "u3", Type: bridge.MemberUser}}},
 	})
 
@@ -285,15 +284,14 @@ func TestApplyIsAllOrNothing(t *testing.T) {
 		DeleteUsers:  []string{"u1"},
 		CreateGroups: []bridge.GroupRow{mkGroup("g3", "Ops")},
 		DeleteGroups: []string{"g2"},
-		UserGroups: map[string][]bridge.Membership{
-			"u9": {{GroupID: "g3", Direct: true}, {GroupID: "no-such-group", Direct: true}},
-		},
-		Changes: []bridge.Change{{ResourceType: bridge.MemberUser, ResourceID: "u9", Op: bridge.OpCreate, Name: "zed"}},
+		GroupMembers: map[string][]bridge.Member{"g3": {{ID: "u9", Type: bridge.MemberUser}}},
+		Ancestors:    map[string][]string{"g3": {"no-such-group"}},
+		Changes:      []bridge.Change{{ResourceType: bridge.MemberUser, ResourceID: "u9", Op: bridge.OpCreate, Name: "zed"}},
 	}, r)
 	if err == nil {
-		t.Fatal("Apply with a membership in an unknown group succeeded")
+		t.Fatal("Apply with a nesting in an unknown group succeeded")
 	}
-	if !strings.Contains(err.Error(), "user u9: membership in group no-such-group, which is not stored") {
+	if !strings.Contains(err.Error(), "nesting of group g3: ancestor group no-such-group, which is not stored") {
 		t.Errorf("error = %v", err)
 	}
 	equal(t, "store after a failed Apply", dump(t, db), before)
@@ -316,7 +314,7 @@ func TestApplyEmptyPlanOnlyRecordsTheRun(t *testing.T) {
 	}
 	before := dump(t, db)
 	r.Status, r.Users = bridge.StatusSucceeded, 3
-	if err := db.Apply(ctx, &bridge.Plan{UserGroups: map[string][]bridge.Membership{}}, r); err != nil {
+	if err := db.Apply(ctx, &bridge.Plan{GroupMembers: map[string][]bridge.Member{}}, r); err != nil {
 		t.Fatal(err)
 	}
 	after := dump(t, db)
@@ -416,9 +414,9 @@ func TestApplyNamesTheRowOfAFailedInsert(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "members of group nope: the group is not stored") {
 		t.Errorf("members of an unknown group: %v", err)
 	}
-	err = db.Apply(context.Background(), &bridge.Plan{UserGroups: map[string][]bridge.Membership{"nobody": {}}}, nil)
-	if err == nil || !strings.Contains(err.Error(), "memberships of user nobody: the user is not stored") {
-		t.Errorf("memberships of an unknown user: %v", err)
+	err = db.Apply(context.Background(), &bridge.Plan{Ancestors: map[string][]string{"nobody": {}}}, nil)
+	if err == nil || !strings.Contains(err.Error(), "nesting of group nobody: the group is not stored") {
+		t.Errorf("nesting of an unknown group: %v", err)
 	}
 	equal(t, "users", dump(t, db)["users"], []string(nil))
 }

@@ -8,7 +8,9 @@ import (
 	"io"
 	"log/slog"
 
+	"github.com/scimbridge/scimbridge/adminapi"
 	"github.com/scimbridge/scimbridge/push"
+	"github.com/scimbridge/scimbridge/schema"
 	"github.com/scimbridge/scimbridge/store"
 )
 
@@ -77,4 +79,17 @@ func printJSON(w io.Writer, v any) error {
 	}
 	_, err = fmt.Fprintln(w, string(b))
 	return err
+}
+
+// adminPusher gives the admin API the push client's test button and
+// deprovisioning.
+type adminPusher struct{ c *push.Client }
+
+func (a adminPusher) TestPush(ctx context.Context, s *schema.Settings) adminapi.TestResult {
+	r := a.c.TestPush(ctx, s)
+	return adminapi.TestResult{OK: r.OK, Step: r.Step, Message: r.Message, DurationMs: r.DurationMs}
+}
+
+func (a adminPusher) Deprovision(ctx context.Context, s *schema.Settings) (json.RawMessage, error) {
+	return a.c.Deprovision(ctx, s)
 }

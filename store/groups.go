@@ -1,0 +1,138 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strings"
+)
+
+// A user's groups are not stored as such: its direct groups are the groups
+// whose group_members list it, its indirect groups are their ancestors in
+// group_closure. Both are read with key lookups and merged here, which costs
+// less than a relational union of the two: a page of users has a few thousand
+// direct memberships at most, and their groups' closure is small.
+
+// userGroup is one group of a user, direct or through nesting.
+type userGroup struct {
+	id, name, nameNorm string
+	direct             bool
+}
+
+// groupNode is a stored group with its ancestors, as transitiveGroups reads it.
+type groupNode struct {
+	name, nameNorm string
+	ancestors      []string
+}
+
+// transitiveGroups returns the groups of each of the given users that has
+// any: every group once, direct when the user is a direct member (even if
+// also nested), in no particular order.
+func transitiveGroups(ctx context.Context, tx *sql.Tx, userIDs []string) (map[string][]userGroup, error) {
+	direct := make(map[string][]string, len(userIDs))
+	var groupIDs []string
+	seen := map[string]bool{}
+	err := eachRow(ctx, tx, `SELECT member_id, group_id FROM group_members
+		WHERE member_id IN (SELECT value FROM json_each(?)) AND member_type = 'User'`,
+		func(rows *sql.Rows) error {
+			var uid, gid string
+			if err := rows.Scan(&uid, &gid); err != nil {
+				return err
+			}
+			direct[uid] = append(direct[uid], gid)
+			if !seen[gid] {
+				seen[gid] = true
+				groupIDs = append(groupIDs, gid)
+			}
+			return nil
+		}, idsJSON(userIDs))
+	if err != nil {
+		return nil, fmt.Errorf("read direct groups: %w", err)
+	}
+	if len(direct) == 0 {
+		return map[string][]userGroup{}, nil
+	}
+	nodes, err := groupNodes(ctx, tx, groupIDs)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string][]userGroup, len(direct))
+	at := map[string]int{} // position of a group in the current user's list
+	for uid, gids := range direct {
+		clear(at)
+		gs := make([]userGroup, 0, len(gids)*3)
+		add := func(id string, isDirect bool) {
+			if i, ok := at[id]; ok {
+				gs[i].direct = gs[i].direct || isDirect
+				return
+			}
+			n := nodes[id]
+			at[id] = len(gs)
+			gs = append(gs, userGroup{id: id, name: n.name, nameNorm: n.nameNorm, direct: isDirect})
+		}
+		for _, gid := range gids {
+			add(gid, true)
+		}
+		for _, gid := range gids {
+			for _, a := range nodes[gid].ancestors {
+				add(a, false)
+			}
+		}
+		out[uid] = gs
+	}
+	return out, nil
+}
+
+// groupNodes reads the names and ancestors of the given groups, and the names
+// of those ancestors.
+func groupNodes(ctx context.Context, tx *sql.Tx, groupIDs []string) (map[string]*groupNode, error) {
+	nodes := make(map[string]*groupNode, len(groupIDs)*2)
+	node := func(id string) *groupNode {
+		n := nodes[id]
+		if n == nil {
+			n = &groupNode{}
+			nodes[id] = n
+		}
+		return n
+	}
+	// One row per group (ancestor NULL) and one per (group, ancestor) pair,
+	// each with the name of the group the row names last.
+	err := eachRow(ctx, tx, `WITH s(id) AS (SELECT value FROM json_each(?))
+		SELECT g.id, NULL, g.name, g.name_norm FROM s JOIN groups g ON g.id = s.id
+		UNION ALL
+		SELECT c.group_id, c.ancestor_id, a.name, a.name_norm FROM s
+		JOIN group_closure c ON c.group_id = s.id JOIN groups a ON a.id = c.ancestor_id`,
+		func(rows *sql.Rows) error {
+			var id, name, nameNorm string
+			var anc sql.NullString
+			if err := rows.Scan(&id, &anc, &name, &nameNorm); err != nil {
+				return err
+			}
+			if !anc.Valid {
+				n := node(id)
+				n.name, n.nameNorm = name, nameNorm
+				return nil
+			}
+			n := node(id)
+			n.ancestors = append(n.ancestors, anc.String)
+			a := node(anc.String)
+			a.name, a.nameNorm = name, nameNorm
+			return nil
+		}, idsJSON(groupIDs))
+	if err != nil {
+		return nil, fmt.Errorf("read nested groups: %w", err)
+	}
+	return nodes, nil
+}
+
+// byID orders a user's groups by id.
+func byID(a, b userGroup) int { return strings.Compare(a.id, b.id) }
+
+// byName orders a user's groups as the SCIM server lists them: by folded
+// name, then id.
+func byName(a, b userGroup) int {
+	if c := strings.Compare(a.nameNorm, b.nameNorm); c != 0 {
+		return c
+	}
+	return byID(a, b)
+}

@@ -1,0 +1,222 @@
+package store
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/scimbridge/scimbridge/bridge"
+)
+
+// TestTransitiveGroupsAgreeEverywhere checks every reader of a user's groups
+// (Memberships, the SCIM read side, its groups filters and the push side)
+// against the groups computed from the plan, for a directory nested four
+// levels deep.
+func TestTransitiveGroupsAgreeEverywhere(t *testing.T) {
+	ctx := context.Background()
+	db := openTest(t)
+	p := bigPlan(3000, 60)
+	mustApply(t, db, p)
+	want := planMemberships(p)
+	ids := make([]string, len(p.CreateUsers))
+	for i := range p.CreateUsers {
+		ids[i] = p.CreateUsers[i].ID
+	}
+
+	ms, err := db.Memberships(ctx, ids)
+	if err != nil {
+		t.Fatal(err)
+	}
+	equal(t, "memberships", ms, want)
+
+	_, users, err := db.ListUsers(ctx, Query{Count: len(ids), WithGroups: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := map[string]string{}
+	for _, g := range p.CreateGroups {
+		names[g.ID] = g.Name
+	}
+	for _, u := range users {
+		var refs []GroupRef
+		for _, m := range want[u.ID] {
+			refs = append(refs, GroupRef{ID: m.GroupID, Name: names[m.GroupID], Direct: m.Direct})
+		}
+		slices.SortFunc(refs, func(a, b GroupRef) int { return strings.Compare(strings.ToLower(a.Name), strings.ToLower(b.Name)) })
+		equal(t, "groups of "+u.UserName, u.Groups, refs)
+	}
+
+	// Per group: its users (any way), its indirect users, and by display name.
+	pushed, err := db.PushGroups(ctx, sortedKeys(names))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, g := range p.CreateGroups {
+		var all, indirect []string
+		for _, uid := range sortedKeys(want) {
+			for _, m := range want[uid] {
+				if m.GroupID == g.ID {
+					all = append(all, uid)
+					if !m.Direct {
+						indirect = append(indirect, uid)
+					}
+				}
+			}
+		}
+		for _, c := range []struct {
+			what string
+			f    *Expr
+			want []string
+		}{
+			{"groups.value eq", cmp("eq", "groups.value", g.ID), all},
+			{"groups.display eq", cmp("eq", "groups.display", g.Name), all},
+			{"groups[value eq and type eq indirect]", anyOf("groups", and(cmp("eq", "value", g.ID), cmp("eq", "type", "indirect"))), indirect},
+		} {
+			_, us, err := db.ListUsers(ctx, Query{Filter: c.f, Count: len(ids)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := userIDs(us)
+			slices.Sort(got)
+			equal(t, c.what+" "+g.Name, got, append([]string{}, c.want...))
+		}
+		inGroup, err := db.UsersInGroups(ctx, []string{g.ID})
+		if err != nil {
+			t.Fatal(err)
+		}
+		equal(t, "UsersInGroups "+g.Name, inGroup, all)
+		equal(t, "PushGroups users of "+g.Name, pushed[g.ID].Users, all)
+	}
+}
+
+// nestedCycle: g1 and g2 nested in each other, both in g3 through g2;
+// u1 a direct member of g1 and g2, u2 of g1 only, u3 of g3 only.
+func nestedCycle(t *testing.T) *DB {
+	t.Helper()
+	db := openTest(t)
+	mustApply(t, db, &bridge.Plan{
+		CreateUsers:  []bridge.UserRow{mkUser("u1", "ann"), mkUser("u2", "bo"), mkUser("u3", "cy")},
+		CreateGroups: []bridge.GroupRow{mkGroup("g1", "One"), mkGroup("g2", "Two"), mkGroup("g3", "Three")},
+		GroupMembers: map[string][]bridge.Member{
+			"g1": {{ID: "g2", Type: bridge.MemberGroup}, {ID: "u1", Type: bridge.MemberUser}, {ID: "u2", Type: bridge.MemberUser}},
+			"g2": {{ID: "g1", Type: bridge.MemberGroup}, {ID: "u1", Type: bridge.MemberUser}},
+			"g3": {{ID: "g2", Type: bridge.MemberGroup}, {ID: "u3", Type: bridge.MemberUser}},
+		},
+		Ancestors: map[string][]string{"g1": {"g2", "g3"}, "g2": {"g1", "g3"}},
+	})
+	return db
+}
+
+func TestGroupsThroughACycleAreListedOnce(t *testing.T) {
+	ctx := context.Background()
+	db := nestedCycle(t)
+	ms, err := db.Memberships(ctx, []string{"u1", "u2", "u3"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	equal(t, "memberships", ms, map[string][]bridge.Membership{
+		"u1": {{GroupID: "g1", Direct: true}, {GroupID: "g2", Direct: true}, {GroupID: "g3"}},
+		"u2": {{GroupID: "g1", Direct: true}, {GroupID: "g2"}, {GroupID: "g3"}},
+		"u3": {{GroupID: "g3", Direct: true}},
+	})
+	u, _, err := db.GetUser(ctx, "u2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	equal(t, "u2's groups", u.Groups, []GroupRef{{ID: "g1", Name: "One", Direct: true}, {ID: "g3", Name: "Three"}, {ID: "g2", Name: "Two"}})
+	for _, c := range []struct {
+		what string
+		f    *Expr
+		want []string
+	}{
+		{"groups.value eq g3", cmp("eq", "groups.value", "g3"), []string{"u1", "u2", "u3"}},
+		{"indirect in g1", anyOf("groups", and(cmp("eq", "value", "g1"), cmp("eq", "type", "indirect"))), []string{}},
+		{"indirect in g2", anyOf("groups", and(cmp("eq", "value", "g2"), cmp("eq", "type", "INDIRECT"))), []string{"u2"}},
+		{"direct in Three", anyOf("groups", and(cmp("eq", "display", "three"), cmp("eq", "type", "direct"))), []string{"u3"}},
+		{"groups.type eq indirect", cmp("eq", "groups.type", "indirect"), []string{"u1", "u2"}},
+	} {
+		_, us, err := db.ListUsers(ctx, Query{Filter: c.f, Count: 10})
+		if err != nil {
+			t.Fatal(err)
+		}
+		equal(t, c.what, userIDs(us), c.want)
+	}
+	users, err := db.UsersInGroups(ctx, []string{"g1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	equal(t, "users in g1", users, []string{"u1", "u2"})
+}
+
+func TestClosureIsReplacedOnlyWhenThePlanCarriesOne(t *testing.T) {
+	ctx := context.Background()
+	db := nestedCycle(t)
+	closure := func() []string { return dump(t, db)["group_closure"] }
+	all := []string{"[g1 g2]", "[g1 g3]", "[g2 g1]", "[g2 g3]"}
+	equal(t, "closure", closure(), all)
+
+	// No Ancestors: the closure stays.
+	mustApply(t, db, &bridge.Plan{UpdateUsers: []bridge.UserRow{mkUser("u3", "cyd")}})
+	equal(t, "closure after a plan without one", closure(), all)
+
+	// A deleted group leaves the closure and every member list.
+	mustApply(t, db, &bridge.Plan{DeleteGroups: []string{"g3"}})
+	equal(t, "closure after deleting g3", closure(), []string{"[g1 g2]", "[g2 g1]"})
+
+	// A deleted user leaves the groups it was in.
+	mustApply(t, db, &bridge.Plan{DeleteUsers: []string{"u1"}})
+	equal(t, "members after deleting u1", dump(t, db)["group_members"], []string{"[g1 g2 Group]", "[g1 u2 User]", "[g2 g1 Group]"})
+	ms, err := db.Memberships(ctx, []string{"u1", "u2"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	equal(t, "memberships", ms, map[string][]bridge.Membership{"u2": {{GroupID: "g1", Direct: true}, {GroupID: "g2"}}})
+
+	// An empty closure clears it: g2 leaves g1.
+	mustApply(t, db, &bridge.Plan{
+		GroupMembers: map[string][]bridge.Member{"g1": {{ID: "u2", Type: bridge.MemberUser}}, "g2": {}},
+		Ancestors:    map[string][]string{},
+	})
+	equal(t, "closure", closure(), []string(nil))
+	ms, err = db.Memberships(ctx, []string{"u2"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	equal(t, "memberships", ms, map[string][]bridge.Membership{"u2": {{GroupID: "g1", Direct: true}}})
+}
+
+// TestGroupsValueFilterUsesIndexes pins down that "groups.value eq X" reads
+// group_members by its key and group_closure by its ancestor index, not a scan.
+func TestGroupsValueFilterUsesIndexes(t *testing.T) {
+	db := openTest(t)
+	where, args, _, _, _, err := page(Query{Filter: cmp("eq", "groups.value", "g1")}, true, "u.id")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows, err := db.r.Query("EXPLAIN QUERY PLAN SELECT count(*) FROM users u WHERE "+where, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var steps []string
+	for rows.Next() {
+		var id, parent, unused int
+		var step string
+		if err := rows.Scan(&id, &parent, &unused, &step); err != nil {
+			t.Fatal(err)
+		}
+		steps = append(steps, step)
+	}
+	for _, s := range steps {
+		if strings.HasPrefix(s, "SCAN") {
+			t.Errorf("groups.value eq scans a table: %q", steps)
+		}
+	}
+	for _, want := range []string{"SEARCH u USING PRIMARY KEY (id=?)", "SEARCH gm USING PRIMARY KEY (group_id=?)",
+		"SEARCH c USING COVERING INDEX group_closure_ancestor (ancestor_id=?)"} {
+		if !slices.Contains(steps, want) {
+			t.Errorf("query plan %q lacks %q", steps, want)
+		}
+	}
+}
