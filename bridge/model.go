@@ -16,7 +16,9 @@ import (
 
 // Directory is a connected, bound directory that streams entries. Each
 // callback gets entries one at a time; returning an error from fn stops the read.
-// A read that fails or is incomplete for any reason returns an error.
+// A read that fails or is incomplete for any reason returns an error. The
+// bridge calls Users, then Groups, never both at once: OpenLDAP invalidates a
+// connection's paging cookie when a second paged search starts on it.
 type Directory interface {
 	Users(ctx context.Context, fn func(*schema.Entry) error) error
 	Groups(ctx context.Context, fn func(*schema.Entry) error) error

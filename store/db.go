@@ -70,7 +70,7 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	}
 	const common = "_pragma=busy_timeout(5000)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)&_pragma=temp_store(MEMORY)"
 	w, err := sql.Open("sqlite", path+"?_pragma=journal_mode(WAL)&"+common+
-		"&_pragma=cache_size(-65536)&_txlock=immediate")
+		"&_pragma=cache_size(-8192)&_txlock=immediate")
 	if err != nil {
 		return nil, fmt.Errorf("open state store %q: %w", path, err)
 	}
