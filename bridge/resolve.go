@@ -12,17 +12,11 @@ import (
 
 // directory is one complete, mapped read of the directory.
 type directory struct {
-	users  []mappedUser
+	// users are kept as the rows the store writes (ids and hashes are filled
+	// in by diff), so that a first sync hands them over without a copy.
+	users  []UserRow
+	direct [][]int32 // per user: the groups it is a direct member of
 	groups []mappedGroup
-}
-
-type mappedUser struct {
-	schema.User
-	dnNorm   string
-	nameNorm string
-	keyNorm  string // folded MemberKey
-	id       string // assigned while diffing
-	direct   []int32
 }
 
 type mappedGroup struct {
@@ -39,14 +33,15 @@ type mappedGroup struct {
 // indexes. Values that name neither a synced user nor a synced group are
 // dropped and counted.
 func resolveMembers(d *directory, byUID bool) (dangling int) {
+	d.direct = make([][]int32, len(d.users))
 	userByDN := make(map[string]int32, len(d.users))
 	userByKey := map[string]int32{}
 	for i := range d.users {
 		u := &d.users[i]
-		userByDN[u.dnNorm] = int32(i)
-		if byUID && u.keyNorm != "" {
-			if _, dup := userByKey[u.keyNorm]; !dup {
-				userByKey[u.keyNorm] = int32(i)
+		userByDN[u.DNNorm] = int32(i)
+		if key := strings.ToLower(u.MemberKey); byUID && key != "" {
+			if _, dup := userByKey[key]; !dup {
+				userByKey[key] = int32(i)
 			}
 		}
 	}
@@ -63,7 +58,7 @@ func resolveMembers(d *directory, byUID bool) (dangling int) {
 				if ui, ok := userByKey[strings.ToLower(strings.TrimSpace(m))]; ok && !seenU[ui] {
 					seenU[ui] = true
 					g.users = append(g.users, ui)
-					d.users[ui].direct = append(d.users[ui].direct, int32(gi))
+					d.direct[ui] = append(d.direct[ui], int32(gi))
 				} else if !ok {
 					dangling++
 				}
@@ -74,7 +69,7 @@ func resolveMembers(d *directory, byUID bool) (dangling int) {
 				if !seenU[ui] {
 					seenU[ui] = true
 					g.users = append(g.users, ui)
-					d.users[ui].direct = append(d.users[ui].direct, int32(gi))
+					d.direct[ui] = append(d.direct[ui], int32(gi))
 				}
 				continue
 			}
@@ -121,15 +116,15 @@ func ancestors(groups []mappedGroup) [][]int32 {
 
 // userMemberships returns a user's transitive groups, each once, direct when
 // the user is a direct member (even if also nested), sorted by group id.
-func userMemberships(u *mappedUser, groups []mappedGroup, anc [][]int32) []Membership {
-	if len(u.direct) == 0 {
+func userMemberships(direct []int32, groups []mappedGroup, anc [][]int32) []Membership {
+	if len(direct) == 0 {
 		return nil
 	}
-	set := make(map[int32]bool, len(u.direct)*3)
-	for _, gi := range u.direct {
+	set := make(map[int32]bool, len(direct)*3)
+	for _, gi := range direct {
 		set[gi] = true
 	}
-	for _, gi := range u.direct {
+	for _, gi := range direct {
 		for _, a := range anc[gi] {
 			if _, ok := set[a]; !ok {
 				set[a] = false
@@ -145,10 +140,10 @@ func userMemberships(u *mappedUser, groups []mappedGroup, anc [][]int32) []Membe
 }
 
 // groupMembers returns a group's direct members, sorted by type and id.
-func groupMembers(g *mappedGroup, users []mappedUser, groups []mappedGroup) []Member {
+func groupMembers(g *mappedGroup, users []UserRow, groups []mappedGroup) []Member {
 	ms := make([]Member, 0, len(g.users)+len(g.children))
 	for _, ui := range g.users {
-		ms = append(ms, Member{ID: users[ui].id, Type: MemberUser})
+		ms = append(ms, Member{ID: users[ui].ID, Type: MemberUser})
 	}
 	for _, ci := range g.children {
 		ms = append(ms, Member{ID: groups[ci].id, Type: MemberGroup})

@@ -13,7 +13,7 @@ import (
 func testDirectory(users []string, groups [][2]any) *directory {
 	d := &directory{}
 	for _, dn := range users {
-		d.users = append(d.users, mappedUser{User: schema.User{DN: dn}, dnNorm: NormalizeDN(dn), id: "u:" + dn})
+		d.users = append(d.users, UserRow{User: schema.User{DN: dn}, DNNorm: NormalizeDN(dn), ID: "u:" + dn})
 	}
 	for _, g := range groups {
 		dn := g[0].(string)
@@ -39,7 +39,7 @@ func TestNestingResolvesTransitiveGroupsAndTerminatesOnCycles(t *testing.T) {
 	anc := ancestors(d.groups)
 	got := map[string][]Membership{}
 	for i := range d.users {
-		got[d.users[i].DN] = userMemberships(&d.users[i], d.groups, anc)
+		got[d.users[i].DN] = userMemberships(d.direct[i], d.groups, anc)
 	}
 	want := map[string][]Membership{
 		"uid=ann,ou=p": {{"g:cn=backend,ou=g", false}, {"g:cn=eng,ou=g", true}, {"g:cn=platform,ou=g", true}},
@@ -92,7 +92,7 @@ func TestAncestorsOfCycleExcludeSelf(t *testing.T) {
 
 func TestResolveMembersByUID(t *testing.T) {
 	d := testDirectory([]string{"uid=ann,ou=p", "uid=bob,ou=p"}, [][2]any{{"cn=posix", []string{"ANN", "bob", "ghost", "bob"}}})
-	d.users[0].keyNorm, d.users[1].keyNorm = "ann", "bob"
+	d.users[0].MemberKey, d.users[1].MemberKey = "Ann", "bob"
 	if dangling := resolveMembers(d, true); dangling != 1 {
 		t.Errorf("dangling = %d, want 1 (ghost)", dangling)
 	}

@@ -230,9 +230,7 @@ func read(ctx context.Context, dir Directory, settings *schema.Settings, r *Repo
 			r.skip(e.DN, entryReason(err))
 			return nil
 		}
-		d.users = append(d.users, mappedUser{User: u,
-			dnNorm: NormalizeDN(u.DN), nameNorm: strings.ToLower(u.UserName),
-			keyNorm: strings.ToLower(u.MemberKey)})
+		d.users = append(d.users, UserRow{User: u, DNNorm: NormalizeDN(u.DN), UserNameNorm: strings.ToLower(u.UserName)})
 		return nil
 	})
 	if err != nil {
@@ -277,15 +275,15 @@ func dedupeUsers(d *directory, snap *Snapshot, r *Report) {
 	}
 	sort.SliceStable(d.users, func(i, j int) bool {
 		a, b := &d.users[i], &d.users[j]
-		if a.nameNorm != b.nameNorm {
-			return a.nameNorm < b.nameNorm
+		if a.UserNameNorm != b.UserNameNorm {
+			return a.UserNameNorm < b.UserNameNorm
 		}
-		ah := held[a.nameNorm] != "" && (held[a.nameNorm] == holderKey(a.ExternalID, a.dnNorm) || held[a.nameNorm] == holderKey("", a.dnNorm))
-		bh := held[b.nameNorm] != "" && (held[b.nameNorm] == holderKey(b.ExternalID, b.dnNorm) || held[b.nameNorm] == holderKey("", b.dnNorm))
+		ah := held[a.UserNameNorm] != "" && (held[a.UserNameNorm] == holderKey(a.ExternalID, a.DNNorm) || held[a.UserNameNorm] == holderKey("", a.DNNorm))
+		bh := held[b.UserNameNorm] != "" && (held[b.UserNameNorm] == holderKey(b.ExternalID, b.DNNorm) || held[b.UserNameNorm] == holderKey("", b.DNNorm))
 		if ah != bh {
 			return ah
 		}
-		return a.dnNorm < b.dnNorm
+		return a.DNNorm < b.DNNorm
 	})
 	seenExt := make(map[string]bool, len(d.users))
 	seenDN := make(map[string]bool, len(d.users))
@@ -293,15 +291,15 @@ func dedupeUsers(d *directory, snap *Snapshot, r *Report) {
 	for i := range d.users {
 		u := d.users[i]
 		switch {
-		case len(out) > 0 && out[len(out)-1].nameNorm == u.nameNorm:
+		case len(out) > 0 && out[len(out)-1].UserNameNorm == u.UserNameNorm:
 			r.skip(u.DN, fmt.Sprintf("duplicate username %q: already used by %s", u.UserName, out[len(out)-1].DN))
 		case u.ExternalID != "" && seenExt[u.ExternalID]:
 			r.skip(u.DN, fmt.Sprintf("duplicate externalId %q", u.ExternalID))
-		case seenDN[u.dnNorm]:
+		case seenDN[u.DNNorm]:
 			r.skip(u.DN, "duplicate DN")
 		default:
 			seenExt[u.ExternalID] = true
-			seenDN[u.dnNorm] = true
+			seenDN[u.DNNorm] = true
 			out = append(out, u)
 		}
 	}
@@ -422,10 +420,10 @@ func diff(d *directory, snap *Snapshot, now time.Time) (*Plan, *membershipDelta)
 	uStored := make([]int, len(d.users))
 	for i := range d.users {
 		u := &d.users[i]
-		if si, ok := um.match(u.ExternalID, u.dnNorm); ok {
-			u.id, uStored[i] = snap.Users[si].ID, si
+		if si, ok := um.match(u.ExternalID, u.DNNorm); ok {
+			u.ID, uStored[i] = snap.Users[si].ID, si
 		} else {
-			u.id, uStored[i] = newID(now), -1
+			u.ID, uStored[i] = newID(now), -1
 		}
 	}
 
@@ -465,33 +463,41 @@ func diff(d *directory, snap *Snapshot, now time.Time) (*Plan, *membershipDelta)
 		}
 	}
 
+	var created []int
 	for i := range d.users {
 		u := &d.users[i]
-		ms := userMemberships(u, d.groups, anc)
-		row := UserRow{ID: u.id, User: u.User, DNNorm: u.dnNorm, UserNameNorm: u.nameNorm,
-			Hash: h.user(&u.User), GroupsHash: h.memberships(ms), Created: now, LastModified: now}
-		row.Version = h.version(row.Hash, row.GroupsHash)
+		ms := userMemberships(d.direct[i], d.groups, anc)
+		u.Hash, u.GroupsHash = h.user(&u.User), h.memberships(ms)
+		u.Version = h.version(u.Hash, u.GroupsHash)
+		u.Created, u.LastModified = now, now
 		si := uStored[i]
 		if si < 0 {
-			p.CreateUsers = append(p.CreateUsers, row)
+			created = append(created, i)
 			md.createdPairs += len(ms)
 			for _, m := range ms {
 				md.created[m.GroupID] = true
 			}
-			p.Changes = append(p.Changes, Change{ResourceType: MemberUser, ResourceID: row.ID, Op: OpCreate, Name: row.UserName})
+			p.Changes = append(p.Changes, Change{ResourceType: MemberUser, ResourceID: u.ID, Op: OpCreate, Name: u.UserName})
 			continue
 		}
 		old := &snap.Users[si]
-		if old.Hash == row.Hash && old.GroupsHash == row.GroupsHash {
+		if old.Hash == u.Hash && old.GroupsHash == u.GroupsHash {
 			continue
 		}
-		row.Created = old.Created
-		p.UpdateUsers = append(p.UpdateUsers, row)
-		if old.Hash != row.Hash {
-			p.Changes = append(p.Changes, Change{ResourceType: MemberUser, ResourceID: row.ID, Op: OpUpdate, Name: row.UserName})
+		u.Created = old.Created
+		p.UpdateUsers = append(p.UpdateUsers, *u)
+		if old.Hash != u.Hash {
+			p.Changes = append(p.Changes, Change{ResourceType: MemberUser, ResourceID: u.ID, Op: OpUpdate, Name: u.UserName})
 		}
-		if old.GroupsHash != row.GroupsHash {
-			md.changed[row.ID] = ms
+		if old.GroupsHash != u.GroupsHash {
+			md.changed[u.ID] = ms
+		}
+	}
+	if len(created) == len(d.users) {
+		p.CreateUsers = d.users // every user is new (a first sync): no copy
+	} else {
+		for _, i := range created {
+			p.CreateUsers = append(p.CreateUsers, d.users[i])
 		}
 	}
 	for i := range um.used {

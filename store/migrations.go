@@ -95,7 +95,6 @@ CREATE TABLE changes (
 	name          TEXT NOT NULL DEFAULT '',
 	created       TEXT NOT NULL
 );
-CREATE INDEX changes_resource ON changes(resource_type, resource_id);
 `,
 	// 2: the push client's bookkeeping per target resource.
 	`
