@@ -78,6 +78,10 @@ type Scheduler interface {
 	Trigger(ctx context.Context, opt bridge.Options) (int64, error)
 	// NextRun is the next scheduled run, if any.
 	NextRun() (time.Time, bool)
+	// Exclusive runs fn while no sync can run, in this process or another
+	// on the same store; while one runs it returns a *bridge.BusyError
+	// without calling fn.
+	Exclusive(ctx context.Context, fn func(ctx context.Context) error) error
 }
 
 // Pusher is what the admin API needs from the SCIM push client. Deps.Pusher
@@ -227,7 +231,7 @@ func Register(e *echo.Echo, d Deps) error {
 	if d.Scheduler == nil {
 		return errors.New("admin API: no scheduler")
 	}
-	if _, err := d.Key.Seal("probe"); err != nil {
+	if _, err := d.Key.Seal("probe", "probe"); err != nil {
 		return fmt.Errorf("admin API: %w", err)
 	}
 	s := &server{

@@ -125,12 +125,17 @@ type env struct {
 	gate chan struct{}
 	// extraLDIF is preloaded after directoryLDIF.
 	extraLDIF string
+	// pusher, when set, is the admin API's push client.
+	pusher adminapi.Pusher
 }
 
 type envOption func(*env)
 
 // withLDIF preloads more entries.
 func withLDIF(text string) envOption { return func(e *env) { e.extraLDIF = text } }
+
+// withPusher gives the admin API a push client.
+func withPusher(p adminapi.Pusher) envOption { return func(e *env) { e.pusher = p } }
 
 // withGate makes runs wait in the dialer until the returned channel is closed.
 func withGate(gate chan struct{}) envOption { return func(e *env) { e.gate = gate } }
@@ -178,6 +183,7 @@ func newEnv(t *testing.T, opts ...envOption) *env {
 	e.echo.HideBanner = true
 	if err := adminapi.Register(e.echo, adminapi.Deps{
 		Store: db, Scheduler: sched, Key: key, Token: adminToken, SCIMTokens: []string{scimToken}, Logger: log,
+		Pusher: e.pusher,
 	}); err != nil {
 		t.Fatal(err)
 	}

@@ -17,7 +17,8 @@ import (
 
 // formSettings returns the settings a test button works on: the document in
 // the body when there is one (unsaved form values; an omitted secret is the
-// stored one), else the stored settings. Problems with the fields under
+// stored one only while the form names the same host, port and bind DN or
+// push target, see schema.Settings.MergeSecrets), else the stored settings. Problems with the fields under
 // relevant (JSON paths or their prefixes) are a 400; others are ignored, as
 // the form may be half filled.
 func (s *server) formSettings(c echo.Context, relevant ...string) (*schema.Settings, error) {
@@ -262,23 +263,18 @@ func (s *server) setEnabled(c echo.Context, on bool) error {
 // removeImported is "Remove imported users and groups": it empties the state
 // store (settings and run history stay). With push enabled, the target keeps
 // the users unless ?deprovision=true, which deprovisions them there first.
+// Deprovisioning and emptying hold the sync lock, so no sync (of this process
+// or another) runs in between; while one runs the answer is 409.
 func (s *server) removeImported(c echo.Context) error {
 	ctx := c.Request().Context()
 	deprovision, err := boolParam(c, "deprovision")
 	if err != nil {
 		return err
 	}
-	if last, ok, err := s.st.LastRun(ctx); err != nil {
-		return internal("reading the last run", err)
-	} else if ok && last.Status == bridge.StatusRunning {
-		return &apiError{status: http.StatusConflict,
-			body: errorBody{Error: "a sync is running: wait for it to finish", RunID: last.ID}}
-	}
 	st, _, err := s.load(ctx)
 	if err != nil {
 		return internal("reading the settings", err)
 	}
-	out := map[string]any{}
 	if deprovision {
 		if !st.Push.Enabled {
 			return conflict("deprovision=true needs push to be enabled (push.enabled)")
@@ -286,24 +282,74 @@ func (s *server) removeImported(c echo.Context) error {
 		if s.pusher == nil {
 			return errNoPush
 		}
-		rep, err := s.pusher.Deprovision(ctx, st)
-		if err != nil {
-			return &apiError{status: http.StatusBadGateway,
-				body: errorBody{Error: "deprovisioning at the push target failed; nothing was removed: " + err.Error()}, err: err}
+	}
+	out := map[string]any{}
+	var users, groups int
+	err = s.sched.Exclusive(ctx, func(ctx context.Context) error {
+		if deprovision {
+			rep, err := s.pusher.Deprovision(ctx, st)
+			if err != nil {
+				return &apiError{status: http.StatusBadGateway,
+					body: errorBody{Error: "deprovisioning at the push target failed; nothing was removed: " + err.Error()}, err: err}
+			}
+			out["deprovision"] = json.RawMessage(rep)
 		}
-		out["deprovision"] = json.RawMessage(rep)
+		var err error
+		if users, groups, err = s.st.Counts(ctx); err != nil {
+			return internal("counting imported users and groups", err)
+		}
+		if err := s.st.Clear(ctx); err != nil {
+			return internal("removing imported users and groups", err)
+		}
+		return nil
+	})
+	var busy *bridge.BusyError
+	if errors.As(err, &busy) {
+		return s.busyRemoving(ctx, busy)
 	}
-	users, groups, err := s.st.Counts(ctx)
 	if err != nil {
-		return internal("counting imported users and groups", err)
-	}
-	if err := s.st.Clear(ctx); err != nil {
+		var ae *apiError
+		if errors.As(err, &ae) {
+			return ae
+		}
 		return internal("removing imported users and groups", err)
 	}
 	s.log.Info("imported users and groups removed", "users", users, "groups", groups, "deprovisioned", deprovision)
 	out["usersRemoved"] = users
 	out["groupsRemoved"] = groups
 	return c.JSON(http.StatusOK, out)
+}
+
+// busyRemoving is the 409 of a removal refused because a sync runs.
+func (s *server) busyRemoving(ctx context.Context, busy *bridge.BusyError) error {
+	id := s.runningRun(ctx, busy)
+	msg := "a sync is running: wait for it to finish"
+	if id == 0 {
+		msg = "a sync is running in another scimbridge process: wait for it to finish"
+	}
+	return &apiError{status: http.StatusConflict, body: errorBody{Error: msg, RunID: id}}
+}
+
+// busyWait bounds how long runningRun waits for a starting run's record.
+const busyWait = time.Second
+
+// runningRun is the id of the run that made busy, or 0 if none is known. A
+// run of another process, or one still being recorded, has no id in busy;
+// its run record says it once written, which takes milliseconds.
+func (s *server) runningRun(ctx context.Context, busy *bridge.BusyError) int64 {
+	if busy.RunID != 0 {
+		return busy.RunID
+	}
+	deadline := time.Now().Add(busyWait)
+	for {
+		if last, ok, err := s.st.LastRun(ctx); err == nil && ok && last.Status == bridge.StatusRunning {
+			return last.ID
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return 0
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 // boolParam reads an optional true/false query parameter.

@@ -45,7 +45,7 @@ func (s *server) sync(c echo.Context) error {
 		var busy *bridge.BusyError
 		if errors.As(err, &busy) {
 			return &apiError{status: http.StatusConflict,
-				body: errorBody{Error: "a sync is already running", RunID: busy.RunID}}
+				body: errorBody{Error: "a sync is already running", RunID: s.runningRun(ctx, busy)}}
 		}
 		return internal("starting the sync", err)
 	}
@@ -166,8 +166,16 @@ func (s *server) healthz(c echo.Context) error {
 	return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
 }
 
+// notReady is the 503 answer of /readyz after a failed sync.
+type notReady struct {
+	Ready  bool   `json:"ready"`
+	Reason string `json:"reason"`
+	RunID  int64  `json:"runId"`
+}
+
 // readyz answers 200 when the store answers and the last sync did not fail,
-// else 503 saying why.
+// else 503. It needs no token, so a failed sync is named by its run id only:
+// the run's error, which may hold host names and DNs, is for the admin API.
 func (s *server) readyz(c echo.Context) error {
 	last, ok, err := s.st.LastRun(c.Request().Context())
 	if err != nil {
@@ -175,8 +183,7 @@ func (s *server) readyz(c echo.Context) error {
 		return &apiError{status: http.StatusServiceUnavailable, body: errorBody{Error: "not ready: the state store does not answer"}}
 	}
 	if ok && last.Status == bridge.StatusFailed {
-		return &apiError{status: http.StatusServiceUnavailable,
-			body: errorBody{Error: fmt.Sprintf("not ready: the last sync (run %d) failed: %s", last.ID, last.Error), RunID: last.ID}}
+		return c.JSON(http.StatusServiceUnavailable, notReady{Ready: false, Reason: "last sync failed", RunID: last.ID})
 	}
 	return c.JSON(http.StatusOK, map[string]string{"status": "ready"})
 }

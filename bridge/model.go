@@ -160,4 +160,10 @@ type Store interface {
 	// FinishRun records the final state of a run that applied nothing
 	// (failed, held, dry run, or no change).
 	FinishRun(ctx context.Context, r *Report) error
+	// LockSync takes the store's cross-process sync lock without waiting;
+	// while another process holds it, it returns an error wrapping ErrBusy.
+	LockSync() (unlock func(), err error)
+	// MarkInterruptedRuns records runs that a stopped process left running
+	// as failed. It is called with the sync lock held.
+	MarkInterruptedRuns(ctx context.Context) (int, error)
 }

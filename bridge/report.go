@@ -51,7 +51,12 @@ type Report struct {
 	DanglingMembers int            `json:"danglingMembers"`
 	Skipped         int            `json:"skipped"`
 	SkippedEntries  []SkippedEntry `json:"skippedEntries"`
-	DurationMs      int64          `json:"durationMs"`
+	// KeptUnchanged counts stored users and groups left as they were because
+	// their entry was skipped this run: a bad value never deletes anyone.
+	KeptUnchanged int `json:"keptUnchanged"`
+	// Referrals counts search references (referrals) the read skipped.
+	Referrals  int   `json:"referrals"`
+	DurationMs int64 `json:"durationMs"`
 
 	// Push is the push client's report of this run, when push is enabled.
 	Push json.RawMessage `json:"push,omitempty"`
@@ -71,6 +76,8 @@ type Summary struct {
 	MembershipsChanged int             `json:"membershipsChanged"`
 	DanglingMembers    int             `json:"danglingMembers"`
 	Skipped            int             `json:"skipped"`
+	KeptUnchanged      int             `json:"keptUnchanged"`
+	Referrals          int             `json:"referrals"`
 	DurationMs         int64           `json:"durationMs"`
 	DryRun             bool            `json:"dryRun,omitempty"`
 	Error              string          `json:"error,omitempty"`
@@ -84,6 +91,6 @@ func (r *Report) Summary() Summary {
 		UsersCreated: r.UsersCreated, UsersUpdated: r.UsersUpdated, UsersDeleted: r.UsersDeleted,
 		GroupsCreated: r.GroupsCreated, GroupsUpdated: r.GroupsUpdated, GroupsDeleted: r.GroupsDeleted,
 		MembershipsChanged: r.MembershipsChanged, DanglingMembers: r.DanglingMembers,
-		Skipped: r.Skipped, DurationMs: r.DurationMs, DryRun: r.DryRun, Error: r.Error, Push: r.Push,
+		Skipped: r.Skipped, KeptUnchanged: r.KeptUnchanged, Referrals: r.Referrals, DurationMs: r.DurationMs, DryRun: r.DryRun, Error: r.Error, Push: r.Push,
 	}
 }

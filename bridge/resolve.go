@@ -3,6 +3,7 @@ package bridge
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -17,6 +18,9 @@ type directory struct {
 	users  []UserRow
 	direct [][]int32 // per user: the groups it is a direct member of
 	groups []mappedGroup
+	// protect holds the folded DNs of skipped entries: the stored users and
+	// groups they are stay as they are, never deleted for a bad value.
+	protect map[string]bool
 }
 
 type mappedGroup struct {
@@ -24,15 +28,17 @@ type mappedGroup struct {
 	dnNorm   string
 	nameNorm string
 	id       string
-	users    []int32 // direct user members
-	children []int32 // direct group members
-	parents  []int32 // groups this group is a direct member of
+	users    []int32  // direct user members
+	kept     []string // ids of stored users whose entries were skipped this run
+	children []int32  // direct group members
+	parents  []int32  // groups this group is a direct member of
 }
 
 // resolveMembers turns each group's raw member values into user and group
-// indexes. Values that name neither a synced user nor a synced group are
-// dropped and counted.
-func resolveMembers(d *directory, byUID bool) (dangling int) {
+// indexes. A DN of a stored user whose entry was skipped this run (kept)
+// stays a member under its stored id. Values that name neither a synced user
+// nor a synced group are dropped and counted.
+func resolveMembers(d *directory, byUID bool, kept map[string]string) (dangling int) {
 	d.direct = make([][]int32, len(d.users))
 	userByDN := make(map[string]int32, len(d.users))
 	userByKey := map[string]int32{}
@@ -79,6 +85,10 @@ func resolveMembers(d *directory, byUID bool) (dangling int) {
 					g.children = append(g.children, ci)
 					d.groups[ci].parents = append(d.groups[ci].parents, int32(gi))
 				}
+				continue
+			}
+			if id, ok := kept[n]; ok && !slices.Contains(g.kept, id) {
+				g.kept = append(g.kept, id)
 				continue
 			}
 			dangling++
@@ -141,9 +151,14 @@ func userMemberships(direct []int32, groups []mappedGroup, anc [][]int32) []Memb
 
 // groupMembers returns a group's direct members, sorted by type and id.
 func groupMembers(g *mappedGroup, users []UserRow, groups []mappedGroup) []Member {
-	ms := make([]Member, 0, len(g.users)+len(g.children))
+	ms := make([]Member, 0, len(g.users)+len(g.kept)+len(g.children))
 	for _, ui := range g.users {
 		ms = append(ms, Member{ID: users[ui].ID, Type: MemberUser})
+	}
+	for _, id := range g.kept {
+		if !slices.ContainsFunc(ms, func(m Member) bool { return m.ID == id }) {
+			ms = append(ms, Member{ID: id, Type: MemberUser})
+		}
 	}
 	for _, ci := range g.children {
 		ms = append(ms, Member{ID: groups[ci].id, Type: MemberGroup})

@@ -108,6 +108,12 @@ func (s *Scheduler) NextRun() (time.Time, bool) {
 }
 
 func (s *Scheduler) scheduledRun() {
+	// The schedule follows the settings, but a Reschedule that failed after
+	// "disable" must not leave syncs running.
+	if set, err := s.load(s.ctx); err == nil && !set.Enabled {
+		s.log.Info("scheduled sync skipped: LDAP sync is disabled")
+		return
+	}
 	_, err := s.Trigger(s.ctx, Options{Trigger: TriggerScheduled})
 	var busy *BusyError
 	switch {
@@ -137,6 +143,11 @@ func (s *Scheduler) Trigger(ctx context.Context, opt Options) (int64, error) {
 		}
 	}()
 	return r.ID, nil
+}
+
+// Exclusive runs fn while no sync can run (see Syncer.Exclusive).
+func (s *Scheduler) Exclusive(ctx context.Context, fn func(ctx context.Context) error) error {
+	return s.syncer.Exclusive(ctx, fn)
 }
 
 // Wait blocks until runs started by Trigger have ended.

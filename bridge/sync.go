@@ -35,9 +35,22 @@ type Options struct {
 var ErrBusy = errors.New("a sync is already running")
 
 // BusyError is returned when a sync is asked for while another one runs.
-type BusyError struct{ RunID int64 }
+type BusyError struct {
+	// RunID is the running sync's run, when this process runs it.
+	RunID int64
+	// OtherProcess says another process on the same store is syncing.
+	OtherProcess bool
+}
 
-func (e *BusyError) Error() string { return fmt.Sprintf("%v (run %d)", ErrBusy, e.RunID) }
+func (e *BusyError) Error() string {
+	switch {
+	case e.OtherProcess:
+		return fmt.Sprintf("%v in another process", ErrBusy)
+	case e.RunID == 0:
+		return "an admin action that excludes syncs is running"
+	}
+	return fmt.Sprintf("%v (run %d)", ErrBusy, e.RunID)
+}
 
 // Unwrap makes errors.Is(err, ErrBusy) true.
 func (e *BusyError) Unwrap() error { return ErrBusy }
@@ -61,7 +74,8 @@ type Syncer struct {
 	pusher Pusher
 	now    func() time.Time
 
-	mu      sync.Mutex
+	mu      sync.Mutex   // held for the whole of a run
+	unlock  func()       // releases mu and the store's lock; set by start, used by finish
 	running atomic.Int64 // id of the run in progress; 0 when idle
 }
 
@@ -82,6 +96,46 @@ func (s *Syncer) Running() (int64, bool) {
 	return id, id != 0
 }
 
+// Exclusive runs fn while no sync can run, as admin actions that change the
+// store outside a sync need ("Remove imported users and groups"). It returns
+// a *BusyError, without calling fn, while a sync is running.
+func (s *Syncer) Exclusive(ctx context.Context, fn func(ctx context.Context) error) error {
+	unlock, err := s.lock()
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	return fn(ctx)
+}
+
+// lock takes the in-process run lock and the store's cross-process one.
+func (s *Syncer) lock() (unlock func(), err error) {
+	// A run that holds the lock records its id within moments; an admin
+	// action (Exclusive) never does, and usually ends soon.
+	deadline := time.Now().Add(time.Second)
+	for !s.mu.TryLock() {
+		if id := s.running.Load(); id != 0 {
+			return nil, &BusyError{RunID: id}
+		}
+		if time.Now().After(deadline) {
+			return nil, &BusyError{}
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	storeUnlock, err := s.store.LockSync()
+	if err != nil {
+		s.mu.Unlock()
+		if errors.Is(err, ErrBusy) {
+			return nil, &BusyError{OtherProcess: true}
+		}
+		return nil, err
+	}
+	return func() {
+		storeUnlock()
+		s.mu.Unlock()
+	}, nil
+}
+
 // Run performs one full sync now and returns its report (status succeeded,
 // failed or held). While another run is in progress it returns a *BusyError.
 // The returned error is otherwise only about recording the run.
@@ -95,8 +149,17 @@ func (s *Syncer) Run(ctx context.Context, settings *schema.Settings, opt Options
 
 // start takes the run lock and records the run as running.
 func (s *Syncer) start(ctx context.Context, opt Options) (*Report, error) {
-	if !s.mu.TryLock() {
-		return nil, &BusyError{RunID: s.running.Load()}
+	unlock, err := s.lock()
+	if err != nil {
+		return nil, err
+	}
+	// Holding the lock, no other process is syncing: a run still marked
+	// running was left by a process that stopped.
+	if n, err := s.store.MarkInterruptedRuns(ctx); err != nil {
+		unlock()
+		return nil, fmt.Errorf("record interrupted runs: %w", err)
+	} else if n > 0 {
+		s.log.Warn("runs interrupted by a stopped process marked failed", "runs", n)
 	}
 	if opt.Trigger == "" {
 		opt.Trigger = TriggerManual
@@ -104,9 +167,10 @@ func (s *Syncer) start(ctx context.Context, opt Options) (*Report, error) {
 	r := &Report{Trigger: opt.Trigger, DryRun: opt.DryRun, Status: StatusRunning,
 		StartedAt: s.now().UTC(), SkippedEntries: []SkippedEntry{}}
 	if err := s.store.StartRun(ctx, r); err != nil {
-		s.mu.Unlock()
+		unlock()
 		return nil, fmt.Errorf("record sync run: %w", err)
 	}
+	s.unlock = unlock
 	s.running.Store(r.ID)
 	return r, nil
 }
@@ -115,7 +179,9 @@ func (s *Syncer) start(ctx context.Context, opt Options) (*Report, error) {
 func (s *Syncer) finish(ctx context.Context, settings *schema.Settings, opt Options, r *Report) (*Report, error) {
 	defer func() {
 		s.running.Store(0)
-		s.mu.Unlock()
+		unlock := s.unlock
+		s.unlock = nil
+		unlock()
 	}()
 	log := s.log.With("run", r.ID, "trigger", r.Trigger, "dryRun", r.DryRun)
 	log.Info("sync started")
@@ -203,12 +269,13 @@ func (s *Syncer) plan(ctx context.Context, settings *schema.Settings, opt Option
 	byUID := settings.Groups.Attributes.MembershipAttributeType == schema.MembershipUID
 	dedupeUsers(d, snap, r)
 	dedupeGroups(d, snap, r)
-	r.DanglingMembers += resolveMembers(d, byUID)
+	r.DanglingMembers += resolveMembers(d, byUID, keptUsers(d, snap))
 	r.Users, r.Groups = len(d.users), len(d.groups)
 
 	now := s.now().UTC()
 	p, md := diff(d, snap, now)
 	countPlan(p, r)
+	r.KeptUnchanged = md.kept
 
 	if held := holdReason(p, snap, d, settings, opt); held != "" {
 		r.Status, r.Error = StatusHeld, held
@@ -223,11 +290,12 @@ func (s *Syncer) plan(ctx context.Context, settings *schema.Settings, opt Option
 // read streams users and groups from the directory and maps them. Any read
 // error fails the whole run: a partial read must never look complete.
 func read(ctx context.Context, dir Directory, settings *schema.Settings, r *Report) (*directory, error) {
-	d := &directory{}
+	d := &directory{protect: map[string]bool{}}
 	err := dir.Users(ctx, func(e *schema.Entry) error {
 		u, err := schema.MapUser(e, settings)
 		if err != nil {
 			r.skip(e.DN, entryReason(err))
+			d.protect[NormalizeDN(e.DN)] = true
 			return nil
 		}
 		d.users = append(d.users, UserRow{User: u, DNNorm: NormalizeDN(u.DN), UserNameNorm: strings.ToLower(u.UserName)})
@@ -237,12 +305,16 @@ func read(ctx context.Context, dir Directory, settings *schema.Settings, r *Repo
 		return nil, fmt.Errorf("read users under %q: %w", settings.Users.UsersDN, err)
 	}
 	if !settings.Groups.Enabled {
+		if rc, ok := dir.(referralCounter); ok {
+			r.Referrals = rc.Referrals()
+		}
 		return d, nil
 	}
 	err = dir.Groups(ctx, func(e *schema.Entry) error {
 		g, err := schema.MapGroup(e, settings)
 		if err != nil {
 			r.skip(e.DN, entryReason(err))
+			d.protect[NormalizeDN(e.DN)] = true
 			return nil
 		}
 		r.DanglingMembers += g.Dropped // member values that were not valid text
@@ -253,8 +325,14 @@ func read(ctx context.Context, dir Directory, settings *schema.Settings, r *Repo
 	if err != nil {
 		return nil, fmt.Errorf("read groups under %q: %w", settings.Groups.GroupsDN, err)
 	}
+	if rc, ok := dir.(referralCounter); ok {
+		r.Referrals = rc.Referrals()
+	}
 	return d, nil
 }
+
+// referralCounter is a Directory that counts the search references it skipped.
+type referralCounter interface{ Referrals() int }
 
 func entryReason(err error) string {
 	var ee *schema.EntryError
@@ -264,46 +342,84 @@ func entryReason(err error) string {
 	return err.Error()
 }
 
-// dedupeUsers skips entries whose username (case-insensitively), DN or
-// externalId another entry already has. The entry the store already holds
-// under that username keeps it; otherwise the DN that sorts first wins.
+// entryKeys are what deduplication compares of a user or a group.
+type entryKeys struct {
+	name   string // folded userName or group name
+	ext    string
+	dnNorm string
+	dn     string // as read, for the report
+	shown  string // userName or group name as read, for the report
+}
+
+// dedupe skips entries whose folded name, DN or externalId an earlier entry
+// already has. Of entries sharing a name, the one the store already holds
+// under it keeps it; otherwise the one whose DN sorts first (folded) wins.
+// held maps each stored name to its holder's matching key. Skipped entries'
+// DNs go to protect, so that the stored resources they are stay untouched.
+func dedupe[T any](items []T, held map[string]string, keys func(*T) entryKeys, what string, r *Report, protect map[string]bool) []T {
+	holds := func(k entryKeys) bool {
+		h := held[k.name]
+		return h != "" && (h == holderKey(k.ext, k.dnNorm) || h == holderKey("", k.dnNorm))
+	}
+	sort.SliceStable(items, func(i, j int) bool {
+		a, b := keys(&items[i]), keys(&items[j])
+		if a.name != b.name {
+			return a.name < b.name
+		}
+		if ah, bh := holds(a), holds(b); ah != bh {
+			return ah
+		}
+		return a.dnNorm < b.dnNorm
+	})
+	seenExt := make(map[string]bool, len(items))
+	seenDN := make(map[string]bool, len(items))
+	out := items[:0]
+	var last entryKeys
+	for i := range items {
+		k := keys(&items[i])
+		reason := ""
+		switch {
+		case len(out) > 0 && last.name == k.name:
+			reason = fmt.Sprintf("duplicate %s %q: already used by %s", what, k.shown, last.dn)
+		case k.ext != "" && seenExt[k.ext]:
+			reason = fmt.Sprintf("duplicate externalId %q", k.ext)
+		case seenDN[k.dnNorm]:
+			reason = "duplicate DN"
+		}
+		if reason != "" {
+			r.skip(k.dn, reason)
+			protect[k.dnNorm] = true
+			continue
+		}
+		seenExt[k.ext], seenDN[k.dnNorm] = true, true
+		out = append(out, items[i])
+		last = k
+	}
+	return out
+}
+
 func dedupeUsers(d *directory, snap *Snapshot, r *Report) {
 	held := make(map[string]string, len(snap.Users)) // userName norm → matching key of its holder
 	for i := range snap.Users {
 		u := &snap.Users[i]
 		held[u.UserNameNorm] = holderKey(u.ExternalID, u.DNNorm)
 	}
-	sort.SliceStable(d.users, func(i, j int) bool {
-		a, b := &d.users[i], &d.users[j]
-		if a.UserNameNorm != b.UserNameNorm {
-			return a.UserNameNorm < b.UserNameNorm
-		}
-		ah := held[a.UserNameNorm] != "" && (held[a.UserNameNorm] == holderKey(a.ExternalID, a.DNNorm) || held[a.UserNameNorm] == holderKey("", a.DNNorm))
-		bh := held[b.UserNameNorm] != "" && (held[b.UserNameNorm] == holderKey(b.ExternalID, b.DNNorm) || held[b.UserNameNorm] == holderKey("", b.DNNorm))
-		if ah != bh {
-			return ah
-		}
-		return a.DNNorm < b.DNNorm
-	})
-	seenExt := make(map[string]bool, len(d.users))
-	seenDN := make(map[string]bool, len(d.users))
-	out := d.users[:0]
-	for i := range d.users {
-		u := d.users[i]
-		switch {
-		case len(out) > 0 && out[len(out)-1].UserNameNorm == u.UserNameNorm:
-			r.skip(u.DN, fmt.Sprintf("duplicate username %q: already used by %s", u.UserName, out[len(out)-1].DN))
-		case u.ExternalID != "" && seenExt[u.ExternalID]:
-			r.skip(u.DN, fmt.Sprintf("duplicate externalId %q", u.ExternalID))
-		case seenDN[u.DNNorm]:
-			r.skip(u.DN, "duplicate DN")
-		default:
-			seenExt[u.ExternalID] = true
-			seenDN[u.DNNorm] = true
-			out = append(out, u)
-		}
+	d.users = dedupe(d.users, held, func(u *UserRow) entryKeys {
+		return entryKeys{name: u.UserNameNorm, ext: u.ExternalID, dnNorm: u.DNNorm, dn: u.DN, shown: u.UserName}
+	}, "username", r, d.protect)
+}
+
+// dedupeGroups applies the same rule to group names: SCIM targets key groups
+// by displayName.
+func dedupeGroups(d *directory, snap *Snapshot, r *Report) {
+	held := make(map[string]string, len(snap.Groups))
+	for i := range snap.Groups {
+		g := &snap.Groups[i]
+		held[g.NameNorm] = holderKey(g.ExternalID, g.DNNorm)
 	}
-	d.users = out
+	d.groups = dedupe(d.groups, held, func(g *mappedGroup) entryKeys {
+		return entryKeys{name: g.nameNorm, ext: g.ExternalID, dnNorm: g.dnNorm, dn: g.DN, shown: g.Name}
+	}, "group name", r, d.protect)
 }
 
 func holderKey(ext, dnNorm string) string {
@@ -313,45 +429,19 @@ func holderKey(ext, dnNorm string) string {
 	return "d:" + dnNorm
 }
 
-// dedupeGroups applies dedupeUsers' rule to group names: SCIM targets key
-// groups by displayName.
-func dedupeGroups(d *directory, snap *Snapshot, r *Report) {
-	held := make(map[string]string, len(snap.Groups))
-	for i := range snap.Groups {
-		g := &snap.Groups[i]
-		held[g.NameNorm] = holderKey(g.ExternalID, g.DNNorm)
+// keptUsers maps the folded DNs of skipped entries that are stored users to
+// their stored ids: they stay members of their groups.
+func keptUsers(d *directory, snap *Snapshot) map[string]string {
+	kept := map[string]string{}
+	if len(d.protect) == 0 {
+		return kept
 	}
-	sort.SliceStable(d.groups, func(i, j int) bool {
-		a, b := &d.groups[i], &d.groups[j]
-		if a.nameNorm != b.nameNorm {
-			return a.nameNorm < b.nameNorm
-		}
-		ah := held[a.nameNorm] == holderKey(a.ExternalID, a.dnNorm)
-		bh := held[b.nameNorm] == holderKey(b.ExternalID, b.dnNorm)
-		if ah != bh {
-			return ah
-		}
-		return a.dnNorm < b.dnNorm
-	})
-	seenExt := make(map[string]bool, len(d.groups))
-	seenDN := make(map[string]bool, len(d.groups))
-	out := d.groups[:0]
-	for i := range d.groups {
-		g := d.groups[i]
-		switch {
-		case len(out) > 0 && out[len(out)-1].nameNorm == g.nameNorm:
-			r.skip(g.DN, fmt.Sprintf("duplicate group name %q: already used by %s", g.Name, out[len(out)-1].DN))
-		case g.ExternalID != "" && seenExt[g.ExternalID]:
-			r.skip(g.DN, fmt.Sprintf("duplicate externalId %q", g.ExternalID))
-		case seenDN[g.dnNorm]:
-			r.skip(g.DN, "duplicate DN")
-		default:
-			seenExt[g.ExternalID] = true
-			seenDN[g.dnNorm] = true
-			out = append(out, g)
+	for i := range snap.Users {
+		if u := &snap.Users[i]; d.protect[u.DNNorm] {
+			kept[u.DNNorm] = u.ID
 		}
 	}
-	d.groups = out
+	return kept
 }
 
 // matcher finds the stored resource an entry is: by externalId, then by DN
@@ -397,6 +487,7 @@ type membershipDelta struct {
 	created      map[string]bool
 	createdPairs int
 	changed      map[string][]Membership
+	kept         int // stored resources kept unchanged because their entry was skipped
 }
 
 // diff assigns ids and computes the plan. Memberships use group ids, so
@@ -458,6 +549,10 @@ func diff(d *directory, snap *Snapshot, now time.Time) (*Plan, *membershipDelta)
 	for i := range gm.used {
 		if !gm.used[i] {
 			g := &snap.Groups[i]
+			if d.protect[g.DNNorm] {
+				md.kept++
+				continue
+			}
 			p.DeleteGroups = append(p.DeleteGroups, g.ID)
 			p.Changes = append(p.Changes, Change{ResourceType: MemberGroup, ResourceID: g.ID, Op: OpDelete, Name: g.NameNorm})
 		}
@@ -503,6 +598,10 @@ func diff(d *directory, snap *Snapshot, now time.Time) (*Plan, *membershipDelta)
 	for i := range um.used {
 		if !um.used[i] {
 			u := &snap.Users[i]
+			if d.protect[u.DNNorm] {
+				md.kept++
+				continue
+			}
 			p.DeleteUsers = append(p.DeleteUsers, u.ID)
 			p.Changes = append(p.Changes, Change{ResourceType: MemberUser, ResourceID: u.ID, Op: OpDelete, Name: u.UserNameNorm})
 		}
@@ -542,6 +641,9 @@ func holdReason(p *Plan, snap *Snapshot, d *directory, settings *schema.Settings
 	}
 	if len(d.users) == 0 && len(snap.Users) > 0 {
 		return fmt.Sprintf("held: the directory returned no users while the store has %d; check users.usersDn and users.filter, or approve with --allow-deletes", len(snap.Users))
+	}
+	if settings.Groups.Enabled && len(d.groups) == 0 && len(snap.Groups) > 0 {
+		return fmt.Sprintf("held: the directory returned no groups while the store has %d; check groups.groupsDn and groups.filter, or approve with --allow-deletes", len(snap.Groups))
 	}
 	max := settings.Sync.MaxDeletes
 	if n := len(p.DeleteUsers); n > max {

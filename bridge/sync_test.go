@@ -24,6 +24,7 @@ import (
 type env struct {
 	srv    *slapdtest.Server
 	db     *store.DB
+	path   string
 	syncer *bridge.Syncer
 	set    *schema.Settings
 }
@@ -31,12 +32,13 @@ type env struct {
 func newEnv(t *testing.T, opts ...slapdtest.Option) *env {
 	t.Helper()
 	srv := slapdtest.Start(t, opts...)
-	db, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "state.db"))
+	path := filepath.Join(t.TempDir(), "state.db")
+	db, err := store.Open(context.Background(), path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	return &env{srv: srv, db: db, syncer: bridge.NewSyncer(db, ldapsource.Dial, quietLog()), set: srv.Settings()}
+	return &env{srv: srv, db: db, path: path, syncer: bridge.NewSyncer(db, ldapsource.Dial, quietLog()), set: srv.Settings()}
 }
 
 func quietLog() *slog.Logger {
@@ -645,5 +647,84 @@ func TestOverlappingRunIsRefusedWithTheRunningID(t *testing.T) {
 	wg.Wait()
 	if first.Status != bridge.StatusSucceeded || first.ID != busy.RunID {
 		t.Fatalf("first run %d: %s; busy named %d", first.ID, first.Status, busy.RunID)
+	}
+}
+
+// A bad value skips the entry, and the stored user it is stays exactly as it
+// was: still stored, still in its groups, nothing in the change log.
+func TestBadValueNeverDeletesAStoredUser(t *testing.T) {
+	e := newEnv(t)
+	e.mustSucceed(t)
+	before := e.state(t)
+	e.srv.Load(t, "dn: uid=zoe,ou=people,dc=example,dc=com\nchangetype: modify\nreplace: displayName\ndisplayName: "+strings.Repeat("z", 3000)+"\n-\n")
+	r := e.mustSucceed(t)
+	if got, want := countsOf(r), (counts{Users: 8, Groups: 8, Skipped: 3, Dangling: 5}); got != want {
+		t.Errorf("counts = %+v, want %+v", got, want)
+	}
+	if r.KeptUnchanged != 1 || r.MembershipsChanged != 0 {
+		t.Errorf("keptUnchanged = %d, membershipsChanged = %d; want 1, 0", r.KeptUnchanged, r.MembershipsChanged)
+	}
+	after := e.state(t)
+	if !reflect.DeepEqual(after.users["zoe"], before.users["zoe"]) {
+		t.Errorf("zoe changed:\n%+v\n%+v", after.users["zoe"], before.users["zoe"])
+	}
+	if !reflect.DeepEqual(after.groupMembers, baseGroupMembers) || !reflect.DeepEqual(after.userGroups, baseUserGroups) {
+		t.Errorf("memberships changed:\n%v\n%v", after.groupMembers, after.userGroups)
+	}
+	if got := changesOf(t, e.db, r.ID); len(got) != 0 {
+		t.Errorf("changes = %v, want none", got)
+	}
+}
+
+func TestEmptyGroupReadIsHeld(t *testing.T) {
+	e := newEnv(t)
+	e.mustSucceed(t)
+	e.set.Groups.Filter = "(cn=no-such-group)"
+	r := e.sync(t, bridge.Options{})
+	if r.Status != bridge.StatusHeld || !strings.Contains(r.Error, "no groups") || r.GroupsDeleted != 8 {
+		t.Fatalf("status %s (%s), groupsDeleted %d; want held for no groups", r.Status, r.Error, r.GroupsDeleted)
+	}
+	if _, groups, _ := e.db.Counts(context.Background()); groups != 8 {
+		t.Fatalf("store has %d groups after a held run", groups)
+	}
+}
+
+// Two processes on one store never sync at once: the store's lock is taken
+// by the first, and the second neither runs nor marks the first's run as
+// interrupted.
+func TestSecondProcessCannotSyncTheSameStore(t *testing.T) {
+	e := newEnv(t)
+	other, err := store.Open(context.Background(), e.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	b := &blockingDir{started: make(chan struct{}), release: make(chan struct{})}
+	first := bridge.NewSyncer(e.db, func(ctx context.Context, s *schema.Settings) (bridge.Directory, error) {
+		d, err := ldapsource.Dial(ctx, s)
+		b.Directory = d
+		return b, err
+	}, quietLog())
+	done := make(chan *bridge.Report)
+	go func() {
+		r, _ := first.Run(context.Background(), e.set, bridge.Options{})
+		done <- r
+	}()
+	<-b.started
+	running, _ := first.Running()
+	_, err = bridge.NewSyncer(other, ldapsource.Dial, quietLog()).Run(context.Background(), e.set, bridge.Options{})
+	var busy *bridge.BusyError
+	if !errors.As(err, &busy) || !strings.Contains(err.Error(), "another process") {
+		t.Fatalf("second process: %v, want a BusyError", err)
+	}
+	if r, _, _ := other.Run(context.Background(), running); r.Status != bridge.StatusRunning {
+		t.Fatalf("the first run is %s, want still running", r.Status)
+	}
+	close(b.release)
+	if r := <-done; r.Status != bridge.StatusSucceeded {
+		t.Fatalf("first run: %s %s", r.Status, r.Error)
+	}
+	if r, err := bridge.NewSyncer(other, ldapsource.Dial, quietLog()).Run(context.Background(), e.set, bridge.Options{}); err != nil || r.Status != bridge.StatusSucceeded {
+		t.Fatalf("second process after the first: %v %+v", err, r)
 	}
 }

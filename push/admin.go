@@ -40,14 +40,11 @@ func (c *Client) TestPush(ctx context.Context, s *schema.Settings) TestResult {
 	done := func(ok bool, step, msg string) TestResult {
 		return TestResult{OK: ok, Step: step, Message: msg, DurationMs: time.Since(start).Milliseconds()}
 	}
-	cfg, err := newConfig(s.Push)
+	e, err := c.newEngine(s, retry{attempts: 1})
 	if err != nil {
 		return done(false, StepConfig, err.Error())
 	}
-	d, err := newDoer(&cfg.push, retry{attempts: 1}, c.HTTPClient)
-	if err != nil {
-		return done(false, StepConfig, err.Error())
-	}
+	cfg, d := e.cfg, e.http
 	resp, err := d.do(ctx, http.MethodGet, "/ServiceProviderConfig", nil, nil)
 	if err != nil {
 		return done(false, failedStep(err), describe(err, cfg.push.URL))
@@ -119,17 +116,12 @@ func (c *Client) Deprovision(ctx context.Context, s *schema.Settings) (json.RawM
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	start := time.Now()
-	cfg, err := newConfig(s.Push)
+	e, err := c.newEngine(s, c.retry())
 	if err != nil {
 		return nil, err
 	}
-	d, err := newDoer(&cfg.push, c.retry(), c.HTTPClient)
-	if err != nil {
-		return nil, err
-	}
-	e := &engine{db: c.db, cfg: cfg, http: d, uaff: map[string]bool{}, moved: map[string]bool{}, want: map[string][]member{}, touched: map[string]bool{}}
-	if !cfg.iomete {
-		if e.patch, err = c.patchSupported(ctx, d); err != nil {
+	if !e.cfg.iomete {
+		if e.patch, err = c.patchSupported(ctx, e.http); err != nil {
 			return nil, err
 		}
 	}
@@ -153,7 +145,7 @@ func (c *Client) Deprovision(ctx context.Context, s *schema.Settings) (json.RawM
 			}
 		}
 	}
-	e.rep.Sent = int(d.sent.Load())
+	e.rep.Sent = int(e.http.sent.Load())
 	e.rep.DurationMs = time.Since(start).Milliseconds()
 	if e.rep.Failed > 0 {
 		raw, _ := json.Marshal(&e.rep)

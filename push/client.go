@@ -9,9 +9,13 @@
 // added members, then removed members, then deleted groups, then deprovisioned
 // users. Re-running after a crash is therefore idempotent: a create whose
 // answer was lost is found by a lookup (userName eq / displayName eq) and
-// adopted, never duplicated. The cursor over the change log moves only once
-// every resource it names is delivered or marked failed; failed ones are
-// retried on the next run.
+// adopted, never duplicated. An entry deleted and re-created under the same
+// name (a new store id) adopts the target's resource the same way, and the
+// old id's bookkeeping is handed over, never deprovisioned: a remote resource
+// held by a stored user or group is not deleted or deactivated. The cursor
+// over the change log moves only once every resource it names is delivered or
+// marked failed (failed ones are retried on the next run), and the entries it
+// passed are then pruned.
 //
 // The "push" section of the settings document configures it:
 //
@@ -140,7 +144,8 @@ type config struct {
 	deprovision string
 	members     string
 	concurrency int
-	scope       []string // folded names
+	scope       []string          // folded names
+	scopeNames  map[string]string // folded name -> as configured, for errors
 }
 
 func newConfig(p schema.Push) (*config, error) {
@@ -182,10 +187,14 @@ func newConfig(p schema.Push) (*config, error) {
 		return nil, errors.Join(errs...)
 	}
 	c := &config{push: p, profile: p.Profile, iomete: p.Profile == schema.ProfileIOMETE, deprovision: p.Deprovision,
-		members: p.GroupMembers, concurrency: min(p.Concurrency, 64)}
+		members: p.GroupMembers, concurrency: min(p.Concurrency, 64), scopeNames: map[string]string{}}
 	for _, g := range p.ScopeGroups {
-		if g = strings.ToLower(strings.TrimSpace(g)); g != "" {
-			c.scope = append(c.scope, g)
+		g = strings.TrimSpace(g)
+		if folded := strings.ToLower(g); folded != "" {
+			c.scope = append(c.scope, folded)
+			if _, ok := c.scopeNames[folded]; !ok {
+				c.scopeNames[folded] = g
+			}
 		}
 	}
 	slices.Sort(c.scope)
@@ -304,19 +313,31 @@ func (c *Client) patchSupported(ctx context.Context, d *doer) (bool, error) {
 
 type key struct{ typ, id string }
 
-func (c *Client) run(ctx context.Context, s *schema.Settings, mode int, w io.Writer) (*Report, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	start := time.Now()
+// newEngine checks the push section of s and prepares one run against its
+// target, with requests retried as r says.
+func (c *Client) newEngine(s *schema.Settings, r retry) (*engine, error) {
 	cfg, err := newConfig(s.Push)
 	if err != nil {
 		return nil, err
 	}
-	d, err := newDoer(&cfg.push, c.retry(), c.HTTPClient)
+	d, err := newDoer(&cfg.push, r, c.HTTPClient)
 	if err != nil {
 		return nil, err
 	}
-	e := &engine{db: c.db, cfg: cfg, http: d, dry: w, uaff: map[string]bool{}, moved: map[string]bool{}, want: map[string][]member{}, touched: map[string]bool{}}
+	return &engine{db: c.db, cfg: cfg, http: d, ustate: map[string]*store.PushState{}, gstate: map[string]*store.PushState{},
+		members: map[string]map[string]bool{}, uaff: map[string]bool{}, moved: map[string]bool{},
+		want: map[string][]member{}, touched: map[string]bool{}}, nil
+}
+
+func (c *Client) run(ctx context.Context, s *schema.Settings, mode int, w io.Writer) (*Report, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	start := time.Now()
+	e, err := c.newEngine(s, c.retry())
+	if err != nil {
+		return nil, err
+	}
+	e.dry = w
 	e.rep.DryRun, e.rep.Reconcile = mode == modeDry, mode == modeReconcile
 	runErr := c.runEngine(ctx, e, mode)
 	if runErr == nil && e.abort != nil {
@@ -324,7 +345,7 @@ func (c *Client) run(ctx context.Context, s *schema.Settings, mode int, w io.Wri
 	}
 	rep := &e.rep
 	if mode != modeDry {
-		rep.Sent = int(d.sent.Load())
+		rep.Sent = int(e.http.sent.Load())
 	}
 	if runErr != nil {
 		rep.Error = runErr.Error()
@@ -367,6 +388,10 @@ func (c *Client) countPending(ctx context.Context, e *engine, rep *Report) error
 
 func (c *Client) runEngine(ctx context.Context, e *engine, mode int) error {
 	db, cfg := c.db, e.cfg
+	// Before anything is sent: a scope that cannot be resolved stops the run.
+	if err := e.resolveScope(ctx); err != nil {
+		return err
+	}
 	cursor, err := db.PushCursor(ctx)
 	if err != nil {
 		return err
@@ -400,18 +425,6 @@ func (c *Client) runEngine(ctx context.Context, e *engine, mode int) error {
 		e.patch = true
 	} else if e.patch, err = c.patchSupported(ctx, e.http); err != nil {
 		return err
-	}
-
-	if len(cfg.scope) > 0 {
-		roots, err := db.GroupIDsByName(ctx, cfg.scope)
-		if err != nil {
-			return err
-		}
-		desc, err := db.GroupDescendants(ctx, roots)
-		if err != nil {
-			return err
-		}
-		e.scopeRoots, e.scopeGroups = setOf(roots), setOf(desc)
 	}
 
 	uids, gids := map[string]bool{}, map[string]bool{}
@@ -547,11 +560,15 @@ func (c *Client) runEngine(ctx context.Context, e *engine, mode int) error {
 			return nil
 		}
 	}
-	// Phase 4: deleted groups; phase 5: deprovisioned users.
+	// Phase 4: deleted groups; phase 5: deprovisioned users. A state gone by
+	// now was handed over to the resource that adopted its remote id.
 	e.each(ctx, gabsent, func(ctx context.Context, id string) {
 		e.mu.Lock()
 		st := e.gstate[id]
 		e.mu.Unlock()
+		if st == nil {
+			return
+		}
 		if err := e.deleteGroup(ctx, st); err != nil {
 			e.failed(ctx, st, err)
 		}
@@ -563,6 +580,9 @@ func (c *Client) runEngine(ctx context.Context, e *engine, mode int) error {
 		e.mu.Lock()
 		st := e.ustate[id]
 		e.mu.Unlock()
+		if st == nil {
+			return
+		}
 		if err := e.deprovisionUser(ctx, st); err != nil {
 			e.failed(ctx, st, err)
 		}
@@ -580,6 +600,36 @@ func (c *Client) runEngine(ctx context.Context, e *engine, mode int) error {
 		return err
 	}
 	return db.SetPushMeta(ctx, "shape", cfg.shape())
+}
+
+// resolveScope finds the groups push.scopeGroups names and the groups nested
+// in them. A name no synced group has is an error: an empty scope would take
+// every user out of it, and deprovision them all.
+func (e *engine) resolveScope(ctx context.Context) error {
+	if len(e.cfg.scope) == 0 {
+		return nil
+	}
+	byName, err := e.db.GroupIDsByName(ctx, e.cfg.scope)
+	if err != nil {
+		return err
+	}
+	var roots []string
+	var errs []error
+	for _, name := range e.cfg.scope {
+		if len(byName[name]) == 0 {
+			errs = append(errs, fmt.Errorf("push.scopeGroups: no synced group is named %q", e.cfg.scopeNames[name]))
+		}
+		roots = append(roots, byName[name]...)
+	}
+	if len(errs) > 0 {
+		return errors.Join(errs...)
+	}
+	desc, err := e.db.GroupDescendants(ctx, roots)
+	if err != nil {
+		return err
+	}
+	e.scopeRoots, e.scopeGroups = setOf(roots), setOf(desc)
+	return nil
 }
 
 func setOf(ids []string) map[string]bool {

@@ -1,6 +1,7 @@
 package push
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -417,7 +418,9 @@ func (e *engine) ensureUser(ctx context.Context, u *store.PushUser) error {
 			if id == "" && e.cfg.iomete {
 				id = b.UserName
 			}
-			st.RemoteID = id
+			if err := e.adopt(ctx, st, id); err != nil {
+				return err
+			}
 			st.PushedHash, st.PushedBody = hashOf(b)
 		}
 		e.moveUser(u.ID, "")
@@ -479,23 +482,79 @@ func (e *engine) deleteRemote(ctx context.Context, kind, id string) error {
 	return err
 }
 
-// deprovisionUser removes (or deactivates) a user the target must no longer have.
-func (e *engine) deprovisionUser(ctx context.Context, st *store.PushState) error {
+// adopt records remoteID, found at the target by name, as st's remote
+// resource. Push states of resources no longer stored that hold it are
+// forgotten: their entry was deleted and re-created under the same name, and
+// the remote resource is now the new entry's, not one to deprovision. The
+// state of another stored resource holding it makes adoption fail (two
+// stored resources must not share one remote resource); it is retried next run.
+func (e *engine) adopt(ctx context.Context, st *store.PushState, remoteID string) error {
+	holders, err := e.db.PushHolders(ctx, st.ResourceType, remoteID)
+	if err != nil {
+		return err
+	}
+	for _, h := range holders {
+		if h.ResourceID != st.ResourceID && h.Stored {
+			return fmt.Errorf("adopt the target's %s %q (id %s) for %s: it is already pushed for the stored %s %s",
+				strings.ToLower(st.ResourceType), st.Name, remoteID, st.ResourceID, strings.ToLower(st.ResourceType), h.ResourceID)
+		}
+	}
+	for _, h := range holders {
+		if h.ResourceID != st.ResourceID {
+			if err := e.forget(ctx, st.ResourceType, h.ResourceID); err != nil {
+				return err
+			}
+		}
+	}
+	st.RemoteID = remoteID
+	return nil
+}
+
+// removable prepares the removal of st's remote resource (phases 4 and 5, and
+// Deprovision). Without a recorded remote id (a create whose answer a crash
+// lost) it looks the resource up by name. It reports false, having forgotten
+// st, when there is nothing to remove: the target lacks the resource, or a
+// stored resource's push state holds it now (adopted after the entry was
+// deleted and re-created under the same name).
+func (e *engine) removable(ctx context.Context, st *store.PushState) (bool, error) {
 	if st.RemoteID == "" {
-		// A create may have reached the target before a crash.
-		raw, found, err := e.lookup(ctx, "Users", "userName", st.Name)
+		kind, attr := "Users", "userName"
+		if st.ResourceType == bridge.MemberGroup {
+			kind, attr = "Groups", "displayName"
+		}
+		raw, found, err := e.lookup(ctx, kind, attr, st.Name)
 		if err != nil {
-			return err
+			return false, err
 		}
 		if !found {
-			return e.forget(ctx, bridge.MemberUser, st.ResourceID)
+			return false, e.forget(ctx, st.ResourceType, st.ResourceID)
 		}
-		b, id := projectUser(raw)
-		if id == "" {
-			id = b.UserName
+		if st.ResourceType == bridge.MemberUser {
+			b, id := projectUser(raw)
+			st.RemoteID = cmp.Or(id, b.UserName)
+			st.PushedHash, st.PushedBody = hashOf(b)
+		} else {
+			b, id, _ := projectGroup(raw)
+			st.RemoteID = cmp.Or(id, b.DisplayName)
+			st.PushedHash, st.PushedBody = hashOf(b.attrs())
 		}
-		st.RemoteID = id
-		st.PushedHash, st.PushedBody = hashOf(b)
+	}
+	holders, err := e.db.PushHolders(ctx, st.ResourceType, st.RemoteID)
+	if err != nil {
+		return false, err
+	}
+	for _, h := range holders {
+		if h.ResourceID != st.ResourceID && h.Stored {
+			return false, e.forget(ctx, st.ResourceType, st.ResourceID)
+		}
+	}
+	return true, nil
+}
+
+// deprovisionUser removes (or deactivates) a user the target must no longer have.
+func (e *engine) deprovisionUser(ctx context.Context, st *store.PushState) error {
+	if ok, err := e.removable(ctx, st); !ok || err != nil {
+		return err
 	}
 	inStore := e.users[st.ResourceID] != nil
 	if e.cfg.deprovision == deprovisionDelete || e.cfg.iomete {
@@ -633,7 +692,9 @@ func (e *engine) ensureGroup(ctx context.Context, g *store.PushGroup) error {
 			if id == "" && e.cfg.iomete {
 				id = b.DisplayName
 			}
-			st.RemoteID = id
+			if err := e.adopt(ctx, st, id); err != nil {
+				return err
+			}
 			st.PushedHash, st.PushedBody = hashOf(b.attrs())
 			if err := e.setMembers(ctx, g.ID, true, ms, nil); err != nil {
 				return err
@@ -807,19 +868,8 @@ func (e *engine) removeMembers(ctx context.Context, g *store.PushGroup) error {
 
 // deleteGroup removes a group the target must no longer have.
 func (e *engine) deleteGroup(ctx context.Context, st *store.PushState) error {
-	if st.RemoteID == "" {
-		raw, found, err := e.lookup(ctx, "Groups", "displayName", st.Name)
-		if err != nil {
-			return err
-		}
-		if !found {
-			return e.forget(ctx, bridge.MemberGroup, st.ResourceID)
-		}
-		b, id, _ := projectGroup(raw)
-		if id == "" {
-			id = b.DisplayName
-		}
-		st.RemoteID = id
+	if ok, err := e.removable(ctx, st); !ok || err != nil {
+		return err
 	}
 	if err := e.deleteRemote(ctx, "Groups", st.RemoteID); err != nil {
 		return err

@@ -117,7 +117,14 @@ func (h *harness) remoteID(kind, attr, value string) string {
 // sync runs one sync (which pushes) and returns the push report.
 func (h *harness) sync() push.Report {
 	h.t.Helper()
-	r, err := h.syncer.Run(h.ctx, h.settings, bridge.Options{Trigger: bridge.TriggerManual})
+	return h.syncWith(bridge.Options{})
+}
+
+// syncWith runs one manual sync with the given options and returns the push report.
+func (h *harness) syncWith(opt bridge.Options) push.Report {
+	h.t.Helper()
+	opt.Trigger = bridge.TriggerManual
+	r, err := h.syncer.Run(h.ctx, h.settings, opt)
 	if err != nil {
 		h.t.Fatalf("sync: %v", err)
 	}

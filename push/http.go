@@ -91,6 +91,12 @@ func newDoer(p *schema.Push, r retry, hc *http.Client) (*doer, error) {
 		tr.MaxIdleConnsPerHost = 16
 		hc = &http.Client{Transport: tr}
 	}
+	// Never follow a redirect: net/http drops only Authorization on a
+	// cross-host one, so a token in another header (push.authHeader) would
+	// reach the other host. The 3xx is the answer, reported as a non-2xx.
+	noRedirect := *hc
+	noRedirect.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	hc = &noRedirect
 	value := p.Token
 	if strings.EqualFold(p.AuthHeader, "Authorization") {
 		value = "Bearer " + p.Token

@@ -1,8 +1,11 @@
 package schema
 
 import (
+	"net"
+	"net/url"
 	"reflect"
 	"slices"
+	"strings"
 )
 
 // Paths of the secret settings and of their output-only "is set" flags.
@@ -31,23 +34,85 @@ func (s Settings) Redacted() Settings {
 
 // MergeSecrets gives an admin update the PUT semantics of a form with password
 // fields: an empty secret in s keeps the one in stored, a non-empty one
-// replaces it. An anonymous bind (empty connection.bindDn) keeps no bind
-// credential. Afterwards connection.bindCredentialSet and push.tokenSet say
-// whether s holds a secret, whatever the update claimed. stored may be nil.
+// replaces it. A stored secret is kept only for the place it was given for,
+// so that a form pointing elsewhere cannot send it there:
+//
+//   - connection.bindCredential only while the host and port of
+//     connection.url (389 for ldap://, 636 for ldaps:// when none is given)
+//     and connection.bindDn are unchanged;
+//   - push.token only while the scheme, host and port of push.url (443 for
+//     https://, 80 for http://) and push.authHeader are unchanged.
+//
+// Names compare case-insensitively. A secret not kept is left empty, and
+// Validate then asks for it again. An anonymous bind (empty
+// connection.bindDn) keeps no bind credential. Afterwards
+// connection.bindCredentialSet and push.tokenSet say whether s holds a
+// secret, whatever the update claimed. stored may be nil.
 func (s *Settings) MergeSecrets(stored *Settings) {
+	s.Connection.credentialDropped, s.Push.tokenDropped = false, false
 	if stored != nil {
-		if s.Connection.BindCredential == "" {
-			s.Connection.BindCredential = stored.Connection.BindCredential
+		if s.Connection.BindCredential == "" && stored.Connection.BindCredential != "" {
+			if sameLDAPEndpoint(&s.Connection, &stored.Connection) {
+				s.Connection.BindCredential = stored.Connection.BindCredential
+			} else {
+				s.Connection.credentialDropped = true
+			}
 		}
-		if s.Push.Token == "" {
-			s.Push.Token = stored.Push.Token
+		if s.Push.Token == "" && stored.Push.Token != "" {
+			if samePushTarget(&s.Push, &stored.Push) {
+				s.Push.Token = stored.Push.Token
+			} else {
+				s.Push.tokenDropped = true
+			}
 		}
 	}
 	if s.Connection.BindDN == "" {
 		s.Connection.BindCredential = ""
+		s.Connection.credentialDropped = false
 	}
 	s.Connection.BindCredentialSet = s.Connection.BindCredential != ""
 	s.Push.TokenSet = s.Push.Token != ""
+}
+
+// ldapPorts and httpPorts are the default ports of the URL schemes.
+var (
+	ldapPorts = map[string]string{"ldap": "389", "ldaps": "636"}
+	httpPorts = map[string]string{"http": "80", "https": "443"}
+)
+
+// sameLDAPEndpoint reports whether a and b bind as the same name to the same
+// host and port.
+func sameLDAPEndpoint(a, b *Connection) bool {
+	_, ha, okA := endpoint(a.URL, ldapPorts)
+	_, hb, okB := endpoint(b.URL, ldapPorts)
+	return okA && okB && ha == hb && strings.EqualFold(strings.TrimSpace(a.BindDN), strings.TrimSpace(b.BindDN))
+}
+
+// samePushTarget reports whether a and b send the token in the same header
+// to the same scheme, host and port.
+func samePushTarget(a, b *Push) bool {
+	sa, ha, okA := endpoint(a.URL, httpPorts)
+	sb, hb, okB := endpoint(b.URL, httpPorts)
+	return okA && okB && sa == sb && ha == hb && strings.EqualFold(strings.TrimSpace(a.AuthHeader), strings.TrimSpace(b.AuthHeader))
+}
+
+// endpoint returns the scheme and "host:port" of rawURL in lower case, the
+// port filled in from defaultPorts (by scheme). ok is false for a URL that
+// does not parse, has no host or has a scheme not in defaultPorts.
+func endpoint(rawURL string, defaultPorts map[string]string) (scheme, hostPort string, ok bool) {
+	u, err := url.Parse(strings.TrimSpace(rawURL))
+	if err != nil || u.Hostname() == "" {
+		return "", "", false
+	}
+	scheme = strings.ToLower(u.Scheme)
+	port, ok := defaultPorts[scheme]
+	if !ok {
+		return "", "", false
+	}
+	if p := u.Port(); p != "" {
+		port = p
+	}
+	return scheme, net.JoinHostPort(strings.ToLower(u.Hostname()), port), true
 }
 
 // ChangedFields returns the JSON paths of the leaf settings that differ

@@ -83,6 +83,107 @@ func TestMergedUpdateWithoutStoredTokenFailsValidation(t *testing.T) {
 	assertFields(t, s.Validate(), "push.token")
 }
 
+// TestMergeSecretsKeepsThemOnlyForTheirEndpoint pins down that a stored
+// secret is never handed to a host, bind name or header other than the one
+// it was given for: an unsaved form pointing elsewhere gets no secret, and
+// validation asks for it again.
+func TestMergeSecretsKeepsThemOnlyForTheirEndpoint(t *testing.T) {
+	stored := validOpenLDAP()
+	stored.Connection.URL = "ldaps://DC1.corp.example.com"
+	stored.Push = validPush()
+	stored.Push.URL = "https://iomete.example.com/api/v1/identity/scim/v2"
+	const (
+		keep = true
+		drop = false
+	)
+	cases := []struct {
+		name   string
+		update func(*Settings)
+		cred   bool // the stored credential is kept
+		token  bool // the stored token is kept
+	}{
+		{"unchanged", func(*Settings) {}, keep, keep},
+		{"default port written out", func(s *Settings) {
+			s.Connection.URL = "ldaps://dc1.corp.example.com:636/"
+			s.Push.URL = "https://iomete.example.com:443/api/v1/identity/scim/v2"
+		}, keep, keep},
+		{"names differ only in case", func(s *Settings) {
+			s.Connection.URL = "LDAPS://dc1.CORP.example.com"
+			s.Connection.BindDN = "CN=Admin,DC=Example,DC=com"
+			s.Push.URL = "HTTPS://IOMETE.example.com/api/v1/identity/scim/v2"
+			s.Push.AuthHeader = "authorization"
+		}, keep, keep},
+		{"other settings changed", func(s *Settings) {
+			s.Connection.PageSize = 100
+			s.Push.URL = "https://iomete.example.com/other/scim/v2"
+			s.Push.Concurrency = 2
+		}, keep, keep},
+		{"another LDAP host", func(s *Settings) { s.Connection.URL = "ldaps://evil.example.net" }, drop, keep},
+		{"another LDAP port", func(s *Settings) { s.Connection.URL = "ldaps://dc1.corp.example.com:1636" }, drop, keep},
+		{"ldap:// is another default port", func(s *Settings) {
+			s.Connection.URL, s.Connection.StartTLS = "ldap://dc1.corp.example.com", true
+		}, drop, keep},
+		{"another bind DN", func(s *Settings) { s.Connection.BindDN = "cn=reader,dc=example,dc=com" }, drop, keep},
+		{"LDAP URL emptied", func(s *Settings) { s.Connection.URL = "" }, drop, keep},
+		{"another push host", func(s *Settings) { s.Push.URL = "https://collector.example.net/scim/v2" }, keep, drop},
+		{"another push port", func(s *Settings) { s.Push.URL = "https://iomete.example.com:8443/api/v1/identity/scim/v2" }, keep, drop},
+		{"push over http", func(s *Settings) { s.Push.URL = "http://iomete.example.com:443/api/v1/identity/scim/v2" }, keep, drop},
+		{"another push header", func(s *Settings) { s.Push.AuthHeader = "X-API-Token" }, keep, drop},
+		{"push URL unparseable", func(s *Settings) { s.Push.URL = "https://exa mple.com:x/" }, keep, drop},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			s := stored.Redacted()
+			c.update(&s)
+			s.MergeSecrets(&stored)
+			wantCred, wantToken := "", ""
+			if c.cred {
+				wantCred = stored.Connection.BindCredential
+			}
+			if c.token {
+				wantToken = stored.Push.Token
+			}
+			if s.Connection.BindCredential != wantCred || s.Push.Token != wantToken {
+				t.Fatalf("credential=%q token=%q, want %q %q", s.Connection.BindCredential, s.Push.Token, wantCred, wantToken)
+			}
+			if s.Connection.BindCredentialSet != c.cred || s.Push.TokenSet != c.token {
+				t.Fatalf("set flags %v %v, want %v %v", s.Connection.BindCredentialSet, s.Push.TokenSet, c.cred, c.token)
+			}
+		})
+	}
+}
+
+func TestValidateAsksAgainForASecretDroppedByMergeSecrets(t *testing.T) {
+	stored := validOpenLDAP()
+	stored.Push = validPush()
+
+	s := stored.Redacted()
+	s.Connection.URL = "ldap://127.0.0.2:389"
+	s.Push.URL = "https://collector.example.net/scim/v2"
+	s.MergeSecrets(&stored)
+	fields := assertFields(t, s.Validate(), "connection.bindCredential", "push.token")
+	want := []FieldError{
+		{Field: "connection.bindCredential", Message: "required: the connection changed, enter the credential again"},
+		{Field: "push.token", Message: "required: the push target changed, enter the token again"},
+	}
+	if !reflect.DeepEqual(fields, want) {
+		t.Fatalf("fields = %+v, want %+v", fields, want)
+	}
+
+	// Typing the secrets again satisfies validation.
+	s.Connection.BindCredential, s.Push.Token = "typed-again", "token-again"
+	s.MergeSecrets(&stored)
+	assertFields(t, s.Validate())
+
+	// A document never merged keeps the plain message.
+	s = stored
+	s.Connection.BindCredential = ""
+	fields = assertFields(t, s.Validate(), "connection.bindCredential")
+	if fields[0].Message != "is required when bindDn is set (empty bindDn binds anonymously)" {
+		t.Fatalf("message %q", fields[0].Message)
+	}
+}
+
 func TestChangedFields(t *testing.T) {
 	old := validOpenLDAP()
 	cases := []struct {

@@ -8,7 +8,7 @@
 //	  "vendor": "openldap",
 //	  "enabled": true,
 //	  "connection": {"url": "ldap://127.0.0.1:389", "startTls": false, "caCertPem": "", "insecureSkipVerify": false,
-//	                 "bindDn": "cn=admin,dc=example,dc=com", "bindCredential": "secret",
+//	                 "allowPlaintextBind": false, "bindDn": "cn=admin,dc=example,dc=com", "bindCredential": "secret",
 //	                 "connectTimeoutSeconds": 10, "readTimeoutSeconds": 60, "pageSize": 500},
 //	  "users":  {"usersDn": "ou=people,dc=example,dc=com", "objectClasses": ["inetOrgPerson", "organizationalPerson"],
 //	             "filter": "", "scope": "subtree",
@@ -70,6 +70,10 @@ type Connection struct {
 	CACertPEM string `json:"caCertPem"`
 	// InsecureSkipVerify turns TLS certificate verification off. Off by default; for tests only.
 	InsecureSkipVerify bool `json:"insecureSkipVerify"`
+	// AllowPlaintextBind lets a bind credential go over plain ldap:// without
+	// StartTLS to a host that is not loopback. Off by default; for networks
+	// the admin trusts (the password crosses them in clear text).
+	AllowPlaintextBind bool `json:"allowPlaintextBind"`
 	// BindDN is the simple-bind name: a DN, or on AD also "DOMAIN\user" or "user@realm".
 	// Empty means an anonymous bind.
 	BindDN string `json:"bindDn"`
@@ -87,6 +91,10 @@ type Connection struct {
 	// slices of this many values (AD ranged retrieval, "member;range=0-1499").
 	// 0 (default) asks plainly and follows the slices the server chooses to send.
 	RangeSize int `json:"rangeSize"`
+
+	// credentialDropped records that MergeSecrets did not carry the stored
+	// credential over because the connection changed, so Validate can say so.
+	credentialDropped bool
 }
 
 // Users says where and how to find users.
@@ -178,6 +186,10 @@ type Push struct {
 	CACertPEM          string   `json:"caCertPem"`
 	InsecureSkipVerify bool     `json:"insecureSkipVerify"`
 	ScopeGroups        []string `json:"scopeGroups"`
+
+	// tokenDropped records that MergeSecrets did not carry the stored token
+	// over because the push target changed, so Validate can say so.
+	tokenDropped bool
 }
 
 // Push profiles, deprovision modes and group member modes.

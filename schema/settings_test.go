@@ -37,7 +37,7 @@ const commonDefaults = `
   "push": {"enabled": false, "url": "", "token": "", "authHeader": "Authorization", "profile": "rfc",
            "deprovision": "delete", "groupMembers": "flatten", "concurrency": 4, "timeoutSeconds": 30,
            "caCertPem": "", "insecureSkipVerify": false, "scopeGroups": []},
-  "connection": {"url": "", "startTls": false, "caCertPem": "", "insecureSkipVerify": false, "bindDn": "",
+  "connection": {"url": "", "startTls": false, "caCertPem": "", "insecureSkipVerify": false, "allowPlaintextBind": false, "bindDn": "",
                  "bindCredential": "", "connectTimeoutSeconds": 10, "readTimeoutSeconds": 60, "pageSize": 500,
                  "rangeSize": 0},`
 

@@ -30,7 +30,10 @@ const (
 //
 // Run MergeSecrets first when validating an admin update: a bind credential
 // (with a bindDn) and push.token are required unless one is stored
-// (connection.bindCredentialSet, push.tokenSet).
+// (connection.bindCredentialSet, push.tokenSet), and the message says so when
+// MergeSecrets dropped a stored one because the connection or push target
+// changed. A bind credential on plain ldap:// (no startTls) to a host that is
+// not loopback is refused unless connection.allowPlaintextBind is set.
 func (s *Settings) Validate() error {
 	v := &validator{}
 	switch s.Vendor {
@@ -85,20 +88,30 @@ func (v *validator) connection(c *Connection) {
 		case (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "":
 			v.add("connection.url", "must be only scheme, host and port (set the search bases in users.usersDn and groups.groupsDn)")
 		default:
+			badPort := false
 			if p := u.Port(); p != "" {
 				if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
 					v.add("connection.url", "port must be between 1 and 65535")
+					badPort = true
 				}
 			}
 			if c.StartTLS && strings.EqualFold(u.Scheme, "ldaps") {
 				v.add("connection.startTls", "needs an ldap:// URL (ldaps:// is TLS already)")
+			}
+			plain := strings.EqualFold(u.Scheme, "ldap") && !c.StartTLS
+			if plain && !badPort && (c.BindCredential != "" || c.BindCredentialSet) && !c.AllowPlaintextBind && !isLoopback(u.Hostname()) {
+				v.add("connection.url", "the bind credential would cross the network in clear text: use ldaps:// or startTls, or set connection.allowPlaintextBind")
 			}
 		}
 	}
 	// An empty password would be an unauthenticated bind that most servers
 	// accept and that then reads nothing.
 	if c.BindDN != "" && c.BindCredential == "" && !c.BindCredentialSet {
-		v.add("connection.bindCredential", "is required when bindDn is set (empty bindDn binds anonymously)")
+		if c.credentialDropped {
+			v.add("connection.bindCredential", "required: the connection changed, enter the credential again")
+		} else {
+			v.add("connection.bindCredential", "is required when bindDn is set (empty bindDn binds anonymously)")
+		}
 	}
 	if c.CACertPEM != "" {
 		if err := checkPEM(c.CACertPEM); err != nil {
@@ -193,11 +206,15 @@ func (v *validator) push(p *Push) {
 		case u.User != nil:
 			v.add("push.url", "must not hold credentials; use push.token")
 		case strings.EqualFold(u.Scheme, "http") && !isLoopback(u.Hostname()):
-			v.add("push.url", "must use https:// (http:// is allowed only for loopback hosts 127.0.0.1, localhost and [::1])")
+			v.add("push.url", "must use https:// (http:// is allowed only for loopback hosts 127.0.0.0/8, localhost and [::1])")
 		}
 	}
 	if p.Token == "" && !p.TokenSet {
-		v.add("push.token", "is required when push is enabled")
+		if p.tokenDropped {
+			v.add("push.token", "required: the push target changed, enter the token again")
+		} else {
+			v.add("push.token", "is required when push is enabled")
+		}
 	}
 	if !validHeaderName(p.AuthHeader) {
 		v.add("push.authHeader", "must be a valid HTTP header name (Authorization or X-API-Token)")
@@ -321,12 +338,14 @@ func validHeaderName(h string) bool {
 	return true
 }
 
+// isLoopback reports whether host is localhost or a loopback address
+// (127.0.0.0/8, ::1), where traffic never leaves the machine.
 func isLoopback(host string) bool {
 	if strings.EqualFold(host, "localhost") {
 		return true
 	}
 	ip := net.ParseIP(host)
-	return ip != nil && (ip.Equal(net.IPv4(127, 0, 0, 1)) || ip.Equal(net.IPv6loopback))
+	return ip != nil && ip.IsLoopback()
 }
 
 // checkPEM reports whether s holds one or more PEM certificates and nothing else.

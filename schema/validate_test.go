@@ -91,29 +91,39 @@ func assertFields(t *testing.T, err error, fields ...string) []FieldError {
 func TestValidateAcceptsGoodDocuments(t *testing.T) {
 	ca := testCertPEM(t)
 	cases := map[string]func(*Settings){
-		"openldap":                func(*Settings) {},
-		"ad":                      func(s *Settings) { *s = validAD() },
-		"other":                   func(s *Settings) { s.Vendor = VendorOther; s.Users.Attributes.ExternalID = "" },
-		"ldap with StartTLS":      func(s *Settings) { s.Connection.StartTLS = true },
-		"trailing slash":          func(s *Settings) { s.Connection.URL = "ldap://ldap.example.com/" },
-		"IPv6 host":               func(s *Settings) { s.Connection.URL = "ldap://[::1]:10389" },
-		"upper-case scheme":       func(s *Settings) { s.Connection.URL = "LDAPS://ldap.example.com" },
-		"CA certificate":          func(s *Settings) { s.Connection.CACertPEM = ca },
-		"two CA certificates":     func(s *Settings) { s.Connection.CACertPEM = ca + "\n" + ca + "\n" },
-		"anonymous bind":          func(s *Settings) { s.Connection.BindDN, s.Connection.BindCredential = "", "" },
-		"bind credential stored":  func(s *Settings) { s.Connection.BindCredential, s.Connection.BindCredentialSet = "", true },
-		"page size 10000":         func(s *Settings) { s.Connection.PageSize = 10000 },
-		"range size":              func(s *Settings) { s.Connection.RangeSize = 1500 },
-		"numeric OID attribute":   func(s *Settings) { s.Users.Attributes.Email = "0.9.2342.19200300.100.1.3" },
-		"hyphenated attribute":    func(s *Settings) { s.Users.Attributes.Department = "x-dept-2" },
-		"one-level scope":         func(s *Settings) { s.Users.Scope = ScopeOne },
-		"groups off ignore junk":  func(s *Settings) { s.Groups = Groups{Enabled: false, Scope: "bogus"} },
-		"UID membership":          func(s *Settings) { s.Groups.Attributes.MembershipAttributeType = MembershipUID },
-		"no periodic sync, short": func(s *Settings) { s.Sync.PeriodicFullSync = false; s.Sync.FullSyncIntervalSeconds = 5 },
-		"interval 60":             func(s *Settings) { s.Sync.FullSyncIntervalSeconds = 60 },
-		"max deletes 0":           func(s *Settings) { s.Sync.MaxDeletes = 0 },
-		"push off ignores junk":   func(s *Settings) { s.Push = Push{Enabled: false, URL: "ftp://x", Concurrency: -5} },
-		"push on":                 func(s *Settings) { s.Push = validPush() },
+		"openldap":           func(*Settings) {},
+		"ad":                 func(s *Settings) { *s = validAD() },
+		"other":              func(s *Settings) { s.Vendor = VendorOther; s.Users.Attributes.ExternalID = "" },
+		"ldap with StartTLS": func(s *Settings) { s.Connection.StartTLS = true },
+		"trailing slash":     func(s *Settings) { s.Connection.URL = "ldap://127.0.0.1/" },
+		"StartTLS to a remote host": func(s *Settings) {
+			s.Connection.URL, s.Connection.StartTLS = "ldap://ldap.example.com", true
+		},
+		"ldaps to a remote host":  func(s *Settings) { s.Connection.URL = "ldaps://ldap.example.com" },
+		"plain ldap to 127.0.0.2": func(s *Settings) { s.Connection.URL = "ldap://127.0.0.2:389" },
+		"plain ldap to localhost": func(s *Settings) { s.Connection.URL = "ldap://LocalHost:389" },
+		"anonymous plain ldap to remote": func(s *Settings) {
+			s.Connection.URL, s.Connection.BindDN, s.Connection.BindCredential = "ldap://ldap.example.com", "", ""
+		},
+		"plaintext bind allowed by admin": func(s *Settings) { s.Connection.URL, s.Connection.AllowPlaintextBind = "ldap://ldap.example.com", true },
+		"IPv6 host":                       func(s *Settings) { s.Connection.URL = "ldap://[::1]:10389" },
+		"upper-case scheme":               func(s *Settings) { s.Connection.URL = "LDAPS://ldap.example.com" },
+		"CA certificate":                  func(s *Settings) { s.Connection.CACertPEM = ca },
+		"two CA certificates":             func(s *Settings) { s.Connection.CACertPEM = ca + "\n" + ca + "\n" },
+		"anonymous bind":                  func(s *Settings) { s.Connection.BindDN, s.Connection.BindCredential = "", "" },
+		"bind credential stored":          func(s *Settings) { s.Connection.BindCredential, s.Connection.BindCredentialSet = "", true },
+		"page size 10000":                 func(s *Settings) { s.Connection.PageSize = 10000 },
+		"range size":                      func(s *Settings) { s.Connection.RangeSize = 1500 },
+		"numeric OID attribute":           func(s *Settings) { s.Users.Attributes.Email = "0.9.2342.19200300.100.1.3" },
+		"hyphenated attribute":            func(s *Settings) { s.Users.Attributes.Department = "x-dept-2" },
+		"one-level scope":                 func(s *Settings) { s.Users.Scope = ScopeOne },
+		"groups off ignore junk":          func(s *Settings) { s.Groups = Groups{Enabled: false, Scope: "bogus"} },
+		"UID membership":                  func(s *Settings) { s.Groups.Attributes.MembershipAttributeType = MembershipUID },
+		"no periodic sync, short":         func(s *Settings) { s.Sync.PeriodicFullSync = false; s.Sync.FullSyncIntervalSeconds = 5 },
+		"interval 60":                     func(s *Settings) { s.Sync.FullSyncIntervalSeconds = 60 },
+		"max deletes 0":                   func(s *Settings) { s.Sync.MaxDeletes = 0 },
+		"push off ignores junk":           func(s *Settings) { s.Push = Push{Enabled: false, URL: "ftp://x", Concurrency: -5} },
+		"push on":                         func(s *Settings) { s.Push = validPush() },
 		"push iomete": func(s *Settings) {
 			s.Push = validPush()
 			s.Push.Profile = ProfileIOMETE
@@ -139,6 +149,8 @@ func TestValidateAcceptsGoodDocuments(t *testing.T) {
 	}
 }
 
+const plaintextBindMsg = "the bind credential would cross the network in clear text: use ldaps:// or startTls, or set connection.allowPlaintextBind"
+
 func TestValidateNamesTheFieldOfEachProblem(t *testing.T) {
 	cases := []struct {
 		name   string
@@ -158,6 +170,12 @@ func TestValidateNamesTheFieldOfEachProblem(t *testing.T) {
 		{"path in url", func(s *Settings) { s.Connection.URL = "ldap://example.com/dc=example,dc=com" }, "connection.url", "must be only scheme, host and port"},
 		{"startTls with ldaps", func(s *Settings) { s.Connection.URL = "ldaps://example.com"; s.Connection.StartTLS = true }, "connection.startTls", "needs an ldap:// URL"},
 		{"bind DN without credential", func(s *Settings) { s.Connection.BindCredential = "" }, "connection.bindCredential", "is required when bindDn is set"},
+		{"plaintext bind to a remote host", func(s *Settings) { s.Connection.URL = "ldap://ldap.example.com:389" }, "connection.url", plaintextBindMsg},
+		{"plaintext bind, credential stored", func(s *Settings) {
+			s.Connection.URL, s.Connection.BindCredential, s.Connection.BindCredentialSet = "LDAP://10.0.0.5", "", true
+		}, "connection.url", plaintextBindMsg},
+		{"plaintext bind to a remote IPv6 host", func(s *Settings) { s.Connection.URL = "ldap://[2001:db8::1]" }, "connection.url", plaintextBindMsg},
+		{"plaintext bind to a loopback-looking name", func(s *Settings) { s.Connection.URL = "ldap://127.0.0.1.example.com" }, "connection.url", plaintextBindMsg},
 		{"CA not PEM", func(s *Settings) { s.Connection.CACertPEM = "MIIB..." }, "connection.caCertPem", "must hold PEM certificates"},
 		{"CA is a key", func(s *Settings) {
 			s.Connection.CACertPEM = "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n"
@@ -206,7 +224,7 @@ func TestValidateNamesTheFieldOfEachProblem(t *testing.T) {
 		{"max deletes negative", func(s *Settings) { s.Sync.MaxDeletes = -1 }, "sync.maxDeletes", "must be 0 or more"},
 		{"push no url", func(s *Settings) { s.Push = validPush(); s.Push.URL = "" }, "push.url", "is required"},
 		{"push http remote", func(s *Settings) { s.Push = validPush(); s.Push.URL = "http://iomete.example.com/scim/v2" }, "push.url",
-			"must use https:// (http:// is allowed only for loopback hosts 127.0.0.1, localhost and [::1])"},
+			"must use https:// (http:// is allowed only for loopback hosts 127.0.0.0/8, localhost and [::1])"},
 		{"push http other loopback-ish", func(s *Settings) { s.Push = validPush(); s.Push.URL = "http://127.0.0.1.example.com/" }, "push.url", "must use https://"},
 		{"push ftp", func(s *Settings) { s.Push = validPush(); s.Push.URL = "ftp://example.com" }, "push.url", "must be an https:// URL with a host"},
 		{"push no host", func(s *Settings) { s.Push = validPush(); s.Push.URL = "https:///scim" }, "push.url", "must be an https:// URL with a host"},

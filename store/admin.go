@@ -236,14 +236,18 @@ func (db *DB) Counts(ctx context.Context) (users, groups int, err error) {
 }
 
 // Clear removes every imported user, group and membership ("Remove imported
-// users and groups"). Settings, runs and the change log stay.
+// users and groups") and, in the same transaction, the push client's
+// bookkeeping of them (push_state, push_members): the next sync gives the
+// entries new ids, and a push adopts the target's users and groups by name
+// instead of deprovisioning them for the old ids. Settings, runs, the change
+// log, the push cursor and the push target's identity stay.
 func (db *DB) Clear(ctx context.Context) error {
 	tx, err := db.w.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("remove imported users and groups: %w", err)
 	}
 	defer tx.Rollback()
-	for _, t := range []string{"group_closure", "group_members", "users", "groups"} {
+	for _, t := range []string{"group_closure", "group_members", "users", "groups", "push_state", "push_members"} {
 		if _, err := tx.ExecContext(ctx, "DELETE FROM "+t); err != nil {
 			return fmt.Errorf("remove imported users and groups: empty %s: %w", t, err)
 		}

@@ -164,3 +164,52 @@ func TestClearKeepsSettingsAndRuns(t *testing.T) {
 	}
 	equal(t, "counts", [2]int{users, groups}, [2]int{0, 0})
 }
+
+// TestClearResetsPushBookkeeping: the push client's record of what the target
+// holds goes with the users and groups it was about, in the same transaction;
+// the cursor and the target it names stay.
+func TestClearResetsPushBookkeeping(t *testing.T) {
+	ctx := context.Background()
+	db := openTest(t)
+	mustApply(t, db, seedPlan())
+	for _, st := range []*PushState{
+		{ResourceType: bridge.MemberUser, ResourceID: "u1", RemoteID: "r1", Name: "Alice", Status: PushDelivered},
+		{ResourceType: bridge.MemberGroup, ResourceID: "g1", RemoteID: "rg1", Name: "Admins", Status: PushDelivered},
+	} {
+		if err := db.SavePushState(ctx, st); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := db.UpdatePushMembers(ctx, "g1", true, []string{"r1"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.SetPushMeta(ctx, "target", "https://scim.example.com|rfc"); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.SetPushCursor(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Clear(ctx); err != nil {
+		t.Fatal(err)
+	}
+	states, err := db.ListPushStates(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	equal(t, "push states", len(states), 0)
+	members, err := db.PushMembers(ctx, []string{"g1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	equal(t, "pushed members", members, map[string][]string{})
+	cursor, err := db.PushCursor(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	equal(t, "push cursor", cursor, 1)
+	target, err := db.PushMeta(ctx, "target")
+	if err != nil {
+		t.Fatal(err)
+	}
+	equal(t, "push target", target, "https://scim.example.com|rfc")
+}

@@ -31,8 +31,9 @@ import (
 
 // DB is an open state store. It is safe for concurrent use.
 type DB struct {
-	w *sql.DB // the one writer connection
-	r *sql.DB // read-only connections
+	w    *sql.DB // the one writer connection
+	r    *sql.DB // read-only connections
+	path string  // the database file; its sync lock file is path + ".lock"
 }
 
 // readConns is the size of the read pool: the machine this runs on is small,
@@ -95,7 +96,7 @@ func Open(ctx context.Context, path string) (*DB, error) {
 		w.Close()
 		return nil, fmt.Errorf("open state store %q for reading: %w", path, err)
 	}
-	return &DB{w: w, r: r}, nil
+	return &DB{w: w, r: r, path: path}, nil
 }
 
 // migrate applies the migrations the database lacks, each in its own

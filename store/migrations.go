@@ -145,4 +145,9 @@ CREATE TABLE push_meta (
 	value TEXT NOT NULL
 ) WITHOUT ROWID;
 `,
+	// 5: find the push state holding a remote id (adoption by name and
+	// deprovisioning must agree on one holder).
+	`
+CREATE INDEX push_state_remote ON push_state(resource_type, remote_id);
+`,
 }

@@ -101,10 +101,23 @@ func (db *DB) PushCursor(ctx context.Context) (int64, error) {
 	return seq, nil
 }
 
-// SetPushCursor records that the change log is drained up to seq.
+// SetPushCursor records that the change log is drained up to seq and, in
+// the same transaction, deletes the entries up to seq: nothing reads them
+// again, and the log would otherwise grow with every run.
 func (db *DB) SetPushCursor(ctx context.Context, seq int64) error {
-	if _, err := db.w.ExecContext(ctx, `INSERT INTO push_cursor (id, seq) VALUES (1, ?)
+	tx, err := db.w.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("advance push cursor to %d: %w", seq, err)
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, `INSERT INTO push_cursor (id, seq) VALUES (1, ?)
 		ON CONFLICT (id) DO UPDATE SET seq = excluded.seq`, seq); err != nil {
+		return fmt.Errorf("advance push cursor to %d: %w", seq, err)
+	}
+	if _, err := tx.ExecContext(ctx, "DELETE FROM changes WHERE seq <= ?", seq); err != nil {
+		return fmt.Errorf("prune change log up to %d: %w", seq, err)
+	}
+	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("advance push cursor to %d: %w", seq, err)
 	}
 	return nil
@@ -255,11 +268,28 @@ func (db *DB) GroupDescendants(ctx context.Context, ids []string) ([]string, err
 		SELECT id FROM down`, idsJSON(ids))
 }
 
-// GroupIDsByName returns the ids of the groups whose folded names are given
-// (names folded with strings.ToLower, as groups.name_norm).
-func (db *DB) GroupIDsByName(ctx context.Context, namesNorm []string) ([]string, error) {
-	return queryStrings(ctx, db.w, "find groups by name",
-		`SELECT id FROM groups WHERE name_norm IN (SELECT value FROM json_each(?)) ORDER BY id`, idsJSON(namesNorm))
+// GroupIDsByName returns, by folded name, the ids of the groups whose folded
+// names are given (names folded with strings.ToLower, as groups.name_norm); a
+// name no group has is absent from the map.
+func (db *DB) GroupIDsByName(ctx context.Context, namesNorm []string) (map[string][]string, error) {
+	rows, err := db.w.QueryContext(ctx, `SELECT name_norm, id FROM groups
+		WHERE name_norm IN (SELECT value FROM json_each(?)) ORDER BY name_norm, id`, idsJSON(namesNorm))
+	if err != nil {
+		return nil, fmt.Errorf("find groups by name: %w", err)
+	}
+	defer rows.Close()
+	out := map[string][]string{}
+	for rows.Next() {
+		var name, id string
+		if err := rows.Scan(&name, &id); err != nil {
+			return nil, fmt.Errorf("find groups by name: %w", err)
+		}
+		out[name] = append(out[name], id)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("find groups by name: %w", err)
+	}
+	return out, nil
 }
 
 // UsersInGroups returns the ids of the users in any of the given groups,
@@ -370,6 +400,46 @@ func (db *DB) DeletePushState(ctx context.Context, resourceType, id string) erro
 		return fmt.Errorf("forget push state of %s %s: %w", resourceType, id, err)
 	}
 	return nil
+}
+
+// PushHolder is a resource whose push state holds a given remote id.
+type PushHolder struct {
+	ResourceID string
+	// Stored is false when the resource is no longer in the store (its push
+	// state waits for deprovisioning).
+	Stored bool
+}
+
+// PushHolders returns the resources of one type whose push state holds
+// remoteID, by id. More than one holder means an entry was deleted and
+// re-created under the same name: the old one's state still names the remote
+// resource the new one adopted.
+func (db *DB) PushHolders(ctx context.Context, resourceType, remoteID string) ([]PushHolder, error) {
+	if remoteID == "" {
+		return nil, nil
+	}
+	table := "users"
+	if resourceType == bridge.MemberGroup {
+		table = "groups"
+	}
+	rows, err := db.w.QueryContext(ctx, `SELECT ps.resource_id, EXISTS (SELECT 1 FROM `+table+` r WHERE r.id = ps.resource_id)
+		FROM push_state ps WHERE ps.resource_type = ? AND ps.remote_id = ? ORDER BY ps.resource_id`, resourceType, remoteID)
+	if err != nil {
+		return nil, fmt.Errorf("find push states holding %s %s: %w", resourceType, remoteID, err)
+	}
+	defer rows.Close()
+	var out []PushHolder
+	for rows.Next() {
+		var h PushHolder
+		if err := rows.Scan(&h.ResourceID, &h.Stored); err != nil {
+			return nil, fmt.Errorf("find push states holding %s %s: %w", resourceType, remoteID, err)
+		}
+		out = append(out, h)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("find push states holding %s %s: %w", resourceType, remoteID, err)
+	}
+	return out, nil
 }
 
 // PushMembers returns the remote member ids last delivered for the given groups.

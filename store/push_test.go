@@ -80,7 +80,6 @@ func TestPushReadsUsersGroupsAndNesting(t *testing.T) {
 		{"ancestors of leaf", db.GroupAncestors, []string{"g3"}, []string{"g1", "g2"}},
 		{"ancestors of top", db.GroupAncestors, []string{"g1"}, nil},
 		{"descendants of top", db.GroupDescendants, []string{"g1"}, []string{"g1", "g2", "g3"}},
-		{"by folded name", db.GroupIDsByName, []string{"top", "leaf"}, []string{"g1", "g3"}},
 		{"users in mid", db.UsersInGroups, []string{"g2"}, []string{"u1", "u2"}},
 	} {
 		got, err := c.fn(ctx, c.in)
@@ -88,6 +87,14 @@ func TestPushReadsUsersGroupsAndNesting(t *testing.T) {
 		if err != nil || !reflect.DeepEqual(got, c.want) {
 			t.Errorf("%s: %v %v, want %v", c.name, got, err, c.want)
 		}
+	}
+}
+
+func TestGroupIDsByName(t *testing.T) {
+	db := pushFixture(t)
+	got, err := db.GroupIDsByName(context.Background(), []string{"top", "leaf", "nope", "Mid"})
+	if want := map[string][]string{"top": {"g1"}, "leaf": {"g3"}}; err != nil || !reflect.DeepEqual(got, want) {
+		t.Fatalf("by folded name: %v %v, want %v", got, err, want)
 	}
 }
 
@@ -143,5 +150,86 @@ func TestPushStateAndMembers(t *testing.T) {
 	}
 	if all, _ := db.ListPushStates(ctx, ""); len(all) != 0 {
 		t.Fatalf("states after reset %+v", all)
+	}
+}
+
+// TestSetPushCursorPrunesChanges: the entries drained are deleted with the
+// cursor's move; the later ones stay.
+func TestSetPushCursorPrunesChanges(t *testing.T) {
+	ctx := context.Background()
+	db := pushFixture(t)
+	ch, err := db.PushChanges(ctx, 0)
+	if err != nil || len(ch) != 2 {
+		t.Fatalf("changes %+v %v", ch, err)
+	}
+	if err := db.SetPushCursor(ctx, ch[0].Seq); err != nil {
+		t.Fatal(err)
+	}
+	seqs := func() []int64 {
+		t.Helper()
+		var out []int64
+		rows, err := db.w.Query("SELECT seq FROM changes ORDER BY seq")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var s int64
+			if err := rows.Scan(&s); err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, s)
+		}
+		return out
+	}
+	if got := seqs(); !reflect.DeepEqual(got, []int64{ch[1].Seq}) {
+		t.Fatalf("change log after the cursor moved to %d: %v, want [%d]", ch[0].Seq, got, ch[1].Seq)
+	}
+	if err := db.SetPushCursor(ctx, ch[1].Seq); err != nil {
+		t.Fatal(err)
+	}
+	if got := seqs(); len(got) != 0 {
+		t.Fatalf("change log after the cursor moved to the end: %v", got)
+	}
+	if c, err := db.PushCursor(ctx); err != nil || c != ch[1].Seq {
+		t.Fatalf("cursor %d %v, want %d", c, err, ch[1].Seq)
+	}
+	// Sequence numbers are not reused once pruned.
+	mustApply(t, db, &bridge.Plan{Changes: []bridge.Change{{ResourceType: bridge.MemberUser, ResourceID: "u3", Op: bridge.OpUpdate, Name: "cid"}}})
+	if got, err := db.PushChanges(ctx, ch[1].Seq); err != nil || len(got) != 1 || got[0].Seq <= ch[1].Seq {
+		t.Fatalf("changes after pruning %+v %v", got, err)
+	}
+}
+
+// TestPushHolders: which resources' bookkeeping holds a remote id, and
+// whether each is still stored.
+func TestPushHolders(t *testing.T) {
+	ctx := context.Background()
+	db := pushFixture(t)
+	for _, st := range []*PushState{
+		{ResourceType: bridge.MemberUser, ResourceID: "u1", RemoteID: "r1", Status: PushDelivered},
+		{ResourceType: bridge.MemberUser, ResourceID: "deleted", RemoteID: "r1", Status: PushDelivered},
+		{ResourceType: bridge.MemberUser, ResourceID: "u2", RemoteID: "r2", Status: PushDelivered},
+		{ResourceType: bridge.MemberGroup, ResourceID: "g1", RemoteID: "r1", Status: PushDelivered},
+		{ResourceType: bridge.MemberGroup, ResourceID: "gone", RemoteID: "r1", Status: PushFailed},
+	} {
+		if err := db.SavePushState(ctx, st); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, c := range []struct {
+		typ, remote string
+		want        []PushHolder
+	}{
+		{bridge.MemberUser, "r1", []PushHolder{{ResourceID: "deleted"}, {ResourceID: "u1", Stored: true}}},
+		{bridge.MemberUser, "r2", []PushHolder{{ResourceID: "u2", Stored: true}}},
+		{bridge.MemberGroup, "r1", []PushHolder{{ResourceID: "g1", Stored: true}, {ResourceID: "gone"}}},
+		{bridge.MemberGroup, "r2", nil},
+		{bridge.MemberUser, "", nil},
+	} {
+		got, err := db.PushHolders(ctx, c.typ, c.remote)
+		if err != nil || !reflect.DeepEqual(got, c.want) {
+			t.Errorf("holders of %s %q: %+v %v, want %+v", c.typ, c.remote, got, err, c.want)
+		}
 	}
 }

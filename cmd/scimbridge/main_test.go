@@ -103,7 +103,7 @@ func TestSyncPrintsOneJSONLine(t *testing.T) {
 	delete(got, "durationMs")
 	want := map[string]any{"status": "succeeded", "users": 9.0, "groups": 8.0, "usersCreated": 9.0, "usersUpdated": 0.0,
 		"usersDeleted": 0.0, "groupsCreated": 8.0, "groupsUpdated": 0.0, "groupsDeleted": 0.0, "skipped": 2.0,
-		"membershipsChanged": 18.0, "danglingMembers": 5.0}
+		"membershipsChanged": 18.0, "danglingMembers": 5.0, "keptUnchanged": 0.0, "referrals": 0.0}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("sync line = %v\nwant %v", got, want)
 	}
@@ -312,5 +312,20 @@ func TestVersion(t *testing.T) {
 	}
 	if res := runCmd(t, nil, "frobnicate"); res.code != 2 || !strings.Contains(res.stderr, "unknown command") {
 		t.Fatalf("unknown command: %d %q", res.code, res.stderr)
+	}
+}
+
+func TestSyncExitsFourWhenThePushDidNotFinish(t *testing.T) {
+	srv := slapdtest.Start(t)
+	s := srv.Settings()
+	s.Push.Enabled = true
+	s.Push.URL = "http://" + freePort(t) + "/scim/v2" // nothing listens there
+	s.Push.Token = "push-token"
+	res := runCmd(t, nil, "sync", "--settings", writeSettings(t, s), "--db", filepath.Join(t.TempDir(), "db"))
+	if res.code != 4 || !strings.Contains(res.stdout, `"status":"succeeded"`) || !strings.Contains(res.stderr, "push did not finish") {
+		t.Fatalf("exit %d\nstdout %s\nstderr %s", res.code, res.stdout, res.stderr)
+	}
+	if strings.Contains(res.stdout+res.stderr, "push-token") {
+		t.Error("the push token was printed")
 	}
 }

@@ -14,10 +14,6 @@ import (
 	"github.com/scimbridge/scimbridge/store"
 )
 
-func newPusher(st *store.DB, log *slog.Logger) (*push.Client, error) {
-	return push.New(st, log), nil
-}
-
 func cmdPush(ctx context.Context, args []string, stdout, stderr io.Writer, log *slog.Logger) error {
 	fs := flag.NewFlagSet("push", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -34,7 +30,7 @@ func cmdPush(ctx context.Context, args []string, stdout, stderr io.Writer, log *
 		return err
 	}
 	defer st.Close()
-	client, _ := newPusher(st, log)
+	client := push.New(st, log)
 	if *status {
 		s, err := client.Status(ctx)
 		if err != nil {

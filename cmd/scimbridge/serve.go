@@ -19,6 +19,7 @@ import (
 	"github.com/scimbridge/scimbridge/internal/secret"
 	"github.com/scimbridge/scimbridge/internal/settingsdoc"
 	"github.com/scimbridge/scimbridge/ldapsource"
+	"github.com/scimbridge/scimbridge/push"
 	"github.com/scimbridge/scimbridge/schema"
 	"github.com/scimbridge/scimbridge/scimserver"
 	"github.com/scimbridge/scimbridge/store"
@@ -61,11 +62,6 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer, log *slog.Lo
 		return err
 	}
 	defer st.Close()
-	if n, err := st.MarkInterruptedRuns(ctx); err != nil {
-		return err
-	} else if n > 0 {
-		log.Warn("runs interrupted by an earlier stop marked failed", "runs", n)
-	}
 	if *settingsFile != "" {
 		if err := storeSettingsFile(ctx, st, key, *settingsFile, log); err != nil {
 			return err
@@ -74,10 +70,7 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer, log *slog.Lo
 	load := settingsdoc.Loader(st, key)
 
 	syncer := bridge.NewSyncer(st, ldapsource.Dial, log)
-	pusher, err := newPusher(st, log)
-	if err != nil {
-		return err
-	}
+	pusher := push.New(st, log)
 	syncer.SetPusher(pusher)
 	sched, err := bridge.NewScheduler(syncer, load, log)
 	if err != nil {

@@ -13,6 +13,7 @@ import (
 	"github.com/scimbridge/scimbridge/internal/secret"
 	"github.com/scimbridge/scimbridge/internal/settingsdoc"
 	"github.com/scimbridge/scimbridge/ldapsource"
+	"github.com/scimbridge/scimbridge/push"
 	"github.com/scimbridge/scimbridge/schema"
 	"github.com/scimbridge/scimbridge/store"
 )
@@ -32,20 +33,13 @@ func cmdSync(ctx context.Context, args []string, stdout, stderr io.Writer, log *
 		return err
 	}
 	defer st.Close()
-	if _, err := st.MarkInterruptedRuns(ctx); err != nil {
-		return err
-	}
 	settings, err := loadSettings(ctx, st, *settingsFile)
 	if err != nil {
 		return err
 	}
 	syncer := bridge.NewSyncer(st, ldapsource.Dial, log)
 	if settings.Push.Enabled {
-		p, err := newPusher(st, log)
-		if err != nil {
-			return err
-		}
-		syncer.SetPusher(p)
+		syncer.SetPusher(push.New(st, log))
 	}
 	r, err := syncer.Run(ctx, settings, bridge.Options{Trigger: bridge.TriggerManual, DryRun: *dryRun, AllowDeletes: *allowDeletes})
 	if err != nil {
@@ -58,11 +52,35 @@ func cmdSync(ctx context.Context, args []string, stdout, stderr io.Writer, log *
 	fmt.Fprintln(stdout, string(line))
 	switch r.Status {
 	case bridge.StatusSucceeded:
+		if msg := pushProblem(r.Push); msg != "" {
+			return &exitError{code: 4, msg: msg}
+		}
 		return nil
 	case bridge.StatusHeld:
 		return &exitError{code: 3, msg: r.Error}
 	}
 	return &exitError{code: 1, msg: r.Error}
+}
+
+// pushProblem says why the push after a sync did not deliver everything, or "".
+func pushProblem(report json.RawMessage) string {
+	if report == nil {
+		return ""
+	}
+	var p struct {
+		Error  string `json:"error"`
+		Failed int    `json:"failed"`
+	}
+	if err := json.Unmarshal(report, &p); err != nil {
+		return "push report unreadable: " + err.Error()
+	}
+	switch {
+	case p.Error != "":
+		return "the sync succeeded but the push did not finish: " + p.Error + " (pending changes are delivered by the next run)"
+	case p.Failed > 0:
+		return fmt.Sprintf("the sync succeeded but the push target refused %d resources; `scimbridge push --status` lists them, they are retried next run", p.Failed)
+	}
+	return ""
 }
 
 // loadSettings reads the settings file when given, else the stored settings

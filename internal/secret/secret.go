@@ -3,11 +3,14 @@
 // SCIMBRIDGE_SECRET_KEY environment variable.
 //
 // A sealed secret reads "enc:v1:" followed by the standard base64 encoding of
-// a random 12-byte nonce and the ciphertext with its 16-byte tag:
+// a random 12-byte nonce and the ciphertext with its 16-byte tag. Each secret
+// is sealed for one field (its JSON path, such as "connection.bindCredential"),
+// which GCM authenticates along with the text: a value opens only for the
+// field it was sealed for, so sealed values cannot be swapped between fields.
 //
 //	key, err := secret.ParseKey(os.Getenv(secret.EnvKey))
-//	sealed, err := key.Seal("s3cret")     // "enc:v1:..."
-//	plain, err := key.Open(sealed)        // "s3cret"
+//	sealed, err := key.Seal("connection.bindCredential", "s3cret") // "enc:v1:..."
+//	plain, err := key.Open("connection.bindCredential", sealed)    // "s3cret"
 package secret
 
 import (
@@ -30,7 +33,7 @@ const Prefix = "enc:v1:"
 const keyBytes = 32
 
 // ErrOpen is returned (wrapped) when a sealed secret cannot be decrypted.
-var ErrOpen = errors.New("cannot decrypt stored secret: wrong " + EnvKey + "?")
+var ErrOpen = errors.New("cannot decrypt stored secret: wrong " + EnvKey + ", or the stored value was altered")
 
 // Key is an AES-256-GCM key. The zero Key seals and opens nothing (it returns
 // an error); get one from ParseKey. Printing a Key never shows the key.
@@ -109,27 +112,35 @@ func GenerateKey() (string, error) {
 	return hex.EncodeToString(b), nil
 }
 
-// Seal encrypts plaintext under a fresh random nonce, so sealing the same text
-// twice gives different results. The empty secret seals to "".
-func (k Key) Seal(plaintext string) (string, error) {
+// Seal encrypts plaintext for field (the setting's JSON path, which must not
+// be empty) under a fresh random nonce, so sealing the same text twice gives
+// different results. The empty secret seals to "".
+func (k Key) Seal(field, plaintext string) (string, error) {
+	if field == "" {
+		return "", errors.New("cannot encrypt secret: no field named")
+	}
 	if plaintext == "" {
 		return "", nil
 	}
 	if k.aead == nil {
-		return "", fmt.Errorf("cannot encrypt secret: no %s configured", EnvKey)
+		return "", fmt.Errorf("cannot encrypt %s: no %s configured", field, EnvKey)
 	}
 	nonce := make([]byte, k.aead.NonceSize(), k.aead.NonceSize()+len(plaintext)+k.aead.Overhead())
 	if _, err := rand.Read(nonce); err != nil {
-		return "", fmt.Errorf("cannot encrypt secret: %w", err)
+		return "", fmt.Errorf("cannot encrypt %s: %w", field, err)
 	}
-	sealed := k.aead.Seal(nonce, nonce, []byte(plaintext), []byte(Prefix))
+	sealed := k.aead.Seal(nonce, nonce, []byte(plaintext), additionalData(field))
 	return Prefix + base64.StdEncoding.EncodeToString(sealed), nil
 }
 
-// Open decrypts a secret sealed by Seal; "" opens to "". A value that is not
-// sealed, was sealed under another key or was altered returns an error that
-// wraps ErrOpen or says what is wrong, never the value.
-func (k Key) Open(sealed string) (string, error) {
+// Open decrypts a secret that Seal sealed for field; "" opens to "". A value
+// that is not sealed, was sealed under another key or for another field, or
+// was altered returns an error that wraps ErrOpen or says what is wrong,
+// never the value.
+func (k Key) Open(field, sealed string) (string, error) {
+	if field == "" {
+		return "", errors.New("cannot decrypt stored secret: no field named")
+	}
 	if sealed == "" {
 		return "", nil
 	}
@@ -145,11 +156,17 @@ func (k Key) Open(sealed string) (string, error) {
 		return "", fmt.Errorf("%w (the stored value is damaged)", ErrOpen)
 	}
 	n := k.aead.NonceSize()
-	plain, err := k.aead.Open(nil, raw[:n], raw[n:], []byte(Prefix))
+	plain, err := k.aead.Open(nil, raw[:n], raw[n:], additionalData(field))
 	if err != nil {
 		return "", ErrOpen
 	}
 	return string(plain), nil
+}
+
+// additionalData is what GCM authenticates besides the text: the format
+// prefix and the field, so a value sealed for one field fails for another.
+func additionalData(field string) []byte {
+	return []byte(Prefix + field)
 }
 
 // IsSealed reports whether s is in sealed form (or empty, which needs no sealing).

@@ -10,6 +10,9 @@ import (
 	"testing"
 )
 
+// field is the setting the tests seal for.
+const field = "connection.bindCredential"
+
 var keyBytes32 = bytes.Repeat([]byte{0xa5, 0x11, 0x3c, 0xf0}, 8)
 
 func mustKey(t *testing.T, s string) Key {
@@ -23,7 +26,7 @@ func mustKey(t *testing.T, s string) Key {
 
 func TestParseKeyAcceptsHexAndBase64Forms(t *testing.T) {
 	ref := mustKey(t, hex.EncodeToString(keyBytes32))
-	sealed, err := ref.Seal("pw")
+	sealed, err := ref.Seal(field, "pw")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -39,7 +42,7 @@ func TestParseKeyAcceptsHexAndBase64Forms(t *testing.T) {
 	for name, form := range forms {
 		t.Run(name, func(t *testing.T) {
 			// Every form is the same key: it opens what the hex form sealed.
-			got, err := mustKey(t, form).Open(sealed)
+			got, err := mustKey(t, form).Open(field, sealed)
 			if err != nil || got != "pw" {
 				t.Fatalf("Open = %q, %v; want pw", got, err)
 			}
@@ -80,7 +83,7 @@ func TestParseKeyRejectsWrongLengthsWithoutEchoingTheValue(t *testing.T) {
 func TestSealOpenRoundTrip(t *testing.T) {
 	k := mustKey(t, hex.EncodeToString(keyBytes32))
 	for _, plain := range []string{"x", "s3cret pässwörd", strings.Repeat("long", 1000)} {
-		sealed, err := k.Seal(plain)
+		sealed, err := k.Seal(field, plain)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -91,7 +94,7 @@ func TestSealOpenRoundTrip(t *testing.T) {
 		if !IsSealed(sealed) {
 			t.Fatalf("IsSealed(%q) = false", sealed)
 		}
-		got, err := k.Open(sealed)
+		got, err := k.Open(field, sealed)
 		if err != nil || got != plain {
 			t.Fatalf("Open = %q, %v; want %q", got, err, plain)
 		}
@@ -100,18 +103,18 @@ func TestSealOpenRoundTrip(t *testing.T) {
 
 func TestEmptySecretSealsAndOpensToEmpty(t *testing.T) {
 	k := mustKey(t, hex.EncodeToString(keyBytes32))
-	if s, err := k.Seal(""); s != "" || err != nil {
+	if s, err := k.Seal(field, ""); s != "" || err != nil {
 		t.Fatalf("Seal(\"\") = %q, %v", s, err)
 	}
-	if s, err := k.Open(""); s != "" || err != nil {
+	if s, err := k.Open(field, ""); s != "" || err != nil {
 		t.Fatalf("Open(\"\") = %q, %v", s, err)
 	}
 }
 
 func TestTwoSealsOfTheSameTextDiffer(t *testing.T) {
 	k := mustKey(t, hex.EncodeToString(keyBytes32))
-	a, _ := k.Seal("same")
-	b, _ := k.Seal("same")
+	a, _ := k.Seal(field, "same")
+	b, _ := k.Seal(field, "same")
 	if a == b {
 		t.Fatalf("two seals are equal: %q", a)
 	}
@@ -121,21 +124,21 @@ func TestOpenWithWrongKeyFails(t *testing.T) {
 	k := mustKey(t, hex.EncodeToString(keyBytes32))
 	other := bytes.Clone(keyBytes32)
 	other[0] ^= 1
-	sealed, _ := k.Seal("pw")
-	_, err := mustKey(t, hex.EncodeToString(other)).Open(sealed)
-	if !errors.Is(err, ErrOpen) || err.Error() != "cannot decrypt stored secret: wrong SCIMBRIDGE_SECRET_KEY?" {
+	sealed, _ := k.Seal(field, "pw")
+	_, err := mustKey(t, hex.EncodeToString(other)).Open(field, sealed)
+	if !errors.Is(err, ErrOpen) || err.Error() != "cannot decrypt stored secret: wrong SCIMBRIDGE_SECRET_KEY, or the stored value was altered" {
 		t.Fatalf("err = %v, want ErrOpen", err)
 	}
 }
 
 func TestOpenTamperedFails(t *testing.T) {
 	k := mustKey(t, hex.EncodeToString(keyBytes32))
-	sealed, _ := k.Seal("pw")
+	sealed, _ := k.Seal(field, "pw")
 	raw, _ := base64.StdEncoding.DecodeString(strings.TrimPrefix(sealed, Prefix))
 	for i := range raw {
 		bad := bytes.Clone(raw)
 		bad[i] ^= 0x80
-		_, err := k.Open(Prefix + base64.StdEncoding.EncodeToString(bad))
+		_, err := k.Open(field, Prefix+base64.StdEncoding.EncodeToString(bad))
 		if !errors.Is(err, ErrOpen) {
 			t.Fatalf("flipping byte %d: err = %v, want ErrOpen", i, err)
 		}
@@ -145,7 +148,7 @@ func TestOpenTamperedFails(t *testing.T) {
 		Prefix + "!!not base64!!",
 		Prefix + base64.StdEncoding.EncodeToString(raw[:10]), // shorter than nonce+tag
 	} {
-		if _, err := k.Open(bad); !errors.Is(err, ErrOpen) {
+		if _, err := k.Open(field, bad); !errors.Is(err, ErrOpen) {
 			t.Fatalf("Open(%q): err = %v, want ErrOpen", bad, err)
 		}
 	}
@@ -154,7 +157,7 @@ func TestOpenTamperedFails(t *testing.T) {
 func TestOpenRejectsUnsealedValues(t *testing.T) {
 	k := mustKey(t, hex.EncodeToString(keyBytes32))
 	for _, v := range []string{"plaintext-password", "enc:v2:AAAA", "ENC:V1:AAAA"} {
-		_, err := k.Open(v)
+		_, err := k.Open(field, v)
 		if err == nil || !strings.HasPrefix(err.Error(), "cannot decrypt stored secret") || strings.Contains(err.Error(), v) {
 			t.Fatalf("Open(%q): err = %v, want a refusal that does not echo the value", v, err)
 		}
@@ -166,10 +169,10 @@ func TestOpenRejectsUnsealedValues(t *testing.T) {
 
 func TestZeroKeyRefusesToSeal(t *testing.T) {
 	var k Key
-	if _, err := k.Seal("pw"); err == nil {
+	if _, err := k.Seal(field, "pw"); err == nil {
 		t.Fatal("zero Key sealed a secret")
 	}
-	if _, err := k.Open(Prefix + "AAAA"); err == nil {
+	if _, err := k.Open(field, Prefix+"AAAA"); err == nil {
 		t.Fatal("zero Key opened a secret")
 	}
 }
@@ -193,9 +196,51 @@ func TestGenerateKeyIsUsable(t *testing.T) {
 		t.Fatalf("GenerateKey = %q, %q", a, b)
 	}
 	k := mustKey(t, a)
-	sealed, _ := k.Seal("pw")
-	if got, err := k.Open(sealed); got != "pw" || err != nil {
+	sealed, _ := k.Seal(field, "pw")
+	if got, err := k.Open(field, sealed); got != "pw" || err != nil {
 		t.Fatalf("Open = %q, %v", got, err)
+	}
+}
+
+// TestASecretOpensOnlyForItsField pins down that the field is authenticated:
+// a value sealed for the bind credential does not open as the push token,
+// nor the other way round, nor for a field that differs in one byte.
+func TestASecretOpensOnlyForItsField(t *testing.T) {
+	k := mustKey(t, hex.EncodeToString(keyBytes32))
+	cred, err := k.Seal("connection.bindCredential", "bind-pw")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := k.Seal("push.token", "push-tok")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ field, sealed string }{
+		{"push.token", cred},
+		{"connection.bindCredential", tok},
+		{"connection.bindCredentiaL", cred},
+		{"connection.bindCredential ", cred},
+	} {
+		if got, err := k.Open(c.field, c.sealed); !errors.Is(err, ErrOpen) || got != "" {
+			t.Errorf("Open(%q, …) = %q, %v; want ErrOpen", c.field, got, err)
+		}
+	}
+	if got, err := k.Open("connection.bindCredential", cred); got != "bind-pw" || err != nil {
+		t.Fatalf("Open for its own field = %q, %v", got, err)
+	}
+	if got, err := k.Open("push.token", tok); got != "push-tok" || err != nil {
+		t.Fatalf("Open for its own field = %q, %v", got, err)
+	}
+}
+
+func TestSealAndOpenNeedAField(t *testing.T) {
+	k := mustKey(t, hex.EncodeToString(keyBytes32))
+	if s, err := k.Seal("", "pw"); err == nil || s != "" {
+		t.Fatalf("Seal without a field = %q, %v", s, err)
+	}
+	sealed, _ := k.Seal(field, "pw")
+	if s, err := k.Open("", sealed); err == nil || s != "" {
+		t.Fatalf("Open without a field = %q, %v", s, err)
 	}
 }
 
@@ -204,8 +249,9 @@ func ExampleKey_Seal() {
 	if err != nil {
 		panic(err)
 	}
-	sealed, _ := key.Seal("s3cret")
-	plain, _ := key.Open(sealed)
-	fmt.Println(strings.HasPrefix(sealed, "enc:v1:"), plain)
-	// Output: true s3cret
+	sealed, _ := key.Seal("connection.bindCredential", "s3cret")
+	plain, _ := key.Open("connection.bindCredential", sealed)
+	_, err = key.Open("push.token", sealed)
+	fmt.Println(strings.HasPrefix(sealed, "enc:v1:"), plain, errors.Is(err, ErrOpen))
+	// Output: true s3cret true
 }

@@ -2,9 +2,11 @@
 // secrets sealed. The bind credential (connection.bindCredential) and the push
 // token (push.token) are encrypted with AES-GCM (package secret) before the
 // document reaches the store and decrypted after it is read, so neither is ever
-// at rest in plaintext. A document whose secrets cannot be opened with the key
-// — a wrong SCIMBRIDGE_SECRET_KEY, or a plaintext value — is an error, never a
-// silent fallback.
+// at rest in plaintext. Each is sealed for its own field, so the two sealed
+// values cannot be swapped in the store. A document whose secrets cannot be
+// opened with the key — a wrong SCIMBRIDGE_SECRET_KEY, a plaintext value, a
+// value altered or moved from the other field — is an error, never a silent
+// fallback.
 //
 // Both `scimbridge serve` (admin API, scheduler) and `scimbridge sync` read the
 // settings through Load, and the admin API writes them through Save.
@@ -13,6 +15,7 @@ package settingsdoc
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
@@ -48,11 +51,11 @@ func Load(ctx context.Context, st Reader, key secret.Key) (s *schema.Settings, f
 	if err != nil {
 		return nil, true, fmt.Errorf("parse stored settings: %w", err)
 	}
-	if parsed.Connection.BindCredential, err = open(key, parsed.Connection.BindCredential); err != nil {
-		return nil, true, fmt.Errorf("stored connection.bindCredential: %w", err)
+	if parsed.Connection.BindCredential, err = open(key, schema.PathBindCredential, parsed.Connection.BindCredential); err != nil {
+		return nil, true, err
 	}
-	if parsed.Push.Token, err = open(key, parsed.Push.Token); err != nil {
-		return nil, true, fmt.Errorf("stored push.token: %w", err)
+	if parsed.Push.Token, err = open(key, schema.PathPushToken, parsed.Push.Token); err != nil {
+		return nil, true, err
 	}
 	parsed.Connection.BindCredentialSet = parsed.Connection.BindCredential != ""
 	parsed.Push.TokenSet = parsed.Push.Token != ""
@@ -81,11 +84,11 @@ func Save(ctx context.Context, st Writer, key secret.Key, s *schema.Settings, ch
 func Seal(key secret.Key, s *schema.Settings) ([]byte, error) {
 	c := *s
 	var err error
-	if c.Connection.BindCredential, err = key.Seal(s.Connection.BindCredential); err != nil {
-		return nil, fmt.Errorf("encrypt connection.bindCredential: %w", err)
+	if c.Connection.BindCredential, err = key.Seal(schema.PathBindCredential, s.Connection.BindCredential); err != nil {
+		return nil, fmt.Errorf("encrypt %s: %w", schema.PathBindCredential, err)
 	}
-	if c.Push.Token, err = key.Seal(s.Push.Token); err != nil {
-		return nil, fmt.Errorf("encrypt push.token: %w", err)
+	if c.Push.Token, err = key.Seal(schema.PathPushToken, s.Push.Token); err != nil {
+		return nil, fmt.Errorf("encrypt %s: %w", schema.PathPushToken, err)
 	}
 	c.Connection.BindCredentialSet = false
 	c.Push.TokenSet = false
@@ -96,17 +99,29 @@ func Seal(key secret.Key, s *schema.Settings) ([]byte, error) {
 	return doc, nil
 }
 
-// open decrypts one stored secret; "" stays "" (no secret stored).
-func open(key secret.Key, sealed string) (string, error) {
-	if sealed == "" {
-		return "", nil
+// sealedFields are the secrets of the stored document, by JSON path.
+var sealedFields = []string{schema.PathBindCredential, schema.PathPushToken}
+
+// open decrypts the stored secret of field; "" stays "" (no secret stored).
+// A value that opens only as another field's was moved there from that field.
+func open(key secret.Key, field, sealed string) (string, error) {
+	plain, err := key.Open(field, sealed)
+	if err == nil {
+		return plain, nil
 	}
-	plain, err := key.Open(sealed)
-	if err != nil {
-		// The sealed value is not secret, but keep errors free of stored values anyway.
-		return "", err
+	if errors.Is(err, secret.ErrOpen) {
+		for _, other := range sealedFields {
+			if other == field {
+				continue
+			}
+			if _, oerr := key.Open(other, sealed); oerr == nil {
+				return "", fmt.Errorf("stored %s holds the value sealed for %s: the stored settings were altered: %w",
+					field, other, err)
+			}
+		}
 	}
-	return plain, nil
+	// Neither the sealed value nor the plaintext goes into the error.
+	return "", fmt.Errorf("stored %s: %w", field, err)
 }
 
 // Loader returns a function that loads the settings from st with key, in the

@@ -169,6 +169,62 @@ func TestLoadWithWrongKeyFails(t *testing.T) {
 	}
 }
 
+// TestLoadRefusesSwappedSecrets pins down that the sealed values are bound to
+// their fields: someone who can write the store and swaps the sealed bind
+// credential and push token (so the bind credential would be sent to the
+// push target and the other way round) gets a Load error, not swapped secrets.
+func TestLoadRefusesSwappedSecrets(t *testing.T) {
+	ctx := context.Background()
+	db, _ := openStore(t)
+	key := mustKey(t, keyA)
+	if err := settingsdoc.Save(ctx, db, key, sample(), nil); err != nil {
+		t.Fatal(err)
+	}
+	doc, _, _, err := db.GetSettings(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stored schema.Settings
+	if stored, err = schema.Parse(doc); err != nil {
+		t.Fatal(err)
+	}
+	cred, tok := stored.Connection.BindCredential, stored.Push.Token
+	if !strings.HasPrefix(cred, secret.Prefix) || !strings.HasPrefix(tok, secret.Prefix) {
+		t.Fatalf("stored secrets are not sealed: %q %q", cred, tok)
+	}
+	swapped := bytes.Replace(doc, []byte(cred), []byte("CRED"), 1)
+	swapped = bytes.Replace(swapped, []byte(tok), []byte(cred), 1)
+	swapped = bytes.Replace(swapped, []byte("CRED"), []byte(tok), 1)
+	if bytes.Equal(swapped, doc) {
+		t.Fatal("nothing swapped")
+	}
+	if err := db.PutSettings(ctx, swapped, nil); err != nil {
+		t.Fatal(err)
+	}
+	got, _, err := settingsdoc.Load(ctx, db, key)
+	if got != nil || !errors.Is(err, secret.ErrOpen) {
+		t.Fatalf("Load of swapped secrets = %+v, %v; want an error", got, err)
+	}
+	want := "stored connection.bindCredential holds the value sealed for push.token: the stored settings were altered: "
+	if msg := err.Error(); !strings.HasPrefix(msg, want) {
+		t.Fatalf("error %q, want it to start with %q", msg, want)
+	}
+	if msg := err.Error(); strings.Contains(msg, bindSecret) || strings.Contains(msg, pushSecret) || strings.Contains(msg, cred) {
+		t.Fatalf("error %q holds a secret or a sealed value", msg)
+	}
+
+	// Moving one sealed value over the other is caught too.
+	moved := bytes.Replace(doc, []byte(tok), []byte(cred), 1)
+	if err := db.PutSettings(ctx, moved, nil); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err = settingsdoc.Load(ctx, db, key)
+	want = "stored push.token holds the value sealed for connection.bindCredential: the stored settings were altered: "
+	if err == nil || !strings.HasPrefix(err.Error(), want) {
+		t.Fatalf("Load of a moved secret: %v, want %q", err, want)
+	}
+}
+
 func TestLoadRefusesPlaintextSecrets(t *testing.T) {
 	ctx := context.Background()
 	db, _ := openStore(t)
