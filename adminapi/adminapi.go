@@ -69,7 +69,7 @@ type Store interface {
 }
 
 // Scheduler is what the admin API needs from the sync scheduler;
-// *bridge.Scheduler implements it.
+// *scheduler.Scheduler implements it.
 type Scheduler interface {
 	// Reschedule reads the settings again and applies their schedule at once.
 	Reschedule(ctx context.Context) error

@@ -22,6 +22,7 @@ import (
 	"github.com/scimbridge/scimbridge/internal/settingsdoc"
 	"github.com/scimbridge/scimbridge/internal/slapdtest"
 	"github.com/scimbridge/scimbridge/ldapsource"
+	"github.com/scimbridge/scimbridge/scheduler"
 	"github.com/scimbridge/scimbridge/schema"
 	"github.com/scimbridge/scimbridge/store"
 )
@@ -120,7 +121,7 @@ type env struct {
 	echo   *echo.Echo
 	http   *httptest.Server
 	logs   *syncBuffer
-	sched  *bridge.Scheduler
+	sched  *scheduler.Scheduler
 	// gate, when set, holds every directory read until it is closed.
 	gate chan struct{}
 	// extraLDIF is preloaded after directoryLDIF.
@@ -172,7 +173,7 @@ func newEnv(t *testing.T, opts ...envOption) *env {
 		}
 	}
 	syncer := bridge.NewSyncer(db, dial, log)
-	sched, err := bridge.NewScheduler(syncer, settingsdoc.Loader(db, key), log)
+	sched, err := scheduler.New(syncer, settingsdoc.Loader(db, key), log)
 	if err != nil {
 		t.Fatal(err)
 	}

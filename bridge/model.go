@@ -1,7 +1,8 @@
 // Package bridge is scimbridge's domain: one full sync reads every user and
 // group from a Directory, maps them (package schema), resolves nested groups,
 // diffs the result against what a Store holds and applies the difference in one
-// transaction, with a report of the run. It also schedules syncs.
+// transaction, with a report of the run. Package scheduler runs it on a
+// schedule.
 //
 // Data flows one way: ldapsource → bridge → store. The bridge declares the
 // interfaces it needs (Directory, Store); adapters implement them.

@@ -75,7 +75,6 @@ type Syncer struct {
 	now    func() time.Time
 
 	mu      sync.Mutex   // held for the whole of a run
-	unlock  func()       // releases mu and the store's lock; set by start, used by finish
 	running atomic.Int64 // id of the run in progress; 0 when idle
 }
 
@@ -140,15 +139,29 @@ func (s *Syncer) lock() (unlock func(), err error) {
 // failed or held). While another run is in progress it returns a *BusyError.
 // The returned error is otherwise only about recording the run.
 func (s *Syncer) Run(ctx context.Context, settings *schema.Settings, opt Options) (*Report, error) {
-	r, err := s.start(ctx, opt)
+	p, err := s.Begin(ctx, opt)
 	if err != nil {
 		return nil, err
 	}
-	return s.finish(ctx, settings, opt, r)
+	return p.Complete(ctx, settings)
 }
 
-// start takes the run lock and records the run as running.
-func (s *Syncer) start(ctx context.Context, opt Options) (*Report, error) {
+// Pending is a run that Begin recorded and holds the run lock for. Complete
+// performs it; every Pending must be completed, exactly once.
+type Pending struct {
+	s      *Syncer
+	opt    Options
+	r      *Report
+	unlock func()
+}
+
+// ID is the run's id in the store.
+func (p *Pending) ID() int64 { return p.r.ID }
+
+// Begin takes the run lock and records a run as running, so that a caller
+// can hand out its id before the sync itself (Complete) runs, e.g. in the
+// background. While another run is in progress it returns a *BusyError.
+func (s *Syncer) Begin(ctx context.Context, opt Options) (*Pending, error) {
 	unlock, err := s.lock()
 	if err != nil {
 		return nil, err
@@ -170,18 +183,17 @@ func (s *Syncer) start(ctx context.Context, opt Options) (*Report, error) {
 		unlock()
 		return nil, fmt.Errorf("record sync run: %w", err)
 	}
-	s.unlock = unlock
 	s.running.Store(r.ID)
-	return r, nil
+	return &Pending{s: s, opt: opt, r: r, unlock: unlock}, nil
 }
 
-// finish runs the sync started by start and releases the lock.
-func (s *Syncer) finish(ctx context.Context, settings *schema.Settings, opt Options, r *Report) (*Report, error) {
+// Complete performs the run Begin recorded, records its report and releases
+// the run lock. The returned error is only about recording the run.
+func (p *Pending) Complete(ctx context.Context, settings *schema.Settings) (*Report, error) {
+	s, opt, r := p.s, p.opt, p.r
 	defer func() {
 		s.running.Store(0)
-		unlock := s.unlock
-		s.unlock = nil
-		unlock()
+		p.unlock()
 	}()
 	log := s.log.With("run", r.ID, "trigger", r.Trigger, "dryRun", r.DryRun)
 	log.Info("sync started")

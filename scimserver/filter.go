@@ -133,14 +133,16 @@ func parseFilter(text string, def resourceDef) (expr *store.Expr, err error) {
 	return translate(ast, def)
 }
 
-func translate(e filter.Expression, def resourceDef) (*store.Expr, error) {
+// translateLogic translates the and/or/not structure of a filter and hands
+// every other node to leaf.
+func translateLogic(e filter.Expression, leaf func(filter.Expression) (*store.Expr, error)) (*store.Expr, error) {
 	switch e := e.(type) {
 	case *filter.LogicalExpression:
-		l, err := translate(e.Left, def)
+		l, err := translateLogic(e.Left, leaf)
 		if err != nil {
 			return nil, err
 		}
-		r, err := translate(e.Right, def)
+		r, err := translateLogic(e.Right, leaf)
 		if err != nil {
 			return nil, err
 		}
@@ -150,64 +152,56 @@ func translate(e filter.Expression, def resourceDef) (*store.Expr, error) {
 		}
 		return &store.Expr{Op: op, Left: l, Right: r}, nil
 	case *filter.NotExpression:
-		x, err := translate(e.Expression, def)
+		x, err := translateLogic(e.Expression, leaf)
 		if err != nil {
 			return nil, err
 		}
 		return &store.Expr{Op: "not", Left: x}, nil
-	case *filter.AttributeExpression:
-		a, err := lookupAttr(e.AttributePath, def)
-		if err != nil {
-			return nil, err
-		}
-		if a.kind == kindMulti {
-			// "emails eq x" compares the elements' values (RFC 7644 §3.4.2.2).
-			a = attrDef{name: a.name + ".value", kind: a.subs["value"].kind}
-		}
-		return compare(a, e)
-	case *filter.ValuePath:
-		a, err := lookupAttr(e.AttributePath, def)
-		if err != nil {
-			return nil, err
-		}
-		if e.AttributePath.SubAttribute != nil || a.kind != kindMulti {
-			return nil, badFilter("%s is not a multi-valued attribute: value filters [ ] apply to emails, groups and members", e.AttributePath)
-		}
-		inner, err := translateSub(e.ValueFilter, a)
-		if err != nil {
-			return nil, err
-		}
-		return &store.Expr{Op: "any", Attr: a.name, Left: inner}, nil
 	default:
-		return nil, badFilter("unsupported filter expression")
+		return leaf(e)
 	}
+}
+
+func translate(e filter.Expression, def resourceDef) (*store.Expr, error) {
+	return translateLogic(e, func(e filter.Expression) (*store.Expr, error) {
+		switch e := e.(type) {
+		case *filter.AttributeExpression:
+			a, err := lookupAttr(e.AttributePath, def)
+			if err != nil {
+				return nil, err
+			}
+			if a.kind == kindMulti {
+				// "emails eq x" compares the elements' values (RFC 7644 §3.4.2.2).
+				a = attrDef{name: a.name + ".value", kind: a.subs["value"].kind}
+			}
+			return compare(a, e)
+		case *filter.ValuePath:
+			a, err := lookupAttr(e.AttributePath, def)
+			if err != nil {
+				return nil, err
+			}
+			if e.AttributePath.SubAttribute != nil || a.kind != kindMulti {
+				return nil, badFilter("%s is not a multi-valued attribute: value filters [ ] apply to emails, groups and members", e.AttributePath)
+			}
+			inner, err := translateSub(e.ValueFilter, a)
+			if err != nil {
+				return nil, err
+			}
+			return &store.Expr{Op: "any", Attr: a.name, Left: inner}, nil
+		default:
+			return nil, badFilter("unsupported filter expression")
+		}
+	})
 }
 
 // translateSub translates the filter inside a value path over multi-valued attribute mv.
 func translateSub(e filter.Expression, mv attrDef) (*store.Expr, error) {
-	switch e := e.(type) {
-	case *filter.LogicalExpression:
-		l, err := translateSub(e.Left, mv)
-		if err != nil {
-			return nil, err
+	return translateLogic(e, func(e filter.Expression) (*store.Expr, error) {
+		a, ok := e.(*filter.AttributeExpression)
+		if !ok {
+			return nil, badFilter("%s[ ]: only comparisons joined by and/or are supported inside [ ]", mv.name)
 		}
-		r, err := translateSub(e.Right, mv)
-		if err != nil {
-			return nil, err
-		}
-		op := strings.ToLower(string(e.Operator))
-		if op != "and" && op != "or" {
-			return nil, badFilter("unknown logical operator %q", e.Operator)
-		}
-		return &store.Expr{Op: op, Left: l, Right: r}, nil
-	case *filter.NotExpression:
-		x, err := translateSub(e.Expression, mv)
-		if err != nil {
-			return nil, err
-		}
-		return &store.Expr{Op: "not", Left: x}, nil
-	case *filter.AttributeExpression:
-		p := e.AttributePath
+		p := a.AttributePath
 		name := p.AttributeName
 		if p.URIPrefix != nil || p.SubAttribute != nil {
 			return nil, badFilter("%s[%s]: use the plain sub-attribute name inside [ ]", mv.name, p)
@@ -216,10 +210,8 @@ func translateSub(e filter.Expression, mv attrDef) (*store.Expr, error) {
 		if !ok {
 			return nil, badFilter("%s has no sub-attribute %q usable in a filter", mv.name, name)
 		}
-		return compare(sub, e)
-	default:
-		return nil, badFilter("%s[ ]: only comparisons joined by and/or are supported inside [ ]", mv.name)
-	}
+		return compare(sub, a)
+	})
 }
 
 // lookupAttr resolves an attribute path, optionally URN-qualified, case-insensitively.

@@ -20,6 +20,7 @@ import (
 	"github.com/scimbridge/scimbridge/internal/settingsdoc"
 	"github.com/scimbridge/scimbridge/ldapsource"
 	"github.com/scimbridge/scimbridge/push"
+	"github.com/scimbridge/scimbridge/scheduler"
 	"github.com/scimbridge/scimbridge/schema"
 	"github.com/scimbridge/scimbridge/scimserver"
 	"github.com/scimbridge/scimbridge/store"
@@ -72,7 +73,7 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer, log *slog.Lo
 	syncer := bridge.NewSyncer(st, ldapsource.Dial, log)
 	pusher := push.New(st, log)
 	syncer.SetPusher(pusher)
-	sched, err := bridge.NewScheduler(syncer, load, log)
+	sched, err := scheduler.New(syncer, load, log)
 	if err != nil {
 		return err
 	}
@@ -166,7 +167,7 @@ func storeSettingsFile(ctx context.Context, st *store.DB, key secret.Key, path s
 
 // startupSync runs a sync at start when the stored settings are enabled, so
 // a restarted server does not wait a whole interval for fresh data.
-func startupSync(ctx context.Context, sched *bridge.Scheduler, load func(context.Context) (*schema.Settings, error), log *slog.Logger) {
+func startupSync(ctx context.Context, sched *scheduler.Scheduler, load func(context.Context) (*schema.Settings, error), log *slog.Logger) {
 	s, err := load(ctx)
 	if err != nil || !s.Enabled {
 		return

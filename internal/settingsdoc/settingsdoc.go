@@ -125,7 +125,7 @@ func open(key secret.Key, field, sealed string) (string, error) {
 }
 
 // Loader returns a function that loads the settings from st with key, in the
-// form bridge.NewScheduler takes.
+// form scheduler.New takes.
 func Loader(st Reader, key secret.Key) func(ctx context.Context) (*schema.Settings, error) {
 	return func(ctx context.Context) (*schema.Settings, error) {
 		s, _, err := Load(ctx, st, key)

@@ -1,4 +1,6 @@
-package bridge
+// Package scheduler runs scimbridge's periodic full syncs with gocron and
+// starts manual ones, on top of a bridge.Syncer.
+package scheduler
 
 import (
 	"context"
@@ -10,6 +12,7 @@ import (
 
 	"github.com/go-co-op/gocron/v2"
 
+	"github.com/scimbridge/scimbridge/bridge"
 	"github.com/scimbridge/scimbridge/schema"
 )
 
@@ -17,7 +20,7 @@ import (
 // Runs never overlap: the Syncer holds one run at a time, and a run asked for
 // while another runs is refused with a *BusyError rather than dropped silently.
 type Scheduler struct {
-	syncer *Syncer
+	syncer *bridge.Syncer
 	load   func(ctx context.Context) (*schema.Settings, error)
 	log    *slog.Logger
 	cron   gocron.Scheduler
@@ -31,9 +34,9 @@ type Scheduler struct {
 	interval time.Duration
 }
 
-// NewScheduler returns a stopped scheduler; load reads the current settings
-// before every run and every Reschedule.
-func NewScheduler(sy *Syncer, load func(ctx context.Context) (*schema.Settings, error), log *slog.Logger) (*Scheduler, error) {
+// New returns a stopped scheduler; load reads the current settings before
+// every run and every Reschedule.
+func New(sy *bridge.Syncer, load func(ctx context.Context) (*schema.Settings, error), log *slog.Logger) (*Scheduler, error) {
 	if log == nil {
 		log = slog.Default()
 	}
@@ -114,8 +117,8 @@ func (s *Scheduler) scheduledRun() {
 		s.log.Info("scheduled sync skipped: LDAP sync is disabled")
 		return
 	}
-	_, err := s.Trigger(s.ctx, Options{Trigger: TriggerScheduled})
-	var busy *BusyError
+	_, err := s.Trigger(s.ctx, bridge.Options{Trigger: bridge.TriggerScheduled})
+	var busy *bridge.BusyError
 	switch {
 	case errors.As(err, &busy):
 		s.log.Warn("scheduled sync skipped: a sync is already running", "runningRun", busy.RunID)
@@ -126,26 +129,26 @@ func (s *Scheduler) scheduledRun() {
 
 // Trigger starts a run in the background and returns its id as soon as the
 // run is recorded. A run in progress yields a *BusyError with its id.
-func (s *Scheduler) Trigger(ctx context.Context, opt Options) (int64, error) {
+func (s *Scheduler) Trigger(ctx context.Context, opt bridge.Options) (int64, error) {
 	set, err := s.load(ctx)
 	if err != nil {
 		return 0, fmt.Errorf("load settings: %w", err)
 	}
-	r, err := s.syncer.start(ctx, opt)
+	p, err := s.syncer.Begin(ctx, opt)
 	if err != nil {
 		return 0, err
 	}
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
-		if _, err := s.syncer.finish(s.ctx, set, opt, r); err != nil {
-			s.log.Error("sync run not recorded", "run", r.ID, "err", err)
+		if _, err := p.Complete(s.ctx, set); err != nil {
+			s.log.Error("sync run not recorded", "run", p.ID(), "err", err)
 		}
 	}()
-	return r.ID, nil
+	return p.ID(), nil
 }
 
-// Exclusive runs fn while no sync can run (see Syncer.Exclusive).
+// Exclusive runs fn while no sync can run (see bridge.Syncer.Exclusive).
 func (s *Scheduler) Exclusive(ctx context.Context, fn func(ctx context.Context) error) error {
 	return s.syncer.Exclusive(ctx, fn)
 }

@@ -1,16 +1,54 @@
-package bridge_test
+package scheduler_test
 
 import (
 	"context"
 	"errors"
+	"io"
+	"log/slog"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/scimbridge/scimbridge/bridge"
+	"github.com/scimbridge/scimbridge/internal/slapdtest"
 	"github.com/scimbridge/scimbridge/ldapsource"
+	"github.com/scimbridge/scimbridge/scheduler"
 	"github.com/scimbridge/scimbridge/schema"
+	"github.com/scimbridge/scimbridge/store"
 )
+
+// env is a real slapd with the base fixture and a real SQLite store.
+type env struct {
+	db  *store.DB
+	set *schema.Settings
+}
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	srv := slapdtest.Start(t)
+	db, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "state.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return &env{db: db, set: srv.Settings()}
+}
+
+func quietLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+// blockingDir holds the read until released, so a second run overlaps it.
+type blockingDir struct {
+	bridge.Directory
+	started chan struct{}
+	release chan struct{}
+}
+
+func (b *blockingDir) Users(ctx context.Context, fn func(*schema.Entry) error) error {
+	close(b.started)
+	<-b.release
+	return b.Directory.Users(ctx, fn)
+}
 
 // settingsBox is a settings source the test can change between Reschedules.
 type settingsBox struct {
@@ -31,10 +69,10 @@ func (b *settingsBox) set(f func(*schema.Settings)) {
 	f(&b.s)
 }
 
-func newScheduler(t *testing.T, e *env, dial bridge.Dialer) (*bridge.Scheduler, *settingsBox) {
+func newScheduler(t *testing.T, e *env, dial bridge.Dialer) (*scheduler.Scheduler, *settingsBox) {
 	t.Helper()
 	box := &settingsBox{s: *e.set}
-	sched, err := bridge.NewScheduler(bridge.NewSyncer(e.db, dial, quietLog()), box.load, quietLog())
+	sched, err := scheduler.New(bridge.NewSyncer(e.db, dial, quietLog()), box.load, quietLog())
 	if err != nil {
 		t.Fatal(err)
 	}
