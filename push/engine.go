@@ -378,43 +378,20 @@ func (e *engine) ensureUser(ctx context.Context, u *store.PushUser) error {
 	}
 	created := false
 	if st.RemoteID == "" {
-		raw, found, err := e.lookup(ctx, "Users", "userName", u.UserName)
+		raw, isNew, err := e.findOrCreate(ctx, st, "Users", "userName", u.UserName, want.wire())
 		if err != nil {
 			return err
 		}
-		if !found {
-			if st.Status == "" {
-				// Record the intent first: after a crash the next run looks the user up.
-				st.Status = store.PushPending
-				if err := e.save(ctx, st); err != nil {
-					return err
-				}
+		b, id := projectUser(raw)
+		if isNew {
+			if id == "" && e.cfg.iomete {
+				id = u.UserName
 			}
-			resp, err := e.send(ctx, http.MethodPost, "/Users", nil, want.wire())
-			switch {
-			case isStatus(err, http.StatusConflict):
-				if raw, found, err = e.lookup(ctx, "Users", "userName", u.UserName); err != nil {
-					return err
-				}
-				if !found {
-					return fmt.Errorf("create user %q: the target reports a conflict but no user of that userName", u.UserName)
-				}
-			case err != nil:
-				return err
-			default:
-				_, id := projectUser(resp.body)
-				if id == "" && e.cfg.iomete {
-					id = u.UserName
-				}
-				if id == "" {
-					return fmt.Errorf("create user %q: the target returned no id", u.UserName)
-				}
-				st.RemoteID, st.PushedHash, st.PushedBody = id, h, js
-				created = true
+			if id == "" {
+				return fmt.Errorf("create user %q: the target returned no id", u.UserName)
 			}
-		}
-		if !created {
-			b, id := projectUser(raw)
+			st.RemoteID, st.PushedHash, st.PushedBody = id, h, js
+		} else {
 			if id == "" && e.cfg.iomete {
 				id = b.UserName
 			}
@@ -423,6 +400,7 @@ func (e *engine) ensureUser(ctx context.Context, u *store.PushUser) error {
 			}
 			st.PushedHash, st.PushedBody = hashOf(b)
 		}
+		created = isNew
 		e.moveUser(u.ID, "")
 	}
 	updated := false
@@ -480,6 +458,39 @@ func (e *engine) deleteRemote(ctx context.Context, kind, id string) error {
 		return nil
 	}
 	return err
+}
+
+// findOrCreate looks st's resource up at the target by name (its attr of
+// kind) and, when the target lacks it, creates it with body, recording the
+// intent first so that after a crash the next run looks it up. It returns the
+// resource the target holds, or with isNew the target's answer to the create.
+func (e *engine) findOrCreate(ctx context.Context, st *store.PushState, kind, attr, name string, body any) (raw json.RawMessage, isNew bool, err error) {
+	raw, found, err := e.lookup(ctx, kind, attr, name)
+	if err != nil || found {
+		return raw, false, err
+	}
+	if st.Status == "" {
+		st.Status = store.PushPending
+		if err := e.save(ctx, st); err != nil {
+			return nil, false, err
+		}
+	}
+	resp, err := e.send(ctx, http.MethodPost, "/"+kind, nil, body)
+	switch {
+	case isStatus(err, http.StatusConflict):
+		raw, found, err := e.lookup(ctx, kind, attr, name)
+		if err != nil {
+			return nil, false, err
+		}
+		if !found {
+			noun := strings.ToLower(st.ResourceType)
+			return nil, false, fmt.Errorf("create %s %q: the target reports a conflict but no %s of that %s", noun, name, noun, attr)
+		}
+		return raw, false, nil
+	case err != nil:
+		return nil, false, err
+	}
+	return resp.body, true, nil
 }
 
 // adopt records remoteID, found at the target by name, as st's remote
@@ -650,45 +661,21 @@ func (e *engine) ensureGroup(ctx context.Context, g *store.PushGroup) error {
 	e.mu.Unlock()
 	created := false
 	if st.RemoteID == "" {
-		raw, found, err := e.lookup(ctx, "Groups", "displayName", g.Name)
+		raw, isNew, err := e.findOrCreate(ctx, st, "Groups", "displayName", g.Name, want.wire(desired))
 		if err != nil {
 			return err
 		}
-		if !found {
-			if st.Status == "" {
-				st.Status = store.PushPending
-				if err := e.save(ctx, st); err != nil {
-					return err
-				}
+		b, id, ms := projectGroup(raw)
+		if isNew {
+			if id == "" && e.cfg.iomete {
+				id = g.Name
 			}
-			resp, err := e.send(ctx, http.MethodPost, "/Groups", nil, want.wire(desired))
-			switch {
-			case isStatus(err, http.StatusConflict):
-				if raw, found, err = e.lookup(ctx, "Groups", "displayName", g.Name); err != nil {
-					return err
-				}
-				if !found {
-					return fmt.Errorf("create group %q: the target reports a conflict but no group of that displayName", g.Name)
-				}
-			case err != nil:
-				return err
-			default:
-				_, id, _ := projectGroup(resp.body)
-				if id == "" && e.cfg.iomete {
-					id = g.Name
-				}
-				if id == "" {
-					return fmt.Errorf("create group %q: the target returned no id", g.Name)
-				}
-				st.RemoteID, st.PushedHash, st.PushedBody = id, h, js
-				created = true
-				if err := e.setMembers(ctx, g.ID, true, values(desired), nil); err != nil {
-					return err
-				}
+			if id == "" {
+				return fmt.Errorf("create group %q: the target returned no id", g.Name)
 			}
-		}
-		if !created {
-			b, id, ms := projectGroup(raw)
+			st.RemoteID, st.PushedHash, st.PushedBody = id, h, js
+			ms = values(desired)
+		} else {
 			if id == "" && e.cfg.iomete {
 				id = b.DisplayName
 			}
@@ -696,9 +683,10 @@ func (e *engine) ensureGroup(ctx context.Context, g *store.PushGroup) error {
 				return err
 			}
 			st.PushedHash, st.PushedBody = hashOf(b.attrs())
-			if err := e.setMembers(ctx, g.ID, true, ms, nil); err != nil {
-				return err
-			}
+		}
+		created = isNew
+		if err := e.setMembers(ctx, g.ID, true, ms, nil); err != nil {
+			return err
 		}
 	}
 	add, remove := e.memberDiff(g.ID, desired)

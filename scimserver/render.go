@@ -40,7 +40,7 @@ type userResource struct {
 	DisplayName string          `json:"displayName,omitempty"`
 	Emails      []email         `json:"emails,omitempty"`
 	Active      bool            `json:"active"`
-	Groups      []userGroup     `json:"groups,omitempty"`
+	Groups      []refValue      `json:"groups,omitempty"`
 	Enterprise  *enterpriseUser `json:"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User,omitempty"`
 	Meta        meta            `json:"meta"`
 }
@@ -59,8 +59,10 @@ type email struct {
 	Primary bool   `json:"primary"`
 }
 
-// userGroup is one element of a user's "groups": type is "direct" or "indirect" (through nesting).
-type userGroup struct {
+// refValue is one element of a user's "groups", whose type is "direct" or
+// "indirect" (through nesting), or of a group's "members", whose type is
+// "User" or "Group".
+type refValue struct {
 	Value   string `json:"value"`
 	Display string `json:"display"`
 	Type    string `json:"type"`
@@ -75,20 +77,12 @@ type enterpriseUser struct {
 
 // groupResource is a SCIM Group (RFC 7643 §4.2) with its direct members.
 type groupResource struct {
-	Schemas     []string      `json:"schemas"`
-	ID          string        `json:"id"`
-	ExternalID  string        `json:"externalId,omitempty"`
-	DisplayName string        `json:"displayName"`
-	Members     []groupMember `json:"members,omitempty"`
-	Meta        meta          `json:"meta"`
-}
-
-// groupMember is one element of "members": type is "User" or "Group".
-type groupMember struct {
-	Value   string `json:"value"`
-	Display string `json:"display"`
-	Type    string `json:"type"`
-	Ref     string `json:"$ref"`
+	Schemas     []string   `json:"schemas"`
+	ID          string     `json:"id"`
+	ExternalID  string     `json:"externalId,omitempty"`
+	DisplayName string     `json:"displayName"`
+	Members     []refValue `json:"members,omitempty"`
+	Meta        meta       `json:"meta"`
 }
 
 // meta is the common "meta" attribute (RFC 7643 §3.1).
@@ -128,15 +122,15 @@ func newUserResource(u *store.UserResource, base string) userResource {
 		res.Emails = []email{{Value: u.Email, Type: "work", Primary: true}}
 	}
 	if len(u.Groups) > 0 {
-		res.Groups = make([]userGroup, len(u.Groups))
+		res.Groups = make([]refValue, len(u.Groups))
 		for i, g := range u.Groups {
 			typ := "indirect"
 			if g.Direct {
 				typ = "direct"
 			}
-			res.Groups[i] = userGroup{Value: g.ID, Display: g.Name, Type: typ, Ref: resourceURL(base, "Groups", g.ID)}
+			res.Groups[i] = refValue{Value: g.ID, Display: g.Name, Type: typ, Ref: resourceURL(base, "Groups", g.ID)}
 		}
-		slices.SortFunc(res.Groups, func(a, b userGroup) int {
+		slices.SortFunc(res.Groups, func(a, b refValue) int {
 			return byDisplay(a.Display, a.Value, b.Display, b.Value)
 		})
 	}
@@ -157,15 +151,15 @@ func newGroupResource(g *store.GroupResource, base string) groupResource {
 		Meta:        newMeta("Group", g.Created, g.LastModified, g.Version, resourceURL(base, "Groups", g.ID)),
 	}
 	if len(g.Members) > 0 {
-		res.Members = make([]groupMember, len(g.Members))
+		res.Members = make([]refValue, len(g.Members))
 		for i, m := range g.Members {
 			endpoint := "Users"
 			if m.Type == bridge.MemberGroup {
 				endpoint = "Groups"
 			}
-			res.Members[i] = groupMember{Value: m.ID, Display: m.Display, Type: m.Type, Ref: resourceURL(base, endpoint, m.ID)}
+			res.Members[i] = refValue{Value: m.ID, Display: m.Display, Type: m.Type, Ref: resourceURL(base, endpoint, m.ID)}
 		}
-		slices.SortFunc(res.Members, func(a, b groupMember) int {
+		slices.SortFunc(res.Members, func(a, b refValue) int {
 			if aGroup := a.Type == bridge.MemberGroup; aGroup != (b.Type == bridge.MemberGroup) {
 				if aGroup {
 					return -1
@@ -236,17 +230,7 @@ func appendUser(b []byte, u *userResource, p *projection) []byte {
 		b = appendBool(b, u.Active)
 	}
 	if len(u.Groups) > 0 && p.wants("groups") {
-		a := openArray(b, "groups")
-		for i := range u.Groups {
-			g := &u.Groups[i]
-			o := a.element()
-			o.str(p, "groups", "value", g.Value)
-			o.str(p, "groups", "display", g.Display)
-			o.str(p, "groups", "type", g.Type)
-			o.str(p, "groups", "$ref", g.Ref)
-			a.b = o.close()
-		}
-		b = a.close()
+		b = appendRefs(b, "groups", u.Groups, p)
 	}
 	if x := u.Enterprise; x != nil && p.wants(enterpriseKey) {
 		o := openObject(b, enterpriseSchema)
@@ -270,20 +254,26 @@ func appendGroup(b []byte, g *groupResource, p *projection) []byte {
 		b = appendField(b, "displayName", g.DisplayName)
 	}
 	if len(g.Members) > 0 && p.wants("members") {
-		a := openArray(b, "members")
-		for i := range g.Members {
-			m := &g.Members[i]
-			o := a.element()
-			o.str(p, "members", "value", m.Value)
-			o.str(p, "members", "display", m.Display)
-			o.str(p, "members", "type", m.Type)
-			o.str(p, "members", "$ref", m.Ref)
-			a.b = o.close()
-		}
-		b = a.close()
+		b = appendRefs(b, "members", g.Members, p)
 	}
 	b = appendMeta(b, &g.Meta, p)
 	return append(b, '}')
+}
+
+// appendRefs appends the reference list key ("groups" or "members"), keeping
+// the sub-attributes p selects.
+func appendRefs(b []byte, key string, refs []refValue, p *projection) []byte {
+	a := openArray(b, key)
+	for i := range refs {
+		r := &refs[i]
+		o := a.element()
+		o.str(p, key, "value", r.Value)
+		o.str(p, key, "display", r.Display)
+		o.str(p, key, "type", r.Type)
+		o.str(p, key, "$ref", r.Ref)
+		a.b = o.close()
+	}
+	return a.close()
 }
 
 func appendMeta(b []byte, m *meta, p *projection) []byte {

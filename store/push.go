@@ -87,6 +87,28 @@ func queryStrings(ctx context.Context, q *sql.DB, what, query string, args ...an
 	return out, nil
 }
 
+// queryGrouped runs a query of (key, value) string rows and lists the values
+// by key, in row order; what names the read in errors.
+func queryGrouped(ctx context.Context, q *sql.DB, what, query string, args ...any) (map[string][]string, error) {
+	rows, err := q.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	defer rows.Close()
+	out := map[string][]string{}
+	for rows.Next() {
+		var k, v string
+		if err := rows.Scan(&k, &v); err != nil {
+			return nil, fmt.Errorf("%s: %w", what, err)
+		}
+		out[k] = append(out[k], v)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	return out, nil
+}
+
 // PushCursor returns the sequence number of the last change the push client
 // has drained (0 before the first push).
 func (db *DB) PushCursor(ctx context.Context) (int64, error) {
@@ -272,24 +294,8 @@ func (db *DB) GroupDescendants(ctx context.Context, ids []string) ([]string, err
 // names are given (names folded with strings.ToLower, as groups.name_norm); a
 // name no group has is absent from the map.
 func (db *DB) GroupIDsByName(ctx context.Context, namesNorm []string) (map[string][]string, error) {
-	rows, err := db.w.QueryContext(ctx, `SELECT name_norm, id FROM groups
+	return queryGrouped(ctx, db.w, "find groups by name", `SELECT name_norm, id FROM groups
 		WHERE name_norm IN (SELECT value FROM json_each(?)) ORDER BY name_norm, id`, idsJSON(namesNorm))
-	if err != nil {
-		return nil, fmt.Errorf("find groups by name: %w", err)
-	}
-	defer rows.Close()
-	out := map[string][]string{}
-	for rows.Next() {
-		var name, id string
-		if err := rows.Scan(&name, &id); err != nil {
-			return nil, fmt.Errorf("find groups by name: %w", err)
-		}
-		out[name] = append(out[name], id)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("find groups by name: %w", err)
-	}
-	return out, nil
 }
 
 // UsersInGroups returns the ids of the users in any of the given groups,
@@ -444,24 +450,8 @@ func (db *DB) PushHolders(ctx context.Context, resourceType, remoteID string) ([
 
 // PushMembers returns the remote member ids last delivered for the given groups.
 func (db *DB) PushMembers(ctx context.Context, groupIDs []string) (map[string][]string, error) {
-	out := make(map[string][]string, len(groupIDs))
-	rows, err := db.w.QueryContext(ctx, `SELECT group_id, member_id FROM push_members
+	return queryGrouped(ctx, db.w, "read pushed members", `SELECT group_id, member_id FROM push_members
 		WHERE group_id IN (SELECT value FROM json_each(?)) ORDER BY group_id, member_id`, idsJSON(groupIDs))
-	if err != nil {
-		return nil, fmt.Errorf("read pushed members: %w", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var g, m string
-		if err := rows.Scan(&g, &m); err != nil {
-			return nil, fmt.Errorf("read pushed members: %w", err)
-		}
-		out[g] = append(out[g], m)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("read pushed members: %w", err)
-	}
-	return out, nil
 }
 
 // UpdatePushMembers records that add were delivered as members of group

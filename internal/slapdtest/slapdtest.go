@@ -45,6 +45,7 @@ import (
 
 	"github.com/go-ldap/ldap/v3"
 
+	"github.com/scimbridge/scimbridge/internal/testpki"
 	"github.com/scimbridge/scimbridge/schema"
 )
 
@@ -157,12 +158,12 @@ func Launch(dir string, opts ...Option) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	p, err := newPKI()
+	p, err := testpki.New("127.0.0.1", []string{"localhost"}, []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback})
 	if err != nil {
 		return nil, fmt.Errorf("slapdtest: %w", err)
 	}
 	s := &Server{
-		CAPEM:          string(p.caPEM),
+		CAPEM:          string(p.CAPEM),
 		BaseDN:         BaseDN,
 		AdminDN:        AdminDN,
 		AdminPassword:  randomSecret(),
@@ -172,11 +173,8 @@ func Launch(dir string, opts ...Option) (*Server, error) {
 		conf:           filepath.Join(dir, "slapd.conf"),
 		slapd:          slapd,
 	}
-	files := map[string][]byte{"ca.pem": p.caPEM, "server.pem": p.certPEM, "server.key": p.keyPEM}
-	for name, data := range files {
-		if err := os.WriteFile(filepath.Join(dir, name), data, 0o600); err != nil {
-			return nil, fmt.Errorf("slapdtest: %w", err)
-		}
+	if err := p.WriteFiles(dir, "ca.pem", "server.pem", "server.key"); err != nil {
+		return nil, fmt.Errorf("slapdtest: %w", err)
 	}
 	if err := os.Mkdir(filepath.Join(dir, "db"), 0o700); err != nil {
 		return nil, fmt.Errorf("slapdtest: %w", err)
@@ -599,60 +597,20 @@ func apply(c *ldap.Conn, r record) error {
 	return fmt.Errorf("unknown changetype %q", r.changeType)
 }
 
-// Settings returns a settings document for this server and the base fixture:
-// vendor openldap, plain ldap:// bound as AdminDN, users under ou=people
+// Settings returns schema.Defaults("openldap") pointed at this server and the
+// base fixture: enabled, plain ldap:// bound as AdminDN, users under ou=people
 // (inetOrgPerson+organizationalPerson, username uid, externalId entryUUID),
 // groupOfNames groups under ou=groups, periodic full sync daily, push off.
 // Each call returns a fresh copy to change freely.
 func (s *Server) Settings() *schema.Settings {
-	return &schema.Settings{
-		Vendor:  schema.VendorOpenLDAP,
-		Enabled: true,
-		Connection: schema.Connection{
-			URL:                   s.URL,
-			BindDN:                AdminDN,
-			BindCredential:        s.AdminPassword,
-			ConnectTimeoutSeconds: 10,
-			ReadTimeoutSeconds:    60,
-			PageSize:              500,
-		},
-		Users: schema.Users{
-			UsersDN:       PeopleDN,
-			ObjectClasses: []string{"inetOrgPerson", "organizationalPerson"},
-			Scope:         schema.ScopeSubtree,
-			Attributes: schema.UserAttributes{
-				Username:    "uid",
-				Email:       "mail",
-				FirstName:   "givenName",
-				LastName:    "sn",
-				DisplayName: "displayName",
-				ExternalID:  "entryUUID",
-			},
-		},
-		Groups: schema.Groups{
-			Enabled:       true,
-			GroupsDN:      GroupsDN,
-			ObjectClasses: []string{"groupOfNames"},
-			Scope:         schema.ScopeSubtree,
-			Attributes: schema.GroupAttributes{
-				Name:                    "cn",
-				Membership:              "member",
-				MembershipAttributeType: schema.MembershipDN,
-				MembershipUserAttribute: "uid",
-				ExternalID:              "entryUUID",
-			},
-		},
-		Sync: schema.Sync{PeriodicFullSync: true, FullSyncIntervalSeconds: 86400, MaxDeletes: 500},
-		Push: schema.Push{
-			AuthHeader:     "Authorization",
-			Profile:        schema.ProfileRFC,
-			Deprovision:    schema.DeprovisionDelete,
-			GroupMembers:   schema.MembersFlatten,
-			Concurrency:    4,
-			TimeoutSeconds: 30,
-			ScopeGroups:    []string{},
-		},
-	}
+	st := schema.Defaults(schema.VendorOpenLDAP)
+	st.Enabled = true
+	st.Connection.URL = s.URL
+	st.Connection.BindDN = AdminDN
+	st.Connection.BindCredential = s.AdminPassword
+	st.Users.UsersDN = PeopleDN
+	st.Groups.GroupsDN = GroupsDN
+	return &st
 }
 
 // PosixSettings returns Settings with groups read from ou=posix as posixGroup
