@@ -31,9 +31,10 @@ import (
 
 // DB is an open state store. It is safe for concurrent use.
 type DB struct {
-	w    *sql.DB // the one writer connection
-	r    *sql.DB // read-only connections
-	path string  // the database file; its sync lock file is path + ".lock"
+	w       *sql.DB // the one writer connection
+	r       *sql.DB // read-only connections
+	path    string  // the database file; its sync lock file is path + ".lock"
+	cursors cursors // where the next page of a list walk starts
 }
 
 // readConns is the size of the read pool: the machine this runs on is small,

@@ -75,12 +75,20 @@ func page(q Query, users bool, idCol string) (where string, args []any, order st
 }
 
 // listPage reads one page and the total number of matches. A partial page
-// tells the total without counting.
-func listPage[T any](ctx context.Context, tx *sql.Tx, selectFrom, from, idCol, where string, args []any,
-	order string, limit, offset int, scan func(scanner) (T, error)) (int, []T, error) {
+// tells the total without counting. In id order, a page that continues a
+// walk starts after the id that ended the previous page (see cursors).
+func listPage[T any](ctx context.Context, db *DB, tx *sql.Tx, selectFrom, from, idCol, where string, args []any,
+	order string, limit, offset int, scan func(scanner) (T, error), idOf func(*T) string) (int, []T, error) {
 	items := []T{}
 	if limit > 0 {
-		err := eachRow(ctx, tx, selectFrom+" WHERE "+idCol+" IN (SELECT "+idCol+" FROM "+from+" WHERE "+where+
+		pageWhere, pageArgs, skip := where, args, offset
+		walk := order == idCol+" ASC"
+		if walk && offset > 0 {
+			if after, ok := db.cursors.get(cursorKey(from, where, args, offset)); ok {
+				pageWhere, pageArgs, skip = "("+where+") AND "+idCol+" > ?", append(append([]any(nil), args...), after), 0
+			}
+		}
+		err := eachRow(ctx, tx, selectFrom+" WHERE "+idCol+" IN (SELECT "+idCol+" FROM "+from+" WHERE "+pageWhere+
 			" ORDER BY "+order+" LIMIT ? OFFSET ?) ORDER BY "+order, func(rows *sql.Rows) error {
 			it, err := scan(rows)
 			if err != nil {
@@ -88,9 +96,12 @@ func listPage[T any](ctx context.Context, tx *sql.Tx, selectFrom, from, idCol, w
 			}
 			items = append(items, it)
 			return nil
-		}, append(args, limit, offset)...)
+		}, append(pageArgs, limit, skip)...)
 		if err != nil {
 			return 0, nil, err
+		}
+		if walk && len(items) == limit {
+			db.cursors.put(cursorKey(from, where, args, offset+limit), idOf(&items[len(items)-1]))
 		}
 		if len(items) < limit && (len(items) > 0 || offset == 0) {
 			return offset + len(items), items, nil
@@ -116,7 +127,8 @@ func (db *DB) ListUsers(ctx context.Context, q Query) (total int, users []UserRe
 		return 0, nil, fmt.Errorf("list users: %w", err)
 	}
 	defer tx.Rollback()
-	total, users, err = listPage(ctx, tx, userSelect, "users u", "u.id", where, args, order, limit, offset, scanUser)
+	total, users, err = listPage(ctx, db, tx, userSelect, "users u", "u.id", where, args, order, limit, offset, scanUser,
+		func(u *UserResource) string { return u.ID })
 	if err != nil {
 		return 0, nil, fmt.Errorf("list users: %w", err)
 	}
@@ -190,7 +202,8 @@ func (db *DB) ListGroups(ctx context.Context, q Query) (total int, groups []Grou
 		return 0, nil, fmt.Errorf("list groups: %w", err)
 	}
 	defer tx.Rollback()
-	total, groups, err = listPage(ctx, tx, groupSelect, "groups g", "g.id", where, args, order, limit, offset, scanGroup)
+	total, groups, err = listPage(ctx, db, tx, groupSelect, "groups g", "g.id", where, args, order, limit, offset, scanGroup,
+		func(g *GroupResource) string { return g.ID })
 	if err != nil {
 		return 0, nil, fmt.Errorf("list groups: %w", err)
 	}

@@ -1,0 +1,50 @@
+package store
+
+import (
+	"fmt"
+	"strconv"
+	"sync"
+)
+
+// A walk through every page of a list ("startIndex=1, 1001, 2001, …") would
+// make SQLite skip startIndex rows for each page, so a full walk grows with
+// the square of the store. cursors remembers, for a list query in id order,
+// the id that ended the page before each startIndex a client will ask for
+// next, so that the next page starts right after it. Pages then stay the same
+// cost all the way through. Keyset pages also never repeat or miss a resource
+// when resources are added or removed before the page meanwhile.
+type cursors struct {
+	mu    sync.Mutex
+	after map[string]string // query key → id that ended the previous page
+	keys  []string          // insertion order, for eviction
+}
+
+// maxCursors bounds the memory the cursors take: a few concurrent walks.
+const maxCursors = 256
+
+func cursorKey(table, where string, args []any, startIndex int) string {
+	return table + "\x00" + where + "\x00" + fmt.Sprint(args...) + "\x00" + strconv.Itoa(startIndex)
+}
+
+func (c *cursors) get(key string) (string, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	id, ok := c.after[key]
+	return id, ok
+}
+
+func (c *cursors) put(key, id string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.after == nil {
+		c.after = map[string]string{}
+	}
+	if _, ok := c.after[key]; !ok {
+		c.keys = append(c.keys, key)
+	}
+	c.after[key] = id
+	for len(c.keys) > maxCursors {
+		delete(c.after, c.keys[0])
+		c.keys = c.keys[1:]
+	}
+}
