@@ -33,6 +33,13 @@ func NormalizeDN(dn string) string {
 // normalizeSimpleDN handles the common DN without escapes, quotes or
 // multi-valued RDNs, without allocating per component.
 func normalizeSimpleDN(dn string) string {
+	if isCanonicalSimpleDN(dn) {
+		return dn // most directories already write DNs this way: share the string
+	}
+	return buildSimpleDN(dn)
+}
+
+func buildSimpleDN(dn string) string {
 	var b strings.Builder
 	b.Grow(len(dn))
 	first := true
@@ -50,6 +57,30 @@ func normalizeSimpleDN(dn string) string {
 		b.WriteString(strings.ToLower(strings.TrimSpace(val)))
 	}
 	return b.String()
+}
+
+// isCanonicalSimpleDN reports whether dn (without escapes) is already in
+// normalizeSimpleDN's form: lower case, no spaces around separators.
+func isCanonicalSimpleDN(dn string) bool {
+	if dn == "" {
+		return false
+	}
+	for i := 0; i < len(dn); i++ {
+		c := dn[i]
+		if c >= 'A' && c <= 'Z' || c >= 0x80 || c < ' ' {
+			return false
+		}
+		if c == ' ' && (i == 0 || i == len(dn)-1 || dn[i-1] == ',' || dn[i-1] == '=' || dn[i+1] == ',' || dn[i+1] == '=') {
+			return false
+		}
+	}
+	for part := range strings.SplitSeq(dn, ",") {
+		typ, _, ok := strings.Cut(part, "=")
+		if !ok || typ == "" || strings.HasPrefix(typ, "oid.") {
+			return false
+		}
+	}
+	return true
 }
 
 func normalizeType(t string) string {

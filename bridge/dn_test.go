@@ -1,6 +1,10 @@
 package bridge
 
-import "testing"
+import (
+	"strings"
+	"testing"
+	"unicode/utf8"
+)
 
 func TestNormalizeDNFoldsEquivalentForms(t *testing.T) {
 	tests := []struct{ a, b string }{
@@ -54,12 +58,16 @@ func TestNormalizeDNCanonicalForm(t *testing.T) {
 }
 
 func FuzzNormalizeDN(f *testing.F) {
-	for _, s := range []string{"cn=a,dc=b", `cn=\,x+uid=y;dc=z`, `cn="q"`, "#", `\`, "cn=\xff"} {
+	for _, s := range []string{"uid=a,ou=people,dc=x", "cn=a b,dc=x", "cn=a ,dc=x", "cn=a,dc=b", `cn=\,x+uid=y;dc=z`, `cn="q"`, "#", `\`, "cn=\xff"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, dn string) {
+		if isCanonicalSimpleDN(dn) && !strings.ContainsAny(dn, "\\\"+;<>#") && buildSimpleDN(dn) != dn {
+			t.Errorf("%q is taken as canonical, but normalizes to %q", dn, buildSimpleDN(dn))
+		}
 		n := NormalizeDN(dn)
-		if NormalizeDN(n) != n && isParsable(dn) {
+		// Entries with DNs that are not UTF-8 are skipped before any DN is compared.
+		if NormalizeDN(n) != n && isParsable(dn) && utf8.ValidString(dn) {
 			t.Errorf("NormalizeDN not idempotent: %q → %q → %q", dn, n, NormalizeDN(n))
 		}
 	})

@@ -575,9 +575,12 @@ func diff(d *directory, snap *Snapshot, now time.Time) (*Plan, *membershipDelta)
 		u := &d.users[i]
 		ms := userMemberships(d.direct[i], d.groups, anc)
 		u.Hash, u.GroupsHash = h.user(&u.User), h.memberships(ms)
-		u.Version = h.version(u.Hash, u.GroupsHash)
 		u.Created, u.LastModified = now, now
 		si := uStored[i]
+		if si >= 0 && snap.Users[si].Hash == u.Hash && snap.Users[si].GroupsHash == u.GroupsHash {
+			continue // unchanged: nothing more to compute or keep
+		}
+		u.Version = h.version(u.Hash, u.GroupsHash)
 		if si < 0 {
 			created = append(created, i)
 			md.createdPairs += len(ms)
@@ -588,9 +591,6 @@ func diff(d *directory, snap *Snapshot, now time.Time) (*Plan, *membershipDelta)
 			continue
 		}
 		old := &snap.Users[si]
-		if old.Hash == u.Hash && old.GroupsHash == u.GroupsHash {
-			continue
-		}
 		u.Created = old.Created
 		p.UpdateUsers = append(p.UpdateUsers, *u)
 		if old.Hash != u.Hash {
