@@ -84,7 +84,7 @@ func Open(ctx context.Context, path string) (*DB, error) {
 		w.Close()
 		return nil, fmt.Errorf("open state store %q: %w", path, err)
 	}
-	r, err := sql.Open("sqlite", path+"?"+common+"&_pragma=cache_size(-16384)&_query_only=1")
+	r, err := sql.Open("sqlite", path+"?"+common+"&_pragma=cache_size(-8192)&_query_only=1")
 	if err != nil {
 		w.Close()
 		return nil, fmt.Errorf("open state store %q for reading: %w", path, err)
