@@ -12,11 +12,18 @@ import (
 // the id that ended the page before each startIndex a client will ask for
 // next, so that the next page starts right after it. Pages then stay the same
 // cost all the way through. Keyset pages also never repeat or miss a resource
-// when resources are added or removed before the page meanwhile.
+// when resources are added or removed before the page meanwhile. A walk
+// also reports the total counted for its first page on every later full
+// page, instead of counting again for each page.
 type cursors struct {
 	mu    sync.Mutex
-	after map[string]string // query key → id that ended the previous page
+	after map[string]cursor // query key → where the next page starts
 	keys  []string          // insertion order, for eviction
+}
+
+type cursor struct {
+	after string // the id that ended the previous page
+	total int    // matches counted for the walk's first page
 }
 
 // maxCursors bounds the memory the cursors take: a few concurrent walks.
@@ -26,23 +33,23 @@ func cursorKey(table, where string, args []any, startIndex int) string {
 	return table + "\x00" + where + "\x00" + fmt.Sprint(args...) + "\x00" + strconv.Itoa(startIndex)
 }
 
-func (c *cursors) get(key string) (string, bool) {
+func (c *cursors) get(key string) (cursor, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	id, ok := c.after[key]
-	return id, ok
+	cur, ok := c.after[key]
+	return cur, ok
 }
 
-func (c *cursors) put(key, id string) {
+func (c *cursors) put(key string, cur cursor) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.after == nil {
-		c.after = map[string]string{}
+		c.after = map[string]cursor{}
 	}
 	if _, ok := c.after[key]; !ok {
 		c.keys = append(c.keys, key)
 	}
-	c.after[key] = id
+	c.after[key] = cur
 	for len(c.keys) > maxCursors {
 		delete(c.after, c.keys[0])
 		c.keys = c.keys[1:]

@@ -80,12 +80,14 @@ func page(q Query, users bool, idCol string) (where string, args []any, order st
 func listPage[T any](ctx context.Context, db *DB, tx *sql.Tx, selectFrom, from, idCol, where string, args []any,
 	order string, limit, offset int, scan func(scanner) (T, error), idOf func(*T) string) (int, []T, error) {
 	items := []T{}
+	walk := order == idCol+" ASC"
+	var cur cursor
+	continued := false
 	if limit > 0 {
 		pageWhere, pageArgs, skip := where, args, offset
-		walk := order == idCol+" ASC"
 		if walk && offset > 0 {
-			if after, ok := db.cursors.get(cursorKey(from, where, args, offset)); ok {
-				pageWhere, pageArgs, skip = "("+where+") AND "+idCol+" > ?", append(append([]any(nil), args...), after), 0
+			if cur, continued = db.cursors.get(cursorKey(from, where, args, offset)); continued {
+				pageWhere, pageArgs, skip = "("+where+") AND "+idCol+" > ?", append(append([]any(nil), args...), cur.after), 0
 			}
 		}
 		err := eachRow(ctx, tx, selectFrom+" WHERE "+idCol+" IN (SELECT "+idCol+" FROM "+from+" WHERE "+pageWhere+
@@ -100,16 +102,18 @@ func listPage[T any](ctx context.Context, db *DB, tx *sql.Tx, selectFrom, from, 
 		if err != nil {
 			return 0, nil, err
 		}
-		if walk && len(items) == limit {
-			db.cursors.put(cursorKey(from, where, args, offset+limit), idOf(&items[len(items)-1]))
-		}
 		if len(items) < limit && (len(items) > 0 || offset == 0) {
 			return offset + len(items), items, nil
 		}
 	}
-	var total int
-	if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM "+from+" WHERE "+where, args...).Scan(&total); err != nil {
-		return 0, nil, fmt.Errorf("count: %w", err)
+	total := cur.total
+	if !continued || len(items) == 0 {
+		if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM "+from+" WHERE "+where, args...).Scan(&total); err != nil {
+			return 0, nil, fmt.Errorf("count: %w", err)
+		}
+	}
+	if walk && limit > 0 && len(items) == limit {
+		db.cursors.put(cursorKey(from, where, args, offset+limit), cursor{after: idOf(&items[len(items)-1]), total: total})
 	}
 	return total, items, nil
 }
