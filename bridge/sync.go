@@ -274,10 +274,14 @@ func (s *Syncer) plan(ctx context.Context, settings *schema.Settings, opt Option
 	if err != nil {
 		return nil, fmt.Errorf("read the state store: %w", err)
 	}
-	d, err := read(ctx, dir, settings, r)
+	log := s.log.With("run", r.ID)
+	readStart := time.Now()
+	d, err := read(ctx, dir, settings, r, log)
 	if err != nil {
 		return nil, err
 	}
+	log.Info("directory read", "users", len(d.users), "groups", len(d.groups), "skipped", r.Skipped,
+		"ms", time.Since(readStart).Milliseconds())
 	byUID := settings.Groups.Attributes.MembershipAttributeType == schema.MembershipUID
 	dedupeUsers(d, snap, r)
 	dedupeGroups(d, snap, r)
@@ -301,9 +305,11 @@ func (s *Syncer) plan(ctx context.Context, settings *schema.Settings, opt Option
 
 // read streams users and groups from the directory and maps them. Any read
 // error fails the whole run: a partial read must never look complete.
-func read(ctx context.Context, dir Directory, settings *schema.Settings, r *Report) (*directory, error) {
+func read(ctx context.Context, dir Directory, settings *schema.Settings, r *Report, log *slog.Logger) (*directory, error) {
 	d := &directory{protect: map[string]bool{}}
+	progress := newProgress(log, "reading users")
 	err := dir.Users(ctx, func(e *schema.Entry) error {
+		progress.tick()
 		u, err := schema.MapUser(e, settings)
 		if err != nil {
 			r.skip(e.DN, entryReason(err))
@@ -322,7 +328,9 @@ func read(ctx context.Context, dir Directory, settings *schema.Settings, r *Repo
 		}
 		return d, nil
 	}
+	progress = newProgress(log, "reading groups")
 	err = dir.Groups(ctx, func(e *schema.Entry) error {
+		progress.tick()
 		g, err := schema.MapGroup(e, settings)
 		if err != nil {
 			r.skip(e.DN, entryReason(err))
@@ -341,6 +349,33 @@ func read(ctx context.Context, dir Directory, settings *schema.Settings, r *Repo
 		r.Referrals = rc.Referrals()
 	}
 	return d, nil
+}
+
+// progress logs how far a long read has come, at most every progressEvery.
+type progress struct {
+	log     *slog.Logger
+	what    string
+	n       int
+	started time.Time
+	next    time.Time
+}
+
+const progressEvery = 5 * time.Second
+
+func newProgress(log *slog.Logger, what string) *progress {
+	now := time.Now()
+	return &progress{log: log, what: what, started: now, next: now.Add(progressEvery)}
+}
+
+func (p *progress) tick() {
+	p.n++
+	if p.n&1023 != 0 {
+		return
+	}
+	if now := time.Now(); now.After(p.next) {
+		p.next = now.Add(progressEvery)
+		p.log.Info("sync progress", "phase", p.what, "entries", p.n, "elapsedMs", now.Sub(p.started).Milliseconds())
+	}
 }
 
 // referralCounter is a Directory that counts the search references it skipped.
