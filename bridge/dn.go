@@ -1,8 +1,10 @@
 package bridge
 
 import (
+	"fmt"
 	"sort"
 	"strings"
+	"unicode"
 )
 
 // NormalizeDN returns the canonical, case-folded form of an LDAP distinguished
@@ -92,8 +94,10 @@ func normalizeType(t string) string {
 func parseDN(dn string) ([][]string, bool) {
 	var rdns [][]string
 	var rdn []string
-	s := strings.TrimSpace(dn)
-	if s == "" {
+	// Only leading spaces: a trailing one may be escaped (`cn=a\ `), and
+	// parseValue drops the unescaped ones itself.
+	s := strings.TrimLeft(dn, " ")
+	if strings.TrimSpace(s) == "" {
 		return nil, true
 	}
 	i := 0
@@ -207,16 +211,30 @@ func unhex(c byte) (byte, bool) {
 // same way normalizeSimpleDN leaves plain values.
 func canonicalValue(raw []byte) string {
 	v := strings.ToLower(string(raw))
+	// White space that trimming would remove (at the ends, or any control
+	// character) is written as \XX hex, so the result normalizes to itself.
+	lead, trail := edgeSpace(v)
 	var b strings.Builder
 	for i := 0; i < len(v); i++ {
 		c := v[i]
 		switch {
+		case c < ' ' || c == 0x7f || i < lead || i >= len(v)-trail:
+			fmt.Fprintf(&b, "\\%02x", c)
+			continue
 		case strings.IndexByte(",+\"\\<>;", c) >= 0,
-			c == '#' && i == 0,
-			c == ' ' && (i == 0 || i == len(v)-1):
+			c == '#' && i == 0:
 			b.WriteByte('\\')
 		}
 		b.WriteByte(c)
 	}
 	return b.String()
+}
+
+// edgeSpace returns how many bytes of white space v starts and ends with.
+func edgeSpace(v string) (lead, trail int) {
+	lead = len(v) - len(strings.TrimLeftFunc(v, unicode.IsSpace))
+	if lead == len(v) {
+		return lead, 0
+	}
+	return lead, len(v) - len(strings.TrimRightFunc(v, unicode.IsSpace))
 }

@@ -41,6 +41,7 @@ type StoredUser struct {
 	ExternalID   string
 	DNNorm       string
 	UserNameNorm string
+	MemberKey    string // the value memberUid-style groups refer to, as stored
 	Hash         string // content hash of the mapped attributes
 	GroupsHash   string // hash of the transitive group set with direct flags
 	Created      time.Time

@@ -3,7 +3,6 @@ package bridge
 import (
 	"crypto/sha256"
 	"encoding/hex"
-	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -21,6 +20,8 @@ type directory struct {
 	// protect holds the folded DNs of skipped entries: the stored users and
 	// groups they are stay as they are, never deleted for a bad value.
 	protect map[string]bool
+	// keptGroups says a stored group is kept this run (see protect).
+	keptGroups bool
 }
 
 type mappedGroup struct {
@@ -29,16 +30,23 @@ type mappedGroup struct {
 	nameNorm string
 	id       string
 	users    []int32  // direct user members
-	kept     []string // ids of stored users whose entries were skipped this run
+	kept     []Member // stored users and groups whose entries were skipped this run
 	children []int32  // direct group members
 	parents  []int32  // groups this group is a direct member of
 }
 
+// kept are the stored users and groups whose entries were skipped this run,
+// by folded DN (and users also by folded member key): they stay members of
+// their groups under their stored ids.
+type kept struct {
+	byDN  map[string]Member
+	byKey map[string]Member
+}
+
 // resolveMembers turns each group's raw member values into user and group
-// indexes. A DN of a stored user whose entry was skipped this run (kept)
-// stays a member under its stored id. Values that name neither a synced user
-// nor a synced group are dropped and counted.
-func resolveMembers(d *directory, byUID bool, kept map[string]string) (dangling int) {
+// indexes; kept resources stay members. Values that name neither a synced
+// user nor a synced group are dropped and counted.
+func resolveMembers(d *directory, byUID bool, k kept) (dangling int) {
 	d.direct = make([][]int32, len(d.users))
 	userByDN := make(map[string]int32, len(d.users))
 	userByKey := map[string]int32{}
@@ -59,13 +67,25 @@ func resolveMembers(d *directory, byUID bool, kept map[string]string) (dangling 
 		g := &d.groups[gi]
 		seenU := map[int32]bool{}
 		seenG := map[int32]bool{}
+		seenK := map[string]bool{}
+		keep := func(m Member) {
+			if !seenK[m.ID] {
+				seenK[m.ID] = true
+				g.kept = append(g.kept, m)
+			}
+		}
 		for _, m := range g.Members {
 			if byUID {
-				if ui, ok := userByKey[strings.ToLower(strings.TrimSpace(m))]; ok && !seenU[ui] {
-					seenU[ui] = true
-					g.users = append(g.users, ui)
-					d.direct[ui] = append(d.direct[ui], int32(gi))
-				} else if !ok {
+				key := strings.ToLower(strings.TrimSpace(m))
+				if ui, ok := userByKey[key]; ok {
+					if !seenU[ui] {
+						seenU[ui] = true
+						g.users = append(g.users, ui)
+						d.direct[ui] = append(d.direct[ui], int32(gi))
+					}
+				} else if km, ok := k.byKey[key]; ok {
+					keep(km)
+				} else {
 					dangling++
 				}
 				continue
@@ -87,8 +107,8 @@ func resolveMembers(d *directory, byUID bool, kept map[string]string) (dangling 
 				}
 				continue
 			}
-			if id, ok := kept[n]; ok && !slices.Contains(g.kept, id) {
-				g.kept = append(g.kept, id)
+			if km, ok := k.byDN[n]; ok {
+				keep(km)
 				continue
 			}
 			dangling++
@@ -155,9 +175,15 @@ func groupMembers(g *mappedGroup, users []UserRow, groups []mappedGroup) []Membe
 	for _, ui := range g.users {
 		ms = append(ms, Member{ID: users[ui].ID, Type: MemberUser})
 	}
-	for _, id := range g.kept {
-		if !slices.ContainsFunc(ms, func(m Member) bool { return m.ID == id }) {
-			ms = append(ms, Member{ID: id, Type: MemberUser})
+	if len(g.kept) > 0 {
+		have := make(map[string]bool, len(ms))
+		for _, m := range ms {
+			have[m.ID] = true
+		}
+		for _, m := range g.kept {
+			if !have[m.ID] {
+				ms = append(ms, m)
+			}
 		}
 	}
 	for _, ci := range g.children {

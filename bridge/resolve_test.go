@@ -33,7 +33,7 @@ func TestNestingResolvesTransitiveGroupsAndTerminatesOnCycles(t *testing.T) {
 			{"cn=a,ou=g", []string{"cn=b,ou=g", "uid=cy,ou=p"}},
 			{"cn=b,ou=g", []string{"cn=a,ou=g", "cn=b,ou=g"}},
 		})
-	if dangling := resolveMembers(d, false, nil); dangling != 1 {
+	if dangling := resolveMembers(d, false, kept{}); dangling != 1 {
 		t.Errorf("dangling = %d, want 1 (uid=nobody)", dangling)
 	}
 	anc := ancestors(d.groups)
@@ -71,7 +71,7 @@ func TestAncestorsOfCycleExcludeSelf(t *testing.T) {
 		{"cn=b", []string{"cn=c"}},
 		{"cn=c", []string{"cn=a"}},
 	})
-	resolveMembers(d, false, nil)
+	resolveMembers(d, false, kept{})
 	anc := ancestors(d.groups)
 	for i, a := range anc {
 		names := []string{}
@@ -93,7 +93,7 @@ func TestAncestorsOfCycleExcludeSelf(t *testing.T) {
 func TestResolveMembersByUID(t *testing.T) {
 	d := testDirectory([]string{"uid=ann,ou=p", "uid=bob,ou=p"}, [][2]any{{"cn=posix", []string{"ANN", "bob", "ghost", "bob"}}})
 	d.users[0].MemberKey, d.users[1].MemberKey = "Ann", "bob"
-	if dangling := resolveMembers(d, true, nil); dangling != 1 {
+	if dangling := resolveMembers(d, true, kept{}); dangling != 1 {
 		t.Errorf("dangling = %d, want 1 (ghost)", dangling)
 	}
 	got := groupMembers(&d.groups[0], d.users, d.groups)

@@ -107,6 +107,22 @@ func (s *Syncer) Exclusive(ctx context.Context, fn func(ctx context.Context) err
 	return fn(ctx)
 }
 
+// RecoverInterrupted records runs that a stopped process left running as
+// failed, unless a sync is running now (here or in another process), in
+// which case nothing is changed; every run's start checks again.
+func (s *Syncer) RecoverInterrupted(ctx context.Context) (int, error) {
+	n := 0
+	err := s.Exclusive(ctx, func(ctx context.Context) error {
+		var err error
+		n, err = s.store.MarkInterruptedRuns(ctx)
+		return err
+	})
+	if errors.Is(err, ErrBusy) {
+		return 0, nil
+	}
+	return n, err
+}
+
 // lock takes the in-process run lock and the store's cross-process one.
 func (s *Syncer) lock() (unlock func(), err error) {
 	// A run that holds the lock records its id within moments; an admin
@@ -285,7 +301,7 @@ func (s *Syncer) plan(ctx context.Context, settings *schema.Settings, opt Option
 	byUID := settings.Groups.Attributes.MembershipAttributeType == schema.MembershipUID
 	dedupeUsers(d, snap, r)
 	dedupeGroups(d, snap, r)
-	r.DanglingMembers += resolveMembers(d, byUID, keptUsers(d, snap))
+	r.DanglingMembers += resolveMembers(d, byUID, keptResources(d, snap))
 	r.Users, r.Groups = len(d.users), len(d.groups)
 
 	now := s.now().UTC()
@@ -476,19 +492,29 @@ func holderKey(ext, dnNorm string) string {
 	return "d:" + dnNorm
 }
 
-// keptUsers maps the folded DNs of skipped entries that are stored users to
-// their stored ids: they stay members of their groups.
-func keptUsers(d *directory, snap *Snapshot) map[string]string {
-	kept := map[string]string{}
+// keptResources finds the stored users and groups whose entries were
+// skipped this run: they stay members of their groups.
+func keptResources(d *directory, snap *Snapshot) kept {
+	k := kept{byDN: map[string]Member{}, byKey: map[string]Member{}}
 	if len(d.protect) == 0 {
-		return kept
+		return k
 	}
 	for i := range snap.Users {
 		if u := &snap.Users[i]; d.protect[u.DNNorm] {
-			kept[u.DNNorm] = u.ID
+			m := Member{ID: u.ID, Type: MemberUser}
+			k.byDN[u.DNNorm] = m
+			if u.MemberKey != "" {
+				k.byKey[strings.ToLower(u.MemberKey)] = m
+			}
 		}
 	}
-	return kept
+	for i := range snap.Groups {
+		if g := &snap.Groups[i]; d.protect[g.DNNorm] {
+			k.byDN[g.DNNorm] = Member{ID: g.ID, Type: MemberGroup}
+			d.keptGroups = true
+		}
+	}
+	return k
 }
 
 // matcher finds the stored resource an entry is: by externalId, then by DN
@@ -653,7 +679,9 @@ func diff(d *directory, snap *Snapshot, now time.Time) (*Plan, *membershipDelta)
 			p.Changes = append(p.Changes, Change{ResourceType: MemberUser, ResourceID: u.ID, Op: OpDelete, Name: u.UserNameNorm})
 		}
 	}
-	if len(p.CreateGroups) > 0 || len(p.DeleteGroups) > 0 || len(p.GroupMembers) > 0 {
+	// A kept group's own members were not read: the nesting through it is
+	// only known to the store, so the stored closure stays until it is read again.
+	if !d.keptGroups && (len(p.CreateGroups) > 0 || len(p.DeleteGroups) > 0 || len(p.GroupMembers) > 0) {
 		p.Ancestors = make(map[string][]string)
 		for gi, as := range anc {
 			if len(as) == 0 {

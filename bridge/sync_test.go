@@ -728,3 +728,64 @@ func TestSecondProcessCannotSyncTheSameStore(t *testing.T) {
 		t.Fatalf("second process after the first: %v %+v", err, r)
 	}
 }
+
+// A group whose entry is skipped stays a member of its parents, and the
+// nesting through it stays, until its entry can be read again.
+func TestSkippedGroupStaysNested(t *testing.T) {
+	e := newEnv(t)
+	var ldif strings.Builder
+	for _, g := range []string{"engineers", "backend", "platform", "sre", "cycle-a", "cycle-b", "design", "ghosts"} {
+		fmt.Fprintf(&ldif, "dn: cn=%s,ou=groups,dc=example,dc=com\nchangetype: modify\nreplace: description\ndescription: %s\n-\n\n", g, g)
+	}
+	e.srv.Load(t, ldif.String())
+	e.set.Groups.Attributes.Name = "description"
+	e.mustSucceed(t)
+	before := e.state(t)
+
+	e.srv.Load(t, "dn: cn=backend,ou=groups,dc=example,dc=com\nchangetype: modify\nreplace: description\ndescription: "+strings.Repeat("b", 3000)+"\n-\n")
+	r := e.mustSucceed(t)
+	if r.KeptUnchanged != 1 || r.GroupsDeleted != 0 || r.GroupsUpdated != 0 {
+		t.Errorf("keptUnchanged %d, groupsDeleted %d, groupsUpdated %d; want 1, 0, 0", r.KeptUnchanged, r.GroupsDeleted, r.GroupsUpdated)
+	}
+	after := e.state(t)
+	if !reflect.DeepEqual(after.groupMembers, before.groupMembers) {
+		t.Errorf("group members changed:\n got %v\nwant %v", after.groupMembers, before.groupMembers)
+	}
+	for _, u := range []string{"bob", "carol", "dave", "zoe"} {
+		if !reflect.DeepEqual(after.userGroups[u], baseUserGroups[u]) {
+			t.Errorf("%s's groups = %v, want %v", u, after.userGroups[u], baseUserGroups[u])
+		}
+	}
+}
+
+// With memberUid groups too, a skipped user stays in its groups.
+func TestSkippedUserStaysMemberByUID(t *testing.T) {
+	e := newEnv(t)
+	e.set = e.srv.PosixSettings()
+	e.mustSucceed(t)
+	e.srv.Load(t, "dn: uid=zoe,ou=people,dc=example,dc=com\nchangetype: modify\nreplace: displayName\ndisplayName: "+strings.Repeat("z", 3000)+"\n-\n")
+	r := e.mustSucceed(t)
+	if r.KeptUnchanged != 1 || r.GroupsUpdated != 0 {
+		t.Errorf("keptUnchanged %d, groupsUpdated %d; want 1, 0", r.KeptUnchanged, r.GroupsUpdated)
+	}
+	if got, want := e.state(t).groupMembers["developers"], []string{"User:alice", "User:bob", "User:zoe"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("developers = %v, want %v", got, want)
+	}
+}
+
+func TestRecoverInterruptedMarksRunsLeftRunning(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	left := &bridge.Report{Trigger: bridge.TriggerScheduled, Status: bridge.StatusRunning}
+	if err := e.db.StartRun(ctx, left); err != nil {
+		t.Fatal(err)
+	}
+	n, err := e.syncer.RecoverInterrupted(ctx)
+	if err != nil || n != 1 {
+		t.Fatalf("RecoverInterrupted = %d, %v; want 1", n, err)
+	}
+	r, _, err := e.db.Run(ctx, left.ID)
+	if err != nil || r.Status != bridge.StatusFailed || !strings.Contains(r.Error, "interrupted") {
+		t.Fatalf("run left running is now %s (%q), %v", r.Status, r.Error, err)
+	}
+}

@@ -255,5 +255,6 @@ func (db *DB) Clear(ctx context.Context) error {
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("remove imported users and groups: %w", err)
 	}
+	db.gen.bump()
 	return nil
 }

@@ -1,9 +1,10 @@
 package store
 
 import (
-	"fmt"
+	"encoding/json"
 	"strconv"
 	"sync"
+	"sync/atomic"
 )
 
 // A walk through every page of a list ("startIndex=1, 1001, 2001, …") would
@@ -24,13 +25,22 @@ type cursors struct {
 type cursor struct {
 	after string // the id that ended the previous page
 	total int    // matches counted for the walk's first page
+	gen   int64  // the store's generation when it was counted
 }
+
+// generation counts the writes that change users or groups in this process;
+// a cursor's total is reused only while it is unchanged.
+type generation struct{ n atomic.Int64 }
+
+func (g *generation) bump()          { g.n.Add(1) }
+func (g *generation) current() int64 { return g.n.Load() }
 
 // maxCursors bounds the memory the cursors take: a few concurrent walks.
 const maxCursors = 256
 
 func cursorKey(table, where string, args []any, startIndex int) string {
-	return table + "\x00" + where + "\x00" + fmt.Sprint(args...) + "\x00" + strconv.Itoa(startIndex)
+	a, _ := json.Marshal(args) // typed and delimited: ["a","b"] never equals ["ab",""]
+	return table + "\x00" + where + "\x00" + string(a) + "\x00" + strconv.Itoa(startIndex)
 }
 
 func (c *cursors) get(key string) (cursor, bool) {

@@ -60,3 +60,51 @@ func TestListWalkContinuesAfterThePreviousPage(t *testing.T) {
 		t.Errorf("page 2 starts at %s, want u010 (after the id that ended page 1)", users[0].ID)
 	}
 }
+
+func seedWalk(t *testing.T, db *DB, n int) {
+	t.Helper()
+	p := &bridge.Plan{}
+	for i := range n {
+		p.CreateUsers = append(p.CreateUsers, mkUser(fmt.Sprintf("u%03d", i), fmt.Sprintf("user%d", i)))
+	}
+	mustApply(t, db, p)
+}
+
+// Two filters with the same SQL whose values only differ in where one ends
+// and the next begins never share a walk's cursor.
+func TestListWalkCursorsAreKeyedByTypedValues(t *testing.T) {
+	db := openTest(t)
+	seedWalk(t, db, 25)
+	and := func(a, b string) *Expr {
+		return &Expr{Op: "and", Left: &Expr{Op: "co", Attr: "userName", Value: a}, Right: &Expr{Op: "co", Attr: "userName", Value: b}}
+	}
+	ctx := context.Background()
+	if _, _, err := db.ListUsers(ctx, Query{Filter: and("user2", ""), StartIndex: 1, Count: 2}); err != nil {
+		t.Fatal(err)
+	}
+	total, users, err := db.ListUsers(ctx, Query{Filter: and("user", "2"), StartIndex: 3, Count: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := []string{users[0].ID, users[1].ID}
+	// "user" and "2": user2, user12, user20…user24 = u002, u012, u020, …
+	equal(t, "page 2 of the second filter", got, []string{"u020", "u021"})
+	equal(t, "total", total, 7)
+}
+
+// After the store changes, a page that continues an old walk counts again.
+func TestListWalkRecountsAfterAWrite(t *testing.T) {
+	db := openTest(t)
+	seedWalk(t, db, 25)
+	walkIDs(t, db, 10, 1, nil)
+	var gone []string
+	for i := range 8 {
+		gone = append(gone, fmt.Sprintf("u%03d", i))
+	}
+	mustApply(t, db, &bridge.Plan{DeleteUsers: gone})
+	total, _, err := db.ListUsers(context.Background(), Query{StartIndex: 11, Count: 5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	equal(t, "total after deleting 8", total, 17)
+}

@@ -31,10 +31,11 @@ import (
 
 // DB is an open state store. It is safe for concurrent use.
 type DB struct {
-	w       *sql.DB // the one writer connection
-	r       *sql.DB // read-only connections
-	path    string  // the database file; its sync lock file is path + ".lock"
-	cursors cursors // where the next page of a list walk starts
+	w       *sql.DB    // the one writer connection
+	r       *sql.DB    // read-only connections
+	path    string     // the database file; its sync lock file is path + ".lock"
+	cursors cursors    // where the next page of a list walk starts
+	gen     generation // bumped by writes to users and groups
 }
 
 // readConns is the size of the read pool: the machine this runs on is small,

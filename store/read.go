@@ -106,14 +106,15 @@ func listPage[T any](ctx context.Context, db *DB, tx *sql.Tx, selectFrom, from, 
 			return offset + len(items), items, nil
 		}
 	}
+	gen := db.gen.current()
 	total := cur.total
-	if !continued || len(items) == 0 {
+	if !continued || len(items) == 0 || cur.gen != gen {
 		if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM "+from+" WHERE "+where, args...).Scan(&total); err != nil {
 			return 0, nil, fmt.Errorf("count: %w", err)
 		}
 	}
 	if walk && limit > 0 && len(items) == limit {
-		db.cursors.put(cursorKey(from, where, args, offset+limit), cursor{after: idOf(&items[len(items)-1]), total: total})
+		db.cursors.put(cursorKey(from, where, args, offset+limit), cursor{after: idOf(&items[len(items)-1]), total: total, gen: gen})
 	}
 	return total, items, nil
 }

@@ -27,11 +27,11 @@ func (db *DB) Snapshot(ctx context.Context) (*bridge.Snapshot, error) {
 		return nil, fmt.Errorf("snapshot: count: %w", err)
 	}
 	snap := &bridge.Snapshot{Users: make([]bridge.StoredUser, 0, nu), Groups: make([]bridge.StoredGroup, 0, ng)}
-	err = eachRow(ctx, tx, "SELECT id, external_id, dn_norm, user_name_norm, hash, groups_hash, created FROM users ORDER BY id",
+	err = eachRow(ctx, tx, "SELECT id, external_id, dn_norm, user_name_norm, member_key, hash, groups_hash, created FROM users ORDER BY id",
 		func(rows *sql.Rows) error {
 			var u bridge.StoredUser
 			var created string
-			if err := rows.Scan(&u.ID, &u.ExternalID, &u.DNNorm, &u.UserNameNorm, &u.Hash, &u.GroupsHash, &created); err != nil {
+			if err := rows.Scan(&u.ID, &u.ExternalID, &u.DNNorm, &u.UserNameNorm, &u.MemberKey, &u.Hash, &u.GroupsHash, &created); err != nil {
 				return err
 			}
 			if u.Created, err = parseTS(created); err != nil {
@@ -191,6 +191,7 @@ func (db *DB) Apply(ctx context.Context, p *bridge.Plan, r *bridge.Report) error
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("apply plan: commit: %w", err)
 	}
+	db.gen.bump()
 	return nil
 }
 

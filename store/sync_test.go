@@ -124,7 +124,7 @@ func seedPlan() *bridge.Plan {
 }
 
 func storedUser(u bridge.UserRow) bridge.StoredUser {
-	return bridge.StoredUser{ID: u.ID, ExternalID: u.ExternalID, DNNorm: u.DNNorm, UserNameNorm: u.UserNameNorm,
+	return bridge.StoredUser{ID: u.ID, ExternalID: u.ExternalID, DNNorm: u.DNNorm, UserNameNorm: u.UserNameNorm, MemberKey: u.MemberKey,
 		Hash: u.Hash, GroupsHash: u.GroupsHash, Created: u.Created}
 }
 

@@ -71,6 +71,11 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer, log *slog.Lo
 	load := settingsdoc.Loader(st, key)
 
 	syncer := bridge.NewSyncer(st, ldapsource.Dial, log)
+	if n, err := syncer.RecoverInterrupted(ctx); err != nil {
+		return err
+	} else if n > 0 {
+		log.Warn("runs interrupted by an earlier stop marked failed", "runs", n)
+	}
 	pusher := push.New(st, log)
 	syncer.SetPusher(pusher)
 	sched, err := scheduler.New(syncer, load, log)
