@@ -177,15 +177,19 @@ func (p *Pending) ID() int64 { return p.r.ID }
 // Begin takes the run lock and records a run as running, so that a caller
 // can hand out its id before the sync itself (Complete) runs, e.g. in the
 // background. While another run is in progress it returns a *BusyError.
-func (s *Syncer) Begin(ctx context.Context, opt Options) (*Pending, error) {
+func (s *Syncer) Begin(ctx context.Context, opt Options) (p *Pending, err error) {
 	unlock, err := s.lock()
 	if err != nil {
 		return nil, err
 	}
+	defer func() {
+		if p == nil { // an error or a panic: never keep the lock
+			unlock()
+		}
+	}()
 	// Holding the lock, no other process is syncing: a run still marked
 	// running was left by a process that stopped.
 	if n, err := s.store.MarkInterruptedRuns(ctx); err != nil {
-		unlock()
 		return nil, fmt.Errorf("record interrupted runs: %w", err)
 	} else if n > 0 {
 		s.log.Warn("runs interrupted by a stopped process marked failed", "runs", n)
@@ -196,7 +200,6 @@ func (s *Syncer) Begin(ctx context.Context, opt Options) (*Pending, error) {
 	r := &Report{Trigger: opt.Trigger, DryRun: opt.DryRun, Status: StatusRunning,
 		StartedAt: s.now().UTC(), SkippedEntries: []SkippedEntry{}}
 	if err := s.store.StartRun(ctx, r); err != nil {
-		unlock()
 		return nil, fmt.Errorf("record sync run: %w", err)
 	}
 	s.running.Store(r.ID)
