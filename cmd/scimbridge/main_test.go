@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/scimbridge/scimbridge/internal/scimmytest"
 	"github.com/scimbridge/scimbridge/internal/slapdtest"
 	"github.com/scimbridge/scimbridge/schema"
 )
@@ -327,5 +328,46 @@ func TestSyncExitsFourWhenThePushDidNotFinish(t *testing.T) {
 	}
 	if strings.Contains(res.stdout+res.stderr, "push-token") {
 		t.Error("the push token was printed")
+	}
+}
+
+func TestPushCommand(t *testing.T) {
+	srv := slapdtest.Start(t)
+	target := scimmytest.Start(t)
+	db := filepath.Join(t.TempDir(), "db")
+	s := srv.Settings()
+	s.Push.Enabled, s.Push.URL, s.Push.Token = true, target.URL, target.Token
+	withPush := writeSettings(t, s)
+
+	res := runCmd(t, nil, "sync", "--settings", withPush, "--db", db)
+	if res.code != 0 || !strings.Contains(res.stdout, `"push":{`) || !strings.Contains(res.stdout, `"created":17`) {
+		t.Fatalf("sync with push: exit %d\n%s\n%s", res.code, res.stdout, res.stderr)
+	}
+	res = runCmd(t, nil, "push", "--status", "--db", db)
+	if res.code != 0 || !strings.Contains(res.stdout, `"pendingChanges":0`) || !strings.Contains(res.stdout, `"items":[]`) {
+		t.Fatalf("push --status: exit %d\n%s\n%s", res.code, res.stdout, res.stderr)
+	}
+
+	// A change synced without pushing is pending; --dry-run shows the one
+	// request it needs and sends nothing.
+	srv.Load(t, slapdtest.LDIF(t, "change-mail.ldif"))
+	s.Push.Enabled = false
+	if res := runCmd(t, nil, "sync", "--settings", writeSettings(t, s), "--db", db); res.code != 0 {
+		t.Fatalf("sync without push: %d %s", res.code, res.stderr)
+	}
+	target.Reset(t)
+	res = runCmd(t, nil, "push", "--dry-run", "--settings", withPush, "--db", db)
+	if res.code != 0 || !strings.Contains(res.stdout, "PATCH /Users/") || !strings.Contains(res.stdout, "alice.anderson@example.com") {
+		t.Fatalf("push --dry-run: exit %d\n%s\n%s", res.code, res.stdout, res.stderr)
+	}
+	if strings.Contains(res.stdout+res.stderr, target.Token) {
+		t.Error("the push token was printed")
+	}
+	if n := len(target.Requests(t)); n != 0 {
+		t.Fatalf("--dry-run sent %d requests", n)
+	}
+	res = runCmd(t, nil, "push", "--settings", withPush, "--db", db)
+	if res.code != 0 || !strings.Contains(res.stdout, `"updated":1`) {
+		t.Fatalf("push: exit %d\n%s\n%s", res.code, res.stdout, res.stderr)
 	}
 }

@@ -3,12 +3,14 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 
 	"github.com/scimbridge/scimbridge/adminapi"
+	"github.com/scimbridge/scimbridge/bridge"
 	"github.com/scimbridge/scimbridge/push"
 	"github.com/scimbridge/scimbridge/schema"
 	"github.com/scimbridge/scimbridge/store"
@@ -46,13 +48,24 @@ func cmdPush(ctx context.Context, args []string, stdout, stderr io.Writer, log *
 		return &exitError{code: 2, msg: "push is not enabled in the settings (push.enabled)"}
 	}
 	var rep *push.Report
-	switch {
-	case *dryRun:
-		rep, err = client.DryRun(ctx, settings, stdout)
-	case *reconcile:
-		rep, err = client.Reconcile(ctx, settings)
-	default:
-		rep, err = client.Run(ctx, settings)
+	// A push changes the push bookkeeping a sync's own push also writes: hold
+	// the store's sync lock, so that it never runs beside a sync (here or in
+	// a `scimbridge serve` on the same store).
+	err = bridge.NewSyncer(st, nil, log).Exclusive(ctx, func(ctx context.Context) error {
+		var err error
+		switch {
+		case *dryRun:
+			rep, err = client.DryRun(ctx, settings, stdout)
+		case *reconcile:
+			rep, err = client.Reconcile(ctx, settings)
+		default:
+			rep, err = client.Run(ctx, settings)
+		}
+		return err
+	})
+	var busy *bridge.BusyError
+	if errors.As(err, &busy) {
+		return &exitError{code: 1, msg: "a sync is running on this store; push again when it has finished (" + err.Error() + ")"}
 	}
 	if rep != nil {
 		if perr := printJSON(stdout, rep); perr != nil {
