@@ -1,18 +1,8 @@
 package main
 
 import (
-	"bufio"
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
-	"net/http"
-	"os"
-	"os/exec"
-	"strings"
-	"syscall"
-	"time"
 
 	"github.com/scimbridge/scimbridge/internal/scimmytest"
 	"github.com/scimbridge/scimbridge/push"
@@ -21,93 +11,30 @@ import (
 )
 
 // scimmy is a running SCIMMY target (testdata/scimmy/server.js on Node).
-type scimmy struct {
-	url, root, token string
-	cmd              *exec.Cmd
-	stderr           bytes.Buffer
-}
+type scimmy struct{ *scimmytest.Server }
 
 // startSCIMMY starts the SCIMMY target on a free loopback port.
 func startSCIMMY() (*scimmy, error) {
-	if err := scimmytest.Install(); err != nil {
-		return nil, err
-	}
-	s := &scimmy{token: "bench-push-token"}
-	s.cmd = exec.Command("node", "server.js", "0")
-	s.cmd.Dir = scimmytest.Dir()
-	s.cmd.Env = append(os.Environ(), "SCIM_TOKEN="+s.token)
-	s.cmd.Stderr = &s.stderr
-	s.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	out, err := s.cmd.StdoutPipe()
+	s, err := scimmytest.Launch("bench-push-token")
 	if err != nil {
 		return nil, err
 	}
-	if err := s.cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start SCIMMY (node server.js): %w", err)
-	}
-	ready := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(out)
-		for sc.Scan() {
-			if p, ok := strings.CutPrefix(sc.Text(), "listening "); ok {
-				ready <- p
-			}
-		}
-		close(ready)
-	}()
-	select {
-	case port, ok := <-ready:
-		if !ok {
-			_ = s.cmd.Wait()
-			return nil, fmt.Errorf("SCIMMY exited before listening: %s", s.stderr.String())
-		}
-		s.root = "http://127.0.0.1:" + port
-		s.url = s.root + "/scim/v2"
-		return s, nil
-	case <-time.After(30 * time.Second):
-		s.close()
-		return nil, fmt.Errorf("SCIMMY not ready after 30s: %s", s.stderr.String())
-	}
+	return &scimmy{s}, nil
 }
 
-func (s *scimmy) close() {
-	_ = s.cmd.Process.Kill()
-	_ = s.cmd.Wait()
-}
-
-func (s *scimmy) post(path string, body any) error {
-	b, err := json.Marshal(body)
-	if err != nil {
-		return err
-	}
-	resp, err := http.Post(s.root+path, "application/json", bytes.NewReader(b))
-	if err != nil {
-		return fmt.Errorf("SCIMMY %s: %w", path, err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode/100 != 2 {
-		msg, _ := io.ReadAll(resp.Body)
-		return fmt.Errorf("SCIMMY %s: %s %s", path, resp.Status, msg)
-	}
-	return nil
-}
+func (s *scimmy) close() { s.Close() }
 
 // clear empties the target and its request log.
-func (s *scimmy) clear() error { return s.post("/_reset", map[string]any{"data": true}) }
+func (s *scimmy) clear() error { return s.Control("/_reset", map[string]any{"data": true}) }
 
 // resetLog empties the request log only.
-func (s *scimmy) resetLog() error { return s.post("/_reset", map[string]any{}) }
+func (s *scimmy) resetLog() error { return s.Control("/_reset", map[string]any{}) }
 
 // requestCounts returns the logged requests grouped as "METHOD /Kind".
 func (s *scimmy) requestCounts() (map[string]int, error) {
-	resp, err := http.Get(s.root + "/_log")
+	reqs, err := s.Log()
 	if err != nil {
-		return nil, fmt.Errorf("SCIMMY /_log: %w", err)
-	}
-	defer resp.Body.Close()
-	var reqs []scimmytest.Request
-	if err := json.NewDecoder(resp.Body).Decode(&reqs); err != nil {
-		return nil, fmt.Errorf("SCIMMY /_log: %w", err)
+		return nil, err
 	}
 	return scimmytest.Counts(reqs), nil
 }
@@ -140,7 +67,7 @@ type pushResult struct {
 
 func pushSettings(base *schema.Settings, t *scimmy, concurrency int) *schema.Settings {
 	s := *base
-	s.Push = schema.Push{Enabled: true, URL: t.url, Token: t.token, AuthHeader: "Authorization", Profile: schema.ProfileRFC,
+	s.Push = schema.Push{Enabled: true, URL: t.URL, Token: t.Token, AuthHeader: "Authorization", Profile: schema.ProfileRFC,
 		Deprovision: schema.DeprovisionDelete, GroupMembers: schema.MembersFlatten, Concurrency: concurrency,
 		TimeoutSeconds: 60, ScopeGroups: []string{}}
 	return &s

@@ -96,27 +96,35 @@ func Install() error {
 // the test ends.
 func Start(t testing.TB) *Server {
 	t.Helper()
-	if err := Install(); err != nil {
+	s, err := Launch("scimmy-test-token")
+	if err != nil {
 		t.Fatal(err)
 	}
-	token := "scimmy-test-token"
+	t.Cleanup(s.Close)
+	return s
+}
+
+// Launch runs a fresh SCIMMY server that accepts token on a free loopback
+// port, outside a test (benchmarks); Close stops it. It installs the npm
+// packages first when they are missing.
+func Launch(token string) (*Server, error) {
+	if err := Install(); err != nil {
+		return nil, err
+	}
 	cmd := exec.Command("node", "server.js", "0")
 	cmd.Dir = Dir()
 	cmd.Env = append(os.Environ(), "SCIM_TOKEN="+token)
 	cmd.SysProcAttr = procAttr()
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
-		t.Fatalf("start node server.js: %v", err)
+		return nil, fmt.Errorf("start SCIMMY (node server.js): %w", err)
 	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-	})
+	s := &Server{Token: token, cmd: cmd}
 	ready := make(chan string, 1)
 	go func() {
 		sc := bufio.NewScanner(stdout)
@@ -131,41 +139,69 @@ func Start(t testing.TB) *Server {
 	case port, ok := <-ready:
 		if !ok {
 			_ = cmd.Wait()
-			t.Fatalf("SCIMMY server exited before listening: %s", stderr.String())
+			return nil, fmt.Errorf("SCIMMY exited before listening: %s", stderr.String())
 		}
-		root := "http://127.0.0.1:" + port
-		return &Server{URL: root + "/scim/v2", Token: token, Root: root, cmd: cmd}
+		s.Root = "http://127.0.0.1:" + port
+		s.URL = s.Root + "/scim/v2"
+		return s, nil
 	case <-time.After(20 * time.Second):
-		t.Fatalf("SCIMMY server not ready after 20s: %s", stderr.String())
+		s.Close()
+		return nil, fmt.Errorf("SCIMMY not ready after 20s: %s", stderr.String())
 	}
-	return nil
 }
 
-func (s *Server) post(t testing.TB, path string, body any) {
-	t.Helper()
-	b, _ := json.Marshal(body)
+// Close stops the server.
+func (s *Server) Close() {
+	_ = s.cmd.Process.Kill()
+	_ = s.cmd.Wait()
+}
+
+// Control posts body to one of the server's test-only endpoints
+// ("/_reset", "/_faults", "/_load", "/_config").
+func (s *Server) Control(path string, body any) error {
+	b, err := json.Marshal(body)
+	if err != nil {
+		return err
+	}
 	resp, err := http.Post(s.Root+path, "application/json", bytes.NewReader(b))
 	if err != nil {
-		t.Fatalf("POST %s: %v", path, err)
+		return fmt.Errorf("SCIMMY %s: %w", path, err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode/100 != 2 {
 		msg, _ := io.ReadAll(resp.Body)
-		t.Fatalf("POST %s: %s %s", path, resp.Status, msg)
+		return fmt.Errorf("SCIMMY %s: %s %s", path, resp.Status, msg)
+	}
+	return nil
+}
+
+// Log returns the requests received since the start or the last reset.
+func (s *Server) Log() ([]Request, error) {
+	resp, err := http.Get(s.Root + "/_log")
+	if err != nil {
+		return nil, fmt.Errorf("SCIMMY /_log: %w", err)
+	}
+	defer resp.Body.Close()
+	var reqs []Request
+	if err := json.NewDecoder(resp.Body).Decode(&reqs); err != nil {
+		return nil, fmt.Errorf("SCIMMY /_log: %w", err)
+	}
+	return reqs, nil
+}
+
+func (s *Server) post(t testing.TB, path string, body any) {
+	t.Helper()
+	if err := s.Control(path, body); err != nil {
+		t.Fatal(err)
 	}
 }
 
 // Requests returns the requests received since the start or the last Reset.
 func (s *Server) Requests(t testing.TB) []Request {
 	t.Helper()
-	resp, err := http.Get(s.Root + "/_log")
+	reqs, err := s.Log()
 	if err != nil {
-		t.Fatalf("GET /_log: %v", err)
-	}
-	defer resp.Body.Close()
-	var reqs []Request
-	if err := json.NewDecoder(resp.Body).Decode(&reqs); err != nil {
-		t.Fatalf("decode /_log: %v", err)
+		t.Fatal(err)
 	}
 	return reqs
 }
