@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/scimbridge/scimbridge/bridge"
+	"github.com/scimbridge/scimbridge/internal/bridgetest"
 	"github.com/scimbridge/scimbridge/internal/slapdtest"
 	"github.com/scimbridge/scimbridge/ldapsource"
 	"github.com/scimbridge/scimbridge/schema"
@@ -605,27 +606,10 @@ func TestSizeLimitFailsTheRun(t *testing.T) {
 	}
 }
 
-// blockingDir holds the read until released, so a second run overlaps it.
-type blockingDir struct {
-	bridge.Directory
-	started chan struct{}
-	release chan struct{}
-}
-
-func (b *blockingDir) Users(ctx context.Context, fn func(*schema.Entry) error) error {
-	close(b.started)
-	<-b.release
-	return b.Directory.Users(ctx, fn)
-}
-
 func TestOverlappingRunIsRefusedWithTheRunningID(t *testing.T) {
 	e := newEnv(t)
-	b := &blockingDir{started: make(chan struct{}), release: make(chan struct{})}
-	sy := bridge.NewSyncer(e.db, func(ctx context.Context, s *schema.Settings) (bridge.Directory, error) {
-		d, err := ldapsource.Dial(ctx, s)
-		b.Directory = d
-		return b, err
-	}, quietLog())
+	b := bridgetest.NewGate()
+	sy := bridge.NewSyncer(e.db, b.Dialer(ldapsource.Dial), quietLog())
 	var wg sync.WaitGroup
 	var first *bridge.Report
 	wg.Add(1)
@@ -633,7 +617,7 @@ func TestOverlappingRunIsRefusedWithTheRunningID(t *testing.T) {
 		defer wg.Done()
 		first, _ = sy.Run(context.Background(), e.set, bridge.Options{})
 	}()
-	<-b.started
+	<-b.Started
 	_, err := sy.Run(context.Background(), e.set, bridge.Options{})
 	var busy *bridge.BusyError
 	if !errors.As(err, &busy) || !errors.Is(err, bridge.ErrBusy) {
@@ -643,7 +627,7 @@ func TestOverlappingRunIsRefusedWithTheRunningID(t *testing.T) {
 	if !ok || busy.RunID != running {
 		t.Fatalf("BusyError.RunID = %d, running = %d %v", busy.RunID, running, ok)
 	}
-	close(b.release)
+	b.Release()
 	wg.Wait()
 	if first.Status != bridge.StatusSucceeded || first.ID != busy.RunID {
 		t.Fatalf("first run %d: %s; busy named %d", first.ID, first.Status, busy.RunID)
@@ -699,18 +683,14 @@ func TestSecondProcessCannotSyncTheSameStore(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer other.Close()
-	b := &blockingDir{started: make(chan struct{}), release: make(chan struct{})}
-	first := bridge.NewSyncer(e.db, func(ctx context.Context, s *schema.Settings) (bridge.Directory, error) {
-		d, err := ldapsource.Dial(ctx, s)
-		b.Directory = d
-		return b, err
-	}, quietLog())
+	b := bridgetest.NewGate()
+	first := bridge.NewSyncer(e.db, b.Dialer(ldapsource.Dial), quietLog())
 	done := make(chan *bridge.Report)
 	go func() {
 		r, _ := first.Run(context.Background(), e.set, bridge.Options{})
 		done <- r
 	}()
-	<-b.started
+	<-b.Started
 	running, _ := first.Running()
 	_, err = bridge.NewSyncer(other, ldapsource.Dial, quietLog()).Run(context.Background(), e.set, bridge.Options{})
 	var busy *bridge.BusyError
@@ -720,7 +700,7 @@ func TestSecondProcessCannotSyncTheSameStore(t *testing.T) {
 	if r, _, _ := other.Run(context.Background(), running); r.Status != bridge.StatusRunning {
 		t.Fatalf("the first run is %s, want still running", r.Status)
 	}
-	close(b.release)
+	b.Release()
 	if r := <-done; r.Status != bridge.StatusSucceeded {
 		t.Fatalf("first run: %s %s", r.Status, r.Error)
 	}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/scimbridge/scimbridge/bridge"
+	"github.com/scimbridge/scimbridge/internal/bridgetest"
 	"github.com/scimbridge/scimbridge/internal/slapdtest"
 	"github.com/scimbridge/scimbridge/ldapsource"
 	"github.com/scimbridge/scimbridge/scheduler"
@@ -36,19 +37,6 @@ func newEnv(t *testing.T) *env {
 }
 
 func quietLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
-
-// blockingDir holds the read until released, so a second run overlaps it.
-type blockingDir struct {
-	bridge.Directory
-	started chan struct{}
-	release chan struct{}
-}
-
-func (b *blockingDir) Users(ctx context.Context, fn func(*schema.Entry) error) error {
-	close(b.started)
-	<-b.release
-	return b.Directory.Users(ctx, fn)
-}
 
 // settingsBox is a settings source the test can change between Reschedules.
 type settingsBox struct {
@@ -140,18 +128,14 @@ func TestScheduledRunHappens(t *testing.T) {
 
 func TestTriggerWhileRunningReportsTheRunningRun(t *testing.T) {
 	e := newEnv(t)
-	b := &blockingDir{started: make(chan struct{}), release: make(chan struct{})}
-	sched, _ := newScheduler(t, e, func(ctx context.Context, s *schema.Settings) (bridge.Directory, error) {
-		d, err := ldapsource.Dial(ctx, s)
-		b.Directory = d
-		return b, err
-	})
+	b := bridgetest.NewGate()
+	sched, _ := newScheduler(t, e, b.Dialer(ldapsource.Dial))
 	ctx := context.Background()
 	id, err := sched.Trigger(ctx, bridge.Options{Trigger: bridge.TriggerManual})
 	if err != nil {
 		t.Fatal(err)
 	}
-	<-b.started
+	<-b.Started
 	_, err = sched.Trigger(ctx, bridge.Options{Trigger: bridge.TriggerManual})
 	var busy *bridge.BusyError
 	if !errors.As(err, &busy) || busy.RunID != id {
@@ -161,7 +145,7 @@ func TestTriggerWhileRunningReportsTheRunningRun(t *testing.T) {
 	if err != nil || running.Status != bridge.StatusRunning {
 		t.Fatalf("run %d while held: %+v %v", id, running.Status, err)
 	}
-	close(b.release)
+	b.Release()
 	sched.Wait()
 	done, _, err := e.db.Run(ctx, id)
 	if err != nil || done.Status != bridge.StatusSucceeded || done.UsersCreated != 9 {

@@ -13,21 +13,19 @@ import (
 	"github.com/scimbridge/scimbridge/bridge"
 	"github.com/scimbridge/scimbridge/push"
 	"github.com/scimbridge/scimbridge/schema"
-	"github.com/scimbridge/scimbridge/store"
 )
 
 func cmdPush(ctx context.Context, args []string, stdout, stderr io.Writer, log *slog.Logger) error {
 	fs := flag.NewFlagSet("push", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	settingsFile := fs.String("settings", "", "settings document (JSON); default: the settings stored in the database")
-	db := fs.String("db", "", "state store path (default $SCIMBRIDGE_DB, else ./scimbridge.db)")
+	sf := addStoreFlags(fs)
 	status := fs.Bool("status", false, "list what is pending or failed, and send nothing")
 	reconcile := fs.Bool("reconcile", false, "compare the target with the store and repair drift")
 	dryRun := fs.Bool("dry-run", false, "print the requests a push would send, and send none")
 	if err := fs.Parse(args); err != nil {
 		return &exitError{code: 2}
 	}
-	st, err := store.Open(ctx, dbPath(*db))
+	st, err := sf.open(ctx)
 	if err != nil {
 		return err
 	}
@@ -40,7 +38,7 @@ func cmdPush(ctx context.Context, args []string, stdout, stderr io.Writer, log *
 		}
 		return printJSON(stdout, s)
 	}
-	settings, err := loadSettings(ctx, st, *settingsFile)
+	settings, err := loadSettings(ctx, st, *sf.settings)
 	if err != nil {
 		return err
 	}

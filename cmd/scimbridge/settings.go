@@ -1,17 +1,35 @@
 package main
 
 import (
+	"context"
+	"flag"
 	"fmt"
 	"os"
 	"strings"
 
 	"github.com/scimbridge/scimbridge/adminapi"
 	"github.com/scimbridge/scimbridge/schema"
+	"github.com/scimbridge/scimbridge/store"
 )
 
 // validate returns every problem of a settings document: the schema's rules
 // and the LDAP syntax of its DNs and filters, as the admin API checks them.
 var validate = adminapi.DefaultValidate
+
+// storeFlags are the flags of the commands that work on a state store.
+type storeFlags struct{ settings, db *string }
+
+func addStoreFlags(fs *flag.FlagSet) storeFlags {
+	return storeFlags{
+		settings: fs.String("settings", "", "settings document (JSON); default: the settings stored in the database"),
+		db:       fs.String("db", "", "state store path (default $SCIMBRIDGE_DB, else ./scimbridge.db)"),
+	}
+}
+
+// open opens the state store --db names.
+func (f storeFlags) open(ctx context.Context) (*store.DB, error) {
+	return store.Open(ctx, dbPath(*f.db))
+}
 
 // readSettingsFile reads, parses and validates a settings document file.
 func readSettingsFile(path string) (*schema.Settings, error) {

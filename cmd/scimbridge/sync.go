@@ -21,19 +21,18 @@ import (
 func cmdSync(ctx context.Context, args []string, stdout, stderr io.Writer, log *slog.Logger) error {
 	fs := flag.NewFlagSet("sync", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	settingsFile := fs.String("settings", "", "settings document (JSON); default: the settings stored in the database")
-	db := fs.String("db", "", "state store path (default $SCIMBRIDGE_DB, else ./scimbridge.db)")
+	sf := addStoreFlags(fs)
 	dryRun := fs.Bool("dry-run", false, "compute and print the changes without writing anything")
 	allowDeletes := fs.Bool("allow-deletes", false, "approve a run that deletion safety (sync.maxDeletes, empty read) would hold")
 	if err := fs.Parse(args); err != nil {
 		return &exitError{code: 2}
 	}
-	st, err := store.Open(ctx, dbPath(*db))
+	st, err := sf.open(ctx)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	settings, err := loadSettings(ctx, st, *settingsFile)
+	settings, err := loadSettings(ctx, st, *sf.settings)
 	if err != nil {
 		return err
 	}
