@@ -6,6 +6,11 @@
 //
 // Data flows one way: ldapsource → bridge → store. The bridge declares the
 // interfaces it needs (Directory, Store); adapters implement them.
+//
+// A run reads the groups first and then streams the users: each user is
+// deduplicated, matched and diffed as it arrives, so that unchanged users
+// are never held in full, and a large number of new users goes into the
+// open write transaction while the directory is still being read.
 package bridge
 
 import (
@@ -18,8 +23,10 @@ import (
 // Directory is a connected, bound directory that streams entries. Each
 // callback gets entries one at a time; returning an error from fn stops the read.
 // A read that fails or is incomplete for any reason returns an error. The
-// bridge calls Users, then Groups, never both at once: OpenLDAP invalidates a
+// bridge calls one after the other, never both at once: OpenLDAP invalidates a
 // connection's paging cookie when a second paged search starts on it.
+// The bridge reads the groups first, so that each user's groups are known
+// as the user arrives.
 type Directory interface {
 	Users(ctx context.Context, fn func(*schema.Entry) error) error
 	Groups(ctx context.Context, fn func(*schema.Entry) error) error
@@ -148,6 +155,19 @@ func (p *Plan) Empty() bool {
 		len(p.GroupMembers) == 0 && p.Ancestors == nil && len(p.Changes) == 0
 }
 
+// Tx is one run's open write transaction. One goroutine uses it at a time.
+type Tx interface {
+	// CreateUsers inserts new users, in the order given (ascending ids).
+	// No stored user may hold their usernames.
+	CreateUsers(rows []UserRow) error
+	// DeleteCreated removes users CreateUsers inserted in this transaction.
+	DeleteCreated(ids []string) error
+	// Commit writes p, records r as finished (unless nil) and commits.
+	Commit(p *Plan, r *Report) error
+	// Rollback discards everything written; after Commit it does nothing.
+	Rollback() error
+}
+
 // Store is what the bridge needs from the state store.
 type Store interface {
 	// Snapshot loads the matching keys and hashes of every stored user and group.
@@ -155,8 +175,10 @@ type Store interface {
 	// Memberships returns the stored memberships (direct and through
 	// nesting) of the given users.
 	Memberships(ctx context.Context, userIDs []string) (map[string][]Membership, error)
-	// Apply writes the plan and the finished run report in ONE transaction.
-	Apply(ctx context.Context, p *Plan, r *Report) error
+	// Begin opens the write transaction of one run. New users can be
+	// written into it while the directory is still being read; Commit then
+	// writes the plan and the finished run report: ONE transaction.
+	Begin(ctx context.Context) (Tx, error)
 	// StartRun records a run as running and assigns r.ID.
 	StartRun(ctx context.Context, r *Report) error
 	// FinishRun records the final state of a run that applied nothing

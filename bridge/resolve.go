@@ -5,17 +5,12 @@ import (
 	"encoding/hex"
 	"sort"
 	"strconv"
-	"strings"
 
 	"github.com/scimbridge/scimbridge/schema"
 )
 
-// directory is one complete, mapped read of the directory.
+// directory is what a run keeps of the directory besides the users.
 type directory struct {
-	// users are kept as the rows the store writes (ids and hashes are filled
-	// in by diff), so that a first sync hands them over without a copy.
-	users  []UserRow
-	direct [][]int32 // per user: the groups it is a direct member of
 	groups []mappedGroup
 	// protect holds the folded DNs of skipped entries: the stored users and
 	// groups they are stay as they are, never deleted for a bad value.
@@ -29,93 +24,10 @@ type mappedGroup struct {
 	dnNorm   string
 	nameNorm string
 	id       string
-	users    []int32  // direct user members
+	users    []int32  // direct user members (accepted user entries)
 	kept     []Member // stored users and groups whose entries were skipped this run
 	children []int32  // direct group members
 	parents  []int32  // groups this group is a direct member of
-}
-
-// kept are the stored users and groups whose entries were skipped this run,
-// by folded DN (and users also by folded member key): they stay members of
-// their groups under their stored ids.
-type kept struct {
-	byDN  map[string]Member
-	byKey map[string]Member
-}
-
-// resolveMembers turns each group's raw member values into user and group
-// indexes; kept resources stay members. Values that name neither a synced
-// user nor a synced group are dropped and counted.
-func resolveMembers(d *directory, byUID bool, k kept) (dangling int) {
-	d.direct = make([][]int32, len(d.users))
-	userByDN := make(map[string]int32, len(d.users))
-	userByKey := map[string]int32{}
-	for i := range d.users {
-		u := &d.users[i]
-		userByDN[u.DNNorm] = int32(i)
-		if key := strings.ToLower(u.MemberKey); byUID && key != "" {
-			if _, dup := userByKey[key]; !dup {
-				userByKey[key] = int32(i)
-			}
-		}
-	}
-	groupByDN := make(map[string]int32, len(d.groups))
-	for i := range d.groups {
-		groupByDN[d.groups[i].dnNorm] = int32(i)
-	}
-	for gi := range d.groups {
-		g := &d.groups[gi]
-		seenU := map[int32]bool{}
-		seenG := map[int32]bool{}
-		seenK := map[string]bool{}
-		keep := func(m Member) {
-			if !seenK[m.ID] {
-				seenK[m.ID] = true
-				g.kept = append(g.kept, m)
-			}
-		}
-		for _, m := range g.Members {
-			if byUID {
-				key := strings.ToLower(strings.TrimSpace(m))
-				if ui, ok := userByKey[key]; ok {
-					if !seenU[ui] {
-						seenU[ui] = true
-						g.users = append(g.users, ui)
-						d.direct[ui] = append(d.direct[ui], int32(gi))
-					}
-				} else if km, ok := k.byKey[key]; ok {
-					keep(km)
-				} else {
-					dangling++
-				}
-				continue
-			}
-			n := NormalizeDN(m)
-			if ui, ok := userByDN[n]; ok {
-				if !seenU[ui] {
-					seenU[ui] = true
-					g.users = append(g.users, ui)
-					d.direct[ui] = append(d.direct[ui], int32(gi))
-				}
-				continue
-			}
-			if ci, ok := groupByDN[n]; ok {
-				if ci != int32(gi) && !seenG[ci] {
-					seenG[ci] = true
-					g.children = append(g.children, ci)
-					d.groups[ci].parents = append(d.groups[ci].parents, int32(gi))
-				}
-				continue
-			}
-			if km, ok := k.byDN[n]; ok {
-				keep(km)
-				continue
-			}
-			dangling++
-		}
-		g.Members = nil // resolved; free the raw values
-	}
-	return dangling
 }
 
 // ancestors returns, for each group, every group it is in through nesting
@@ -169,11 +81,12 @@ func userMemberships(direct []int32, groups []mappedGroup, anc [][]int32) []Memb
 	return ms
 }
 
-// groupMembers returns a group's direct members, sorted by type and id.
-func groupMembers(g *mappedGroup, users []UserRow, groups []mappedGroup) []Member {
+// groupMembers returns a group's direct members, sorted by type and id;
+// userID maps an accepted user entry to its id.
+func groupMembers(g *mappedGroup, userID func(int32) string, groups []mappedGroup) []Member {
 	ms := make([]Member, 0, len(g.users)+len(g.kept)+len(g.children))
 	for _, ui := range g.users {
-		ms = append(ms, Member{ID: users[ui].ID, Type: MemberUser})
+		ms = append(ms, Member{ID: userID(ui), Type: MemberUser})
 	}
 	if len(g.kept) > 0 {
 		have := make(map[string]bool, len(ms))

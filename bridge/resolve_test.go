@@ -8,24 +8,45 @@ import (
 	"github.com/scimbridge/scimbridge/schema"
 )
 
-// testDirectory builds a mapped directory from users (by DN) and groups
-// (DN → member values).
-func testDirectory(users []string, groups [][2]any) *directory {
-	d := &directory{}
-	for _, dn := range users {
-		d.users = append(d.users, UserRow{User: schema.User{DN: dn}, DNNorm: NormalizeDN(dn), ID: "u:" + dn})
-	}
+// testResolve reads groups (DN → member values) and then users (DN, member
+// key) into an empty store's user stream, as a run does, and returns the
+// stream, the groups and the dangling member values.
+func testResolve(t *testing.T, byUID bool, users [][2]string, groups [][2]any) (*userStream, *directory, int) {
+	t.Helper()
+	d := &directory{protect: map[string]bool{}}
 	for _, g := range groups {
 		dn := g[0].(string)
 		d.groups = append(d.groups, mappedGroup{Group: schema.Group{DN: dn, Members: g[1].([]string)},
 			dnNorm: NormalizeDN(dn), id: "g:" + dn})
 	}
-	return d
+	set := schema.Defaults("openldap")
+	if byUID {
+		set.Groups.Attributes.MembershipAttributeType = schema.MembershipUID
+	}
+	st := newUserStream(&set, &Report{}, &Snapshot{}, d, nil, fixedNow, newIDGen(fixedNow))
+	st.linkGroups(nil)
+	st.anc = ancestors(d.groups)
+	for _, u := range users {
+		row := &UserRow{User: schema.User{DN: u[0], UserName: u[0], MemberKey: u[1]}, DNNorm: NormalizeDN(u[0]), UserNameNorm: u[0]}
+		if err := st.accept(row); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dangling, err := st.finish()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st, d, dangling
+}
+
+// testUserID names accepted user i "u:" + its DN, so that expectations can be written.
+func testUserID(st *userStream) func(int32) string {
+	return func(i int32) string { return "u:" + st.acc[i].dn }
 }
 
 func TestNestingResolvesTransitiveGroupsAndTerminatesOnCycles(t *testing.T) {
-	d := testDirectory(
-		[]string{"uid=ann,ou=p", "uid=bob,ou=p", "uid=cy,ou=p"},
+	st, d, dangling := testResolve(t, false,
+		[][2]string{{"uid=ann,ou=p"}, {"uid=bob,ou=p"}, {"uid=cy,ou=p"}},
 		[][2]any{
 			{"cn=eng,ou=g", []string{"CN=Backend,OU=G", "uid=ann,ou=p"}},
 			{"cn=backend,ou=g", []string{"cn=platform,ou=g", "uid=nobody,ou=p"}},
@@ -33,13 +54,13 @@ func TestNestingResolvesTransitiveGroupsAndTerminatesOnCycles(t *testing.T) {
 			{"cn=a,ou=g", []string{"cn=b,ou=g", "uid=cy,ou=p"}},
 			{"cn=b,ou=g", []string{"cn=a,ou=g", "cn=b,ou=g"}},
 		})
-	if dangling := resolveMembers(d, false, kept{}); dangling != 1 {
+	if dangling != 1 {
 		t.Errorf("dangling = %d, want 1 (uid=nobody)", dangling)
 	}
-	anc := ancestors(d.groups)
 	got := map[string][]Membership{}
-	for i := range d.users {
-		got[d.users[i].DN] = userMemberships(d.direct[i], d.groups, anc)
+	for i := range st.acc {
+		dn := st.acc[i].dn
+		got[dn] = userMemberships(st.slots[st.dns[NormalizeDN(dn)]].groups, d.groups, st.anc)
 	}
 	want := map[string][]Membership{
 		"uid=ann,ou=p": {{"g:cn=backend,ou=g", false}, {"g:cn=eng,ou=g", true}, {"g:cn=platform,ou=g", true}},
@@ -51,7 +72,7 @@ func TestNestingResolvesTransitiveGroupsAndTerminatesOnCycles(t *testing.T) {
 	}
 	members := map[string][]Member{}
 	for i := range d.groups {
-		members[d.groups[i].DN] = groupMembers(&d.groups[i], d.users, d.groups)
+		members[d.groups[i].DN] = groupMembers(&d.groups[i], testUserID(st), d.groups)
 	}
 	wantMembers := map[string][]Member{
 		"cn=eng,ou=g":      {{"g:cn=backend,ou=g", MemberGroup}, {"u:uid=ann,ou=p", MemberUser}},
@@ -66,13 +87,12 @@ func TestNestingResolvesTransitiveGroupsAndTerminatesOnCycles(t *testing.T) {
 }
 
 func TestAncestorsOfCycleExcludeSelf(t *testing.T) {
-	d := testDirectory(nil, [][2]any{
+	st, d, _ := testResolve(t, false, nil, [][2]any{
 		{"cn=a", []string{"cn=b"}},
 		{"cn=b", []string{"cn=c"}},
 		{"cn=c", []string{"cn=a"}},
 	})
-	resolveMembers(d, false, kept{})
-	anc := ancestors(d.groups)
+	anc := st.anc
 	for i, a := range anc {
 		names := []string{}
 		for _, gi := range a {
@@ -91,12 +111,12 @@ func TestAncestorsOfCycleExcludeSelf(t *testing.T) {
 }
 
 func TestResolveMembersByUID(t *testing.T) {
-	d := testDirectory([]string{"uid=ann,ou=p", "uid=bob,ou=p"}, [][2]any{{"cn=posix", []string{"ANN", "bob", "ghost", "bob"}}})
-	d.users[0].MemberKey, d.users[1].MemberKey = "Ann", "bob"
-	if dangling := resolveMembers(d, true, kept{}); dangling != 1 {
+	st, d, dangling := testResolve(t, true, [][2]string{{"uid=ann,ou=p", "Ann"}, {"uid=bob,ou=p", "bob"}},
+		[][2]any{{"cn=posix", []string{"ANN", "bob", "ghost", "bob"}}})
+	if dangling != 1 {
 		t.Errorf("dangling = %d, want 1 (ghost)", dangling)
 	}
-	got := groupMembers(&d.groups[0], d.users, d.groups)
+	got := groupMembers(&d.groups[0], testUserID(st), d.groups)
 	want := []Member{{"u:uid=ann,ou=p", MemberUser}, {"u:uid=bob,ou=p", MemberUser}}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("members = %v, want %v", got, want)
@@ -105,8 +125,10 @@ func TestResolveMembersByUID(t *testing.T) {
 
 func TestNewIDIsUUIDv7(t *testing.T) {
 	seen := map[string]bool{}
+	ids := newIDGen(fixedNow)
+	last := ""
 	for i := 0; i < 1000; i++ {
-		id := newID(fixedNow)
+		id := ids.next()
 		if len(id) != 36 || id[14] != '7' || !reflect.DeepEqual([]byte{id[8], id[13], id[18], id[23]}, []byte("----")) {
 			t.Fatalf("newID() = %q, not a UUIDv7", id)
 		}
@@ -114,5 +136,9 @@ func TestNewIDIsUUIDv7(t *testing.T) {
 			t.Fatalf("newID() repeated %q", id)
 		}
 		seen[id] = true
+		if id <= last {
+			t.Fatalf("newID() = %q after %q: ids of a run must ascend", id, last)
+		}
+		last = id
 	}
 }

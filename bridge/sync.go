@@ -3,7 +3,6 @@ package bridge
 import (
 	"context"
 	"crypto/rand"
-	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -73,6 +72,9 @@ type Syncer struct {
 	log    *slog.Logger
 	pusher Pusher
 	now    func() time.Time
+	// streamMin is how many new users a run buffers before it writes them
+	// while still reading (DefaultStreamMin).
+	streamMin int
 
 	mu      sync.Mutex   // held for the whole of a run
 	running atomic.Int64 // id of the run in progress; 0 when idle
@@ -83,7 +85,7 @@ func NewSyncer(st Store, dial Dialer, log *slog.Logger) *Syncer {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Syncer{store: st, dial: dial, log: log, now: time.Now}
+	return &Syncer{store: st, dial: dial, log: log, now: time.Now, streamMin: DefaultStreamMin}
 }
 
 // SetPusher sets the push client called after each applied run.
@@ -217,7 +219,17 @@ func (p *Pending) Complete(ctx context.Context, settings *schema.Settings) (*Rep
 	log := s.log.With("run", r.ID, "trigger", r.Trigger, "dryRun", r.DryRun)
 	log.Info("sync started")
 
-	plan, err := s.plan(ctx, settings, opt, r)
+	plan, tx, err := s.plan(ctx, settings, opt, r)
+	// A transaction that was not committed is rolled back (after a commit
+	// this does nothing), before anything else needs the store's writer.
+	rollback := func() {
+		if tx != nil {
+			if err := tx.Rollback(); err != nil {
+				log.Error("roll back the run", "err", err)
+			}
+		}
+	}
+	defer rollback()
 	r.FinishedAt = s.now().UTC()
 	r.DurationMs = r.FinishedAt.Sub(r.StartedAt).Milliseconds()
 	applied := false
@@ -229,17 +241,17 @@ func (p *Pending) Complete(ctx context.Context, settings *schema.Settings) (*Rep
 		r.Status = StatusSucceeded
 	default:
 		r.Status = StatusSucceeded
-		if !plan.Empty() {
-			if err := s.store.Apply(ctx, plan, r); err != nil {
-				r.Status, r.Error = StatusFailed, fmt.Sprintf("write to the state store: %v", err)
-				break
-			}
-			applied = true
+		if err := s.commit(ctx, tx, plan, r); err != nil {
+			r.Status, r.Error = StatusFailed, fmt.Sprintf("write to the state store: %v", err)
+			rollback()
+			break
 		}
+		applied = tx != nil || !plan.Empty()
 		// Push after every successful run, changed or not: changes a
 		// previous push could not deliver are still pending.
 		s.push(ctx, settings, opt, r, log)
 	}
+	rollback()
 	if !applied || r.Push != nil {
 		if err := s.store.FinishRun(context.WithoutCancel(ctx), r); err != nil {
 			return r, fmt.Errorf("record sync run %d: %w", r.ID, err)
@@ -247,6 +259,22 @@ func (p *Pending) Complete(ctx context.Context, settings *schema.Settings) (*Rep
 	}
 	s.logDone(log, r)
 	return r, nil
+}
+
+// commit writes the plan and the report in tx, the run's transaction, or in
+// a new one when nothing was written during the read and the plan is not empty.
+func (s *Syncer) commit(ctx context.Context, tx Tx, p *Plan, r *Report) error {
+	if tx == nil {
+		if p.Empty() {
+			return nil
+		}
+		var err error
+		if tx, err = s.store.Begin(ctx); err != nil {
+			return err
+		}
+		defer tx.Rollback()
+	}
+	return tx.Commit(p, r)
 }
 
 func (s *Syncer) push(ctx context.Context, settings *schema.Settings, opt Options, r *Report, log *slog.Logger) {
@@ -281,74 +309,87 @@ func (r *Report) skip(dn, reason string) {
 }
 
 // plan reads the directory and the store and computes what changes. It sets
-// r's counts, and r.Status to held when deletion safety stops the run.
-func (s *Syncer) plan(ctx context.Context, settings *schema.Settings, opt Options, r *Report) (*Plan, error) {
+// r's counts, and r.Status to held when deletion safety stops the run. New
+// users may already be in tx, the run's open transaction, which the caller
+// commits or rolls back (tx is nil when nothing was written yet).
+func (s *Syncer) plan(ctx context.Context, settings *schema.Settings, opt Options, r *Report) (p *Plan, tx Tx, err error) {
 	dir, err := s.dial(ctx, settings)
 	if err != nil {
-		return nil, fmt.Errorf("connect to %s: %w", settings.Connection.URL, err)
+		return nil, nil, fmt.Errorf("connect to %s: %w", settings.Connection.URL, err)
 	}
 	defer dir.Close()
 
 	snap, err := s.store.Snapshot(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("read the state store: %w", err)
+		return nil, nil, fmt.Errorf("read the state store: %w", err)
 	}
 	log := s.log.With("run", r.ID)
 	readStart := time.Now()
-	d, err := read(ctx, dir, settings, r, log)
-	if err != nil {
-		return nil, err
-	}
-	log.Info("directory read", "users", len(d.users), "groups", len(d.groups), "skipped", r.Skipped,
-		"ms", time.Since(readStart).Milliseconds())
-	byUID := settings.Groups.Attributes.MembershipAttributeType == schema.MembershipUID
-	dedupeUsers(d, snap, r)
-	dedupeGroups(d, snap, r)
-	r.DanglingMembers += resolveMembers(d, byUID, keptResources(d, snap))
-	r.Users, r.Groups = len(d.users), len(d.groups)
-
 	now := s.now().UTC()
-	p, md := diff(d, snap, now)
-	countPlan(p, r)
+	ids := newIDGen(now)
+	d := &directory{protect: map[string]bool{}}
+	if settings.Groups.Enabled {
+		if err := readGroups(ctx, dir, settings, r, d, log); err != nil {
+			return nil, nil, err
+		}
+	}
+	dedupeGroups(d, snap, r)
+	gStored, gm := matchGroups(d, snap, ids)
+
+	st := newUserStream(settings, r, snap, d, nil, now, ids)
+	st.linkGroups(keptGroups(d, snap))
+	st.anc = ancestors(d.groups)
+	st.progress, st.streamMin = newProgress(log, "reading users"), s.streamMin
+	if !opt.DryRun {
+		st.open = func() (Tx, error) { return s.store.Begin(ctx) }
+	}
+	defer func() {
+		if st.out != nil {
+			_ = st.out.wait() // the transaction is the caller's now
+		}
+		tx = st.tx
+	}()
+	if err := dir.Users(ctx, st.add); err != nil {
+		var we *writeError
+		if errors.As(err, &we) {
+			return nil, nil, we
+		}
+		return nil, nil, fmt.Errorf("read users under %q: %w", settings.Users.UsersDN, err)
+	}
+	if rc, ok := dir.(referralCounter); ok {
+		r.Referrals = rc.Referrals()
+	}
+	dangling, err := st.finish()
+	if err != nil {
+		return nil, nil, err
+	}
+	r.DanglingMembers += dangling
+	r.Users, r.Groups = st.users(), len(d.groups)
+	log.Info("directory read", "users", r.Users, "groups", r.Groups, "skipped", r.Skipped,
+		"usersWritten", st.created-len(st.pending)-len(st.deferred), "ms", time.Since(readStart).Milliseconds())
+
+	p = &Plan{GroupMembers: map[string][]Member{}}
+	md := st.md
+	md.kept = diffGroups(p, d, st.anc, snap, gStored, gm, st.id, now)
+	md.kept += st.plan(p)
+	countPlan(p, r, st.created)
 	r.KeptUnchanged = md.kept
 
-	if held := holdReason(p, snap, d, settings, opt); held != "" {
+	if held := holdReason(p, snap, r, settings, opt); held != "" {
 		r.Status, r.Error = StatusHeld, held
-		return p, nil
+		return p, nil, nil
 	}
 	if err := s.membershipChanges(ctx, p, md, d, r); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return p, nil
+	return p, nil, nil
 }
 
-// read streams users and groups from the directory and maps them. Any read
+// readGroups streams the groups from the directory and maps them. Any read
 // error fails the whole run: a partial read must never look complete.
-func read(ctx context.Context, dir Directory, settings *schema.Settings, r *Report, log *slog.Logger) (*directory, error) {
-	d := &directory{protect: map[string]bool{}}
-	progress := newProgress(log, "reading users")
-	err := dir.Users(ctx, func(e *schema.Entry) error {
-		progress.tick()
-		u, err := schema.MapUser(e, settings)
-		if err != nil {
-			r.skip(e.DN, entryReason(err))
-			d.protect[NormalizeDN(e.DN)] = true
-			return nil
-		}
-		d.users = append(d.users, UserRow{User: u, DNNorm: NormalizeDN(u.DN), UserNameNorm: strings.ToLower(u.UserName)})
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("read users under %q: %w", settings.Users.UsersDN, err)
-	}
-	if !settings.Groups.Enabled {
-		if rc, ok := dir.(referralCounter); ok {
-			r.Referrals = rc.Referrals()
-		}
-		return d, nil
-	}
-	progress = newProgress(log, "reading groups")
-	err = dir.Groups(ctx, func(e *schema.Entry) error {
+func readGroups(ctx context.Context, dir Directory, settings *schema.Settings, r *Report, d *directory, log *slog.Logger) error {
+	progress := newProgress(log, "reading groups")
+	err := dir.Groups(ctx, func(e *schema.Entry) error {
 		progress.tick()
 		g, err := schema.MapGroup(e, settings)
 		if err != nil {
@@ -362,13 +403,16 @@ func read(ctx context.Context, dir Directory, settings *schema.Settings, r *Repo
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("read groups under %q: %w", settings.Groups.GroupsDN, err)
+		return fmt.Errorf("read groups under %q: %w", settings.Groups.GroupsDN, err)
 	}
-	if rc, ok := dir.(referralCounter); ok {
-		r.Referrals = rc.Referrals()
-	}
-	return d, nil
+	return nil
 }
+
+// writeError is a failure to write new users while the directory is read.
+type writeError struct{ err error }
+
+func (e *writeError) Error() string { return fmt.Sprintf("write to the state store: %v", e.err) }
+func (e *writeError) Unwrap() error { return e.err }
 
 // progress logs how far a long read has come, at most every progressEvery.
 type progress struct {
@@ -464,17 +508,6 @@ func dedupe[T any](items []T, held map[string]string, keys func(*T) entryKeys, w
 	return out
 }
 
-func dedupeUsers(d *directory, snap *Snapshot, r *Report) {
-	held := make(map[string]string, len(snap.Users)) // userName norm → matching key of its holder
-	for i := range snap.Users {
-		u := &snap.Users[i]
-		held[u.UserNameNorm] = holderKey(u.ExternalID, u.DNNorm)
-	}
-	d.users = dedupe(d.users, held, func(u *UserRow) entryKeys {
-		return entryKeys{name: u.UserNameNorm, ext: u.ExternalID, dnNorm: u.DNNorm, dn: u.DN, shown: u.UserName}
-	}, "username", r, d.protect)
-}
-
 // dedupeGroups applies the same rule to group names: SCIM targets key groups
 // by displayName.
 func dedupeGroups(d *directory, snap *Snapshot, r *Report) {
@@ -495,25 +528,13 @@ func holderKey(ext, dnNorm string) string {
 	return "d:" + dnNorm
 }
 
-// keptResources finds the stored users and groups whose entries were
-// skipped this run: they stay members of their groups.
-func keptResources(d *directory, snap *Snapshot) kept {
-	k := kept{byDN: map[string]Member{}, byKey: map[string]Member{}}
-	if len(d.protect) == 0 {
-		return k
-	}
-	for i := range snap.Users {
-		if u := &snap.Users[i]; d.protect[u.DNNorm] {
-			m := Member{ID: u.ID, Type: MemberUser}
-			k.byDN[u.DNNorm] = m
-			if u.MemberKey != "" {
-				k.byKey[strings.ToLower(u.MemberKey)] = m
-			}
-		}
-	}
+// keptGroups finds the stored groups whose entries were skipped this run:
+// they stay members of their groups.
+func keptGroups(d *directory, snap *Snapshot) map[string]Member {
+	k := map[string]Member{}
 	for i := range snap.Groups {
 		if g := &snap.Groups[i]; d.protect[g.DNNorm] {
-			k.byDN[g.DNNorm] = Member{ID: g.ID, Type: MemberGroup}
+			k[g.DNNorm] = Member{ID: g.ID, Type: MemberGroup}
 			d.keptGroups = true
 		}
 	}
@@ -556,48 +577,48 @@ func (m *matcher) match(ext, dn string) (int, bool) {
 	return 0, false
 }
 
-// membershipDelta is what diff learns about changed memberships, for
+// membershipDelta is what the diff learns about changed memberships, for
 // membershipChanges: the groups new users joined (with the count of pairs),
 // and the new memberships of stored users whose groups changed.
 type membershipDelta struct {
-	created      map[string]bool
+	created      map[string]int32 // group id → new users in it
 	createdPairs int
 	changed      map[string][]Membership
 	kept         int // stored resources kept unchanged because their entry was skipped
 }
 
-// diff assigns ids and computes the plan. Memberships use group ids, so
-// groups are matched first.
-func diff(d *directory, snap *Snapshot, now time.Time) (*Plan, *membershipDelta) {
-	p := &Plan{GroupMembers: map[string][]Member{}}
-	md := &membershipDelta{created: map[string]bool{}, changed: map[string][]Membership{}}
-	var h hasher
+// addCreated counts the memberships of a new user (n = 1), or takes them back (n = -1).
+func (md *membershipDelta) addCreated(ms []Membership, n int32) {
+	md.createdPairs += int(n) * len(ms)
+	for _, m := range ms {
+		md.created[m.GroupID] += n
+	}
+}
 
-	gm := newMatcher(len(snap.Groups), func(i int) (string, string) { return snap.Groups[i].ExternalID, snap.Groups[i].DNNorm })
-	gStored := make([]int, len(d.groups))
+// matchGroups assigns each group read its stored group's id, or a new one;
+// stored[i] is the index of group i's stored group, or -1.
+func matchGroups(d *directory, snap *Snapshot, ids *idGen) (stored []int, gm *matcher) {
+	gm = newMatcher(len(snap.Groups), func(i int) (string, string) { return snap.Groups[i].ExternalID, snap.Groups[i].DNNorm })
+	stored = make([]int, len(d.groups))
 	for i := range d.groups {
 		g := &d.groups[i]
 		if si, ok := gm.match(g.ExternalID, g.dnNorm); ok {
-			g.id, gStored[i] = snap.Groups[si].ID, si
+			g.id, stored[i] = snap.Groups[si].ID, si
 		} else {
-			g.id, gStored[i] = newID(now), -1
+			g.id, stored[i] = ids.next(), -1
 		}
 	}
-	um := newMatcher(len(snap.Users), func(i int) (string, string) { return snap.Users[i].ExternalID, snap.Users[i].DNNorm })
-	uStored := make([]int, len(d.users))
-	for i := range d.users {
-		u := &d.users[i]
-		if si, ok := um.match(u.ExternalID, u.DNNorm); ok {
-			u.ID, uStored[i] = snap.Users[si].ID, si
-		} else {
-			u.ID, uStored[i] = newID(now), -1
-		}
-	}
+	return stored, gm
+}
 
-	anc := ancestors(d.groups)
+// diffGroups adds the groups' part of the run to p once the users are read
+// (members are user ids, userID maps an accepted user entry to its id), and
+// returns the number of stored groups kept because their entries were skipped.
+func diffGroups(p *Plan, d *directory, anc [][]int32, snap *Snapshot, gStored []int, gm *matcher, userID func(int32) string, now time.Time) (kept int) {
+	var h hasher
 	for i := range d.groups {
 		g := &d.groups[i]
-		members := groupMembers(g, d.users, d.groups)
+		members := groupMembers(g, userID, d.groups)
 		row := GroupRow{ID: g.id, ExternalID: g.ExternalID, DN: g.DN, DNNorm: g.dnNorm, Name: g.Name,
 			NameNorm: g.nameNorm, Hash: h.group(g), MembersHash: h.members(members), Created: now, LastModified: now}
 		row.Version = h.version(row.Hash, row.MembersHash)
@@ -626,60 +647,11 @@ func diff(d *directory, snap *Snapshot, now time.Time) (*Plan, *membershipDelta)
 		if !gm.used[i] {
 			g := &snap.Groups[i]
 			if d.protect[g.DNNorm] {
-				md.kept++
+				kept++
 				continue
 			}
 			p.DeleteGroups = append(p.DeleteGroups, g.ID)
 			p.Changes = append(p.Changes, Change{ResourceType: MemberGroup, ResourceID: g.ID, Op: OpDelete, Name: g.NameNorm})
-		}
-	}
-
-	var created []int
-	for i := range d.users {
-		u := &d.users[i]
-		ms := userMemberships(d.direct[i], d.groups, anc)
-		u.Hash, u.GroupsHash = h.user(&u.User), h.memberships(ms)
-		u.Created, u.LastModified = now, now
-		si := uStored[i]
-		if si >= 0 && snap.Users[si].Hash == u.Hash && snap.Users[si].GroupsHash == u.GroupsHash {
-			continue // unchanged: nothing more to compute or keep
-		}
-		u.Version = h.version(u.Hash, u.GroupsHash)
-		if si < 0 {
-			created = append(created, i)
-			md.createdPairs += len(ms)
-			for _, m := range ms {
-				md.created[m.GroupID] = true
-			}
-			p.Changes = append(p.Changes, Change{ResourceType: MemberUser, ResourceID: u.ID, Op: OpCreate, Name: u.UserName})
-			continue
-		}
-		old := &snap.Users[si]
-		u.Created = old.Created
-		p.UpdateUsers = append(p.UpdateUsers, *u)
-		if old.Hash != u.Hash {
-			p.Changes = append(p.Changes, Change{ResourceType: MemberUser, ResourceID: u.ID, Op: OpUpdate, Name: u.UserName})
-		}
-		if old.GroupsHash != u.GroupsHash {
-			md.changed[u.ID] = ms
-		}
-	}
-	if len(created) == len(d.users) {
-		p.CreateUsers = d.users // every user is new (a first sync): no copy
-	} else {
-		for _, i := range created {
-			p.CreateUsers = append(p.CreateUsers, d.users[i])
-		}
-	}
-	for i := range um.used {
-		if !um.used[i] {
-			u := &snap.Users[i]
-			if d.protect[u.DNNorm] {
-				md.kept++
-				continue
-			}
-			p.DeleteUsers = append(p.DeleteUsers, u.ID)
-			p.Changes = append(p.Changes, Change{ResourceType: MemberUser, ResourceID: u.ID, Op: OpDelete, Name: u.UserNameNorm})
 		}
 	}
 	// A kept group's own members were not read: the nesting through it is
@@ -698,11 +670,11 @@ func diff(d *directory, snap *Snapshot, now time.Time) (*Plan, *membershipDelta)
 			p.Ancestors[d.groups[gi].id] = ids
 		}
 	}
-	return p, md
+	return kept
 }
 
-func countPlan(p *Plan, r *Report) {
-	r.UsersCreated, r.UsersDeleted = len(p.CreateUsers), len(p.DeleteUsers)
+func countPlan(p *Plan, r *Report, usersCreated int) {
+	r.UsersCreated, r.UsersDeleted = usersCreated, len(p.DeleteUsers)
 	r.GroupsCreated, r.GroupsDeleted = len(p.CreateGroups), len(p.DeleteGroups)
 	r.UsersUpdated, r.GroupsUpdated = 0, len(p.UpdateGroups)
 	for _, c := range p.Changes {
@@ -713,14 +685,14 @@ func countPlan(p *Plan, r *Report) {
 }
 
 // holdReason says why deletion safety holds the run, or "" to go on.
-func holdReason(p *Plan, snap *Snapshot, d *directory, settings *schema.Settings, opt Options) string {
+func holdReason(p *Plan, snap *Snapshot, r *Report, settings *schema.Settings, opt Options) string {
 	if opt.AllowDeletes {
 		return ""
 	}
-	if len(d.users) == 0 && len(snap.Users) > 0 {
+	if r.Users == 0 && len(snap.Users) > 0 {
 		return fmt.Sprintf("held: the directory returned no users while the store has %d; check users.usersDn and users.filter, or approve with --allow-deletes", len(snap.Users))
 	}
-	if settings.Groups.Enabled && len(d.groups) == 0 && len(snap.Groups) > 0 {
+	if settings.Groups.Enabled && r.Groups == 0 && len(snap.Groups) > 0 {
 		return fmt.Sprintf("held: the directory returned no groups while the store has %d; check groups.groupsDn and groups.filter, or approve with --allow-deletes", len(snap.Groups))
 	}
 	max := settings.Sync.MaxDeletes
@@ -782,8 +754,8 @@ func (s *Syncer) membershipChanges(ctx context.Context, p *Plan, md *membershipD
 		}
 	}
 	r.MembershipsChanged += md.createdPairs
-	for gid := range md.created {
-		if !skip[gid] {
+	for gid, n := range md.created {
+		if n > 0 && !skip[gid] {
 			affected[gid] = true
 		}
 	}
@@ -805,14 +777,10 @@ func (s *Syncer) membershipChanges(ctx context.Context, p *Plan, md *membershipD
 	return nil
 }
 
-// newID returns a new opaque resource id: a UUIDv7 (time-ordered, so new rows
-// append to the store's indexes).
-func newID(now time.Time) string {
-	var b [16]byte
-	binary.BigEndian.PutUint64(b[:8], uint64(now.UnixMilli())<<16)
-	_, _ = rand.Read(b[6:])
-	b[6] = b[6]&0x0f | 0x70
-	b[8] = b[8]&0x3f | 0x80
+var randRead = rand.Read
+
+// formatUUID writes b in the 8-4-4-4-12 hex form.
+func formatUUID(b *[16]byte) string {
 	var out [36]byte
 	hex.Encode(out[0:8], b[0:4])
 	out[8] = '-'

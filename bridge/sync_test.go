@@ -39,7 +39,9 @@ func newEnv(t *testing.T, opts ...slapdtest.Option) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	return &env{srv: srv, db: db, path: path, syncer: bridge.NewSyncer(db, ldapsource.Dial, quietLog()), set: srv.Settings()}
+	sy := bridge.NewSyncer(db, ldapsource.Dial, quietLog())
+	bridge.SetStreamMin(sy, 1) // every new user is written while reading; see TestStreamedAndBufferedRunsAgree
+	return &env{srv: srv, db: db, path: path, syncer: sy, set: srv.Settings()}
 }
 
 func quietLog() *slog.Logger {

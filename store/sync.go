@@ -172,34 +172,142 @@ func (db *DB) Apply(ctx context.Context, p *bridge.Plan, r *bridge.Report) error
 		}
 		return db.FinishRun(ctx, r)
 	}
-	tx, err := db.w.BeginTx(ctx, nil)
+	tx, err := db.Begin(ctx)
 	if err != nil {
-		return fmt.Errorf("apply plan: begin: %w", err)
+		return err
 	}
 	defer tx.Rollback()
+	return tx.Commit(p, r)
+}
+
+// Begin opens one run's write transaction (see bridge.Tx). It holds the
+// store's one writer connection until Commit or Rollback.
+func (db *DB) Begin(ctx context.Context) (bridge.Tx, error) {
+	tx, err := db.w.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, fmt.Errorf("apply plan: begin: %w", err)
+	}
+	return &runTx{db: db, a: applier{ctx: ctx, tx: tx, bulk: map[string]bool{}}}, nil
+}
+
+// runTx is a run's open write transaction.
+type runTx struct {
+	db    *DB
+	a     applier
+	users *batcher // users created while the directory is still being read
+	done  bool
+}
+
+// CreateUsers inserts new users in the order given (ids ascending append to
+// the table). The first call that brings as many rows as the table holds,
+// and at least bulkMinRows, rebuilds the users' indexes at Commit instead.
+func (t *runTx) CreateUsers(rows []bridge.UserRow) error {
+	if t.done {
+		return errTxDone
+	}
+	if t.users == nil {
+		if err := t.a.bulkLoad("users", len(rows)); err != nil {
+			return fmt.Errorf("insert users: %w", err)
+		}
+		t.users = newBatcher(t.a.ctx, t.a.tx, "INSERT INTO users ("+userCols+") VALUES ", 19)
+	}
+	for i := range rows {
+		if err := t.users.add(userArgs(&rows[i])...); err != nil {
+			return fmt.Errorf("insert users: %w", err)
+		}
+	}
+	return nil
+}
+
+// DeleteCreated removes users this transaction created (an entry that lost
+// its username to a duplicate read later). They are in no group yet.
+func (t *runTx) DeleteCreated(ids []string) error {
+	if t.done {
+		return errTxDone
+	}
+	if err := t.flushUsers(); err != nil {
+		return err
+	}
+	res, err := t.a.tx.ExecContext(t.a.ctx, "DELETE FROM users WHERE id IN (SELECT value FROM json_each(?))", idsJSON(ids))
+	if err != nil {
+		return fmt.Errorf("take back %d created users: %w", len(ids), err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return fmt.Errorf("take back %d created users: %w", len(ids), err)
+	} else if n != int64(len(ids)) {
+		return fmt.Errorf("take back %d created users: %d were stored", len(ids), n)
+	}
+	return nil
+}
+
+func (t *runTx) flushUsers() error {
+	if t.users == nil {
+		return nil
+	}
+	if err := t.users.flush(); err != nil {
+		return fmt.Errorf("insert users: %w", err)
+	}
+	return nil
+}
+
+// Commit writes the rest of the plan, records run r (unless nil) and commits.
+func (t *runTx) Commit(p *bridge.Plan, r *bridge.Report) error {
+	if t.done {
+		return errTxDone
+	}
+	defer t.Rollback()
+	if err := t.flushUsers(); err != nil {
+		return fmt.Errorf("apply plan: %w", err)
+	}
+	if t.users != nil {
+		t.users.close()
+		t.users = nil
+	}
 	var runID int64
 	if r != nil {
 		runID = r.ID
-		if err := finishRun(ctx, tx, r); err != nil {
+		if err := finishRun(t.a.ctx, t.a.tx, r); err != nil {
 			return fmt.Errorf("apply plan: record run %d: %w", r.ID, err)
 		}
 	}
-	a := applier{ctx: ctx, tx: tx, p: p}
-	if err := a.apply(runID); err != nil {
+	if p == nil {
+		p = &bridge.Plan{}
+	}
+	t.a.p = p
+	if err := t.a.apply(runID); err != nil {
 		return fmt.Errorf("apply plan: %w", err)
 	}
-	if err := tx.Commit(); err != nil {
+	if err := t.a.tx.Commit(); err != nil {
 		return fmt.Errorf("apply plan: commit: %w", err)
 	}
-	db.gen.bump()
+	t.done = true
+	t.db.gen.bump()
 	return nil
 }
+
+// Rollback discards the transaction; after Commit it does nothing.
+func (t *runTx) Rollback() error {
+	if t.done {
+		return nil
+	}
+	t.done = true
+	if t.users != nil {
+		t.users.close()
+	}
+	if err := t.a.tx.Rollback(); err != nil && !errors.Is(err, sql.ErrTxDone) {
+		return fmt.Errorf("roll back the run: %w", err)
+	}
+	return nil
+}
+
+var errTxDone = errors.New("the run's transaction has ended")
 
 type applier struct {
 	ctx     context.Context
 	tx      *sql.Tx
 	p       *bridge.Plan
-	dropped [][2]string // indexes to rebuild: name, CREATE statement
+	bulk    map[string]bool // tables bulkLoad has decided on
+	dropped [][2]string     // indexes to rebuild: name, CREATE statement
 }
 
 func (a *applier) apply(runID int64) error {
@@ -244,9 +352,10 @@ const bulkMinRows = 10_000
 // sorts once instead of inserting each key at a random place. A rebuilt
 // UNIQUE index still refuses duplicates.
 func (a *applier) bulkLoad(table string, rows int) error {
-	if rows < bulkMinRows {
+	if rows < bulkMinRows || a.bulk[table] {
 		return nil
 	}
+	a.bulk[table] = true
 	var n int
 	// table is one of three constants.
 	if err := a.tx.QueryRowContext(a.ctx, "SELECT count(*) FROM "+table).Scan(&n); err != nil {

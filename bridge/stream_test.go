@@ -1,0 +1,105 @@
+package bridge_test
+
+import (
+	"context"
+	"path/filepath"
+	"reflect"
+	"testing"
+
+	"github.com/scimbridge/scimbridge/bridge"
+	"github.com/scimbridge/scimbridge/internal/slapdtest"
+	"github.com/scimbridge/scimbridge/ldapsource"
+	"github.com/scimbridge/scimbridge/schema"
+	"github.com/scimbridge/scimbridge/store"
+)
+
+// The env tests write every new user while the directory is still being
+// read (newEnv sets the stream threshold to 1). A run with few new users
+// buffers them and writes them at commit instead; both must give the same
+// store, the same report and the same change log.
+func TestStreamedAndBufferedRunsAgree(t *testing.T) {
+	e := newEnv(t)
+	path := filepath.Join(t.TempDir(), "buffered.db")
+	db, err := store.Open(context.Background(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	buffered := &env{srv: e.srv, db: db, path: path, syncer: bridge.NewSyncer(db, ldapsource.Dial, quietLog()), set: e.set}
+
+	for _, step := range []string{"", "rename.ldif", "add-member.ldif", "change-mail.ldif", "delete.ldif", "move-out-of-scope.ldif", "bulk"} {
+		switch step {
+		case "":
+		case "bulk":
+			e.srv.Load(t, manyUsers(300))
+		default:
+			e.srv.Load(t, slapdtest.LDIF(t, step))
+		}
+		rs, rb := e.mustSucceed(t), buffered.mustSucceed(t)
+		if cs, cb := countsOf(rs), countsOf(rb); cs != cb {
+			t.Errorf("after %q: streamed run counts %+v, buffered %+v", step, cs, cb)
+		}
+		if !reflect.DeepEqual(rs.SkippedEntries, rb.SkippedEntries) {
+			t.Errorf("after %q: skipped entries differ:\nstreamed %+v\nbuffered %+v", step, rs.SkippedEntries, rb.SkippedEntries)
+		}
+		if cs, cb := changesOf(t, e.db, rs.ID), changesOf(t, db, rb.ID); !reflect.DeepEqual(cs, cb) {
+			t.Errorf("after %q: change logs differ:\nstreamed %v\nbuffered %v", step, cs, cb)
+		}
+		ss, sb := e.state(t), buffered.state(t)
+		if !reflect.DeepEqual(ss.userGroups, sb.userGroups) || !reflect.DeepEqual(ss.groupMembers, sb.groupMembers) {
+			t.Errorf("after %q: memberships differ:\nstreamed %v %v\nbuffered %v %v", step, ss.userGroups, ss.groupMembers, sb.userGroups, sb.groupMembers)
+		}
+		if len(ss.users) != len(sb.users) {
+			t.Errorf("after %q: %d users streamed, %d buffered", step, len(ss.users), len(sb.users))
+		}
+		for name, u := range ss.users {
+			if b := sb.users[name]; b.User != u.User || b.Hash != u.Hash {
+				t.Errorf("after %q: user %s streamed %+v, buffered %+v", step, name, u.User, b.User)
+			}
+		}
+	}
+	if users, _, err := e.db.Counts(context.Background()); err != nil || users != 9+300-2 {
+		t.Fatalf("store has %d users (%v), want %d", users, err, 9+300-2)
+	}
+}
+
+// A first sync that writes its users while reading and then loses the
+// directory writes nothing at all: its transaction is rolled back.
+func TestStreamedFirstSyncDyingMidReadWritesNothing(t *testing.T) {
+	e := newEnv(t, slapdtest.WithLDIF(manyUsers(3000)))
+	e.set.Connection.PageSize = 100
+	var k *killingDir
+	dying := bridge.NewSyncer(e.db, func(ctx context.Context, s *schema.Settings) (bridge.Directory, error) {
+		d, err := ldapsource.Dial(ctx, s)
+		if err != nil {
+			return nil, err
+		}
+		k = &killingDir{Directory: d, srv: e.srv, n: 2000}
+		return k, nil
+	}, quietLog())
+	bridge.SetStreamMin(dying, 100)
+	r, err := dying.Run(context.Background(), e.set, bridge.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Status != bridge.StatusFailed || r.Error == "" {
+		t.Fatalf("status %s (%q), want failed", r.Status, r.Error)
+	}
+	if k.seen < 2000 || k.seen >= 3009 {
+		t.Fatalf("the read saw %d entries; want slapd killed after 2000 of 3009", k.seen)
+	}
+	if users, groups, err := e.db.Counts(context.Background()); err != nil || users != 0 || groups != 0 {
+		t.Fatalf("store has %d users and %d groups (%v), want none", users, groups, err)
+	}
+	if n := countChanges(t, e.db); n != 0 {
+		t.Fatalf("change log has %d entries, want none", n)
+	}
+	e.srv.Restart(t)
+	r = e.mustSucceed(t)
+	if r.UsersCreated != 3009 || r.Users != 3009 {
+		t.Fatalf("after restart: %+v, want all 3009 users created", countsOf(r))
+	}
+	if users, _, err := e.db.Counts(context.Background()); err != nil || users != 3009 {
+		t.Fatalf("store has %d users (%v), want 3009", users, err)
+	}
+}

@@ -1,0 +1,653 @@
+package bridge
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/scimbridge/scimbridge/schema"
+)
+
+// The user side of a run. Users are deduplicated, matched to the stored users
+// and diffed one at a time, as the directory streams them (the groups were
+// read before): an unchanged user leaves nothing behind but its place in the
+// accepted list, and once more than streamMin users are new, their rows go
+// into the run's open write transaction while the read goes on, written by a
+// goroutine of their own.
+
+// DefaultStreamMin is how many new users a run buffers before it opens its
+// write transaction and writes them while the directory is still being read.
+// Fewer are written at commit, so that a run with a small change holds the
+// store's writer only for a moment.
+const DefaultStreamMin = 10_000
+
+// streamBatch is how many new users go to the writer at a time once streaming.
+const streamBatch = 1024
+
+// userState is what the run does with an accepted user entry.
+type userState uint8
+
+const (
+	userUnchanged userState = iota
+	userUpdated
+	userCreated
+	userGone // accepted, then it lost its username to an entry read later
+)
+
+// accepted is a user entry that passed deduplication.
+type accepted struct {
+	dn     string    // as read, for the report
+	meta   *userMeta // nil while unchanged: the stored user has the rest
+	stored int32     // the stored user it is, or -1
+	state  userState
+}
+
+// userMeta is what the run keeps of a new or changed user besides its row,
+// which waits in a buffer or has been written.
+type userMeta struct {
+	id, dnNorm, ext, nameNorm, userName, memberKey string
+	attrsChanged                                   bool  // besides its groups (an update change)
+	deferred                                       bool  // its username was held by a stored user: written at commit
+	streamed                                       bool  // written to the open transaction
+	row                                            int32 // index of its row in updates, pending or deferred
+}
+
+// dnSlot is what one folded DN is in a run: a stored user, an accepted user
+// entry, and the groups that list it as a member. In memberUid mode slots
+// are also kept by folded member key.
+type dnSlot struct {
+	stored int32   // the stored user with this DN, or -1
+	acc    int32   // the accepted entry with it (the one claiming this key), or -1
+	groups []int32 // the groups that list it, each once
+	refs   int32   // member values naming it, counted as dangling when nobody claims it
+}
+
+// userStream consumes one read of the users.
+type userStream struct {
+	settings *schema.Settings
+	r        *Report
+	snap     *Snapshot
+	groups   []mappedGroup
+	anc      [][]int32
+	byUID    bool
+	protect  map[string]bool
+	now      time.Time
+	ids      *idGen
+	h        hasher
+	progress *progress
+
+	used  []bool // stored users matched so far
+	slots []dnSlot
+	dns   map[string]int32    // folded DN → slot
+	keys  map[string]int32    // memberUid mode: folded member key → slot
+	exts  map[string][2]int32 // externalId → stored user, accepted entry (-1: none)
+	names map[string][2]int32 // folded userName → stored user holding it, accepted entry
+
+	acc        []accepted
+	updates    []UserRow
+	pending    []UserRow // new users not written yet
+	pendingAcc []int32   // their accepted entries
+	deferred   []UserRow // new users whose usernames stored users hold
+	created    int
+	md         *membershipDelta
+
+	streamMin int
+	open      func() (Tx, error) // opens the run's transaction; nil for a dry run
+	tx        Tx
+	out       *userWriter
+}
+
+func newUserStream(settings *schema.Settings, r *Report, snap *Snapshot, d *directory, anc [][]int32, now time.Time, ids *idGen) *userStream {
+	n := len(snap.Users)
+	st := &userStream{settings: settings, r: r, snap: snap, groups: d.groups, anc: anc, protect: d.protect, now: now, ids: ids,
+		byUID: settings.Groups.Attributes.MembershipAttributeType == schema.MembershipUID,
+		used:  make([]bool, n), slots: make([]dnSlot, 0, n), dns: make(map[string]int32, n),
+		keys: map[string]int32{}, exts: make(map[string][2]int32, n), names: make(map[string][2]int32, n),
+		md: &membershipDelta{created: map[string]int32{}, changed: map[string][]Membership{}}}
+	for i := range snap.Users {
+		u := &snap.Users[i]
+		st.slots[st.slot(st.dns, u.DNNorm)].stored = int32(i)
+		if u.ExternalID != "" {
+			st.exts[u.ExternalID] = [2]int32{int32(i), -1}
+		}
+		st.names[u.UserNameNorm] = [2]int32{int32(i), -1}
+	}
+	return st
+}
+
+// slot returns the slot of key in m, adding an empty one.
+func (st *userStream) slot(m map[string]int32, key string) int32 {
+	if i, ok := m[key]; ok {
+		return i
+	}
+	i := int32(len(st.slots))
+	st.slots = append(st.slots, dnSlot{stored: -1, acc: -1})
+	m[key] = i
+	return i
+}
+
+// linkGroups resolves the groups' member values: groups become nesting,
+// kept groups (stored groups whose entries were skipped) stay members, and
+// everything else becomes a reference that a user read later may claim.
+func (st *userStream) linkGroups(keptGroups map[string]Member) {
+	byDN := make(map[string]int32, len(st.groups))
+	for i := range st.groups {
+		byDN[st.groups[i].dnNorm] = int32(i)
+	}
+	for gi := range st.groups {
+		g := &st.groups[gi]
+		seenG := map[int32]bool{}
+		for _, m := range g.Members {
+			if st.byUID {
+				st.refer(st.slot(st.keys, strings.ToLower(strings.TrimSpace(m))), int32(gi))
+				continue
+			}
+			n := NormalizeDN(m)
+			if ci, ok := byDN[n]; ok {
+				if ci != int32(gi) && !seenG[ci] {
+					seenG[ci] = true
+					g.children = append(g.children, ci)
+					st.groups[ci].parents = append(st.groups[ci].parents, int32(gi))
+				}
+				continue
+			}
+			if km, ok := keptGroups[n]; ok {
+				g.keep(km)
+				continue
+			}
+			st.refer(st.slot(st.dns, n), int32(gi))
+		}
+		g.Members = nil // resolved; free the raw values
+	}
+}
+
+func (st *userStream) refer(si, gi int32) {
+	s := &st.slots[si]
+	s.refs++
+	if !slices.Contains(s.groups, gi) {
+		s.groups = append(s.groups, gi)
+	}
+}
+
+func (g *mappedGroup) keep(m Member) {
+	for _, k := range g.kept {
+		if k.ID == m.ID {
+			return
+		}
+	}
+	g.kept = append(g.kept, m)
+}
+
+// add maps one user entry and takes it in.
+func (st *userStream) add(e *schema.Entry) error {
+	if st.out != nil && st.out.failed.Load() {
+		return &writeError{st.out.wait()}
+	}
+	st.progress.tick()
+	u, err := schema.MapUser(e, st.settings)
+	if err != nil {
+		st.skip(e.DN, NormalizeDN(e.DN), entryReason(err))
+		return nil
+	}
+	return st.accept(&UserRow{User: u, DNNorm: NormalizeDN(u.DN), UserNameNorm: strings.ToLower(u.UserName)})
+}
+
+// skip reports an entry as skipped; the stored user it is stays as it is.
+func (st *userStream) skip(dn, dnNorm, reason string) {
+	st.r.skip(dn, reason)
+	st.protect[dnNorm] = true
+}
+
+func dupReason(userName, by string) string {
+	return fmt.Sprintf("duplicate username %q: already used by %s", userName, by)
+}
+
+// accept deduplicates, matches and diffs one mapped user. Of two entries
+// with one DN or externalId the first read stays. Of entries sharing a
+// folded userName, the one the store already holds under it keeps it;
+// otherwise the one whose folded DN sorts first, so an entry accepted
+// earlier may lose its place to one read later.
+func (st *userStream) accept(u *UserRow) error {
+	ds := st.slot(st.dns, u.DNNorm)
+	if st.slots[ds].acc >= 0 {
+		st.skip(u.DN, u.DNNorm, "duplicate DN")
+		return nil
+	}
+	if u.ExternalID != "" {
+		if x, ok := st.exts[u.ExternalID]; ok && x[1] >= 0 {
+			st.skip(u.DN, u.DNNorm, fmt.Sprintf("duplicate externalId %q", u.ExternalID))
+			return nil
+		}
+	}
+	holder := int32(-1)
+	if n, ok := st.names[u.UserNameNorm]; ok {
+		holder = n[0]
+		if prev := n[1]; prev >= 0 {
+			pext, pdn := st.keysOf(prev)
+			if !st.beats(holder, u.ExternalID, u.DNNorm, pext, pdn) {
+				st.skip(u.DN, u.DNNorm, dupReason(u.UserName, st.acc[prev].dn))
+				return nil
+			}
+			if err := st.drop(prev, u.DN); err != nil {
+				return err
+			}
+		}
+	}
+
+	i := int32(len(st.acc))
+	si := st.match(u.ExternalID, ds)
+	st.slots[ds].acc = i
+	if u.ExternalID != "" {
+		x, ok := st.exts[u.ExternalID]
+		if !ok {
+			x[0] = -1
+		}
+		x[1] = i
+		st.exts[u.ExternalID] = x
+	}
+	st.names[u.UserNameNorm] = [2]int32{holder, i}
+	direct := st.claim(i, ds, u.MemberKey)
+	ms := userMemberships(direct, st.groups, st.anc)
+	u.Hash, u.GroupsHash = st.h.user(&u.User), st.h.memberships(ms)
+	a := accepted{dn: u.DN, stored: si}
+	var old *StoredUser
+	if si >= 0 {
+		old = &st.snap.Users[si]
+		if old.Hash == u.Hash && old.GroupsHash == u.GroupsHash {
+			st.acc = append(st.acc, a)
+			return nil
+		}
+	}
+	u.Version = st.h.version(u.Hash, u.GroupsHash)
+	u.LastModified = st.now
+	m := &userMeta{dnNorm: u.DNNorm, ext: u.ExternalID, nameNorm: u.UserNameNorm, userName: u.UserName, memberKey: u.MemberKey}
+	a.meta = m
+	if old != nil {
+		u.ID, u.Created = old.ID, old.Created
+		m.id, m.attrsChanged = u.ID, old.Hash != u.Hash
+		if old.GroupsHash != u.GroupsHash {
+			st.md.changed[u.ID] = ms
+		}
+		a.state, m.row = userUpdated, int32(len(st.updates))
+		st.updates = append(st.updates, *u)
+		st.acc = append(st.acc, a)
+		return nil
+	}
+	u.ID, u.Created = st.ids.next(), st.now
+	m.id = u.ID
+	st.md.addCreated(ms, 1)
+	a.state = userCreated
+	st.created++
+	st.acc = append(st.acc, a)
+	if holder >= 0 {
+		m.deferred, m.row = true, int32(len(st.deferred))
+		st.deferred = append(st.deferred, *u)
+		return nil
+	}
+	m.row = int32(len(st.pending))
+	st.pending = append(st.pending, *u)
+	st.pendingAcc = append(st.pendingAcc, i)
+	return st.maybeFlush()
+}
+
+// keysOf returns an accepted entry's externalId and folded DN.
+func (st *userStream) keysOf(i int32) (ext, dnNorm string) {
+	a := &st.acc[i]
+	if a.meta != nil {
+		return a.meta.ext, a.meta.dnNorm
+	}
+	s := &st.snap.Users[a.stored]
+	return s.ExternalID, s.DNNorm
+}
+
+// beats says whether a new entry takes a folded userName from the entry
+// accepted with it so far; holder is the stored user holding it, or -1.
+func (st *userStream) beats(holder int32, ext, dnNorm, pext, pdnNorm string) bool {
+	holds := func(ext, dn string) bool {
+		if holder < 0 {
+			return false
+		}
+		s := &st.snap.Users[holder]
+		if s.ExternalID != "" {
+			return ext == s.ExternalID
+		}
+		return dn == s.DNNorm
+	}
+	if hn, hp := holds(ext, dnNorm), holds(pext, pdnNorm); hn != hp {
+		return hn
+	}
+	return dnNorm < pdnNorm
+}
+
+// match finds the stored user an entry is: by externalId, then by DN (the DN
+// only when one side has no externalId, so that an entry deleted and
+// re-created under the same DN is a new user).
+func (st *userStream) match(ext string, ds int32) int32 {
+	if ext != "" {
+		if x, ok := st.exts[ext]; ok && x[0] >= 0 && !st.used[x[0]] {
+			st.used[x[0]] = true
+			return x[0]
+		}
+	}
+	if si := st.slots[ds].stored; si >= 0 && !st.used[si] && (ext == "" || st.snap.Users[si].ExternalID == "") {
+		st.used[si] = true
+		return si
+	}
+	return -1
+}
+
+// claim makes accepted entry i a member of the groups that list it and
+// returns those groups. In memberUid mode the first entry with a member key
+// claims it.
+func (st *userStream) claim(i, ds int32, memberKey string) []int32 {
+	si := ds
+	if st.byUID {
+		key := strings.ToLower(memberKey)
+		k, ok := st.keys[key]
+		if key == "" || !ok || st.slots[k].acc >= 0 {
+			return nil
+		}
+		st.slots[k].acc = i
+		si = k
+	}
+	direct := st.slots[si].groups
+	for _, gi := range direct {
+		st.groups[gi].users = append(st.groups[gi].users, i)
+	}
+	return direct
+}
+
+// drop takes back accepted entry i, which loses its username to the entry
+// with DN by: it is skipped, the stored user it matched stays as it is, and
+// a new user already written is deleted again.
+func (st *userStream) drop(i int32, by string) error {
+	a := &st.acc[i]
+	ext, dnNorm := st.keysOf(i)
+	userName := st.snap.userNameOf(a)
+	st.skip(a.dn, dnNorm, dupReason(userName, by))
+	ds := st.dns[dnNorm]
+	st.slots[ds].acc = -1
+	if ext != "" {
+		x := st.exts[ext]
+		x[1] = -1
+		st.exts[ext] = x
+	}
+	if a.stored >= 0 {
+		st.used[a.stored] = false
+	}
+	// Its memberships.
+	memberKey := ""
+	if a.meta != nil {
+		memberKey = a.meta.memberKey
+	} else {
+		memberKey = st.snap.Users[a.stored].MemberKey
+	}
+	si := ds
+	if st.byUID {
+		k, ok := st.keys[strings.ToLower(memberKey)]
+		if !ok || st.slots[k].acc != i {
+			si = -1
+		} else {
+			st.slots[k].acc = -1
+			si = k
+		}
+	}
+	var direct []int32
+	if si >= 0 {
+		direct = st.slots[si].groups
+		for _, gi := range direct {
+			g := &st.groups[gi]
+			g.users = slices.DeleteFunc(g.users, func(u int32) bool { return u == i })
+		}
+	}
+	state := a.state
+	a.state = userGone
+	switch state {
+	case userUpdated:
+		st.updates[a.meta.row].ID = "" // dropped at the end
+		delete(st.md.changed, a.meta.id)
+	case userCreated:
+		st.created--
+		st.md.addCreated(userMemberships(direct, st.groups, st.anc), -1)
+		switch m := a.meta; {
+		case m.deferred:
+			st.deferred[m.row].ID = ""
+		case m.streamed:
+			return st.out.send(writeOp{del: []string{m.id}})
+		default:
+			st.pending[m.row].ID = ""
+		}
+	}
+	return nil
+}
+
+// userNameOf returns an accepted entry's userName as read.
+func (s *Snapshot) userNameOf(a *accepted) string {
+	if a.meta != nil {
+		return a.meta.userName
+	}
+	return s.Users[a.stored].UserNameNorm
+}
+
+// id returns accepted entry i's user id.
+func (st *userStream) id(i int32) string {
+	if m := st.acc[i].meta; m != nil {
+		return m.id
+	}
+	return st.snap.Users[st.acc[i].stored].ID
+}
+
+// maybeFlush hands the buffered new users to the writer once there are
+// enough of them (streamMin to start, streamBatch after that).
+func (st *userStream) maybeFlush() error {
+	if st.open == nil || (st.out == nil && len(st.pending) < st.streamMin) || (st.out != nil && len(st.pending) < streamBatch) {
+		return nil
+	}
+	return st.flush()
+}
+
+// flush writes the buffered new users (dropped ones left out).
+func (st *userStream) flush() error {
+	if st.out == nil {
+		tx, err := st.open()
+		if err != nil {
+			return &writeError{err}
+		}
+		st.tx, st.out = tx, startWriter(tx)
+	}
+	rows := make([]UserRow, 0, len(st.pending))
+	for k := range st.pending {
+		if st.pending[k].ID == "" {
+			continue
+		}
+		st.acc[st.pendingAcc[k]].meta.streamed = true
+		rows = append(rows, st.pending[k])
+	}
+	st.pending, st.pendingAcc = st.pending[:0], st.pendingAcc[:0]
+	if len(rows) == 0 {
+		return nil
+	}
+	return st.out.send(writeOp{rows: rows})
+}
+
+// finish ends the read: the writer writes what is left and stops, and the
+// member values no user claimed become kept members or dangling ones.
+func (st *userStream) finish() (dangling int, err error) {
+	if st.out != nil {
+		if err := st.flush(); err != nil {
+			return 0, err
+		}
+		if err := st.out.wait(); err != nil {
+			return 0, &writeError{err}
+		}
+	}
+	// Stored users whose entries were skipped stay members of their groups.
+	var byKey map[string]Member
+	if st.byUID {
+		byKey = map[string]Member{}
+		for i := range st.snap.Users {
+			if u := &st.snap.Users[i]; st.protect[u.DNNorm] && u.MemberKey != "" {
+				byKey[strings.ToLower(u.MemberKey)] = Member{ID: u.ID, Type: MemberUser}
+			}
+		}
+	}
+	refs := st.dns
+	if st.byUID {
+		refs = st.keys
+	}
+	for key, si := range refs {
+		s := &st.slots[si]
+		if s.acc >= 0 || s.refs == 0 {
+			continue
+		}
+		var km Member
+		var ok bool
+		if st.byUID {
+			km, ok = byKey[key]
+		} else if s.stored >= 0 && st.protect[key] {
+			km, ok = Member{ID: st.snap.Users[s.stored].ID, Type: MemberUser}, true
+		}
+		if !ok {
+			dangling += int(s.refs)
+			continue
+		}
+		for _, gi := range s.groups {
+			st.groups[gi].keep(km)
+		}
+	}
+	return dangling, nil
+}
+
+// plan fills p with the users' part of the run: updates, the new users not
+// written yet, deletions, and every user change; it returns the number of
+// stored users kept because their entries were skipped.
+func (st *userStream) plan(p *Plan) (kept int) {
+	for k := range st.updates {
+		if st.updates[k].ID != "" {
+			p.UpdateUsers = append(p.UpdateUsers, st.updates[k])
+		}
+	}
+	for _, rows := range [][]UserRow{st.pending, st.deferred} {
+		for k := range rows {
+			if rows[k].ID != "" {
+				p.CreateUsers = append(p.CreateUsers, rows[k])
+			}
+		}
+	}
+	for i := range st.acc {
+		a := &st.acc[i]
+		switch {
+		case a.state == userCreated:
+			p.Changes = append(p.Changes, Change{ResourceType: MemberUser, ResourceID: a.meta.id, Op: OpCreate, Name: a.meta.userName})
+		case a.state == userUpdated && a.meta.attrsChanged:
+			p.Changes = append(p.Changes, Change{ResourceType: MemberUser, ResourceID: a.meta.id, Op: OpUpdate, Name: a.meta.userName})
+		}
+	}
+	for i, used := range st.used {
+		if used {
+			continue
+		}
+		u := &st.snap.Users[i]
+		if st.protect[u.DNNorm] {
+			kept++
+			continue
+		}
+		p.DeleteUsers = append(p.DeleteUsers, u.ID)
+		p.Changes = append(p.Changes, Change{ResourceType: MemberUser, ResourceID: u.ID, Op: OpDelete, Name: u.UserNameNorm})
+	}
+	return kept
+}
+
+// users returns the number of users the run read and kept.
+func (st *userStream) users() int {
+	n := 0
+	for i := range st.acc {
+		if st.acc[i].state != userGone {
+			n++
+		}
+	}
+	return n
+}
+
+// writeOp is one step for the writer: rows to insert, or ids to take back.
+type writeOp struct {
+	rows []UserRow
+	del  []string
+}
+
+// userWriter writes new users into the run's transaction on a goroutine of
+// its own, so that SQLite works while the directory is still being read.
+// After the first error it writes nothing more; wait returns the error.
+type userWriter struct {
+	ops    chan writeOp
+	done   chan struct{}
+	failed atomic.Bool
+	err    error // set before done is closed
+	once   sync.Once
+}
+
+func startWriter(tx Tx) *userWriter {
+	w := &userWriter{ops: make(chan writeOp, 4), done: make(chan struct{})}
+	go func() {
+		defer close(w.done)
+		for op := range w.ops {
+			if w.err != nil {
+				continue
+			}
+			if op.rows != nil {
+				w.err = tx.CreateUsers(op.rows)
+			} else {
+				w.err = tx.DeleteCreated(op.del)
+			}
+			if w.err != nil {
+				w.failed.Store(true)
+			}
+		}
+	}()
+	return w
+}
+
+func (w *userWriter) send(op writeOp) error {
+	if w.failed.Load() {
+		return &writeError{w.wait()}
+	}
+	w.ops <- op
+	return nil
+}
+
+// wait stops the writer once it has written everything sent, and returns
+// its error. The transaction is the caller's again afterwards.
+func (w *userWriter) wait() error {
+	w.once.Do(func() { close(w.ops) })
+	<-w.done
+	return w.err
+}
+
+// idGen makes the new resource ids of one run: UUIDv7 (RFC 9562) with the
+// run's millisecond, a counter in the next 32 bits (so ids ascend in the
+// order they are made and append to the store's indexes), and 42 random bits.
+type idGen struct {
+	ms  uint64
+	seq uint32
+}
+
+func newIDGen(now time.Time) *idGen { return &idGen{ms: uint64(now.UnixMilli())} }
+
+func (g *idGen) next() string {
+	var b [16]byte
+	for i := 0; i < 6; i++ {
+		b[i] = byte(g.ms >> (40 - 8*i))
+	}
+	_, _ = randRead(b[10:])
+	s := g.seq
+	g.seq++
+	b[6] = 0x70 | byte(s>>28)&0x0f
+	b[7] = byte(s >> 20)
+	b[8] = 0x80 | byte(s>>14)&0x3f
+	b[9] = byte(s >> 6)
+	b[10] = byte(s<<2) | b[10]&0x03
+	return formatUUID(&b)
+}
