@@ -15,6 +15,8 @@ package bridge
 
 import (
 	"context"
+	"encoding/hex"
+	"fmt"
 	"time"
 
 	"github.com/scimbridge/scimbridge/schema"
@@ -42,16 +44,34 @@ const (
 	MemberGroup = "Group"
 )
 
-// StoredUser is what the bridge needs to know of a stored user to match and diff it.
+// StoredUser is what the bridge needs to know of a stored user to match and
+// diff it. A run holds one for every stored user, so it is kept small.
 type StoredUser struct {
 	ID           string
 	ExternalID   string
 	DNNorm       string
 	UserNameNorm string
 	MemberKey    string // the value memberUid-style groups refer to, as stored
-	Hash         string // content hash of the mapped attributes
-	GroupsHash   string // hash of the transitive group set with direct flags
-	Created      time.Time
+	Hash         Digest // content hash of the mapped attributes
+	GroupsHash   Digest // hash of the transitive group set with direct flags
+}
+
+// Digest is a content hash. Rows carry it as 32 hex digits (UserRow.Hash).
+type Digest [16]byte
+
+// String returns d as the 32 hex digits rows carry.
+func (d Digest) String() string { return hex.EncodeToString(d[:]) }
+
+// ParseDigest reads the 32 hex digits of a row's hash.
+func ParseDigest(s []byte) (Digest, error) {
+	var d Digest
+	if len(s) != 2*len(d) {
+		return d, fmt.Errorf("hash %q: want %d hex digits", s, 2*len(d))
+	}
+	if _, err := hex.Decode(d[:], s); err != nil {
+		return d, fmt.Errorf("hash %q: %w", s, err)
+	}
+	return d, nil
 }
 
 // StoredGroup is what the bridge needs to know of a stored group to match and diff it.
@@ -80,7 +100,8 @@ type UserRow struct {
 	Hash         string
 	GroupsHash   string
 	// Version changes exactly when the SCIM representation changes (attributes or groups).
-	Version      string
+	Version string
+	// Created is written when the user is created; an update leaves it.
 	Created      time.Time
 	LastModified time.Time
 }

@@ -2,7 +2,6 @@ package bridge
 
 import (
 	"crypto/sha256"
-	"encoding/hex"
 	"sort"
 	"strconv"
 
@@ -123,26 +122,28 @@ func (h *hasher) add(s ...string) *hasher {
 	return h
 }
 
-func (h *hasher) sum() string {
+func (h *hasher) sum() string { return h.digest().String() }
+
+func (h *hasher) digest() Digest {
 	s := sha256.Sum256(h.b)
 	h.b = h.b[:0]
-	return hex.EncodeToString(s[:16])
+	return Digest(s[:16])
 }
 
-func (h *hasher) user(u *schema.User) string {
+func (h *hasher) user(u *schema.User) Digest {
 	active := "0"
 	if u.Active {
 		active = "1"
 	}
 	return h.add(u.ExternalID, u.DN, u.UserName, u.GivenName, u.FamilyName, u.DisplayName,
-		u.Email, active, u.EmployeeNumber, u.Department, u.MemberKey).sum()
+		u.Email, active, u.EmployeeNumber, u.Department, u.MemberKey).digest()
 }
 
 func (h *hasher) group(g *mappedGroup) string {
 	return h.add(g.ExternalID, g.DN, g.Name).sum()
 }
 
-func (h *hasher) memberships(ms []Membership) string {
+func (h *hasher) memberships(ms []Membership) Digest {
 	for _, m := range ms {
 		d := "i"
 		if m.Direct {
@@ -150,7 +151,7 @@ func (h *hasher) memberships(ms []Membership) string {
 		}
 		h.add(m.GroupID, d)
 	}
-	return h.sum()
+	return h.digest()
 }
 
 func (h *hasher) members(ms []Member) string {

@@ -41,7 +41,7 @@ func testResolve(t *testing.T, byUID bool, users [][2]string, groups [][2]any) (
 
 // testUserID names accepted user i "u:" + its DN, so that expectations can be written.
 func testUserID(st *userStream) func(int32) string {
-	return func(i int32) string { return "u:" + st.acc[i].dn }
+	return func(i int32) string { return "u:" + st.dnOf(i) }
 }
 
 func TestNestingResolvesTransitiveGroupsAndTerminatesOnCycles(t *testing.T) {
@@ -59,7 +59,7 @@ func TestNestingResolvesTransitiveGroupsAndTerminatesOnCycles(t *testing.T) {
 	}
 	got := map[string][]Membership{}
 	for i := range st.acc {
-		dn := st.acc[i].dn
+		dn := st.dnOf(int32(i))
 		got[dn] = userMemberships(st.slots[st.dns[NormalizeDN(dn)]].groups, d.groups, st.anc)
 	}
 	want := map[string][]Membership{

@@ -37,10 +37,10 @@ const (
 	userGone // accepted, then it lost its username to an entry read later
 )
 
-// accepted is a user entry that passed deduplication.
+// accepted is a user entry that passed deduplication. A run holds one for
+// every user read, so an unchanged one is 16 bytes: the stored user has the rest.
 type accepted struct {
-	dn     string    // as read, for the report
-	meta   *userMeta // nil while unchanged: the stored user has the rest
+	meta   *userMeta // nil while unchanged
 	stored int32     // the stored user it is, or -1
 	state  userState
 }
@@ -48,11 +48,11 @@ type accepted struct {
 // userMeta is what the run keeps of a new or changed user besides its row,
 // which waits in a buffer or has been written.
 type userMeta struct {
-	id, dnNorm, ext, nameNorm, userName, memberKey string
-	attrsChanged                                   bool  // besides its groups (an update change)
-	deferred                                       bool  // its username was held by a stored user: written at commit
-	streamed                                       bool  // written to the open transaction
-	row                                            int32 // index of its row in updates, pending or deferred
+	id, dn, ext, userName, memberKey string // dn as read
+	attrsChanged                     bool   // besides its groups (an update change)
+	deferred                         bool   // its username was held by a stored user: written at commit
+	streamed                         bool   // written to the open transaction
+	row                              int32  // index of its row in updates, pending or deferred
 }
 
 // dnSlot is what one folded DN is in a run: a stored user, an accepted user
@@ -228,7 +228,7 @@ func (st *userStream) accept(u *UserRow) error {
 		if prev := n[1]; prev >= 0 {
 			pext, pdn := st.keysOf(prev)
 			if !st.beats(holder, u.ExternalID, u.DNNorm, pext, pdn) {
-				st.skip(u.DN, u.DNNorm, dupReason(u.UserName, st.acc[prev].dn))
+				st.skip(u.DN, u.DNNorm, dupReason(u.UserName, st.dnOf(prev)))
 				return nil
 			}
 			if err := st.drop(prev, u.DN); err != nil {
@@ -251,24 +251,25 @@ func (st *userStream) accept(u *UserRow) error {
 	st.names[u.UserNameNorm] = [2]int32{holder, i}
 	direct := st.claim(i, ds, u.MemberKey)
 	ms := userMemberships(direct, st.groups, st.anc)
-	u.Hash, u.GroupsHash = st.h.user(&u.User), st.h.memberships(ms)
-	a := accepted{dn: u.DN, stored: si}
+	hash, groupsHash := st.h.user(&u.User), st.h.memberships(ms)
+	a := accepted{stored: si}
 	var old *StoredUser
 	if si >= 0 {
 		old = &st.snap.Users[si]
-		if old.Hash == u.Hash && old.GroupsHash == u.GroupsHash {
+		if old.Hash == hash && old.GroupsHash == groupsHash {
 			st.acc = append(st.acc, a)
 			return nil
 		}
 	}
+	u.Hash, u.GroupsHash = hash.String(), groupsHash.String()
 	u.Version = st.h.version(u.Hash, u.GroupsHash)
 	u.LastModified = st.now
-	m := &userMeta{dnNorm: u.DNNorm, ext: u.ExternalID, nameNorm: u.UserNameNorm, userName: u.UserName, memberKey: u.MemberKey}
+	m := &userMeta{dn: u.DN, ext: u.ExternalID, userName: u.UserName, memberKey: u.MemberKey}
 	a.meta = m
 	if old != nil {
-		u.ID, u.Created = old.ID, old.Created
-		m.id, m.attrsChanged = u.ID, old.Hash != u.Hash
-		if old.GroupsHash != u.GroupsHash {
+		u.ID = old.ID
+		m.id, m.attrsChanged = u.ID, old.Hash != hash
+		if old.GroupsHash != groupsHash {
 			st.md.changed[u.ID] = ms
 		}
 		a.state, m.row = userUpdated, int32(len(st.updates))
@@ -297,7 +298,7 @@ func (st *userStream) accept(u *UserRow) error {
 func (st *userStream) keysOf(i int32) (ext, dnNorm string) {
 	a := &st.acc[i]
 	if a.meta != nil {
-		return a.meta.ext, a.meta.dnNorm
+		return a.meta.ext, NormalizeDN(a.meta.dn)
 	}
 	s := &st.snap.Users[a.stored]
 	return s.ExternalID, s.DNNorm
@@ -367,7 +368,7 @@ func (st *userStream) drop(i int32, by string) error {
 	a := &st.acc[i]
 	ext, dnNorm := st.keysOf(i)
 	userName := st.snap.userNameOf(a)
-	st.skip(a.dn, dnNorm, dupReason(userName, by))
+	st.skip(st.dnOf(i), dnNorm, dupReason(userName, by))
 	ds := st.dns[dnNorm]
 	st.slots[ds].acc = -1
 	if ext != "" {
@@ -422,6 +423,15 @@ func (st *userStream) drop(i int32, by string) error {
 		}
 	}
 	return nil
+}
+
+// dnOf returns accepted entry i's DN: as read, or folded when the entry is
+// an unchanged stored user (whose DN as read is not kept).
+func (st *userStream) dnOf(i int32) string {
+	if m := st.acc[i].meta; m != nil {
+		return m.dn
+	}
+	return st.snap.Users[st.acc[i].stored].DNNorm
 }
 
 // userNameOf returns an accepted entry's userName as read.

@@ -14,6 +14,13 @@ import (
 	"github.com/scimbridge/scimbridge/schema"
 )
 
+// hexDigest returns a random row hash (32 hex digits).
+func hexDigest() string {
+	var d bridge.Digest
+	rand.Read(d[:])
+	return d.String()
+}
+
 func uuid() string {
 	b := make([]byte, 16)
 	rand.Read(b)
@@ -76,7 +83,7 @@ func bigPlan(nUsers, nGroups int) *bridge.Plan {
 		u := bridge.UserRow{ID: uuid(), User: schema.User{DN: dn, ExternalID: uuid(), UserName: name,
 			GivenName: "Given", FamilyName: fmt.Sprintf("Family%d", i), DisplayName: fmt.Sprintf("Given Family%d", i),
 			Email: name + "@example.com", Active: true, EmployeeNumber: fmt.Sprint(i), Department: "Engineering"},
-			DNNorm: dn, UserNameNorm: name, Hash: uuid(), GroupsHash: uuid(), Version: uuid(), Created: at, LastModified: at}
+			DNNorm: dn, UserNameNorm: name, Hash: hexDigest(), GroupsHash: hexDigest(), Version: uuid(), Created: at, LastModified: at}
 		p.CreateUsers = append(p.CreateUsers, u)
 		var picked []int
 		for k := 1 + rng.IntN(3); len(picked) < k; {

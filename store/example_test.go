@@ -37,7 +37,7 @@ func Example() {
 			ID:     "u1",
 			User:   schema.User{DN: "uid=jdoe,ou=people,dc=example,dc=com", UserName: "JDoe", DisplayName: "Jane Doe", Active: true},
 			DNNorm: "uid=jdoe,ou=people,dc=example,dc=com", UserNameNorm: "jdoe",
-			Hash: "h1", GroupsHash: "g1", Version: "v1", Created: at, LastModified: at,
+			Hash: "5d41402abc4b2a76b9719d911017c592", GroupsHash: "7d793037a0760186574b0282f2f435e7", Version: "v1", Created: at, LastModified: at,
 		}},
 		CreateGroups: []bridge.GroupRow{{
 			ID: "g1", DN: "cn=staff,ou=groups,dc=example,dc=com", DNNorm: "cn=staff,ou=groups,dc=example,dc=com",

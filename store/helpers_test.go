@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"crypto/sha256"
 	"fmt"
 	"path/filepath"
 	"reflect"
@@ -32,6 +33,12 @@ func ts(s string) time.Time {
 }
 
 // mkUser builds a stored user row; hashes and version derive from id and name.
+// digest returns a user row's hash for s: 32 hex digits, as the bridge writes.
+func digest(s string) string {
+	h := sha256.Sum256([]byte(s))
+	return bridge.Digest(h[:16]).String()
+}
+
 func mkUser(id, userName string) bridge.UserRow {
 	dn := "uid=" + userName + ",ou=people,dc=example,dc=com"
 	return bridge.UserRow{
@@ -41,8 +48,8 @@ func mkUser(id, userName string) bridge.UserRow {
 		},
 		DNNorm:       strings.ToLower(dn),
 		UserNameNorm: strings.ToLower(userName),
-		Hash:         "h-" + id + "-" + userName,
-		GroupsHash:   "gh-" + id,
+		Hash:         digest("h-" + id + "-" + userName),
+		GroupsHash:   digest("gh-" + id),
 		Version:      "v-" + id,
 		Created:      ts("2026-01-01T00:00:00Z"),
 		LastModified: ts("2026-01-01T00:00:00Z"),

@@ -27,14 +27,17 @@ func (db *DB) Snapshot(ctx context.Context) (*bridge.Snapshot, error) {
 		return nil, fmt.Errorf("snapshot: count: %w", err)
 	}
 	snap := &bridge.Snapshot{Users: make([]bridge.StoredUser, 0, nu), Groups: make([]bridge.StoredGroup, 0, ng)}
-	err = eachRow(ctx, tx, "SELECT id, external_id, dn_norm, user_name_norm, member_key, hash, groups_hash, created FROM users ORDER BY id",
+	err = eachRow(ctx, tx, "SELECT id, external_id, dn_norm, user_name_norm, member_key, hash, groups_hash FROM users ORDER BY id",
 		func(rows *sql.Rows) error {
 			var u bridge.StoredUser
-			var created string
-			if err := rows.Scan(&u.ID, &u.ExternalID, &u.DNNorm, &u.UserNameNorm, &u.MemberKey, &u.Hash, &u.GroupsHash, &created); err != nil {
+			var hash, groupsHash sql.RawBytes
+			if err := rows.Scan(&u.ID, &u.ExternalID, &u.DNNorm, &u.UserNameNorm, &u.MemberKey, &hash, &groupsHash); err != nil {
 				return err
 			}
-			if u.Created, err = parseTS(created); err != nil {
+			if u.Hash, err = bridge.ParseDigest(hash); err != nil {
+				return fmt.Errorf("user %s: %w", u.ID, err)
+			}
+			if u.GroupsHash, err = bridge.ParseDigest(groupsHash); err != nil {
 				return fmt.Errorf("user %s: %w", u.ID, err)
 			}
 			snap.Users = append(snap.Users, u)
@@ -432,6 +435,9 @@ func groupArgs(g *bridge.GroupRow) []any {
 const userCols = "id, external_id, dn, dn_norm, user_name, user_name_norm, given_name, family_name, display_name, " +
 	"email, active, employee_number, department, member_key, hash, groups_hash, version, created, last_modified"
 
+// userColsCreated is the place of created in userCols.
+const userColsCreated = 17
+
 func userArgs(u *bridge.UserRow) []any {
 	return []any{u.ID, u.ExternalID, u.DN, u.DNNorm, u.UserName, u.UserNameNorm, u.GivenName, u.FamilyName,
 		u.DisplayName, u.Email, u.Active, u.EmployeeNumber, u.Department, u.MemberKey, u.Hash, u.GroupsHash,
@@ -501,13 +507,15 @@ func (a *applier) updateUsers() error {
 			return fmt.Errorf("update user %s (%s): %w", us[i].ID, us[i].DN, err)
 		}
 	}
-	st, err := a.tx.PrepareContext(a.ctx, "UPDATE users SET "+setList(userCols)+" WHERE id = ?")
+	// Every column but the id and created, which an update leaves.
+	st, err := a.tx.PrepareContext(a.ctx, "UPDATE users SET "+strings.Replace(setList(userCols), "created = ?, ", "", 1)+" WHERE id = ?")
 	if err != nil {
 		return fmt.Errorf("update users: %w", err)
 	}
 	defer st.Close()
 	for i := range us {
 		args := userArgs(&us[i])
+		args = slices.Delete(args, userColsCreated, userColsCreated+1)
 		if err := execOne(a.ctx, st, append(args[1:], us[i].ID)); err != nil {
 			return fmt.Errorf("update user %s (%s, userName %q): %w", us[i].ID, us[i].DN, us[i].UserName, err)
 		}

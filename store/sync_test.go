@@ -123,9 +123,18 @@ func seedPlan() *bridge.Plan {
 	}
 }
 
-func storedUser(u bridge.UserRow) bridge.StoredUser {
+func storedUser(t *testing.T, u bridge.UserRow) bridge.StoredUser {
+	t.Helper()
+	hash, err := bridge.ParseDigest([]byte(u.Hash))
+	if err != nil {
+		t.Fatal(err)
+	}
+	groupsHash, err := bridge.ParseDigest([]byte(u.GroupsHash))
+	if err != nil {
+		t.Fatal(err)
+	}
 	return bridge.StoredUser{ID: u.ID, ExternalID: u.ExternalID, DNNorm: u.DNNorm, UserNameNorm: u.UserNameNorm, MemberKey: u.MemberKey,
-		Hash: u.Hash, GroupsHash: u.GroupsHash, Created: u.Created}
+		Hash: hash, GroupsHash: groupsHash}
 }
 
 func storedGroup(g bridge.GroupRow) bridge.StoredGroup {
@@ -144,7 +153,7 @@ func TestApplyRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	equal(t, "snapshot users", snap.Users, []bridge.StoredUser{
-		storedUser(p.CreateUsers[1]), storedUser(p.CreateUsers[2]), storedUser(p.CreateUsers[0])})
+		storedUser(t, p.CreateUsers[1]), storedUser(t, p.CreateUsers[2]), storedUser(t, p.CreateUsers[0])})
 	equal(t, "snapshot groups", snap.Groups, []bridge.StoredGroup{
 		storedGroup(p.CreateGroups[0]), storedGroup(p.CreateGroups[1])})
 
@@ -201,6 +210,8 @@ func TestApplyUpdatesDeletesAndCascades(t *testing.T) {
 	bob := mkUser("u2", "bob")
 	bob.DisplayName, bob.Hash, bob.Version = "Bob Builder", "h-new", "v2"
 	bob.LastModified = ts("2026-02-01T00:00:00.123Z")
+	created := bob.Created
+	bob.Created = time.Time{} // an update leaves created as stored
 	dev := mkGroup("g2", "Devs")
 	dev.Version = "v2"
 	mustApply(t, db, &bridge.Plan{
@@ -215,6 +226,7 @@ func TestApplyUpdatesDeletesAndCascades(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	bob.Created = created
 	equal(t, "updated user", got.UserRow, bob)
 	// g1's deletion removed bob's indirect membership with it.
 	equal(t, "bob's groups", got.Groups, []GroupRef{{ID: "g2", Name: "Devs", Direct: true}})

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
+	"runtime/metrics"
 	"runtime/pprof"
 	"syscall"
 	"time"
@@ -92,6 +93,8 @@ func childMain(args []string, stdout io.Writer) error {
 		if err := pprof.StartCPUProfile(f); err != nil {
 			return fmt.Errorf("child sync: %w", err)
 		}
+		stop := watchPeakHeap(prof + ".peak")
+		defer stop()
 	}
 	t0 := time.Now()
 	r, err := bridge.NewSyncer(st, ldapsource.Dial, log).Run(ctx, &settings, bridge.Options{Trigger: bridge.TriggerManual})
@@ -113,6 +116,37 @@ func childMain(args []string, stdout io.Writer) error {
 		return err
 	}
 	return json.NewEncoder(stdout).Encode(childResult{Summary: r.Summary(), Nanos: elapsed.Nanoseconds(), TotalChanges: after - before})
+}
+
+// watchPeakHeap writes a heap profile to path each time the live heap
+// reaches a new high (by a tenth at least), so that the last one written
+// shows what the sync held at its peak; stop ends the watch.
+func watchPeakHeap(path string) (stop func()) {
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		var high uint64
+		sample := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
+		tick := time.NewTicker(200 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-tick.C:
+			}
+			metrics.Read(sample)
+			if live := sample[0].Value.Uint64(); live > high+high/10 {
+				high = live
+				if f, err := os.Create(path); err == nil {
+					_ = pprof.Lookup("heap").WriteTo(f, 0)
+					f.Close()
+				}
+			}
+		}
+	}()
+	return func() { close(done); <-finished }
 }
 
 func writeHeapProfile(path string) error {
