@@ -57,10 +57,15 @@ func TestNestingResolvesTransitiveGroupsAndTerminatesOnCycles(t *testing.T) {
 	if dangling != 1 {
 		t.Errorf("dangling = %d, want 1 (uid=nobody)", dangling)
 	}
+	direct := make([][]int32, len(st.acc))
+	for gi := range d.groups {
+		for _, u := range d.groups[gi].users {
+			direct[u] = append(direct[u], int32(gi))
+		}
+	}
 	got := map[string][]Membership{}
 	for i := range st.acc {
-		dn := st.dnOf(int32(i))
-		got[dn] = userMemberships(st.slots[st.dns[NormalizeDN(dn)]].groups, d.groups, st.anc)
+		got[st.dnOf(int32(i))] = userMemberships(direct[i], d.groups, st.anc)
 	}
 	want := map[string][]Membership{
 		"uid=ann,ou=p": {{"g:cn=backend,ou=g", false}, {"g:cn=eng,ou=g", true}, {"g:cn=platform,ou=g", true}},
@@ -129,6 +134,9 @@ func TestNewIDIsUUIDv7(t *testing.T) {
 	last := ""
 	for i := 0; i < 1000; i++ {
 		id := ids.next()
+		if other := newIDGen(fixedNow).at(uint32(i)); other == id {
+			t.Fatalf("two runs in one millisecond made the same id %q", id)
+		}
 		if len(id) != 36 || id[14] != '7' || !reflect.DeepEqual([]byte{id[8], id[13], id[18], id[23]}, []byte("----")) {
 			t.Fatalf("newID() = %q, not a UUIDv7", id)
 		}
@@ -138,6 +146,9 @@ func TestNewIDIsUUIDv7(t *testing.T) {
 		seen[id] = true
 		if id <= last {
 			t.Fatalf("newID() = %q after %q: ids of a run must ascend", id, last)
+		}
+		if again := ids.at(uint32(i)); again != id {
+			t.Fatalf("id %d is %q, at(%d) says %q", i, id, i, again)
 		}
 		last = id
 	}

@@ -374,8 +374,13 @@ func (s *Syncer) plan(ctx context.Context, settings *schema.Settings, opt Option
 	md.kept += st.plan(p)
 	countPlan(p, r, st.created)
 	r.KeptUnchanged = md.kept
+	// The plan holds what the commit needs: let the collector have the
+	// stream's indexes and the snapshot before the store's bulk work.
+	storedUsers, storedGroups := len(snap.Users), len(snap.Groups)
+	st.release()
+	snap.Users = nil
 
-	if held := holdReason(p, snap, r, settings, opt); held != "" {
+	if held := holdReason(p, storedUsers, storedGroups, r, settings, opt); held != "" {
 		r.Status, r.Error = StatusHeld, held
 		return p, nil, nil
 	}
@@ -685,15 +690,15 @@ func countPlan(p *Plan, r *Report, usersCreated int) {
 }
 
 // holdReason says why deletion safety holds the run, or "" to go on.
-func holdReason(p *Plan, snap *Snapshot, r *Report, settings *schema.Settings, opt Options) string {
+func holdReason(p *Plan, storedUsers, storedGroups int, r *Report, settings *schema.Settings, opt Options) string {
 	if opt.AllowDeletes {
 		return ""
 	}
-	if r.Users == 0 && len(snap.Users) > 0 {
-		return fmt.Sprintf("held: the directory returned no users while the store has %d; check users.usersDn and users.filter, or approve with --allow-deletes", len(snap.Users))
+	if r.Users == 0 && storedUsers > 0 {
+		return fmt.Sprintf("held: the directory returned no users while the store has %d; check users.usersDn and users.filter, or approve with --allow-deletes", storedUsers)
 	}
-	if settings.Groups.Enabled && r.Groups == 0 && len(snap.Groups) > 0 {
-		return fmt.Sprintf("held: the directory returned no groups while the store has %d; check groups.groupsDn and groups.filter, or approve with --allow-deletes", len(snap.Groups))
+	if settings.Groups.Enabled && r.Groups == 0 && storedGroups > 0 {
+		return fmt.Sprintf("held: the directory returned no groups while the store has %d; check groups.groupsDn and groups.filter, or approve with --allow-deletes", storedGroups)
 	}
 	max := settings.Sync.MaxDeletes
 	if n := len(p.DeleteUsers); n > max {

@@ -1,6 +1,7 @@
 package bridge
 
 import (
+	"encoding/binary"
 	"fmt"
 	"slices"
 	"strings"
@@ -8,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/scimbridge/scimbridge/internal/strpool"
 	"github.com/scimbridge/scimbridge/schema"
 )
 
@@ -48,11 +50,12 @@ type accepted struct {
 // userMeta is what the run keeps of a new or changed user besides its row,
 // which waits in a buffer or has been written.
 type userMeta struct {
-	id, dn, ext, userName, memberKey string // dn as read
-	attrsChanged                     bool   // besides its groups (an update change)
-	deferred                         bool   // its username was held by a stored user: written at commit
-	streamed                         bool   // written to the open transaction
-	row                              int32  // index of its row in updates, pending or deferred
+	dn, ext, userName, memberKey string // dn as read
+	seq                          uint32 // a new user's place in the run's ids (idGen.at)
+	attrsChanged                 bool   // besides its groups (an update change)
+	deferred                     bool   // its username was held by a stored user: written at commit
+	streamed                     bool   // written to the open transaction
+	row                          int32  // index of its row in updates, pending or deferred
 }
 
 // dnSlot is what one folded DN is in a run: a stored user, an accepted user
@@ -92,6 +95,9 @@ type userStream struct {
 	pendingAcc []int32   // their accepted entries
 	deferred   []UserRow // new users whose usernames stored users hold
 	created    int
+	idMemo     []string     // new users' ids once the read is over
+	metas      []userMeta   // the current slab (newMeta)
+	pool       strpool.Pool // strings kept for new and changed users and new index keys
 	md         *membershipDelta
 
 	streamMin int
@@ -109,7 +115,7 @@ func newUserStream(settings *schema.Settings, r *Report, snap *Snapshot, d *dire
 		md: &membershipDelta{created: map[string]int32{}, changed: map[string][]Membership{}}}
 	for i := range snap.Users {
 		u := &snap.Users[i]
-		st.slots[st.slot(st.dns, u.DNNorm)].stored = int32(i)
+		st.slots[st.slot(st.dns, u.DNNorm, true)].stored = int32(i)
 		if u.ExternalID != "" {
 			st.exts[u.ExternalID] = [2]int32{int32(i), -1}
 		}
@@ -118,10 +124,14 @@ func newUserStream(settings *schema.Settings, r *Report, snap *Snapshot, d *dire
 	return st
 }
 
-// slot returns the slot of key in m, adding an empty one.
-func (st *userStream) slot(m map[string]int32, key string) int32 {
+// slot returns the slot of key in m, adding an empty one (under a pooled
+// copy of key, unless the key is already kept elsewhere).
+func (st *userStream) slot(m map[string]int32, key string, kept bool) int32 {
 	if i, ok := m[key]; ok {
 		return i
+	}
+	if !kept {
+		key = st.pool.String(key)
 	}
 	i := int32(len(st.slots))
 	st.slots = append(st.slots, dnSlot{stored: -1, acc: -1})
@@ -142,7 +152,7 @@ func (st *userStream) linkGroups(keptGroups map[string]Member) {
 		seenG := map[int32]bool{}
 		for _, m := range g.Members {
 			if st.byUID {
-				st.refer(st.slot(st.keys, strings.ToLower(strings.TrimSpace(m))), int32(gi))
+				st.refer(st.slot(st.keys, strings.ToLower(strings.TrimSpace(m)), false), int32(gi))
 				continue
 			}
 			n := NormalizeDN(m)
@@ -158,7 +168,7 @@ func (st *userStream) linkGroups(keptGroups map[string]Member) {
 				g.keep(km)
 				continue
 			}
-			st.refer(st.slot(st.dns, n), int32(gi))
+			st.refer(st.slot(st.dns, n, false), int32(gi))
 		}
 		g.Members = nil // resolved; free the raw values
 	}
@@ -211,7 +221,7 @@ func dupReason(userName, by string) string {
 // otherwise the one whose folded DN sorts first, so an entry accepted
 // earlier may lose its place to one read later.
 func (st *userStream) accept(u *UserRow) error {
-	ds := st.slot(st.dns, u.DNNorm)
+	ds := st.slot(st.dns, u.DNNorm, false)
 	if st.slots[ds].acc >= 0 {
 		st.skip(u.DN, u.DNNorm, "duplicate DN")
 		return nil
@@ -240,15 +250,7 @@ func (st *userStream) accept(u *UserRow) error {
 	i := int32(len(st.acc))
 	si := st.match(u.ExternalID, ds)
 	st.slots[ds].acc = i
-	if u.ExternalID != "" {
-		x, ok := st.exts[u.ExternalID]
-		if !ok {
-			x[0] = -1
-		}
-		x[1] = i
-		st.exts[u.ExternalID] = x
-	}
-	st.names[u.UserNameNorm] = [2]int32{holder, i}
+	ext, nameNorm := st.register(i, holder, u.ExternalID, u.UserNameNorm)
 	direct := st.claim(i, ds, u.MemberKey)
 	ms := userMemberships(direct, st.groups, st.anc)
 	hash, groupsHash := st.h.user(&u.User), st.h.memberships(ms)
@@ -264,11 +266,17 @@ func (st *userStream) accept(u *UserRow) error {
 	u.Hash, u.GroupsHash = hash.String(), groupsHash.String()
 	u.Version = st.h.version(u.Hash, u.GroupsHash)
 	u.LastModified = st.now
-	m := &userMeta{dn: u.DN, ext: u.ExternalID, userName: u.UserName, memberKey: u.MemberKey}
+	// What stays of a new or changed user lives in pooled chunks: the row
+	// itself is gone once written.
+	m := st.newMeta()
+	m.dn, m.ext, m.userName, m.memberKey = st.pool.String(u.DN), ext, nameNorm, st.pool.String(u.MemberKey)
+	if u.UserName != u.UserNameNorm {
+		m.userName = st.pool.String(u.UserName)
+	}
 	a.meta = m
 	if old != nil {
 		u.ID = old.ID
-		m.id, m.attrsChanged = u.ID, old.Hash != hash
+		m.attrsChanged = old.Hash != hash
 		if old.GroupsHash != groupsHash {
 			st.md.changed[u.ID] = ms
 		}
@@ -277,8 +285,8 @@ func (st *userStream) accept(u *UserRow) error {
 		st.acc = append(st.acc, a)
 		return nil
 	}
+	m.seq = st.ids.seq
 	u.ID, u.Created = st.ids.next(), st.now
-	m.id = u.ID
 	st.md.addCreated(ms, 1)
 	a.state = userCreated
 	st.created++
@@ -292,6 +300,35 @@ func (st *userStream) accept(u *UserRow) error {
 	st.pending = append(st.pending, *u)
 	st.pendingAcc = append(st.pendingAcc, i)
 	return st.maybeFlush()
+}
+
+// register records accepted entry i under its externalId and folded
+// userName (holder is the stored user holding the name, or -1). Keys new
+// to the indexes are pooled; it returns the keys as kept.
+func (st *userStream) register(i, holder int32, ext, nameNorm string) (string, string) {
+	if ext != "" {
+		x, ok := st.exts[ext]
+		if !ok {
+			x[0], ext = -1, st.pool.String(ext)
+		}
+		x[1] = i
+		st.exts[ext] = x
+	}
+	if _, ok := st.names[nameNorm]; !ok {
+		nameNorm = st.pool.String(nameNorm)
+	}
+	st.names[nameNorm] = [2]int32{holder, i}
+	return ext, nameNorm
+}
+
+// newMeta returns a zero userMeta from a slab: a million of them are a few
+// hundred objects for the collector.
+func (st *userStream) newMeta() *userMeta {
+	if len(st.metas) == cap(st.metas) {
+		st.metas = make([]userMeta, 0, 4096) // the full slab stays with the metas made from it
+	}
+	st.metas = append(st.metas, userMeta{})
+	return &st.metas[len(st.metas)-1]
 }
 
 // keysOf returns an accepted entry's externalId and folded DN.
@@ -409,7 +446,7 @@ func (st *userStream) drop(i int32, by string) error {
 	switch state {
 	case userUpdated:
 		st.updates[a.meta.row].ID = "" // dropped at the end
-		delete(st.md.changed, a.meta.id)
+		delete(st.md.changed, st.id(i))
 	case userCreated:
 		st.created--
 		st.md.addCreated(userMemberships(direct, st.groups, st.anc), -1)
@@ -417,7 +454,7 @@ func (st *userStream) drop(i int32, by string) error {
 		case m.deferred:
 			st.deferred[m.row].ID = ""
 		case m.streamed:
-			return st.out.send(writeOp{del: []string{m.id}})
+			return st.out.send(writeOp{del: []string{st.id(i)}})
 		default:
 			st.pending[m.row].ID = ""
 		}
@@ -444,10 +481,17 @@ func (s *Snapshot) userNameOf(a *accepted) string {
 
 // id returns accepted entry i's user id.
 func (st *userStream) id(i int32) string {
-	if m := st.acc[i].meta; m != nil {
-		return m.id
+	a := &st.acc[i]
+	if a.stored >= 0 {
+		return st.snap.Users[a.stored].ID
 	}
-	return st.snap.Users[st.acc[i].stored].ID
+	if st.idMemo == nil {
+		return st.ids.at(a.meta.seq)
+	}
+	if st.idMemo[i] == "" {
+		st.idMemo[i] = st.ids.at(a.meta.seq)
+	}
+	return st.idMemo[i]
 }
 
 // maybeFlush hands the buffered new users to the writer once there are
@@ -494,6 +538,11 @@ func (st *userStream) finish() (dangling int, err error) {
 			return 0, &writeError{err}
 		}
 	}
+	defer func() {
+		// The read is over: the indexes go, and ids are made once each from here on.
+		st.slots, st.dns, st.keys, st.exts, st.names = nil, nil, nil, nil, nil
+		st.idMemo = make([]string, len(st.acc))
+	}()
 	// Stored users whose entries were skipped stay members of their groups.
 	var byKey map[string]Member
 	if st.byUID {
@@ -551,9 +600,9 @@ func (st *userStream) plan(p *Plan) (kept int) {
 		a := &st.acc[i]
 		switch {
 		case a.state == userCreated:
-			p.Changes = append(p.Changes, Change{ResourceType: MemberUser, ResourceID: a.meta.id, Op: OpCreate, Name: a.meta.userName})
+			p.Changes = append(p.Changes, Change{ResourceType: MemberUser, ResourceID: st.id(int32(i)), Op: OpCreate, Name: a.meta.userName})
 		case a.state == userUpdated && a.meta.attrsChanged:
-			p.Changes = append(p.Changes, Change{ResourceType: MemberUser, ResourceID: a.meta.id, Op: OpUpdate, Name: a.meta.userName})
+			p.Changes = append(p.Changes, Change{ResourceType: MemberUser, ResourceID: st.id(int32(i)), Op: OpUpdate, Name: a.meta.userName})
 		}
 	}
 	for i, used := range st.used {
@@ -569,6 +618,14 @@ func (st *userStream) plan(p *Plan) (kept int) {
 		p.Changes = append(p.Changes, Change{ResourceType: MemberUser, ResourceID: u.ID, Op: OpDelete, Name: u.UserNameNorm})
 	}
 	return kept
+}
+
+// release drops everything the stream holds but its transaction and the
+// membership delta, once the plan has been made.
+func (st *userStream) release() {
+	st.snap, st.groups, st.anc, st.used, st.ids = nil, nil, nil, nil, nil
+	st.acc, st.updates, st.pending, st.pendingAcc, st.deferred, st.idMemo, st.metas = nil, nil, nil, nil, nil, nil, nil
+	st.pool = strpool.Pool{}
 }
 
 // users returns the number of users the run read and kept.
@@ -637,27 +694,48 @@ func (w *userWriter) wait() error {
 }
 
 // idGen makes the new resource ids of one run: UUIDv7 (RFC 9562) with the
-// run's millisecond, a counter in the next 32 bits (so ids ascend in the
-// order they are made and append to the store's indexes), and 42 random bits.
+// run's millisecond, then a counter in the next 32 bits, so that ids ascend
+// in the order they are made and append to the store's indexes, then 42
+// bits mixed from the counter and a random salt of the run. An id is thus
+// known from its counter alone (at), and a run keeps no id strings.
 type idGen struct {
-	ms  uint64
-	seq uint32
+	ms   uint64
+	salt uint64
+	seq  uint32
 }
 
-func newIDGen(now time.Time) *idGen { return &idGen{ms: uint64(now.UnixMilli())} }
+func newIDGen(now time.Time) *idGen {
+	var b [8]byte
+	_, _ = randRead(b[:])
+	return &idGen{ms: uint64(now.UnixMilli()), salt: binary.LittleEndian.Uint64(b[:])}
+}
 
+// next returns a new id.
 func (g *idGen) next() string {
+	id := g.at(g.seq)
+	g.seq++
+	return id
+}
+
+// at returns the id next returned (or will return) for counter s.
+func (g *idGen) at(s uint32) string {
 	var b [16]byte
 	for i := 0; i < 6; i++ {
 		b[i] = byte(g.ms >> (40 - 8*i))
 	}
-	_, _ = randRead(b[10:])
-	s := g.seq
-	g.seq++
+	binary.BigEndian.PutUint64(b[8:], splitmix64(g.salt+uint64(s)))
 	b[6] = 0x70 | byte(s>>28)&0x0f
 	b[7] = byte(s >> 20)
 	b[8] = 0x80 | byte(s>>14)&0x3f
 	b[9] = byte(s >> 6)
 	b[10] = byte(s<<2) | b[10]&0x03
 	return formatUUID(&b)
+}
+
+// splitmix64 is a bijective 64-bit mix (Steele, Lea, Flood 2014).
+func splitmix64(x uint64) uint64 {
+	x += 0x9e3779b97f4a7c15
+	x = (x ^ x>>30) * 0xbf58476d1ce4e5b9
+	x = (x ^ x>>27) * 0x94d049bb133111eb
+	return x ^ x>>31
 }

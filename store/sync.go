@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/scimbridge/scimbridge/bridge"
+	"github.com/scimbridge/scimbridge/internal/strpool"
 )
 
 var _ bridge.Store = (*DB)(nil)
@@ -27,13 +28,15 @@ func (db *DB) Snapshot(ctx context.Context) (*bridge.Snapshot, error) {
 		return nil, fmt.Errorf("snapshot: count: %w", err)
 	}
 	snap := &bridge.Snapshot{Users: make([]bridge.StoredUser, 0, nu), Groups: make([]bridge.StoredGroup, 0, ng)}
+	var pool strpool.Pool // a million users are then a few thousand objects
 	err = eachRow(ctx, tx, "SELECT id, external_id, dn_norm, user_name_norm, member_key, hash, groups_hash FROM users ORDER BY id",
 		func(rows *sql.Rows) error {
 			var u bridge.StoredUser
-			var hash, groupsHash sql.RawBytes
-			if err := rows.Scan(&u.ID, &u.ExternalID, &u.DNNorm, &u.UserNameNorm, &u.MemberKey, &hash, &groupsHash); err != nil {
+			var id, ext, dn, name, key, hash, groupsHash sql.RawBytes
+			if err := rows.Scan(&id, &ext, &dn, &name, &key, &hash, &groupsHash); err != nil {
 				return err
 			}
+			u.ID, u.ExternalID, u.DNNorm, u.UserNameNorm, u.MemberKey = pool.Bytes(id), pool.Bytes(ext), pool.Bytes(dn), pool.Bytes(name), pool.Bytes(key)
 			if u.Hash, err = bridge.ParseDigest(hash); err != nil {
 				return fmt.Errorf("user %s: %w", u.ID, err)
 			}

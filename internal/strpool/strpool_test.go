@@ -1,0 +1,41 @@
+package strpool
+
+import (
+	"fmt"
+	"testing"
+)
+
+func TestStringsStayIntactAcrossChunks(t *testing.T) {
+	var p Pool
+	var made, want []string
+	for i := 0; i < 20000; i++ { // about four chunks
+		s := fmt.Sprintf("uid=user%06d,ou=people,dc=example,dc=com", i)
+		made = append(made, p.String(s))
+		want = append(want, s)
+		if i%7 == 0 {
+			b := []byte(s)
+			made = append(made, p.Bytes(b))
+			b[0] = 'X' // the pool copied it
+			want = append(want, s)
+		}
+	}
+	big := string(make([]byte, 3*chunk))
+	made, want = append(made, p.String(big)), append(want, big)
+	for i := range made {
+		if made[i] != want[i] {
+			t.Fatalf("string %d = %q, want %q", i, made[i], want[i])
+		}
+	}
+	if p.String("") != "" || p.Bytes(nil) != "" {
+		t.Fatal("empty strings are not empty")
+	}
+}
+
+func TestPooledStringsShareChunks(t *testing.T) {
+	var p Pool
+	s := "cn=somebody,ou=people,dc=example,dc=com"
+	allocs := testing.AllocsPerRun(1000, func() { _ = p.String(s) })
+	if allocs > 0.01 {
+		t.Fatalf("%.3f allocations per string, want about one per %d bytes", allocs, chunk)
+	}
+}
