@@ -178,10 +178,12 @@ func (p *Plan) Empty() bool {
 
 // Tx is one run's open write transaction. One goroutine uses it at a time.
 type Tx interface {
-	// CreateUsers inserts new users, in the order given (ascending ids).
-	// No stored user may hold their usernames.
-	CreateUsers(rows []UserRow) error
-	// DeleteCreated removes users CreateUsers inserted in this transaction.
+	// CreateUsers inserts new users, in the order given (ascending ids),
+	// and appends a create change for each to the change log under run
+	// runID. No stored user may hold their usernames.
+	CreateUsers(runID int64, rows []UserRow) error
+	// DeleteCreated removes users CreateUsers inserted in this transaction,
+	// with their changes.
 	DeleteCreated(ids []string) error
 	// Commit writes p, records r as finished (unless nil) and commits.
 	Commit(p *Plan, r *Report) error

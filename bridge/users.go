@@ -524,7 +524,7 @@ func (st *userStream) flush() error {
 	if len(rows) == 0 {
 		return nil
 	}
-	return st.out.send(writeOp{rows: rows})
+	return st.out.send(writeOp{runID: st.r.ID, rows: rows})
 }
 
 // finish ends the read: the writer writes what is left and stops, and the
@@ -599,6 +599,8 @@ func (st *userStream) plan(p *Plan) (kept int) {
 	for i := range st.acc {
 		a := &st.acc[i]
 		switch {
+		case a.state == userCreated && a.meta.streamed:
+			// Its change was written with it.
 		case a.state == userCreated:
 			p.Changes = append(p.Changes, Change{ResourceType: MemberUser, ResourceID: st.id(int32(i)), Op: OpCreate, Name: a.meta.userName})
 		case a.state == userUpdated && a.meta.attrsChanged:
@@ -641,8 +643,9 @@ func (st *userStream) users() int {
 
 // writeOp is one step for the writer: rows to insert, or ids to take back.
 type writeOp struct {
-	rows []UserRow
-	del  []string
+	runID int64
+	rows  []UserRow
+	del   []string
 }
 
 // userWriter writes new users into the run's transaction on a goroutine of
@@ -665,7 +668,7 @@ func startWriter(tx Tx) *userWriter {
 				continue
 			}
 			if op.rows != nil {
-				w.err = tx.CreateUsers(op.rows)
+				w.err = tx.CreateUsers(op.runID, op.rows)
 			} else {
 				w.err = tx.DeleteCreated(op.del)
 			}

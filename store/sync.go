@@ -198,16 +198,18 @@ func (db *DB) Begin(ctx context.Context) (bridge.Tx, error) {
 
 // runTx is a run's open write transaction.
 type runTx struct {
-	db    *DB
-	a     applier
-	users *batcher // users created while the directory is still being read
-	done  bool
+	db      *DB
+	a       applier
+	users   *batcher // users created while the directory is still being read
+	changes *batcher // and their create changes
+	at      string   // the time of those changes
+	done    bool
 }
 
 // CreateUsers inserts new users in the order given (ids ascending append to
 // the table). The first call that brings as many rows as the table holds,
 // and at least bulkMinRows, rebuilds the users' indexes at Commit instead.
-func (t *runTx) CreateUsers(rows []bridge.UserRow) error {
+func (t *runTx) CreateUsers(runID int64, rows []bridge.UserRow) error {
 	if t.done {
 		return errTxDone
 	}
@@ -216,10 +218,18 @@ func (t *runTx) CreateUsers(rows []bridge.UserRow) error {
 			return fmt.Errorf("insert users: %w", err)
 		}
 		t.users = newBatcher(t.a.ctx, t.a.tx, "INSERT INTO users ("+userCols+") VALUES ", 19)
+		t.changes = newBatcher(t.a.ctx, t.a.tx, changeInsert, 6)
+		t.at = formatTS(now())
 	}
 	for i := range rows {
 		if err := t.users.add(userArgs(&rows[i])...); err != nil {
 			return fmt.Errorf("insert users: %w", err)
+		}
+	}
+	for i := range rows {
+		u := &rows[i]
+		if err := t.changes.add(runID, bridge.MemberUser, u.ID, bridge.OpCreate, u.UserName, t.at); err != nil {
+			return fmt.Errorf("append change log: %w", err)
 		}
 	}
 	return nil
@@ -233,6 +243,10 @@ func (t *runTx) DeleteCreated(ids []string) error {
 	}
 	if err := t.flushUsers(); err != nil {
 		return err
+	}
+	if _, err := t.a.tx.ExecContext(t.a.ctx, "DELETE FROM changes WHERE resource_type = ? AND resource_id IN (SELECT value FROM json_each(?))",
+		bridge.MemberUser, idsJSON(ids)); err != nil {
+		return fmt.Errorf("take back %d created users: %w", len(ids), err)
 	}
 	res, err := t.a.tx.ExecContext(t.a.ctx, "DELETE FROM users WHERE id IN (SELECT value FROM json_each(?))", idsJSON(ids))
 	if err != nil {
@@ -253,7 +267,19 @@ func (t *runTx) flushUsers() error {
 	if err := t.users.flush(); err != nil {
 		return fmt.Errorf("insert users: %w", err)
 	}
+	if err := t.changes.flush(); err != nil {
+		return fmt.Errorf("append change log: %w", err)
+	}
 	return nil
+}
+
+// closeUsers ends the streamed insertions.
+func (t *runTx) closeUsers() {
+	if t.users != nil {
+		t.users.close()
+		t.changes.close()
+		t.users, t.changes = nil, nil
+	}
 }
 
 // Commit writes the rest of the plan, records run r (unless nil) and commits.
@@ -265,10 +291,7 @@ func (t *runTx) Commit(p *bridge.Plan, r *bridge.Report) error {
 	if err := t.flushUsers(); err != nil {
 		return fmt.Errorf("apply plan: %w", err)
 	}
-	if t.users != nil {
-		t.users.close()
-		t.users = nil
-	}
+	t.closeUsers()
 	var runID int64
 	if r != nil {
 		runID = r.ID
@@ -297,9 +320,7 @@ func (t *runTx) Rollback() error {
 		return nil
 	}
 	t.done = true
-	if t.users != nil {
-		t.users.close()
-	}
+	t.closeUsers()
 	if err := t.a.tx.Rollback(); err != nil && !errors.Is(err, sql.ErrTxDone) {
 		return fmt.Errorf("roll back the run: %w", err)
 	}
@@ -693,13 +714,15 @@ func (a *applier) deleteWhereIn(table, col string, vals []string) error {
 	return nil
 }
 
+const changeInsert = "INSERT INTO changes (run_id, resource_type, resource_id, op, name, created) VALUES "
+
 // changes appends the plan's change log entries under run runID.
 func (a *applier) changes(runID int64) error {
 	if len(a.p.Changes) == 0 {
 		return nil
 	}
 	at := formatTS(now())
-	b := newBatcher(a.ctx, a.tx, "INSERT INTO changes (run_id, resource_type, resource_id, op, name, created) VALUES ", 6)
+	b := newBatcher(a.ctx, a.tx, changeInsert, 6)
 	defer b.close()
 	for _, c := range a.p.Changes {
 		if err := b.add(runID, c.ResourceType, c.ResourceID, c.Op, c.Name, at); err != nil {

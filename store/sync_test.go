@@ -432,3 +432,79 @@ func TestApplyNamesTheRowOfAFailedInsert(t *testing.T) {
 	}
 	equal(t, "users", dump(t, db)["users"], []string(nil))
 }
+
+// A run's transaction takes new users while the directory is still being
+// read, takes some back, and commits them with the rest of the plan; rolled
+// back, it leaves nothing.
+func TestRunTxStreamsUsersAndTakesThemBack(t *testing.T) {
+	ctx := context.Background()
+	db := openTest(t)
+	rows := make([]bridge.UserRow, 0, bulkMinRows+2)
+	for i := 0; i < bulkMinRows+2; i++ {
+		rows = append(rows, mkUser(fmt.Sprintf("u%06d", i), fmt.Sprintf("user%06d", i)))
+	}
+	r := &bridge.Report{Trigger: bridge.TriggerManual}
+	if err := db.StartRun(ctx, r); err != nil {
+		t.Fatal(err)
+	}
+
+	tx, err := db.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.CreateUsers(r.ID, rows[:bulkMinRows]); err != nil { // a bulk load: indexes dropped
+		t.Fatal(err)
+	}
+	if err := tx.CreateUsers(r.ID, rows[bulkMinRows:]); err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.DeleteCreated([]string{"u000001", "u010001"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.DeleteCreated([]string{"nobody"}); err == nil || !strings.Contains(err.Error(), "0 were stored") {
+		t.Fatalf("taking back a user never created: %v", err)
+	}
+	g := mkGroup("g1", "Admins")
+	r.Status = bridge.StatusSucceeded
+	if err := tx.Commit(&bridge.Plan{CreateGroups: []bridge.GroupRow{g},
+		GroupMembers: map[string][]bridge.Member{"g1": {{ID: "u000000", Type: bridge.MemberUser}}},
+		Changes:      []bridge.Change{{ResourceType: bridge.MemberGroup, ResourceID: "g1", Op: bridge.OpCreate, Name: "Admins"}}}, r); err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Rollback(); err != nil {
+		t.Fatalf("rollback after commit: %v", err)
+	}
+	users, groups, err := db.Counts(ctx)
+	if err != nil || users != bulkMinRows || groups != 1 {
+		t.Fatalf("counts %d users, %d groups (%v); want %d and 1", users, groups, err, bulkMinRows)
+	}
+	for _, id := range []string{"u000001", "u010001"} {
+		if _, ok, err := db.GetUser(ctx, id); err != nil || ok {
+			t.Fatalf("user %s taken back but found (%v)", id, err)
+		}
+	}
+	d := dump(t, db)
+	if n := len(d["changes"]); n != bulkMinRows+1 {
+		t.Fatalf("%d changes, want one per user kept and the group's", n)
+	}
+	// The rebuilt unique index still refuses a second holder of a username.
+	if _, err := db.SQL().ExecContext(ctx, "INSERT INTO users SELECT 'dup', external_id, dn, dn_norm, user_name, user_name_norm, given_name, family_name, display_name, email, active, employee_number, department, member_key, hash, groups_hash, version, created, last_modified FROM users WHERE id = 'u000000'"); err == nil {
+		t.Fatal("a duplicate user_name_norm was accepted after the bulk load")
+	}
+
+	tx, err = db.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.CreateUsers(r.ID, []bridge.UserRow{mkUser("late", "late")}); err != nil {
+		t.Fatal(err)
+	}
+	before := d
+	if err := tx.Rollback(); err != nil {
+		t.Fatal(err)
+	}
+	equal(t, "store after a rolled-back run", dump(t, db), before)
+	if err := tx.CreateUsers(r.ID, nil); err == nil {
+		t.Fatal("CreateUsers after Rollback succeeded")
+	}
+}
