@@ -84,10 +84,13 @@ type userStream struct {
 
 	used  []bool // stored users matched so far
 	slots []dnSlot
-	dns   map[string]int32    // folded DN → slot
-	keys  map[string]int32    // memberUid mode: folded member key → slot
-	exts  map[string][2]int32 // externalId → stored user, accepted entry (-1: none)
-	names map[string][2]int32 // folded userName → stored user holding it, accepted entry
+	dns   map[string]int32 // folded DN → slot
+	keys  map[string]int32 // memberUid mode: folded member key → slot
+	// The maps below are only ever added to: assigning to a string key
+	// already there would keep the new copy of the key, one per user read.
+	exts  map[string]int32 // externalId → pair
+	names map[string]int32 // folded userName → pair
+	pairs [][2]int32       // stored user (holding the name), accepted entry; -1: none
 
 	acc        []accepted
 	updates    []UserRow
@@ -111,32 +114,52 @@ func newUserStream(settings *schema.Settings, r *Report, snap *Snapshot, d *dire
 	st := &userStream{settings: settings, r: r, snap: snap, groups: d.groups, anc: anc, protect: d.protect, now: now, ids: ids,
 		byUID: settings.Groups.Attributes.MembershipAttributeType == schema.MembershipUID,
 		used:  make([]bool, n), slots: make([]dnSlot, 0, n), dns: make(map[string]int32, n),
-		keys: map[string]int32{}, exts: make(map[string][2]int32, n), names: make(map[string][2]int32, n),
+		keys: map[string]int32{}, exts: make(map[string]int32, n), names: make(map[string]int32, n), pairs: make([][2]int32, 0, 2*n),
 		md: &membershipDelta{created: map[string]int32{}, changed: map[string][]Membership{}}}
 	for i := range snap.Users {
 		u := &snap.Users[i]
 		st.slots[st.slot(st.dns, u.DNNorm, true)].stored = int32(i)
 		if u.ExternalID != "" {
-			st.exts[u.ExternalID] = [2]int32{int32(i), -1}
+			k, _ := st.pair(st.exts, u.ExternalID, true)
+			st.pairs[k][0] = int32(i)
 		}
-		st.names[u.UserNameNorm] = [2]int32{int32(i), -1}
+		k, _ := st.pair(st.names, u.UserNameNorm, true)
+		st.pairs[k][0] = int32(i)
 	}
 	return st
 }
 
-// slot returns the slot of key in m, adding an empty one (under a pooled
-// copy of key, unless the key is already kept elsewhere).
+// slot returns the slot of key in m, adding an empty one.
 func (st *userStream) slot(m map[string]int32, key string, kept bool) int32 {
+	i, _ := st.index(m, key, kept, func() int32 {
+		st.slots = append(st.slots, dnSlot{stored: -1, acc: -1})
+		return int32(len(st.slots) - 1)
+	})
+	return i
+}
+
+// pair returns the pair of key in m, adding {-1, -1}, and the key as kept
+// when it was new (else key itself).
+func (st *userStream) pair(m map[string]int32, key string, kept bool) (int32, string) {
+	return st.index(m, key, kept, func() int32 {
+		st.pairs = append(st.pairs, [2]int32{-1, -1})
+		return int32(len(st.pairs) - 1)
+	})
+}
+
+// index returns the index of key in m. A new key gets the index of the
+// element add appends, under a pooled copy of key unless the key is
+// already kept elsewhere; index returns the key as kept then.
+func (st *userStream) index(m map[string]int32, key string, kept bool, add func() int32) (int32, string) {
 	if i, ok := m[key]; ok {
-		return i
+		return i, key
 	}
 	if !kept {
 		key = st.pool.String(key)
 	}
-	i := int32(len(st.slots))
-	st.slots = append(st.slots, dnSlot{stored: -1, acc: -1})
+	i := add()
 	m[key] = i
-	return i
+	return i, key
 }
 
 // linkGroups resolves the groups' member values: groups become nesting,
@@ -227,15 +250,15 @@ func (st *userStream) accept(u *UserRow) error {
 		return nil
 	}
 	if u.ExternalID != "" {
-		if x, ok := st.exts[u.ExternalID]; ok && x[1] >= 0 {
+		if k, ok := st.exts[u.ExternalID]; ok && st.pairs[k][1] >= 0 {
 			st.skip(u.DN, u.DNNorm, fmt.Sprintf("duplicate externalId %q", u.ExternalID))
 			return nil
 		}
 	}
 	holder := int32(-1)
-	if n, ok := st.names[u.UserNameNorm]; ok {
-		holder = n[0]
-		if prev := n[1]; prev >= 0 {
+	if k, ok := st.names[u.UserNameNorm]; ok {
+		holder = st.pairs[k][0]
+		if prev := st.pairs[k][1]; prev >= 0 {
 			pext, pdn := st.keysOf(prev)
 			if !st.beats(holder, u.ExternalID, u.DNNorm, pext, pdn) {
 				st.skip(u.DN, u.DNNorm, dupReason(u.UserName, st.dnOf(prev)))
@@ -307,17 +330,12 @@ func (st *userStream) accept(u *UserRow) error {
 // to the indexes are pooled; it returns the keys as kept.
 func (st *userStream) register(i, holder int32, ext, nameNorm string) (string, string) {
 	if ext != "" {
-		x, ok := st.exts[ext]
-		if !ok {
-			x[0], ext = -1, st.pool.String(ext)
-		}
-		x[1] = i
-		st.exts[ext] = x
+		var k int32
+		k, ext = st.pair(st.exts, ext, false)
+		st.pairs[k][1] = i
 	}
-	if _, ok := st.names[nameNorm]; !ok {
-		nameNorm = st.pool.String(nameNorm)
-	}
-	st.names[nameNorm] = [2]int32{holder, i}
+	k, nameNorm := st.pair(st.names, nameNorm, false)
+	st.pairs[k] = [2]int32{holder, i}
 	return ext, nameNorm
 }
 
@@ -365,9 +383,11 @@ func (st *userStream) beats(holder int32, ext, dnNorm, pext, pdnNorm string) boo
 // re-created under the same DN is a new user).
 func (st *userStream) match(ext string, ds int32) int32 {
 	if ext != "" {
-		if x, ok := st.exts[ext]; ok && x[0] >= 0 && !st.used[x[0]] {
-			st.used[x[0]] = true
-			return x[0]
+		if k, ok := st.exts[ext]; ok {
+			if si := st.pairs[k][0]; si >= 0 && !st.used[si] {
+				st.used[si] = true
+				return si
+			}
 		}
 	}
 	if si := st.slots[ds].stored; si >= 0 && !st.used[si] && (ext == "" || st.snap.Users[si].ExternalID == "") {
@@ -409,9 +429,7 @@ func (st *userStream) drop(i int32, by string) error {
 	ds := st.dns[dnNorm]
 	st.slots[ds].acc = -1
 	if ext != "" {
-		x := st.exts[ext]
-		x[1] = -1
-		st.exts[ext] = x
+		st.pairs[st.exts[ext]][1] = -1
 	}
 	if a.stored >= 0 {
 		st.used[a.stored] = false
@@ -540,7 +558,7 @@ func (st *userStream) finish() (dangling int, err error) {
 	}
 	defer func() {
 		// The read is over: the indexes go, and ids are made once each from here on.
-		st.slots, st.dns, st.keys, st.exts, st.names = nil, nil, nil, nil, nil
+		st.slots, st.dns, st.keys, st.exts, st.names, st.pairs = nil, nil, nil, nil, nil, nil
 		st.idMemo = make([]string, len(st.acc))
 	}()
 	// Stored users whose entries were skipped stay members of their groups.
