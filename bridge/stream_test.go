@@ -2,6 +2,7 @@ package bridge_test
 
 import (
 	"context"
+	"errors"
 	"path/filepath"
 	"reflect"
 	"testing"
@@ -101,5 +102,64 @@ func TestStreamedFirstSyncDyingMidReadWritesNothing(t *testing.T) {
 	}
 	if users, _, err := e.db.Counts(context.Background()); err != nil || users != 3009 {
 		t.Fatalf("store has %d users (%v), want 3009", users, err)
+	}
+}
+
+// failingStore is a fake named for what it is: the real store, whose run
+// transaction fails the second time new users are written to it, as a full
+// disk or an I/O error would. No real component fails on cue mid-stream.
+type failingStore struct {
+	*store.DB
+}
+
+func (s failingStore) Begin(ctx context.Context) (bridge.Tx, error) {
+	tx, err := s.DB.Begin(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &failingTx{Tx: tx}, nil
+}
+
+type failingTx struct {
+	bridge.Tx
+	calls int
+}
+
+var errDiskFull = errors.New("disk I/O error (injected)")
+
+func (t *failingTx) CreateUsers(runID int64, rows []bridge.UserRow) error {
+	if t.calls++; t.calls == 2 {
+		return errDiskFull
+	}
+	return t.Tx.CreateUsers(runID, rows)
+}
+
+// A store that fails while new users are written during the read fails the
+// run with the store's error, stops the read and writes nothing at all.
+func TestStoreFailingMidStreamWritesNothing(t *testing.T) {
+	e := newEnv(t, slapdtest.WithLDIF(manyUsers(3000)))
+	sy := bridge.NewSyncer(failingStore{e.db}, ldapsource.Dial, quietLog())
+	bridge.SetStreamMin(sy, 100)
+	r, err := sy.Run(context.Background(), e.set, bridge.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "write to the state store: " + errDiskFull.Error(); r.Status != bridge.StatusFailed || r.Error != want {
+		t.Fatalf("status %s (%q), want failed naming the store and its error", r.Status, r.Error)
+	}
+	if users, groups, err := e.db.Counts(context.Background()); err != nil || users != 0 || groups != 0 {
+		t.Fatalf("store has %d users and %d groups (%v), want none", users, groups, err)
+	}
+	if n := countChanges(t, e.db); n != 0 {
+		t.Fatalf("change log has %d entries, want none", n)
+	}
+	runs, _, err := e.db.Runs(context.Background(), 10, 0)
+	if err != nil || len(runs) != 1 || runs[0].Status != bridge.StatusFailed {
+		t.Fatalf("runs recorded: %+v (%v), want the one failed run", runs, err)
+	}
+	// The same store, working again, takes the whole directory.
+	r = e.mustSucceed(t)
+	if r.UsersCreated != 3009 {
+		t.Fatalf("next run created %d users, want 3009", r.UsersCreated)
 	}
 }
