@@ -186,6 +186,8 @@ type Tx interface {
 	// with their changes.
 	DeleteCreated(ids []string) error
 	// Commit writes p, records r as finished (unless nil) and commits.
+	// r's FinishedAt and DurationMs are set to the end of the writing, so
+	// that they count the commit's own work too.
 	Commit(p *Plan, r *Report) error
 	// Rollback discards everything written; after Commit it does nothing.
 	Rollback() error

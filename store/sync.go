@@ -295,9 +295,6 @@ func (t *runTx) Commit(p *bridge.Plan, r *bridge.Report) error {
 	var runID int64
 	if r != nil {
 		runID = r.ID
-		if err := finishRun(t.a.ctx, t.a.tx, r); err != nil {
-			return fmt.Errorf("apply plan: record run %d: %w", r.ID, err)
-		}
 	}
 	if p == nil {
 		p = &bridge.Plan{}
@@ -305,6 +302,13 @@ func (t *runTx) Commit(p *bridge.Plan, r *bridge.Report) error {
 	t.a.p = p
 	if err := t.a.apply(runID); err != nil {
 		return fmt.Errorf("apply plan: %w", err)
+	}
+	if r != nil {
+		r.FinishedAt = now()
+		r.DurationMs = r.FinishedAt.Sub(r.StartedAt).Milliseconds()
+		if err := finishRun(t.a.ctx, t.a.tx, r); err != nil {
+			return fmt.Errorf("apply plan: record run %d: %w", r.ID, err)
+		}
 	}
 	if err := t.a.tx.Commit(); err != nil {
 		return fmt.Errorf("apply plan: commit: %w", err)
