@@ -10,7 +10,6 @@ import (
 	"github.com/scimbridge/scimbridge/bridge"
 	"github.com/scimbridge/scimbridge/internal/slapdtest"
 	"github.com/scimbridge/scimbridge/ldapsource"
-	"github.com/scimbridge/scimbridge/schema"
 	"github.com/scimbridge/scimbridge/store"
 )
 
@@ -69,15 +68,8 @@ func TestStreamedAndBufferedRunsAgree(t *testing.T) {
 func TestStreamedFirstSyncDyingMidReadWritesNothing(t *testing.T) {
 	e := newEnv(t, slapdtest.WithLDIF(manyUsers(3000)))
 	e.set.Connection.PageSize = 100
-	var k *killingDir
-	dying := bridge.NewSyncer(e.db, func(ctx context.Context, s *schema.Settings) (bridge.Directory, error) {
-		d, err := ldapsource.Dial(ctx, s)
-		if err != nil {
-			return nil, err
-		}
-		k = &killingDir{Directory: d, srv: e.srv, n: 2000}
-		return k, nil
-	}, quietLog())
+	k := &killingDir{srv: e.srv, n: 2000}
+	dying := bridge.NewSyncer(e.db, k.dial, quietLog())
 	bridge.SetStreamMin(dying, 100)
 	r, err := dying.Run(context.Background(), e.set, bridge.Options{})
 	if err != nil {

@@ -550,6 +550,16 @@ type killingDir struct {
 	seen int
 }
 
+// dial connects to the real directory and wraps the connection (one at a time).
+func (k *killingDir) dial(ctx context.Context, s *schema.Settings) (bridge.Directory, error) {
+	d, err := ldapsource.Dial(ctx, s)
+	if err != nil {
+		return nil, err
+	}
+	k.Directory = d
+	return k, nil
+}
+
 func (k *killingDir) Users(ctx context.Context, fn func(*schema.Entry) error) error {
 	return k.Directory.Users(ctx, func(e *schema.Entry) error {
 		k.seen++
@@ -567,15 +577,8 @@ func TestDirectoryDyingMidReadDeletesNothing(t *testing.T) {
 	if r.Users != 3009 {
 		t.Fatalf("users = %d, want 3009", r.Users)
 	}
-	var k *killingDir
-	dying := bridge.NewSyncer(e.db, func(ctx context.Context, s *schema.Settings) (bridge.Directory, error) {
-		d, err := ldapsource.Dial(ctx, s)
-		if err != nil {
-			return nil, err
-		}
-		k = &killingDir{Directory: d, srv: e.srv, n: 1000}
-		return k, nil
-	}, quietLog())
+	k := &killingDir{srv: e.srv, n: 1000}
+	dying := bridge.NewSyncer(e.db, k.dial, quietLog())
 	r, err := dying.Run(context.Background(), e.set, bridge.Options{})
 	if err != nil {
 		t.Fatal(err)
