@@ -62,10 +62,9 @@ type userMeta struct {
 // entry, and the groups that list it as a member. In memberUid mode slots
 // are also kept by folded member key.
 type dnSlot struct {
-	stored int32   // the stored user with this DN, or -1
-	acc    int32   // the accepted entry with it (the one claiming this key), or -1
-	groups []int32 // the groups that list it, each once
-	refs   int32   // member values naming it, counted as dangling when nobody claims it
+	stored int32 // the stored user with this DN, or -1
+	acc    int32 // the accepted entry with it (the one claiming this key), or -1
+	refs   int32 // member values naming it, counted as dangling when nobody claims it
 }
 
 // userStream consumes one read of the users.
@@ -84,8 +83,13 @@ type userStream struct {
 
 	used  []bool // stored users matched so far
 	slots []dnSlot
-	dns   map[string]int32 // folded DN → slot
-	keys  map[string]int32 // memberUid mode: folded member key → slot
+	// The groups that list each slot, each once: slot s has
+	// slotGroups[groupsAt[s]:groupsAt[s+1]]; slots added after the groups
+	// were linked have none.
+	slotGroups []int32
+	groupsAt   []int32
+	dns        map[string]int32 // folded DN → slot
+	keys       map[string]int32 // memberUid mode: folded member key → slot
 	// The maps below are only ever added to: assigning to a string key
 	// already there would keep the new copy of the key, one per user read.
 	exts  map[string]int32 // externalId → pair
@@ -166,6 +170,12 @@ func (st *userStream) index(m map[string]int32, key string, kept bool, add func(
 // kept groups (stored groups whose entries were skipped) stay members, and
 // everything else becomes a reference that a user read later may claim.
 func (st *userStream) linkGroups(keptGroups map[string]Member) {
+	var refs []ref
+	refer := func(si int32, gi int) {
+		st.slots[si].refs++
+		refs = append(refs, ref{si, int32(gi)})
+	}
+	defer func() { st.indexGroups(refs) }()
 	byDN := make(map[string]int32, len(st.groups))
 	for i := range st.groups {
 		byDN[st.groups[i].dnNorm] = int32(i)
@@ -175,7 +185,7 @@ func (st *userStream) linkGroups(keptGroups map[string]Member) {
 		seenG := map[int32]bool{}
 		for _, m := range g.Members {
 			if st.byUID {
-				st.refer(st.slot(st.keys, strings.ToLower(strings.TrimSpace(m)), false), int32(gi))
+				refer(st.slot(st.keys, strings.ToLower(strings.TrimSpace(m)), false), gi)
 				continue
 			}
 			n := NormalizeDN(m)
@@ -191,18 +201,53 @@ func (st *userStream) linkGroups(keptGroups map[string]Member) {
 				g.keep(km)
 				continue
 			}
-			st.refer(st.slot(st.dns, n, false), int32(gi))
+			refer(st.slot(st.dns, n, false), gi)
 		}
 		g.Members = nil // resolved; free the raw values
 	}
 }
 
-func (st *userStream) refer(si, gi int32) {
-	s := &st.slots[si]
-	s.refs++
-	if !slices.Contains(s.groups, gi) {
-		s.groups = append(s.groups, gi)
+// ref is one member value of group gi naming slot si.
+type ref struct{ si, gi int32 }
+
+// indexGroups lays the references out by slot (a counting sort: they come
+// group by group, so a slot's repeats are adjacent and dropped).
+func (st *userStream) indexGroups(refs []ref) {
+	at := make([]int32, len(st.slots)+1)
+	for _, r := range refs {
+		at[r.si+1]++
 	}
+	for s := 1; s < len(at); s++ {
+		at[s] += at[s-1]
+	}
+	out := make([]int32, len(refs))
+	next := slices.Clone(at[:len(at)-1])
+	for _, r := range refs {
+		out[next[r.si]] = r.gi
+		next[r.si]++
+	}
+	// Drop repeats within each slot and close the gaps.
+	w := int32(0)
+	for s := 0; s < len(at)-1; s++ {
+		start := w
+		for k := at[s]; k < at[s+1]; k++ {
+			if w == start || out[w-1] != out[k] {
+				out[w] = out[k]
+				w++
+			}
+		}
+		at[s] = start
+	}
+	at[len(at)-1] = w
+	st.slotGroups, st.groupsAt = out[:w:w], at
+}
+
+// groupsOf returns the groups that list slot si.
+func (st *userStream) groupsOf(si int32) []int32 {
+	if int(si)+1 >= len(st.groupsAt) {
+		return nil
+	}
+	return st.slotGroups[st.groupsAt[si]:st.groupsAt[si+1]]
 }
 
 func (g *mappedGroup) keep(m Member) {
@@ -411,7 +456,7 @@ func (st *userStream) claim(i, ds int32, memberKey string) []int32 {
 		st.slots[k].acc = i
 		si = k
 	}
-	direct := st.slots[si].groups
+	direct := st.groupsOf(si)
 	for _, gi := range direct {
 		st.groups[gi].users = append(st.groups[gi].users, i)
 	}
@@ -453,7 +498,7 @@ func (st *userStream) drop(i int32, by string) error {
 	}
 	var direct []int32
 	if si >= 0 {
-		direct = st.slots[si].groups
+		direct = st.groupsOf(si)
 		for _, gi := range direct {
 			g := &st.groups[gi]
 			g.users = slices.DeleteFunc(g.users, func(u int32) bool { return u == i })
@@ -559,6 +604,7 @@ func (st *userStream) finish() (dangling int, err error) {
 	defer func() {
 		// The read is over: the indexes go, and ids are made once each from here on.
 		st.slots, st.dns, st.keys, st.exts, st.names, st.pairs = nil, nil, nil, nil, nil, nil
+		st.slotGroups, st.groupsAt = nil, nil
 		st.idMemo = make([]string, len(st.acc))
 	}()
 	// Stored users whose entries were skipped stay members of their groups.
@@ -591,7 +637,7 @@ func (st *userStream) finish() (dangling int, err error) {
 			dangling += int(s.refs)
 			continue
 		}
-		for _, gi := range s.groups {
+		for _, gi := range st.groupsOf(si) {
 			st.groups[gi].keep(km)
 		}
 	}
