@@ -5,6 +5,7 @@ import (
 	"errors"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"testing"
 
 	"github.com/scimbridge/scimbridge/bridge"
@@ -153,5 +154,40 @@ func TestStoreFailingMidStreamWritesNothing(t *testing.T) {
 	r = e.mustSucceed(t)
 	if r.UsersCreated != 3009 {
 		t.Fatalf("next run created %d users, want 3009", r.UsersCreated)
+	}
+}
+
+// A dry run of a large first sync lets its new users go in batches instead
+// of holding them all, and still reports exactly what the run then does;
+// that includes an entry read last that takes the username of one let go
+// long before.
+func TestDryRunOfALargeFirstSyncReportsWhatTheRunDoes(t *testing.T) {
+	late := "dn: cn=A Bulk,ou=people,dc=example,dc=com\nobjectClass: inetOrgPerson\nuid: BULK00001\ncn: A Bulk\nsn: Bulk\n\n"
+	e := newEnv(t, slapdtest.WithLDIF(manyUsers(3000)+late))
+	dry := e.sync(t, bridge.Options{DryRun: true})
+	if dry.Status != bridge.StatusSucceeded {
+		t.Fatalf("dry run %s: %s", dry.Status, dry.Error)
+	}
+	if users, _, err := e.db.Counts(context.Background()); err != nil || users != 0 || countChanges(t, e.db) != 0 {
+		t.Fatalf("dry run wrote %d users (%v)", users, err)
+	}
+	real := e.mustSucceed(t)
+	if cd, cr := countsOf(dry), countsOf(real); cd != cr || cr.UsersCreated != 3009 || cr.Skipped != 3 {
+		t.Fatalf("dry run counts %+v, the run's %+v; want equal, 3009 created, 3 skipped", cd, cr)
+	}
+	if !reflect.DeepEqual(dry.SkippedEntries, real.SkippedEntries) {
+		t.Fatalf("skipped entries differ:\ndry run %+v\nrun     %+v", dry.SkippedEntries, real.SkippedEntries)
+	}
+	want := bridge.SkippedEntry{DN: "uid=bulk00001,ou=people,dc=example,dc=com",
+		Reason: `duplicate username "bulk00001": already used by cn=A Bulk,ou=people,dc=example,dc=com`}
+	if !slices.Contains(real.SkippedEntries, want) {
+		t.Fatalf("skipped entries %+v lack %+v", real.SkippedEntries, want)
+	}
+	s := e.state(t)
+	if u, ok := s.users["BULK00001"]; !ok || u.DN != "cn=A Bulk,ou=people,dc=example,dc=com" || len(s.users) != 3009 {
+		t.Fatalf("%d users; BULK00001 = %+v (%v)", len(s.users), u.User, ok)
+	}
+	if n := countChanges(t, e.db); n != 3009+8 {
+		t.Fatalf("%d changes, want one per user and group created", n)
 	}
 }

@@ -516,6 +516,7 @@ func (st *userStream) drop(i int32, by string) error {
 		switch m := a.meta; {
 		case m.deferred:
 			st.deferred[m.row].ID = ""
+		case m.streamed && st.out == nil: // a dry run's: never written
 		case m.streamed:
 			return st.out.send(writeOp{del: []string{st.id(i)}})
 		default:
@@ -559,14 +560,22 @@ func (st *userStream) id(i int32) string {
 
 // maybeFlush hands the buffered new users to the writer once there are
 // enough of them (streamMin to start, streamBatch after that).
+// A dry run writes nothing: it lets them go in batches instead, so that it
+// holds no more than a real run.
 func (st *userStream) maybeFlush() error {
-	if st.open == nil || (st.out == nil && len(st.pending) < st.streamMin) || (st.out != nil && len(st.pending) < streamBatch) {
+	if st.open == nil {
+		if len(st.pending) >= streamBatch {
+			st.take()
+		}
+		return nil
+	}
+	if (st.out == nil && len(st.pending) < st.streamMin) || (st.out != nil && len(st.pending) < streamBatch) {
 		return nil
 	}
 	return st.flush()
 }
 
-// flush writes the buffered new users (dropped ones left out).
+// flush writes the buffered new users.
 func (st *userStream) flush() error {
 	if st.out == nil {
 		tx, err := st.open()
@@ -575,6 +584,15 @@ func (st *userStream) flush() error {
 		}
 		st.tx, st.out = tx, startWriter(tx)
 	}
+	if rows := st.take(); len(rows) > 0 {
+		return st.out.send(writeOp{runID: st.r.ID, rows: rows})
+	}
+	return nil
+}
+
+// take empties the buffer of new users and returns their rows (dropped
+// ones left out); the users count as written from now on.
+func (st *userStream) take() []UserRow {
 	rows := make([]UserRow, 0, len(st.pending))
 	for k := range st.pending {
 		if st.pending[k].ID == "" {
@@ -584,10 +602,7 @@ func (st *userStream) flush() error {
 		rows = append(rows, st.pending[k])
 	}
 	st.pending, st.pendingAcc = st.pending[:0], st.pendingAcc[:0]
-	if len(rows) == 0 {
-		return nil
-	}
-	return st.out.send(writeOp{runID: st.r.ID, rows: rows})
+	return rows
 }
 
 // finish ends the read: the writer writes what is left and stops, and the
