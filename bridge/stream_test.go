@@ -191,3 +191,162 @@ func TestDryRunOfALargeFirstSyncReportsWhatTheRunDoes(t *testing.T) {
 		t.Fatalf("%d changes, want one per user and group created", n)
 	}
 }
+
+// An entry renamed since the last sync that then loses its username to an
+// entry read later is skipped, and the stored user it is stays as it was,
+// in its groups: the groups now name the entry's new DN.
+func TestRenamedEntryLosingItsNameKeepsTheStoredUser(t *testing.T) {
+	e := newEnv(t)
+	e.mustSucceed(t)
+	before := e.state(t)
+	e.srv.Load(t, `dn: uid=bob,ou=people,dc=example,dc=com
+changetype: modrdn
+newrdn: uid=robert
+deleteoldrdn: 1
+
+dn: cn=aaa,ou=people,dc=example,dc=com
+objectClass: inetOrgPerson
+cn: aaa
+sn: aaa
+uid: robert
+`)
+	r := e.mustSucceed(t)
+	if got, want := countsOf(r), (counts{Users: 9, Groups: 8, UsersCreated: 1, Skipped: 3, Dangling: 5}); got != want {
+		t.Errorf("counts = %+v, want %+v", got, want)
+	}
+	if r.KeptUnchanged != 1 {
+		t.Errorf("keptUnchanged = %d, want 1 (bob)", r.KeptUnchanged)
+	}
+	want := bridge.SkippedEntry{DN: "uid=robert,ou=people,dc=example,dc=com",
+		Reason: `duplicate username "robert": already used by cn=aaa,ou=people,dc=example,dc=com`}
+	if !slices.Contains(r.SkippedEntries, want) {
+		t.Errorf("skipped %+v, want it to hold %+v", r.SkippedEntries, want)
+	}
+	after := e.state(t)
+	if after.users["bob"].ID != before.users["bob"].ID || after.users["bob"].Version != before.users["bob"].Version {
+		t.Errorf("bob changed: %+v", after.users["bob"].UserRow)
+	}
+	if !reflect.DeepEqual(after.groupMembers, before.groupMembers) || !reflect.DeepEqual(after.userGroups["bob"], before.userGroups["bob"]) {
+		t.Errorf("memberships changed:\nbefore %v\nafter  %v", before.groupMembers, after.groupMembers)
+	}
+	if u := after.users["robert"]; u.DN != "cn=aaa,ou=people,dc=example,dc=com" {
+		t.Errorf("robert = %+v", u.User)
+	}
+	if got, want := changesOf(t, e.db, r.ID), []string{"User create robert"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("changes = %v, want %v", got, want)
+	}
+}
+
+// memberUid mode: an entry whose member key another entry claimed waits for
+// the end of the read; when the claimant then loses its username to an
+// entry read later, the key is free and the waiting entry takes it. Read
+// order: zz (uid pat, username dupname: claims "pat"), mm (uid pat,
+// username patb: waits), aa (username dupname, DN first: drops zz).
+func TestMemberKeyOfADroppedEntryGoesToTheNextEntry(t *testing.T) {
+	e := newEnv(t)
+	e.set = e.srv.PosixSettings()
+	e.set.Users.Attributes.Username = "sAMAccountName"
+	e.srv.Load(t, `dn: cn=zz,ou=people,dc=example,dc=com
+objectClass: inetOrgPerson
+objectClass: adLiteUser
+cn: zz
+sn: zz
+uid: pat
+sAMAccountName: dupname
+
+dn: cn=mm,ou=people,dc=example,dc=com
+objectClass: inetOrgPerson
+objectClass: adLiteUser
+cn: mm
+sn: mm
+uid: pat
+sAMAccountName: patb
+
+dn: cn=aa,ou=people,dc=example,dc=com
+objectClass: inetOrgPerson
+objectClass: adLiteUser
+cn: aa
+sn: aa
+uid: other
+sAMAccountName: dupname
+
+dn: cn=developers,ou=posix,dc=example,dc=com
+changetype: modify
+add: memberUid
+memberUid: pat
+-
+`)
+	r := e.mustSucceed(t)
+	want := bridge.SkippedEntry{DN: "cn=zz,ou=people,dc=example,dc=com",
+		Reason: `duplicate username "dupname": already used by cn=aa,ou=people,dc=example,dc=com`}
+	if !slices.Contains(r.SkippedEntries, want) {
+		t.Errorf("skipped %+v, want it to hold %+v", r.SkippedEntries, want)
+	}
+	s := e.state(t)
+	if got := s.userGroups["patb"]; !reflect.DeepEqual(got, []string{"developers"}) {
+		t.Errorf("patb's groups = %v, want [developers]: it is the one entry left with uid pat", got)
+	}
+	if got := s.userGroups["dupname"]; len(got) != 0 {
+		t.Errorf("dupname (cn=aa, uid other) groups = %v, want none", got)
+	}
+	if u := s.users["dupname"]; u.DN != "cn=aa,ou=people,dc=example,dc=com" {
+		t.Errorf("dupname = %+v", u.User)
+	}
+}
+
+// An entry with the externalId of an entry read before it waits for the end
+// of the read: when that entry then loses its username to an entry read
+// later, the externalId is free and the waiting entry is synced. Read
+// order: zz (7001, pat), mm (7001, eve: waits), aa (7002, pat, DN first:
+// drops zz). A second entry still sharing 7001 is then a duplicate.
+func TestExternalIDOfADroppedEntryGoesToTheNextEntry(t *testing.T) {
+	e := newEnv(t)
+	e.set.Users.Attributes.ExternalID = "employeeNumber"
+	e.srv.Load(t, `dn: cn=zz,ou=people,dc=example,dc=com
+objectClass: inetOrgPerson
+cn: zz
+sn: zz
+uid: pat
+employeeNumber: 7001
+
+dn: cn=mm,ou=people,dc=example,dc=com
+objectClass: inetOrgPerson
+cn: mm
+sn: mm
+uid: eve
+employeeNumber: 7001
+
+dn: cn=nn,ou=people,dc=example,dc=com
+objectClass: inetOrgPerson
+cn: nn
+sn: nn
+uid: nina
+employeeNumber: 7001
+
+dn: cn=aa,ou=people,dc=example,dc=com
+objectClass: inetOrgPerson
+cn: aa
+sn: aa
+uid: pat
+employeeNumber: 7002
+`)
+	r := e.mustSucceed(t)
+	s := e.state(t)
+	if u := s.users["eve"]; u.DN != "cn=mm,ou=people,dc=example,dc=com" || u.ExternalID != "7001" {
+		t.Errorf("eve = %+v, want cn=mm with externalId 7001", u.User)
+	}
+	if u := s.users["pat"]; u.DN != "cn=aa,ou=people,dc=example,dc=com" {
+		t.Errorf("pat = %+v, want cn=aa", u.User)
+	}
+	if _, ok := s.users["nina"]; ok {
+		t.Error("nina synced with eve's externalId")
+	}
+	for _, w := range []bridge.SkippedEntry{
+		{DN: "cn=zz,ou=people,dc=example,dc=com", Reason: `duplicate username "pat": already used by cn=aa,ou=people,dc=example,dc=com`},
+		{DN: "cn=nn,ou=people,dc=example,dc=com", Reason: `duplicate externalId "7001"`},
+	} {
+		if !slices.Contains(r.SkippedEntries, w) {
+			t.Errorf("skipped %+v, want it to hold %+v", r.SkippedEntries, w)
+		}
+	}
+}

@@ -348,6 +348,12 @@ func (s *Syncer) plan(ctx context.Context, settings *schema.Settings, opt Option
 			_ = st.out.wait() // the transaction is the caller's now
 		}
 		tx = st.tx
+		if v := recover(); v != nil {
+			if tx != nil {
+				_ = tx.Rollback() // the caller never gets it: free the store's writer
+			}
+			panic(v)
+		}
 	}()
 	if err := dir.Users(ctx, st.add); err != nil {
 		var we *writeError

@@ -96,16 +96,20 @@ type userStream struct {
 	names map[string]int32 // folded userName → pair
 	pairs [][2]int32       // stored user (holding the name), accepted entry; -1: none
 
-	acc        []accepted
-	updates    []UserRow
-	pending    []UserRow // new users not written yet
-	pendingAcc []int32   // their accepted entries
-	deferred   []UserRow // new users whose usernames stored users hold
-	created    int
-	idMemo     []string     // new users' ids once the read is over
-	metas      []userMeta   // the current slab (newMeta)
-	pool       strpool.Pool // strings kept for new and changed users and new index keys
-	md         *membershipDelta
+	acc         []accepted
+	updates     []UserRow
+	pending     []UserRow        // new users not written yet
+	pendingAcc  []int32          // their accepted entries
+	pendingLive int              // pending rows not dropped since
+	keptAs      map[string]int32 // folded DN of a dropped entry → the stored user it matched
+	waiting     []UserRow        // entries whose DN, externalId or member key was taken when read (see accept)
+	final       bool             // the read is over: nothing waits any more
+	deferred    []UserRow        // new users whose usernames stored users hold
+	created     int
+	idMemo      []string     // new users' ids once the read is over
+	metas       []userMeta   // the current slab (newMeta)
+	pool        strpool.Pool // strings kept for new and changed users and new index keys
+	md          *membershipDelta
 
 	streamMin int
 	open      func() (Tx, error) // opens the run's transaction; nil for a dry run
@@ -118,7 +122,7 @@ func newUserStream(settings *schema.Settings, r *Report, snap *Snapshot, d *dire
 	st := &userStream{settings: settings, r: r, snap: snap, groups: d.groups, anc: anc, protect: d.protect, now: now, ids: ids,
 		byUID: settings.Groups.Attributes.MembershipAttributeType == schema.MembershipUID,
 		used:  make([]bool, n), slots: make([]dnSlot, 0, n), dns: make(map[string]int32, n),
-		keys: map[string]int32{}, exts: make(map[string]int32, n), names: make(map[string]int32, n), pairs: make([][2]int32, 0, 2*n),
+		keys: map[string]int32{}, keptAs: map[string]int32{}, exts: make(map[string]int32, n), names: make(map[string]int32, n), pairs: make([][2]int32, 0, 2*n),
 		md: &membershipDelta{created: map[string]int32{}, changed: map[string][]Membership{}}}
 	for i := range snap.Users {
 		u := &snap.Users[i]
@@ -290,13 +294,15 @@ func dupReason(userName, by string) string {
 // earlier may lose its place to one read later.
 func (st *userStream) accept(u *UserRow) error {
 	ds := st.slot(st.dns, u.DNNorm, false)
-	if st.slots[ds].acc >= 0 {
-		st.skip(u.DN, u.DNNorm, "duplicate DN")
-		return nil
-	}
-	if u.ExternalID != "" {
-		if k, ok := st.exts[u.ExternalID]; ok && st.pairs[k][1] >= 0 {
-			st.skip(u.DN, u.DNNorm, fmt.Sprintf("duplicate externalId %q", u.ExternalID))
+	if reason := st.taken(u, ds); reason != "" {
+		if !st.final {
+			// The entry holding it may still lose its username to an
+			// entry read later: this one waits for the end of the read.
+			st.waiting = append(st.waiting, *u)
+			return nil
+		}
+		if reason != memberKeyTaken {
+			st.skip(u.DN, u.DNNorm, reason)
 			return nil
 		}
 	}
@@ -367,6 +373,7 @@ func (st *userStream) accept(u *UserRow) error {
 	m.row = int32(len(st.pending))
 	st.pending = append(st.pending, *u)
 	st.pendingAcc = append(st.pendingAcc, i)
+	st.pendingLive++
 	return st.maybeFlush()
 }
 
@@ -392,6 +399,29 @@ func (st *userStream) newMeta() *userMeta {
 	}
 	st.metas = append(st.metas, userMeta{})
 	return &st.metas[len(st.metas)-1]
+}
+
+// memberKeyTaken is taken's answer for a member key another entry claimed:
+// not a reason to skip, the entry is then in no group by that key.
+const memberKeyTaken = "member key taken"
+
+// taken says whether an accepted entry already has u's DN or externalId,
+// or (memberUid mode) claimed its member key.
+func (st *userStream) taken(u *UserRow, ds int32) string {
+	if st.slots[ds].acc >= 0 {
+		return "duplicate DN"
+	}
+	if u.ExternalID != "" {
+		if k, ok := st.exts[u.ExternalID]; ok && st.pairs[k][1] >= 0 {
+			return fmt.Sprintf("duplicate externalId %q", u.ExternalID)
+		}
+	}
+	if st.byUID && u.MemberKey != "" {
+		if k, ok := st.keys[strings.ToLower(u.MemberKey)]; ok && st.slots[k].acc >= 0 {
+			return memberKeyTaken
+		}
+	}
+	return ""
 }
 
 // keysOf returns an accepted entry's externalId and folded DN.
@@ -477,7 +507,11 @@ func (st *userStream) drop(i int32, by string) error {
 		st.pairs[st.exts[ext]][1] = -1
 	}
 	if a.stored >= 0 {
+		// The stored user it matched stays as it is, also when the entry
+		// was renamed: protection goes by the stored DN.
 		st.used[a.stored] = false
+		st.protect[st.snap.Users[a.stored].DNNorm] = true
+		st.keptAs[dnNorm] = a.stored // groups naming the entry keep the stored user
 	}
 	// Its memberships.
 	memberKey := ""
@@ -521,6 +555,7 @@ func (st *userStream) drop(i int32, by string) error {
 			return st.out.send(writeOp{del: []string{st.id(i)}})
 		default:
 			st.pending[m.row].ID = ""
+			st.pendingLive--
 		}
 	}
 	return nil
@@ -569,7 +604,9 @@ func (st *userStream) maybeFlush() error {
 		}
 		return nil
 	}
-	if (st.out == nil && len(st.pending) < st.streamMin) || (st.out != nil && len(st.pending) < streamBatch) {
+	// The first batch has streamMin rows at least, so that the store sees a
+	// bulk load coming.
+	if (st.out == nil && st.pendingLive < st.streamMin) || (st.out != nil && len(st.pending) < streamBatch) {
 		return nil
 	}
 	return st.flush()
@@ -601,13 +638,22 @@ func (st *userStream) take() []UserRow {
 		st.acc[st.pendingAcc[k]].meta.streamed = true
 		rows = append(rows, st.pending[k])
 	}
-	st.pending, st.pendingAcc = st.pending[:0], st.pendingAcc[:0]
+	st.pending, st.pendingAcc, st.pendingLive = st.pending[:0], st.pendingAcc[:0], 0
 	return rows
 }
 
 // finish ends the read: the writer writes what is left and stops, and the
 // member values no user claimed become kept members or dangling ones.
 func (st *userStream) finish() (dangling int, err error) {
+	// The entries that waited are taken in, in the order read; a DN,
+	// externalId or member key still taken now stays so.
+	st.final = true
+	for k := range st.waiting {
+		if err := st.accept(&st.waiting[k]); err != nil {
+			return 0, err
+		}
+	}
+	st.waiting = nil
 	if st.out != nil {
 		if err := st.flush(); err != nil {
 			return 0, err
@@ -647,6 +693,8 @@ func (st *userStream) finish() (dangling int, err error) {
 			km, ok = byKey[key]
 		} else if s.stored >= 0 && st.protect[key] {
 			km, ok = Member{ID: st.snap.Users[s.stored].ID, Type: MemberUser}, true
+		} else if k, kept := st.keptAs[key]; kept {
+			km, ok = Member{ID: st.snap.Users[k].ID, Type: MemberUser}, true
 		}
 		if !ok {
 			dangling += int(s.refs)
