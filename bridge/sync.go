@@ -319,20 +319,33 @@ func (s *Syncer) plan(ctx context.Context, settings *schema.Settings, opt Option
 	}
 	defer dir.Close()
 
-	snap, err := s.store.Snapshot(ctx)
-	if err != nil {
-		return nil, nil, fmt.Errorf("read the state store: %w", err)
+	// The store's snapshot loads while the groups are read.
+	type loaded struct {
+		snap *Snapshot
+		err  error
 	}
+	snapshot := make(chan loaded, 1)
+	go func() {
+		snap, err := s.store.Snapshot(ctx)
+		snapshot <- loaded{snap, err}
+	}()
 	log := s.log.With("run", r.ID)
 	readStart := time.Now()
 	now := s.now().UTC()
 	ids := newIDGen(now)
 	d := &directory{protect: map[string]bool{}}
+	var readErr error
 	if settings.Groups.Enabled {
-		if err := readGroups(ctx, dir, settings, r, d, log); err != nil {
-			return nil, nil, err
-		}
+		readErr = readGroups(ctx, dir, settings, r, d, log)
 	}
+	got := <-snapshot
+	switch {
+	case readErr != nil:
+		return nil, nil, readErr
+	case got.err != nil:
+		return nil, nil, fmt.Errorf("read the state store: %w", got.err)
+	}
+	snap := got.snap
 	dedupeGroups(d, snap, r)
 	gStored, gm := matchGroups(d, snap, ids)
 
