@@ -689,12 +689,14 @@ func (st *userStream) finish() (dangling int, err error) {
 		}
 		var km Member
 		var ok bool
+		// The stored user a dropped entry with this DN matched comes first:
+		// the stored user that has the DN may be another one since renamed.
 		if st.byUID {
 			km, ok = byKey[key]
-		} else if s.stored >= 0 && st.protect[key] {
-			km, ok = Member{ID: st.snap.Users[s.stored].ID, Type: MemberUser}, true
 		} else if k, kept := st.keptAs[key]; kept {
 			km, ok = Member{ID: st.snap.Users[k].ID, Type: MemberUser}, true
+		} else if s.stored >= 0 && st.protect[key] {
+			km, ok = Member{ID: st.snap.Users[s.stored].ID, Type: MemberUser}, true
 		}
 		if !ok {
 			dangling += int(s.refs)
