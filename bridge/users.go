@@ -102,7 +102,9 @@ type userStream struct {
 	pendingAcc  []int32          // their accepted entries
 	pendingLive int              // pending rows not dropped since
 	keptAs      map[string]int32 // folded DN of a dropped entry → the stored user it matched
-	waiting     []UserRow        // entries whose DN, externalId or member key was taken when read (see accept)
+	waiting     []UserRow        // entries whose DN or externalId was taken when read (see accept)
+	waitDN      map[string]bool  // their DNs
+	waitExt     map[string]bool  // their externalIds
 	final       bool             // the read is over: nothing waits any more
 	deferred    []UserRow        // new users whose usernames stored users hold
 	created     int
@@ -122,7 +124,7 @@ func newUserStream(settings *schema.Settings, r *Report, snap *Snapshot, d *dire
 	st := &userStream{settings: settings, r: r, snap: snap, groups: d.groups, anc: anc, protect: d.protect, now: now, ids: ids,
 		byUID: settings.Groups.Attributes.MembershipAttributeType == schema.MembershipUID,
 		used:  make([]bool, n), slots: make([]dnSlot, 0, n), dns: make(map[string]int32, n),
-		keys: map[string]int32{}, keptAs: map[string]int32{}, exts: make(map[string]int32, n), names: make(map[string]int32, n), pairs: make([][2]int32, 0, 2*n),
+		keys: map[string]int32{}, keptAs: map[string]int32{}, waitDN: map[string]bool{}, waitExt: map[string]bool{}, exts: make(map[string]int32, n), names: make(map[string]int32, n), pairs: make([][2]int32, 0, 2*n),
 		md: &membershipDelta{created: map[string]int32{}, changed: map[string][]Membership{}}}
 	for i := range snap.Users {
 		u := &snap.Users[i]
@@ -297,14 +299,17 @@ func (st *userStream) accept(u *UserRow) error {
 	if reason := st.taken(u, ds); reason != "" {
 		if !st.final {
 			// The entry holding it may still lose its username to an
-			// entry read later: this one waits for the end of the read.
+			// entry read later: this one waits for the end of the read,
+			// and so does every later entry with its DN or externalId.
 			st.waiting = append(st.waiting, *u)
+			st.waitDN[u.DNNorm] = true
+			if u.ExternalID != "" {
+				st.waitExt[u.ExternalID] = true
+			}
 			return nil
 		}
-		if reason != memberKeyTaken {
-			st.skip(u.DN, u.DNNorm, reason)
-			return nil
-		}
+		st.skip(u.DN, u.DNNorm, reason)
+		return nil
 	}
 	holder := int32(-1)
 	if k, ok := st.names[u.UserNameNorm]; ok {
@@ -401,24 +406,15 @@ func (st *userStream) newMeta() *userMeta {
 	return &st.metas[len(st.metas)-1]
 }
 
-// memberKeyTaken is taken's answer for a member key another entry claimed:
-// not a reason to skip, the entry is then in no group by that key.
-const memberKeyTaken = "member key taken"
-
 // taken says whether an accepted entry already has u's DN or externalId,
-// or (memberUid mode) claimed its member key.
+// or an entry read before it waits for them.
 func (st *userStream) taken(u *UserRow, ds int32) string {
-	if st.slots[ds].acc >= 0 {
+	if st.slots[ds].acc >= 0 || st.waitDN[u.DNNorm] {
 		return "duplicate DN"
 	}
 	if u.ExternalID != "" {
-		if k, ok := st.exts[u.ExternalID]; ok && st.pairs[k][1] >= 0 {
+		if k, ok := st.exts[u.ExternalID]; (ok && st.pairs[k][1] >= 0) || st.waitExt[u.ExternalID] {
 			return fmt.Sprintf("duplicate externalId %q", u.ExternalID)
-		}
-	}
-	if st.byUID && u.MemberKey != "" {
-		if k, ok := st.keys[strings.ToLower(u.MemberKey)]; ok && st.slots[k].acc >= 0 {
-			return memberKeyTaken
 		}
 	}
 	return ""
@@ -511,7 +507,6 @@ func (st *userStream) drop(i int32, by string) error {
 		// was renamed: protection goes by the stored DN.
 		st.used[a.stored] = false
 		st.protect[st.snap.Users[a.stored].DNNorm] = true
-		st.keptAs[dnNorm] = a.stored // groups naming the entry keep the stored user
 	}
 	// Its memberships.
 	memberKey := ""
@@ -519,6 +514,14 @@ func (st *userStream) drop(i int32, by string) error {
 		memberKey = a.meta.memberKey
 	} else {
 		memberKey = st.snap.Users[a.stored].MemberKey
+	}
+	if a.stored >= 0 {
+		// Groups naming the entry (by DN, or by member key) keep the stored user.
+		if !st.byUID {
+			st.keptAs[dnNorm] = a.stored
+		} else if memberKey != "" {
+			st.keptAs[strings.ToLower(memberKey)] = a.stored
+		}
 	}
 	si := ds
 	if st.byUID {
@@ -645,9 +648,26 @@ func (st *userStream) take() []UserRow {
 // finish ends the read: the writer writes what is left and stops, and the
 // member values no user claimed become kept members or dangling ones.
 func (st *userStream) finish() (dangling int, err error) {
-	// The entries that waited are taken in, in the order read; a DN,
-	// externalId or member key still taken now stays so.
+	// The entries that waited are taken in, in the order read, pass after
+	// pass while one that is taken in frees a place (it may drop a holder);
+	// what is still taken then is skipped.
+	for len(st.waiting) > 0 {
+		rows := st.waiting
+		st.waiting = nil
+		clear(st.waitDN)
+		clear(st.waitExt)
+		for k := range rows {
+			if err := st.accept(&rows[k]); err != nil {
+				return 0, err
+			}
+		}
+		if len(st.waiting) == len(rows) { // none taken in: no place freed
+			break
+		}
+	}
 	st.final = true
+	clear(st.waitDN)
+	clear(st.waitExt)
 	for k := range st.waiting {
 		if err := st.accept(&st.waiting[k]); err != nil {
 			return 0, err
@@ -668,12 +688,13 @@ func (st *userStream) finish() (dangling int, err error) {
 		st.slotGroups, st.groupsAt = nil, nil
 		st.idMemo = make([]string, len(st.acc))
 	}()
-	// Stored users whose entries were skipped stay members of their groups.
+	// Stored users whose entries were skipped, and that no other entry
+	// turned out to be, stay members of their groups.
 	var byKey map[string]Member
 	if st.byUID {
 		byKey = map[string]Member{}
 		for i := range st.snap.Users {
-			if u := &st.snap.Users[i]; st.protect[u.DNNorm] && u.MemberKey != "" {
+			if u := &st.snap.Users[i]; st.protect[u.DNNorm] && !st.used[i] && u.MemberKey != "" {
 				byKey[strings.ToLower(u.MemberKey)] = Member{ID: u.ID, Type: MemberUser}
 			}
 		}
@@ -691,11 +712,11 @@ func (st *userStream) finish() (dangling int, err error) {
 		var ok bool
 		// The stored user a dropped entry with this DN matched comes first:
 		// the stored user that has the DN may be another one since renamed.
-		if st.byUID {
-			km, ok = byKey[key]
-		} else if k, kept := st.keptAs[key]; kept {
+		if k, kept := st.keptAs[key]; kept && !st.used[k] {
 			km, ok = Member{ID: st.snap.Users[k].ID, Type: MemberUser}, true
-		} else if s.stored >= 0 && st.protect[key] {
+		} else if st.byUID {
+			km, ok = byKey[key]
+		} else if s.stored >= 0 && st.protect[key] && !st.used[s.stored] {
 			km, ok = Member{ID: st.snap.Users[s.stored].ID, Type: MemberUser}, true
 		}
 		if !ok {
