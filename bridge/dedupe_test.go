@@ -52,6 +52,7 @@ employeeNumber: 7001
 	if _, ok := s.users["nina"]; ok {
 		t.Errorf("nina (cn=nn, read after cn=mm) synced with 7001")
 	}
+	e.idempotent(t)
 }
 
 // memberUid mode: an entry whose member key another entry claimed is taken
@@ -114,6 +115,7 @@ employeeNumber: 8002
 	if !slices.Contains(r.SkippedEntries, want) {
 		t.Errorf("skipped %+v, want it to hold %+v", r.SkippedEntries, want)
 	}
+	e.idempotent(t)
 }
 
 // A dropped entry's stored user goes to the waiting entry with the same
@@ -169,6 +171,7 @@ employeeNumber: 7002
 	if ok && slices.Contains(after.groupMembers["design"], "User:eve") {
 		t.Errorf("eve (cn=mm, in no group in LDAP) is a member of design: it is the stored user of the dropped cn=zz (id %s, was pat %s) that design keeps", eve.ID, before.users["pat"].ID)
 	}
+	e.idempotent(t)
 }
 
 // The memberUid counterpart of TestRenamedEntryLosingItsNameKeepsTheStoredUser:
@@ -225,4 +228,5 @@ sAMAccountName: dupname
 	if !slices.Equal(after.userGroups["zzname"], before.userGroups["zzname"]) {
 		t.Errorf("zzname (stored user of dropped cn=zz) groups %v -> %v; DN mode keeps them (keptAs)", before.userGroups["zzname"], after.userGroups["zzname"])
 	}
+	e.idempotent(t)
 }

@@ -318,6 +318,9 @@ func (st *userStream) accept(u *UserRow) error {
 			pext, pdn := st.keysOf(prev)
 			if !st.beats(holder, u.ExternalID, u.DNNorm, pext, pdn) {
 				st.skip(u.DN, u.DNNorm, dupReason(u.UserName, st.dnOf(prev)))
+				if si := st.find(u.ExternalID, ds); si >= 0 {
+					st.keep(si, u.DNNorm, u.MemberKey)
+				}
 				return nil
 			}
 			if err := st.drop(prev, u.DN); err != nil {
@@ -453,19 +456,38 @@ func (st *userStream) beats(holder int32, ext, dnNorm, pext, pdnNorm string) boo
 // only when one side has no externalId, so that an entry deleted and
 // re-created under the same DN is a new user).
 func (st *userStream) match(ext string, ds int32) int32 {
+	si := st.find(ext, ds)
+	if si >= 0 {
+		st.used[si] = true
+	}
+	return si
+}
+
+// find is match without taking the stored user.
+func (st *userStream) find(ext string, ds int32) int32 {
 	if ext != "" {
 		if k, ok := st.exts[ext]; ok {
 			if si := st.pairs[k][0]; si >= 0 && !st.used[si] {
-				st.used[si] = true
 				return si
 			}
 		}
 	}
 	if si := st.slots[ds].stored; si >= 0 && !st.used[si] && (ext == "" || st.snap.Users[si].ExternalID == "") {
-		st.used[si] = true
 		return si
 	}
 	return -1
+}
+
+// keep keeps stored user si as it is for an entry that is skipped (its
+// DN, or member key in memberUid mode, given): it is not deleted, and the
+// groups that name the entry keep it while no other entry matches it.
+func (st *userStream) keep(si int32, dnNorm, memberKey string) {
+	st.protect[st.snap.Users[si].DNNorm] = true
+	if !st.byUID {
+		st.keptAs[dnNorm] = si
+	} else if memberKey != "" {
+		st.keptAs[strings.ToLower(memberKey)] = si
+	}
 }
 
 // claim makes accepted entry i a member of the groups that list it and
@@ -506,7 +528,6 @@ func (st *userStream) drop(i int32, by string) error {
 		// The stored user it matched stays as it is, also when the entry
 		// was renamed: protection goes by the stored DN.
 		st.used[a.stored] = false
-		st.protect[st.snap.Users[a.stored].DNNorm] = true
 	}
 	// Its memberships.
 	memberKey := ""
@@ -516,12 +537,7 @@ func (st *userStream) drop(i int32, by string) error {
 		memberKey = st.snap.Users[a.stored].MemberKey
 	}
 	if a.stored >= 0 {
-		// Groups naming the entry (by DN, or by member key) keep the stored user.
-		if !st.byUID {
-			st.keptAs[dnNorm] = a.stored
-		} else if memberKey != "" {
-			st.keptAs[strings.ToLower(memberKey)] = a.stored
-		}
+		st.keep(a.stored, dnNorm, memberKey)
 	}
 	si := ds
 	if st.byUID {
@@ -529,8 +545,7 @@ func (st *userStream) drop(i int32, by string) error {
 		if !ok || st.slots[k].acc != i {
 			si = -1
 		} else {
-			st.slots[k].acc = -1
-			si = k
+			si = k // the key stays with this entry for the run: nobody else claims it
 		}
 	}
 	var direct []int32
@@ -674,6 +689,24 @@ func (st *userStream) finish() (dangling int, err error) {
 		}
 	}
 	st.waiting = nil
+	// A stored user kept as it is (its entry skipped) keeps its username:
+	// an entry that took the name meanwhile is skipped after all. Such an
+	// entry is new and deferred, or an update, so nothing was written yet.
+	// Such a skip keeps another stored user in turn: repeat until none.
+	for dropped := true; dropped; {
+		dropped = false
+		for _, k := range st.names {
+			h, i := st.pairs[k][0], st.pairs[k][1]
+			if h < 0 || i < 0 || st.acc[i].state == userGone || st.acc[i].stored == h || st.used[h] ||
+				!st.protect[st.snap.Users[h].DNNorm] {
+				continue
+			}
+			if err := st.drop(i, st.snap.Users[h].DNNorm); err != nil {
+				return 0, err
+			}
+			dropped = true
+		}
+	}
 	if st.out != nil {
 		if err := st.flush(); err != nil {
 			return 0, err
@@ -705,7 +738,7 @@ func (st *userStream) finish() (dangling int, err error) {
 	}
 	for key, si := range refs {
 		s := &st.slots[si]
-		if s.acc >= 0 || s.refs == 0 {
+		if (s.acc >= 0 && st.acc[s.acc].state != userGone) || s.refs == 0 {
 			continue
 		}
 		var km Member
