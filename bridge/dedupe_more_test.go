@@ -236,3 +236,202 @@ func TestKeptHolderNeverWedgesTheSync(t *testing.T) {
 	}
 	e.idempotent(t)
 }
+
+// A renamed entry (matched by externalId) whose username is removed is
+// skipped (missing username); its stored user must stay.
+func TestRenamedEntrySkippedForABadValueKeepsTheStoredUser(t *testing.T) {
+	e := newEnv(t)
+	e.set.Users.Attributes.ExternalID = "employeeNumber"
+	e.srv.Load(t, `dn: cn=zz,ou=people,dc=example,dc=com
+objectClass: inetOrgPerson
+cn: zz
+sn: zz
+uid: pat
+employeeNumber: 7001
+`)
+	e.mustSucceed(t)
+	before := e.state(t)
+	e.srv.Load(t, `dn: cn=zz,ou=people,dc=example,dc=com
+changetype: modrdn
+newrdn: cn=zz2
+deleteoldrdn: 1
+
+dn: cn=zz2,ou=people,dc=example,dc=com
+changetype: modify
+delete: uid
+-
+`)
+	r := e.mustSucceed(t)
+	after := e.state(t)
+	if r.KeptUnchanged != 1 || r.UsersDeleted != 0 || r.Skipped != 3 {
+		t.Errorf("kept %d, deleted %d, skipped %d (%+v); want pat kept, nothing deleted", r.KeptUnchanged, r.UsersDeleted, r.Skipped, r.SkippedEntries)
+	}
+	if u, ok := after.users["pat"]; !ok || u.ID != before.users["pat"].ID || u.Version != before.users["pat"].Version {
+		t.Errorf("pat (stored user of skipped cn=zz2, ext 7001) deleted; want kept unchanged")
+	}
+	e.idempotent(t)
+}
+
+// Swap two usernames while a third stored user is kept holding one of them.
+func TestUsernameSwapBesideAKeptHolder(t *testing.T) {
+	e := newEnv(t)
+	e.srv.Load(t, `dn: cn=aa,ou=people,dc=example,dc=com
+objectClass: inetOrgPerson
+cn: aa
+sn: aa
+uid: pat
+
+dn: cn=bb,ou=people,dc=example,dc=com
+objectClass: inetOrgPerson
+cn: bb
+sn: bb
+uid: eve
+
+dn: cn=cc,ou=people,dc=example,dc=com
+objectClass: inetOrgPerson
+cn: cc
+sn: cc
+uid: bob
+`)
+	e.mustSucceed(t)
+	// aa -> eve, bb -> bob, cc loses uid (kept with bob), new dd takes pat
+	e.srv.Load(t, `dn: cn=aa,ou=people,dc=example,dc=com
+changetype: modify
+replace: uid
+uid: eve
+-
+
+dn: cn=bb,ou=people,dc=example,dc=com
+changetype: modify
+replace: uid
+uid: bob
+-
+
+dn: cn=cc,ou=people,dc=example,dc=com
+changetype: modify
+delete: uid
+-
+
+dn: cn=dd,ou=people,dc=example,dc=com
+objectClass: inetOrgPerson
+cn: dd
+sn: dd
+uid: pat
+`)
+	// cc is kept, so it keeps bob; bb, which wanted bob, is kept with eve;
+	// aa, which wanted eve, is kept with pat; dd does not get pat.
+	r := e.mustSucceed(t)
+	after := e.state(t)
+	if c := countsOf(r); c.UsersCreated != 0 || c.UsersUpdated != 0 || c.UsersDeleted != 0 || r.KeptUnchanged != 3 {
+		t.Errorf("counts %+v, kept %d; want nothing written and three kept", c, r.KeptUnchanged)
+	}
+	for name, dn := range map[string]string{"pat": "cn=aa,ou=people,dc=example,dc=com",
+		"eve": "cn=bb,ou=people,dc=example,dc=com", "bob": "cn=cc,ou=people,dc=example,dc=com"} {
+		if got := after.users[name].DN; got != dn {
+			t.Errorf("%s is %q, want %q", name, got, dn)
+		}
+	}
+	for _, w := range []bridge.SkippedEntry{
+		{DN: "cn=cc,ou=people,dc=example,dc=com", Reason: `missing username attribute "uid"`},
+		{DN: "cn=bb,ou=people,dc=example,dc=com", Reason: `duplicate username "bob": already used by cn=cc,ou=people,dc=example,dc=com`},
+		{DN: "cn=aa,ou=people,dc=example,dc=com", Reason: `duplicate username "eve": already used by cn=bb,ou=people,dc=example,dc=com`},
+		{DN: "cn=dd,ou=people,dc=example,dc=com", Reason: `duplicate username "pat": already used by cn=aa,ou=people,dc=example,dc=com`},
+	} {
+		if !slices.Contains(r.SkippedEntries, w) {
+			t.Errorf("skipped %+v, want it to hold %+v", r.SkippedEntries, w)
+		}
+	}
+	e.idempotent(t)
+}
+
+func TestMemberUIDSwapBesideAKeptHolder(t *testing.T) {
+	e := newEnv(t)
+	e.set = e.srv.PosixSettings()
+	e.set.Users.Attributes.Username = "sAMAccountName"
+	e.srv.Load(t, `dn: cn=aa,ou=people,dc=example,dc=com
+objectClass: inetOrgPerson
+objectClass: adLiteUser
+cn: aa
+sn: aa
+uid: pa
+sAMAccountName: aname
+
+dn: cn=bb,ou=people,dc=example,dc=com
+objectClass: inetOrgPerson
+objectClass: adLiteUser
+cn: bb
+sn: bb
+uid: pb
+sAMAccountName: bname
+
+dn: cn=cc,ou=people,dc=example,dc=com
+objectClass: inetOrgPerson
+objectClass: adLiteUser
+cn: cc
+sn: cc
+uid: pc
+sAMAccountName: cname
+
+dn: cn=developers,ou=posix,dc=example,dc=com
+changetype: modify
+add: memberUid
+memberUid: pa
+memberUid: pb
+memberUid: pc
+memberUid: pn
+-
+`)
+	e.mustSucceed(t)
+	e.srv.Load(t, `dn: cn=aa,ou=people,dc=example,dc=com
+changetype: modify
+replace: sAMAccountName
+sAMAccountName: bname
+-
+replace: uid
+uid: pb
+-
+
+dn: cn=bb,ou=people,dc=example,dc=com
+changetype: modify
+replace: sAMAccountName
+sAMAccountName: cname
+-
+replace: uid
+uid: pa
+-
+
+dn: cn=cc,ou=people,dc=example,dc=com
+changetype: modify
+delete: sAMAccountName
+-
+
+dn: cn=dd,ou=people,dc=example,dc=com
+objectClass: inetOrgPerson
+objectClass: adLiteUser
+cn: dd
+sn: dd
+uid: pb
+sAMAccountName: aname
+
+dn: cn=ee,ou=people,dc=example,dc=com
+objectClass: inetOrgPerson
+objectClass: adLiteUser
+cn: ee
+sn: ee
+uid: pn
+sAMAccountName: cname
+`)
+	r := e.mustSucceed(t)
+	after := e.state(t)
+	t.Logf("skipped %+v kept %d counts %+v", r.SkippedEntries, r.KeptUnchanged, countsOf(r))
+	if got, want := after.groupMembers["developers"], []string{"User:aanderson", "User:aname", "User:bbrown", "User:bname", "User:cname", "User:zagren"}; !slices.Equal(got, want) {
+		t.Errorf("developers = %v, want %v", got, want)
+	}
+	e.idempotent(t)
+	e.srv.Load(t, `dn: cn=cc,ou=people,dc=example,dc=com
+changetype: delete
+`)
+	r = e.mustSucceed(t)
+	t.Logf("after delete: skipped %+v kept %d counts %+v", r.SkippedEntries, r.KeptUnchanged, countsOf(r))
+	e.idempotent(t)
+}

@@ -273,7 +273,13 @@ func (st *userStream) add(e *schema.Entry) error {
 	st.progress.tick()
 	u, err := schema.MapUser(e, st.settings)
 	if err != nil {
-		st.skip(e.DN, NormalizeDN(e.DN), entryReason(err))
+		dnNorm := NormalizeDN(e.DN)
+		st.skip(e.DN, dnNorm, entryReason(err))
+		// The stored user it is stays as it is, also when it was renamed.
+		ext, memberKey := schema.UserKeys(e, st.settings)
+		if si := st.find(ext, st.slot(st.dns, dnNorm, false)); si >= 0 {
+			st.keep(si, dnNorm, memberKey)
+		}
 		return nil
 	}
 	return st.accept(&UserRow{User: u, DNNorm: NormalizeDN(u.DN), UserNameNorm: strings.ToLower(u.UserName)})

@@ -121,6 +121,25 @@ func checkEntry(e *Entry) error {
 }
 
 // mapper reads attribute values of one entry and keeps the first problem.
+// UserKeys returns what identifies the stored user of an entry that
+// MapUser refused: its externalId and, with memberUid groups, its member
+// key, each "" when it is absent or is itself the bad value. A sync keeps
+// that stored user as it is, also when the entry was renamed.
+func UserKeys(e *Entry, s *Settings) (externalID, memberKey string) {
+	m := mapper{e: e}
+	externalID = m.externalID(s.Users.Attributes.ExternalID)
+	if m.err != nil {
+		externalID, m.err = "", nil
+	}
+	if s.Groups.Enabled && s.Groups.Attributes.MembershipAttributeType == MembershipUID {
+		memberKey = m.text(s.Groups.Attributes.MembershipUserAttribute)
+		if m.err != nil {
+			memberKey = ""
+		}
+	}
+	return externalID, memberKey
+}
+
 type mapper struct {
 	e   *Entry
 	err *EntryError
