@@ -35,24 +35,15 @@ func (e *env) idempotent(t *testing.T) {
 // later with that username must not be created with it (unique index).
 func TestKeptHolderKeepsItsUsername(t *testing.T) {
 	e := newEnv(t)
-	e.srv.Load(t, `dn: cn=zz,ou=people,dc=example,dc=com
-objectClass: inetOrgPerson
-cn: zz
-sn: zz
-uid: pat
-`)
+	e.srv.Load(t, person("zz", "uid: pat"))
 	e.mustSucceed(t)
 	e.srv.Load(t, `dn: cn=zz,ou=people,dc=example,dc=com
 changetype: modify
 delete: uid
 -
 
-dn: cn=yy,ou=people,dc=example,dc=com
-objectClass: inetOrgPerson
-cn: yy
-sn: yy
-uid: pat
-`)
+`+
+		person("yy", "uid: pat"))
 	r := e.sync(t, bridgeOptions())
 	t.Logf("status %s err %q skipped %+v kept %d counts %+v", r.Status, r.Error, r.SkippedEntries, r.KeptUnchanged, countsOf(r))
 	if r.Status != bridge.StatusSucceeded {
@@ -65,12 +56,7 @@ uid: pat
 // username to an entry read later).
 func TestDroppedHolderKeepsItsUsername(t *testing.T) {
 	e := newEnv(t)
-	e.srv.Load(t, `dn: cn=zz,ou=people,dc=example,dc=com
-objectClass: inetOrgPerson
-cn: zz
-sn: zz
-uid: pat
-`)
+	e.srv.Load(t, person("zz", "uid: pat"))
 	e.mustSucceed(t)
 	e.srv.Load(t, `dn: cn=zz,ou=people,dc=example,dc=com
 changetype: modify
@@ -78,18 +64,9 @@ replace: uid
 uid: x
 -
 
-dn: cn=aa,ou=people,dc=example,dc=com
-objectClass: inetOrgPerson
-cn: aa
-sn: aa
-uid: x
-
-dn: cn=yy,ou=people,dc=example,dc=com
-objectClass: inetOrgPerson
-cn: yy
-sn: yy
-uid: pat
-`)
+`+
+		person("aa", "uid: x")+
+		person("yy", "uid: pat"))
 	r := e.sync(t, bridgeOptions())
 	t.Logf("status %s err %q skipped %+v kept %d counts %+v", r.Status, r.Error, r.SkippedEntries, r.KeptUnchanged, countsOf(r))
 	if r.Status != bridge.StatusSucceeded {
@@ -104,25 +81,14 @@ uid: pat
 func TestRenamedEntrySkippedAtOnceKeepsTheStoredUser(t *testing.T) {
 	e := newEnv(t)
 	e.set.Users.Attributes.ExternalID = "employeeNumber"
-	e.srv.Load(t, `dn: cn=aa,ou=people,dc=example,dc=com
-objectClass: inetOrgPerson
-cn: aa
-sn: aa
-uid: alf
-employeeNumber: 7002
-
-dn: cn=zz,ou=people,dc=example,dc=com
-objectClass: inetOrgPerson
-cn: zz
-sn: zz
-uid: pat
-employeeNumber: 7001
-
-dn: cn=design,ou=groups,dc=example,dc=com
+	e.srv.Load(t, person("aa", "uid: alf", "employeeNumber: 7002")+
+		person("zz", "uid: pat", "employeeNumber: 7001")+
+		`dn: cn=design,ou=groups,dc=example,dc=com
 changetype: modify
 add: member
 member: cn=zz,ou=people,dc=example,dc=com
 -
+
 `)
 	e.mustSucceed(t)
 	before := e.state(t)
@@ -162,19 +128,13 @@ func TestMemberKeyIsNotReassignedAfterADrop(t *testing.T) {
 	e := newEnv(t)
 	e.set = e.srv.PosixSettings()
 	e.set.Users.Attributes.Username = "sAMAccountName"
-	e.srv.Load(t, `dn: cn=zz,ou=people,dc=example,dc=com
-objectClass: inetOrgPerson
-objectClass: adLiteUser
-cn: zz
-sn: zz
-uid: pat
-sAMAccountName: zzname
-
-dn: cn=developers,ou=posix,dc=example,dc=com
+	e.srv.Load(t, person("zz", "objectClass: adLiteUser", "uid: pat", "sAMAccountName: zzname")+
+		`dn: cn=developers,ou=posix,dc=example,dc=com
 changetype: modify
 add: memberUid
 memberUid: pat
 -
+
 `)
 	e.mustSucceed(t)
 	before := e.state(t)
@@ -184,22 +144,9 @@ replace: sAMAccountName
 sAMAccountName: dupname
 -
 
-dn: cn=aa,ou=people,dc=example,dc=com
-objectClass: inetOrgPerson
-objectClass: adLiteUser
-cn: aa
-sn: aa
-uid: other
-sAMAccountName: dupname
-
-dn: cn=qq,ou=people,dc=example,dc=com
-objectClass: inetOrgPerson
-objectClass: adLiteUser
-cn: qq
-sn: qq
-uid: pat
-sAMAccountName: qqname
-`)
+`+
+		person("aa", "objectClass: adLiteUser", "uid: other", "sAMAccountName: dupname")+
+		person("qq", "objectClass: adLiteUser", "uid: pat", "sAMAccountName: qqname"))
 	r := e.mustSucceed(t)
 	after := e.state(t)
 	t.Logf("skipped %+v kept %d dangling %d", r.SkippedEntries, r.KeptUnchanged, r.DanglingMembers)
@@ -221,9 +168,15 @@ func bridgeOptions() bridge.Options { return bridge.Options{} }
 // run, and a dry run reports it as fine.
 func TestKeptHolderNeverWedgesTheSync(t *testing.T) {
 	e := newEnv(t)
-	e.srv.Load(t, "dn: cn=zz,ou=people,dc=example,dc=com\nobjectClass: inetOrgPerson\ncn: zz\nsn: zz\nuid: pat\n")
+	e.srv.Load(t, person("zz", "uid: pat"))
 	e.mustSucceed(t)
-	e.srv.Load(t, "dn: cn=zz,ou=people,dc=example,dc=com\nchangetype: modify\ndelete: uid\n-\n\ndn: cn=yy,ou=people,dc=example,dc=com\nobjectClass: inetOrgPerson\ncn: yy\nsn: yy\nuid: pat\n")
+	e.srv.Load(t, `dn: cn=zz,ou=people,dc=example,dc=com
+changetype: modify
+delete: uid
+-
+
+`+
+		person("yy", "uid: pat"))
 	if d := e.sync(t, bridge.Options{DryRun: true}); d.Status != bridge.StatusSucceeded || d.UsersCreated != 0 {
 		t.Errorf("dry run: %s, created %d; want succeeded, none created (pat keeps its name)", d.Status, d.UsersCreated)
 	}
@@ -242,13 +195,7 @@ func TestKeptHolderNeverWedgesTheSync(t *testing.T) {
 func TestRenamedEntrySkippedForABadValueKeepsTheStoredUser(t *testing.T) {
 	e := newEnv(t)
 	e.set.Users.Attributes.ExternalID = "employeeNumber"
-	e.srv.Load(t, `dn: cn=zz,ou=people,dc=example,dc=com
-objectClass: inetOrgPerson
-cn: zz
-sn: zz
-uid: pat
-employeeNumber: 7001
-`)
+	e.srv.Load(t, person("zz", "uid: pat", "employeeNumber: 7001"))
 	e.mustSucceed(t)
 	before := e.state(t)
 	e.srv.Load(t, `dn: cn=zz,ou=people,dc=example,dc=com
@@ -275,24 +222,9 @@ delete: uid
 // Swap two usernames while a third stored user is kept holding one of them.
 func TestUsernameSwapBesideAKeptHolder(t *testing.T) {
 	e := newEnv(t)
-	e.srv.Load(t, `dn: cn=aa,ou=people,dc=example,dc=com
-objectClass: inetOrgPerson
-cn: aa
-sn: aa
-uid: pat
-
-dn: cn=bb,ou=people,dc=example,dc=com
-objectClass: inetOrgPerson
-cn: bb
-sn: bb
-uid: eve
-
-dn: cn=cc,ou=people,dc=example,dc=com
-objectClass: inetOrgPerson
-cn: cc
-sn: cc
-uid: bob
-`)
+	e.srv.Load(t, person("aa", "uid: pat")+
+		person("bb", "uid: eve")+
+		person("cc", "uid: bob"))
 	e.mustSucceed(t)
 	// aa -> eve, bb -> bob, cc loses uid (kept with bob), new dd takes pat
 	e.srv.Load(t, `dn: cn=aa,ou=people,dc=example,dc=com
@@ -301,23 +233,21 @@ replace: uid
 uid: eve
 -
 
-dn: cn=bb,ou=people,dc=example,dc=com
+`+
+		`dn: cn=bb,ou=people,dc=example,dc=com
 changetype: modify
 replace: uid
 uid: bob
 -
 
-dn: cn=cc,ou=people,dc=example,dc=com
+`+
+		`dn: cn=cc,ou=people,dc=example,dc=com
 changetype: modify
 delete: uid
 -
 
-dn: cn=dd,ou=people,dc=example,dc=com
-objectClass: inetOrgPerson
-cn: dd
-sn: dd
-uid: pat
-`)
+`+
+		person("dd", "uid: pat"))
 	// cc is kept, so it keeps bob; bb, which wanted bob, is kept with eve;
 	// aa, which wanted eve, is kept with pat; dd does not get pat.
 	r := e.mustSucceed(t)
@@ -348,31 +278,10 @@ func TestMemberUIDSwapBesideAKeptHolder(t *testing.T) {
 	e := newEnv(t)
 	e.set = e.srv.PosixSettings()
 	e.set.Users.Attributes.Username = "sAMAccountName"
-	e.srv.Load(t, `dn: cn=aa,ou=people,dc=example,dc=com
-objectClass: inetOrgPerson
-objectClass: adLiteUser
-cn: aa
-sn: aa
-uid: pa
-sAMAccountName: aname
-
-dn: cn=bb,ou=people,dc=example,dc=com
-objectClass: inetOrgPerson
-objectClass: adLiteUser
-cn: bb
-sn: bb
-uid: pb
-sAMAccountName: bname
-
-dn: cn=cc,ou=people,dc=example,dc=com
-objectClass: inetOrgPerson
-objectClass: adLiteUser
-cn: cc
-sn: cc
-uid: pc
-sAMAccountName: cname
-
-dn: cn=developers,ou=posix,dc=example,dc=com
+	e.srv.Load(t, person("aa", "objectClass: adLiteUser", "uid: pa", "sAMAccountName: aname")+
+		person("bb", "objectClass: adLiteUser", "uid: pb", "sAMAccountName: bname")+
+		person("cc", "objectClass: adLiteUser", "uid: pc", "sAMAccountName: cname")+
+		`dn: cn=developers,ou=posix,dc=example,dc=com
 changetype: modify
 add: memberUid
 memberUid: pa
@@ -380,6 +289,7 @@ memberUid: pb
 memberUid: pc
 memberUid: pn
 -
+
 `)
 	e.mustSucceed(t)
 	e.srv.Load(t, `dn: cn=aa,ou=people,dc=example,dc=com
@@ -391,7 +301,8 @@ replace: uid
 uid: pb
 -
 
-dn: cn=bb,ou=people,dc=example,dc=com
+`+
+		`dn: cn=bb,ou=people,dc=example,dc=com
 changetype: modify
 replace: sAMAccountName
 sAMAccountName: cname
@@ -400,27 +311,15 @@ replace: uid
 uid: pa
 -
 
-dn: cn=cc,ou=people,dc=example,dc=com
+`+
+		`dn: cn=cc,ou=people,dc=example,dc=com
 changetype: modify
 delete: sAMAccountName
 -
 
-dn: cn=dd,ou=people,dc=example,dc=com
-objectClass: inetOrgPerson
-objectClass: adLiteUser
-cn: dd
-sn: dd
-uid: pb
-sAMAccountName: aname
-
-dn: cn=ee,ou=people,dc=example,dc=com
-objectClass: inetOrgPerson
-objectClass: adLiteUser
-cn: ee
-sn: ee
-uid: pn
-sAMAccountName: cname
-`)
+`+
+		person("dd", "objectClass: adLiteUser", "uid: pb", "sAMAccountName: aname")+
+		person("ee", "objectClass: adLiteUser", "uid: pn", "sAMAccountName: cname"))
 	r := e.mustSucceed(t)
 	after := e.state(t)
 	t.Logf("skipped %+v kept %d counts %+v", r.SkippedEntries, r.KeptUnchanged, countsOf(r))

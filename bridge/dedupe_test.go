@@ -15,34 +15,10 @@ import (
 func TestExternalIDWaitsBehindTheEntryReadFirst(t *testing.T) {
 	e := newEnv(t)
 	e.set.Users.Attributes.ExternalID = "employeeNumber"
-	e.srv.Load(t, `dn: cn=zz,ou=people,dc=example,dc=com
-objectClass: inetOrgPerson
-cn: zz
-sn: zz
-uid: pat
-employeeNumber: 7001
-
-dn: cn=mm,ou=people,dc=example,dc=com
-objectClass: inetOrgPerson
-cn: mm
-sn: mm
-uid: eve
-employeeNumber: 7001
-
-dn: cn=aa,ou=people,dc=example,dc=com
-objectClass: inetOrgPerson
-cn: aa
-sn: aa
-uid: pat
-employeeNumber: 7002
-
-dn: cn=nn,ou=people,dc=example,dc=com
-objectClass: inetOrgPerson
-cn: nn
-sn: nn
-uid: nina
-employeeNumber: 7001
-`)
+	e.srv.Load(t, person("zz", "uid: pat", "employeeNumber: 7001")+
+		person("mm", "uid: eve", "employeeNumber: 7001")+
+		person("aa", "uid: pat", "employeeNumber: 7002")+
+		person("nn", "uid: nina", "employeeNumber: 7001"))
 	r := e.mustSucceed(t)
 	s := e.state(t)
 	t.Logf("skipped: %+v", r.SkippedEntries)
@@ -63,29 +39,14 @@ func TestSharedMemberKeyKeepsTheStoredUser(t *testing.T) {
 	e.set = e.srv.PosixSettings()
 	e.set.Users.Attributes.Username = "sAMAccountName"
 	e.set.Users.Attributes.ExternalID = "employeeNumber"
-	e.srv.Load(t, `dn: cn=a1,ou=people,dc=example,dc=com
-objectClass: inetOrgPerson
-objectClass: adLiteUser
-cn: a1
-sn: a1
-uid: pat
-sAMAccountName: a1
-employeeNumber: 8001
-
-dn: cn=w,ou=people,dc=example,dc=com
-objectClass: inetOrgPerson
-objectClass: adLiteUser
-cn: w
-sn: w
-uid: pat
-sAMAccountName: wuser
-employeeNumber: 8002
-
-dn: cn=developers,ou=posix,dc=example,dc=com
+	e.srv.Load(t, person("a1", "objectClass: adLiteUser", "uid: pat", "sAMAccountName: a1", "employeeNumber: 8001")+
+		person("w", "objectClass: adLiteUser", "uid: pat", "sAMAccountName: wuser", "employeeNumber: 8002")+
+		`dn: cn=developers,ou=posix,dc=example,dc=com
 changetype: modify
 add: memberUid
 memberUid: pat
 -
+
 `)
 	e.mustSucceed(t)
 	before := e.state(t)
@@ -93,15 +54,7 @@ memberUid: pat
 		t.Fatalf("first sync: wuser = %+v ok=%v", u.User, ok)
 	}
 	// An entry with w's externalId appears (added after w: read after it).
-	e.srv.Load(t, `dn: cn=v,ou=people,dc=example,dc=com
-objectClass: inetOrgPerson
-objectClass: adLiteUser
-cn: v
-sn: v
-uid: vv
-sAMAccountName: vuser
-employeeNumber: 8002
-`)
+	e.srv.Load(t, person("v", "objectClass: adLiteUser", "uid: vv", "sAMAccountName: vuser", "employeeNumber: 8002"))
 	r := e.mustSucceed(t)
 	after := e.state(t)
 	t.Logf("skipped: %+v", r.SkippedEntries)
@@ -124,18 +77,13 @@ employeeNumber: 8002
 func TestStoredUserOfADroppedEntryGoesToTheEntryWithItsExternalID(t *testing.T) {
 	e := newEnv(t)
 	e.set.Users.Attributes.ExternalID = "employeeNumber"
-	e.srv.Load(t, `dn: cn=zz,ou=people,dc=example,dc=com
-objectClass: inetOrgPerson
-cn: zz
-sn: zz
-uid: pat
-employeeNumber: 7001
-
-dn: cn=design,ou=groups,dc=example,dc=com
+	e.srv.Load(t, person("zz", "uid: pat", "employeeNumber: 7001")+
+		`dn: cn=design,ou=groups,dc=example,dc=com
 changetype: modify
 add: member
 member: cn=zz,ou=people,dc=example,dc=com
 -
+
 `)
 	e.mustSucceed(t)
 	before := e.state(t)
@@ -148,20 +96,9 @@ replace: uid
 uid: newpat
 -
 
-dn: cn=mm,ou=people,dc=example,dc=com
-objectClass: inetOrgPerson
-cn: mm
-sn: mm
-uid: eve
-employeeNumber: 7001
-
-dn: cn=aa,ou=people,dc=example,dc=com
-objectClass: inetOrgPerson
-cn: aa
-sn: aa
-uid: newpat
-employeeNumber: 7002
-`)
+`+
+		person("mm", "uid: eve", "employeeNumber: 7001")+
+		person("aa", "uid: newpat", "employeeNumber: 7002"))
 	r := e.mustSucceed(t)
 	after := e.state(t)
 	t.Logf("skipped: %+v kept=%d", r.SkippedEntries, r.KeptUnchanged)
@@ -180,19 +117,13 @@ func TestDroppedEntryKeepsItsStoredUserInGroupsByUID(t *testing.T) {
 	e := newEnv(t)
 	e.set = e.srv.PosixSettings()
 	e.set.Users.Attributes.Username = "sAMAccountName"
-	e.srv.Load(t, `dn: cn=zz,ou=people,dc=example,dc=com
-objectClass: inetOrgPerson
-objectClass: adLiteUser
-cn: zz
-sn: zz
-uid: pat
-sAMAccountName: zzname
-
-dn: cn=developers,ou=posix,dc=example,dc=com
+	e.srv.Load(t, person("zz", "objectClass: adLiteUser", "uid: pat", "sAMAccountName: zzname")+
+		`dn: cn=developers,ou=posix,dc=example,dc=com
 changetype: modify
 add: memberUid
 memberUid: pat
 -
+
 `)
 	e.mustSucceed(t)
 	before := e.state(t)
@@ -205,7 +136,8 @@ replace: sAMAccountName
 sAMAccountName: dupname
 -
 
-dn: cn=developers,ou=posix,dc=example,dc=com
+`+
+		`dn: cn=developers,ou=posix,dc=example,dc=com
 changetype: modify
 delete: memberUid
 memberUid: pat
@@ -214,14 +146,8 @@ add: memberUid
 memberUid: pat2
 -
 
-dn: cn=aa,ou=people,dc=example,dc=com
-objectClass: inetOrgPerson
-objectClass: adLiteUser
-cn: aa
-sn: aa
-uid: other
-sAMAccountName: dupname
-`)
+`+
+		person("aa", "objectClass: adLiteUser", "uid: other", "sAMAccountName: dupname"))
 	r := e.mustSucceed(t)
 	after := e.state(t)
 	t.Logf("skipped %+v kept %d dangling %d", r.SkippedEntries, r.KeptUnchanged, r.DanglingMembers)

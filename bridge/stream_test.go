@@ -204,12 +204,8 @@ changetype: modrdn
 newrdn: uid=robert
 deleteoldrdn: 1
 
-dn: cn=aaa,ou=people,dc=example,dc=com
-objectClass: inetOrgPerson
-cn: aaa
-sn: aaa
-uid: robert
-`)
+`+
+		person("aaa", "uid: robert"))
 	r := e.mustSucceed(t)
 	if got, want := countsOf(r), (counts{Users: 9, Groups: 8, UsersCreated: 1, Skipped: 3, Dangling: 5}); got != want {
 		t.Errorf("counts = %+v, want %+v", got, want)
@@ -248,35 +244,15 @@ func TestMemberKeyStaysWithTheEntryReadFirst(t *testing.T) {
 	e := newEnv(t)
 	e.set = e.srv.PosixSettings()
 	e.set.Users.Attributes.Username = "sAMAccountName"
-	e.srv.Load(t, `dn: cn=zz,ou=people,dc=example,dc=com
-objectClass: inetOrgPerson
-objectClass: adLiteUser
-cn: zz
-sn: zz
-uid: pat
-sAMAccountName: dupname
-
-dn: cn=mm,ou=people,dc=example,dc=com
-objectClass: inetOrgPerson
-objectClass: adLiteUser
-cn: mm
-sn: mm
-uid: pat
-sAMAccountName: patb
-
-dn: cn=aa,ou=people,dc=example,dc=com
-objectClass: inetOrgPerson
-objectClass: adLiteUser
-cn: aa
-sn: aa
-uid: other
-sAMAccountName: dupname
-
-dn: cn=developers,ou=posix,dc=example,dc=com
+	e.srv.Load(t, person("zz", "objectClass: adLiteUser", "uid: pat", "sAMAccountName: dupname")+
+		person("mm", "objectClass: adLiteUser", "uid: pat", "sAMAccountName: patb")+
+		person("aa", "objectClass: adLiteUser", "uid: other", "sAMAccountName: dupname")+
+		`dn: cn=developers,ou=posix,dc=example,dc=com
 changetype: modify
 add: memberUid
 memberUid: pat
 -
+
 `)
 	r := e.mustSucceed(t)
 	want := bridge.SkippedEntry{DN: "cn=zz,ou=people,dc=example,dc=com",
@@ -307,34 +283,10 @@ memberUid: pat
 func TestExternalIDOfADroppedEntryGoesToTheNextEntry(t *testing.T) {
 	e := newEnv(t)
 	e.set.Users.Attributes.ExternalID = "employeeNumber"
-	e.srv.Load(t, `dn: cn=zz,ou=people,dc=example,dc=com
-objectClass: inetOrgPerson
-cn: zz
-sn: zz
-uid: pat
-employeeNumber: 7001
-
-dn: cn=mm,ou=people,dc=example,dc=com
-objectClass: inetOrgPerson
-cn: mm
-sn: mm
-uid: eve
-employeeNumber: 7001
-
-dn: cn=nn,ou=people,dc=example,dc=com
-objectClass: inetOrgPerson
-cn: nn
-sn: nn
-uid: nina
-employeeNumber: 7001
-
-dn: cn=aa,ou=people,dc=example,dc=com
-objectClass: inetOrgPerson
-cn: aa
-sn: aa
-uid: pat
-employeeNumber: 7002
-`)
+	e.srv.Load(t, person("zz", "uid: pat", "employeeNumber: 7001")+
+		person("mm", "uid: eve", "employeeNumber: 7001")+
+		person("nn", "uid: nina", "employeeNumber: 7001")+
+		person("aa", "uid: pat", "employeeNumber: 7002"))
 	r := e.mustSucceed(t)
 	s := e.state(t)
 	if u := s.users["eve"]; u.DN != "cn=mm,ou=people,dc=example,dc=com" || u.ExternalID != "7001" {

@@ -774,3 +774,15 @@ func TestRecoverInterruptedMarksRunsLeftRunning(t *testing.T) {
 		t.Fatalf("run left running is now %s (%q), %v", r.Status, r.Error, err)
 	}
 }
+
+// person returns the LDIF add record of an inetOrgPerson cn=<cn> under
+// ou=people (sn = cn) with more lines such as "uid: pat", and a blank line.
+func person(cn string, lines ...string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "dn: cn=%s,ou=people,dc=example,dc=com\nobjectClass: inetOrgPerson\ncn: %s\nsn: %s\n", cn, cn, cn)
+	for _, l := range lines {
+		b.WriteString(l + "\n")
+	}
+	b.WriteString("\n")
+	return b.String()
+}
