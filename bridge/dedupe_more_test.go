@@ -125,17 +125,9 @@ uid: eve
 // run; once that entry is dropped, an entry read later must not claim it,
 // and the dropped entry's stored user stays in the key's groups.
 func TestMemberKeyIsNotReassignedAfterADrop(t *testing.T) {
-	e := newEnv(t)
-	e.set = e.srv.PosixSettings()
-	e.set.Users.Attributes.Username = "sAMAccountName"
+	e := newUIDEnv(t)
 	e.srv.Load(t, person("zz", "objectClass: adLiteUser", "uid: pat", "sAMAccountName: zzname")+
-		`dn: cn=developers,ou=posix,dc=example,dc=com
-changetype: modify
-add: memberUid
-memberUid: pat
--
-
-`)
+		addMemberUID("developers", "pat"))
 	e.mustSucceed(t)
 	before := e.state(t)
 	e.srv.Load(t, `dn: cn=zz,ou=people,dc=example,dc=com
@@ -275,9 +267,7 @@ delete: uid
 }
 
 func TestMemberUIDSwapBesideAKeptHolder(t *testing.T) {
-	e := newEnv(t)
-	e.set = e.srv.PosixSettings()
-	e.set.Users.Attributes.Username = "sAMAccountName"
+	e := newUIDEnv(t)
 	e.srv.Load(t, person("aa", "objectClass: adLiteUser", "uid: pa", "sAMAccountName: aname")+
 		person("bb", "objectClass: adLiteUser", "uid: pb", "sAMAccountName: bname")+
 		person("cc", "objectClass: adLiteUser", "uid: pc", "sAMAccountName: cname")+

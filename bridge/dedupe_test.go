@@ -35,19 +35,11 @@ func TestExternalIDWaitsBehindTheEntryReadFirst(t *testing.T) {
 // in at once (in no group by that key), so an entry read after it with the
 // same externalId is the duplicate and the stored user stays its.
 func TestSharedMemberKeyKeepsTheStoredUser(t *testing.T) {
-	e := newEnv(t)
-	e.set = e.srv.PosixSettings()
-	e.set.Users.Attributes.Username = "sAMAccountName"
+	e := newUIDEnv(t)
 	e.set.Users.Attributes.ExternalID = "employeeNumber"
 	e.srv.Load(t, person("a1", "objectClass: adLiteUser", "uid: pat", "sAMAccountName: a1", "employeeNumber: 8001")+
 		person("w", "objectClass: adLiteUser", "uid: pat", "sAMAccountName: wuser", "employeeNumber: 8002")+
-		`dn: cn=developers,ou=posix,dc=example,dc=com
-changetype: modify
-add: memberUid
-memberUid: pat
--
-
-`)
+		addMemberUID("developers", "pat"))
 	e.mustSucceed(t)
 	before := e.state(t)
 	if u, ok := before.users["wuser"]; !ok || u.DN != "cn=w,ou=people,dc=example,dc=com" {
@@ -114,17 +106,9 @@ uid: newpat
 // The memberUid counterpart of TestRenamedEntryLosingItsNameKeepsTheStoredUser:
 // groups naming the dropped entry's new member key keep its stored user.
 func TestDroppedEntryKeepsItsStoredUserInGroupsByUID(t *testing.T) {
-	e := newEnv(t)
-	e.set = e.srv.PosixSettings()
-	e.set.Users.Attributes.Username = "sAMAccountName"
+	e := newUIDEnv(t)
 	e.srv.Load(t, person("zz", "objectClass: adLiteUser", "uid: pat", "sAMAccountName: zzname")+
-		`dn: cn=developers,ou=posix,dc=example,dc=com
-changetype: modify
-add: memberUid
-memberUid: pat
--
-
-`)
+		addMemberUID("developers", "pat"))
 	e.mustSucceed(t)
 	before := e.state(t)
 	e.srv.Load(t, `dn: cn=zz,ou=people,dc=example,dc=com

@@ -241,19 +241,11 @@ deleteoldrdn: 1
 // zz (uid pat, username dupname: claims "pat"), mm (uid pat, username patb),
 // aa (username dupname, DN first: drops zz).
 func TestMemberKeyStaysWithTheEntryReadFirst(t *testing.T) {
-	e := newEnv(t)
-	e.set = e.srv.PosixSettings()
-	e.set.Users.Attributes.Username = "sAMAccountName"
+	e := newUIDEnv(t)
 	e.srv.Load(t, person("zz", "objectClass: adLiteUser", "uid: pat", "sAMAccountName: dupname")+
 		person("mm", "objectClass: adLiteUser", "uid: pat", "sAMAccountName: patb")+
 		person("aa", "objectClass: adLiteUser", "uid: other", "sAMAccountName: dupname")+
-		`dn: cn=developers,ou=posix,dc=example,dc=com
-changetype: modify
-add: memberUid
-memberUid: pat
--
-
-`)
+		addMemberUID("developers", "pat"))
 	r := e.mustSucceed(t)
 	want := bridge.SkippedEntry{DN: "cn=zz,ou=people,dc=example,dc=com",
 		Reason: `duplicate username "dupname": already used by cn=aa,ou=people,dc=example,dc=com`}

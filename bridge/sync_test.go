@@ -786,3 +786,18 @@ func person(cn string, lines ...string) string {
 	b.WriteString("\n")
 	return b.String()
 }
+
+// newUIDEnv is newEnv with memberUid groups (ou=posix) and usernames from
+// sAMAccountName (the adLiteUser object class).
+func newUIDEnv(t *testing.T) *env {
+	t.Helper()
+	e := newEnv(t)
+	e.set = e.srv.PosixSettings()
+	e.set.Users.Attributes.Username = "sAMAccountName"
+	return e
+}
+
+// addMemberUID returns the LDIF that adds memberUid uid to group cn=<group> in ou=posix.
+func addMemberUID(group, uid string) string {
+	return "dn: cn=" + group + ",ou=posix,dc=example,dc=com\nchangetype: modify\nadd: memberUid\nmemberUid: " + uid + "\n-\n\n"
+}
