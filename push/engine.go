@@ -351,6 +351,15 @@ func (e *engine) groupState(g *store.PushGroup) *store.PushState {
 	return st
 }
 
+// remoteID is the id the target gave a resource. IOMETE's SCIM API may
+// answer without one and names resources by name instead.
+func (e *engine) remoteID(id, name string) string {
+	if id == "" && e.cfg.iomete {
+		return name
+	}
+	return id
+}
+
 func (e *engine) moveUser(id, oldRemote string) {
 	e.mu.Lock()
 	e.moved[id] = true
@@ -384,18 +393,13 @@ func (e *engine) ensureUser(ctx context.Context, u *store.PushUser) error {
 		}
 		b, id := projectUser(raw)
 		if isNew {
-			if id == "" && e.cfg.iomete {
-				id = u.UserName
-			}
+			id = e.remoteID(id, u.UserName)
 			if id == "" {
 				return fmt.Errorf("create user %q: the target returned no id", u.UserName)
 			}
 			st.RemoteID, st.PushedHash, st.PushedBody = id, h, js
 		} else {
-			if id == "" && e.cfg.iomete {
-				id = b.UserName
-			}
-			if err := e.adopt(ctx, st, id); err != nil {
+			if err := e.adopt(ctx, st, e.remoteID(id, b.UserName)); err != nil {
 				return err
 			}
 			st.PushedHash, st.PushedBody = hashOf(b)
@@ -667,19 +671,14 @@ func (e *engine) ensureGroup(ctx context.Context, g *store.PushGroup) error {
 		}
 		b, id, ms := projectGroup(raw)
 		if isNew {
-			if id == "" && e.cfg.iomete {
-				id = g.Name
-			}
+			id = e.remoteID(id, g.Name)
 			if id == "" {
 				return fmt.Errorf("create group %q: the target returned no id", g.Name)
 			}
 			st.RemoteID, st.PushedHash, st.PushedBody = id, h, js
 			ms = values(desired)
 		} else {
-			if id == "" && e.cfg.iomete {
-				id = b.DisplayName
-			}
-			if err := e.adopt(ctx, st, id); err != nil {
+			if err := e.adopt(ctx, st, e.remoteID(id, b.DisplayName)); err != nil {
 				return err
 			}
 			st.PushedHash, st.PushedBody = hashOf(b.attrs())
