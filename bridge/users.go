@@ -523,7 +523,7 @@ func (st *userStream) claim(i, ds int32, memberKey string) []int32 {
 func (st *userStream) drop(i int32, by string) error {
 	a := &st.acc[i]
 	ext, dnNorm := st.keysOf(i)
-	userName := st.snap.userNameOf(a)
+	userName := st.userNameOf(i)
 	st.skip(st.dnOf(i), dnNorm, dupReason(userName, by))
 	ds := st.dns[dnNorm]
 	st.slots[ds].acc = -1
@@ -594,12 +594,13 @@ func (st *userStream) dnOf(i int32) string {
 	return st.snap.Users[st.acc[i].stored].DNNorm
 }
 
-// userNameOf returns an accepted entry's userName as read.
-func (s *Snapshot) userNameOf(a *accepted) string {
-	if a.meta != nil {
-		return a.meta.userName
+// userNameOf returns accepted entry i's userName as read (folded when it
+// is an unchanged stored user, whose name as read is not kept).
+func (st *userStream) userNameOf(i int32) string {
+	if m := st.acc[i].meta; m != nil {
+		return m.userName
 	}
-	return s.Users[a.stored].UserNameNorm
+	return st.snap.Users[st.acc[i].stored].UserNameNorm
 }
 
 // id returns accepted entry i's user id.
