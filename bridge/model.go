@@ -182,8 +182,8 @@ type Tx interface {
 	// and appends a create change for each to the change log under run
 	// runID. No stored user may hold their usernames.
 	CreateUsers(runID int64, rows []UserRow) error
-	// DeleteCreated removes users CreateUsers inserted in this transaction,
-	// with their changes.
+	// DeleteCreated removes users CreateUsers inserted in this transaction;
+	// their changes go at Commit.
 	DeleteCreated(ids []string) error
 	// Commit writes p, records r as finished (unless nil) and commits.
 	// r's FinishedAt and DurationMs are set to the end of the writing, so

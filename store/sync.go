@@ -203,7 +203,12 @@ type runTx struct {
 	users   *batcher // users created while the directory is still being read
 	changes *batcher // and their create changes
 	at      string   // the time of those changes
-	done    bool
+	// firstSeq is the change log's last seq before this transaction's
+	// streamed changes; takenBack are users deleted again, whose changes
+	// go at commit, in one pass over this run's changes.
+	firstSeq  int64
+	takenBack []string
+	done      bool
 }
 
 // CreateUsers inserts new users in the order given (ids ascending append to
@@ -220,6 +225,9 @@ func (t *runTx) CreateUsers(runID int64, rows []bridge.UserRow) error {
 		t.users = newBatcher(t.a.ctx, t.a.tx, "INSERT INTO users ("+userCols+") VALUES ", 19)
 		t.changes = newBatcher(t.a.ctx, t.a.tx, changeInsert, 6)
 		t.at = formatTS(now())
+		if err := t.a.tx.QueryRowContext(t.a.ctx, "SELECT coalesce(max(seq), 0) FROM changes").Scan(&t.firstSeq); err != nil {
+			return fmt.Errorf("append change log: %w", err)
+		}
 	}
 	for i := range rows {
 		if err := t.users.add(userArgs(&rows[i])...); err != nil {
@@ -244,10 +252,6 @@ func (t *runTx) DeleteCreated(ids []string) error {
 	if err := t.flushUsers(); err != nil {
 		return err
 	}
-	if _, err := t.a.tx.ExecContext(t.a.ctx, "DELETE FROM changes WHERE resource_type = ? AND resource_id IN (SELECT value FROM json_each(?))",
-		bridge.MemberUser, idsJSON(ids)); err != nil {
-		return fmt.Errorf("take back %d created users: %w", len(ids), err)
-	}
 	res, err := t.a.tx.ExecContext(t.a.ctx, "DELETE FROM users WHERE id IN (SELECT value FROM json_each(?))", idsJSON(ids))
 	if err != nil {
 		return fmt.Errorf("take back %d created users: %w", len(ids), err)
@@ -256,6 +260,19 @@ func (t *runTx) DeleteCreated(ids []string) error {
 		return fmt.Errorf("take back %d created users: %w", len(ids), err)
 	} else if n != int64(len(ids)) {
 		return fmt.Errorf("take back %d created users: %d were stored", len(ids), n)
+	}
+	t.takenBack = append(t.takenBack, ids...)
+	return nil
+}
+
+// dropTakenBack deletes the create changes of the users taken back.
+func (t *runTx) dropTakenBack() error {
+	if len(t.takenBack) == 0 {
+		return nil
+	}
+	if _, err := t.a.tx.ExecContext(t.a.ctx, `DELETE FROM changes WHERE seq > ? AND resource_type = ?
+		AND resource_id IN (SELECT value FROM json_each(?))`, t.firstSeq, bridge.MemberUser, idsJSON(t.takenBack)); err != nil {
+		return fmt.Errorf("take back %d created users' changes: %w", len(t.takenBack), err)
 	}
 	return nil
 }
@@ -292,6 +309,9 @@ func (t *runTx) Commit(p *bridge.Plan, r *bridge.Report) error {
 		return fmt.Errorf("apply plan: %w", err)
 	}
 	t.closeUsers()
+	if err := t.dropTakenBack(); err != nil {
+		return fmt.Errorf("apply plan: %w", err)
+	}
 	var runID int64
 	if r != nil {
 		runID = r.ID
