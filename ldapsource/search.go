@@ -176,6 +176,10 @@ func normalizeFilter(f string) (string, error) {
 	if f == "" {
 		return "", nil
 	}
+	// Bounded first: the compiler's memory grows with the square of the depth.
+	if err := schema.CheckLDAPFilter(f); err != nil {
+		return "", err
+	}
 	if !strings.HasPrefix(f, "(") {
 		f = "(" + f + ")"
 	}

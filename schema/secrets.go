@@ -41,7 +41,9 @@ func (s Settings) Redacted() Settings {
 //     connection.url (389 for ldap://, 636 for ldaps:// when none is given)
 //     and connection.bindDn are unchanged;
 //   - push.token only while the scheme, host and port of push.url (443 for
-//     https://, 80 for http://) and push.authHeader are unchanged.
+//     https://, 80 for http://) and push.authHeader are unchanged;
+//   - neither when the transport to it got weaker: TLS (ldaps:// or startTls)
+//     given up, or insecureSkipVerify turned on.
 //
 // Names compare case-insensitively. A secret not kept is left empty, and
 // Validate then asks for it again. An anonymous bind (empty
@@ -52,14 +54,14 @@ func (s *Settings) MergeSecrets(stored *Settings) {
 	s.Connection.credentialDropped, s.Push.tokenDropped = false, false
 	if stored != nil {
 		if s.Connection.BindCredential == "" && stored.Connection.BindCredential != "" {
-			if sameLDAPEndpoint(&s.Connection, &stored.Connection) {
+			if sameLDAPEndpoint(&s.Connection, &stored.Connection) && !weakerLDAPTransport(&s.Connection, &stored.Connection) {
 				s.Connection.BindCredential = stored.Connection.BindCredential
 			} else {
 				s.Connection.credentialDropped = true
 			}
 		}
 		if s.Push.Token == "" && stored.Push.Token != "" {
-			if samePushTarget(&s.Push, &stored.Push) {
+			if samePushTarget(&s.Push, &stored.Push) && !(s.Push.InsecureSkipVerify && !stored.Push.InsecureSkipVerify) {
 				s.Push.Token = stored.Push.Token
 			} else {
 				s.Push.tokenDropped = true
@@ -86,6 +88,20 @@ func sameLDAPEndpoint(a, b *Connection) bool {
 	_, ha, okA := endpoint(a.URL, ldapPorts)
 	_, hb, okB := endpoint(b.URL, ldapPorts)
 	return okA && okB && ha == hb && strings.EqualFold(strings.TrimSpace(a.BindDN), strings.TrimSpace(b.BindDN))
+}
+
+// weakerLDAPTransport reports whether a reaches the directory over a weaker
+// transport than b: without TLS where b had it, or without verifying the
+// certificate where b verified it. A credential given for a protected
+// connection is not sent over a weaker one to the same host and port.
+func weakerLDAPTransport(a, b *Connection) bool {
+	return usesTLS(b) && !usesTLS(a) || a.InsecureSkipVerify && !b.InsecureSkipVerify
+}
+
+// usesTLS reports whether c's connection is encrypted: ldaps:// or startTls.
+func usesTLS(c *Connection) bool {
+	scheme, _, ok := endpoint(c.URL, ldapPorts)
+	return ok && (scheme == "ldaps" || c.StartTLS)
 }
 
 // samePushTarget reports whether a and b send the token in the same header

@@ -124,6 +124,12 @@ func TestMergeSecretsKeepsThemOnlyForTheirEndpoint(t *testing.T) {
 			s.Connection.URL, s.Connection.StartTLS = "ldap://dc1.corp.example.com", true
 		}, drop, keep},
 		{"another bind DN", func(s *Settings) { s.Connection.BindDN = "cn=reader,dc=example,dc=com" }, drop, keep},
+		// Finding 11 of issue 14: a downgrade on the same host and port kept the credential.
+		{"ldaps given up for ldap on the same port", func(s *Settings) {
+			s.Connection.URL, s.Connection.AllowPlaintextBind = "ldap://dc1.corp.example.com:636", true
+		}, drop, keep},
+		{"LDAP certificate checks turned off", func(s *Settings) { s.Connection.InsecureSkipVerify = true }, drop, keep},
+		{"push certificate checks turned off", func(s *Settings) { s.Push.InsecureSkipVerify = true }, keep, drop},
 		{"LDAP URL emptied", func(s *Settings) { s.Connection.URL = "" }, drop, keep},
 		{"another push host", func(s *Settings) { s.Push.URL = "https://collector.example.net/scim/v2" }, keep, drop},
 		{"another push port", func(s *Settings) { s.Push.URL = "https://iomete.example.com:8443/api/v1/identity/scim/v2" }, keep, drop},
@@ -150,6 +156,29 @@ func TestMergeSecretsKeepsThemOnlyForTheirEndpoint(t *testing.T) {
 				t.Fatalf("set flags %v %v, want %v %v", s.Connection.BindCredentialSet, s.Push.TokenSet, c.cred, c.token)
 			}
 		})
+	}
+}
+
+// TestMergeSecretsDropsTheCredentialWhenStartTLSIsGivenUp: the same host and
+// port, but the stored credential was given for a StartTLS connection.
+func TestMergeSecretsDropsTheCredentialWhenStartTLSIsGivenUp(t *testing.T) {
+	stored := validOpenLDAP()
+	stored.Connection.URL, stored.Connection.StartTLS = "ldap://dc1.corp.example.com", true
+	for _, c := range []struct {
+		name     string
+		url      string
+		startTLS bool
+		keep     bool
+	}{
+		{"still StartTLS", "ldap://dc1.corp.example.com:389", true, true},
+		{"StartTLS off", "ldap://dc1.corp.example.com", false, false},
+	} {
+		s := stored.Redacted()
+		s.Connection.URL, s.Connection.StartTLS, s.Connection.AllowPlaintextBind = c.url, c.startTLS, true
+		s.MergeSecrets(&stored)
+		if got := s.Connection.BindCredential != ""; got != c.keep {
+			t.Errorf("%s: credential kept %v, want %v", c.name, got, c.keep)
+		}
 	}
 }
 

@@ -130,6 +130,7 @@ func (v *validator) users(u *Users) {
 	v.dn("users.usersDn", u.UsersDN)
 	v.scope("users.scope", u.Scope)
 	v.objectClasses("users.objectClasses", u.ObjectClasses)
+	v.ldapFilter("users.filter", u.Filter)
 	a := &u.Attributes
 	if a.Username == "" {
 		v.add("users.attributes.username", "is required (uid; sAMAccountName on Active Directory)")
@@ -156,6 +157,7 @@ func (v *validator) groups(g *Groups) {
 	v.dn("groups.groupsDn", g.GroupsDN)
 	v.scope("groups.scope", g.Scope)
 	v.objectClasses("groups.objectClasses", g.ObjectClasses)
+	v.ldapFilter("groups.filter", g.Filter)
 	a := &g.Attributes
 	if a.Name == "" {
 		v.add("groups.attributes.name", "is required (cn)")
@@ -205,6 +207,10 @@ func (v *validator) push(p *Push) {
 			v.add("push.url", "must be an https:// URL with a host")
 		case u.User != nil:
 			v.add("push.url", "must not hold credentials; use push.token")
+		case u.RawQuery != "" || u.ForceQuery || u.Fragment != "" || strings.ContainsAny(p.URL, "?#"):
+			// Request paths such as /Users are appended to the URL: a query or
+			// fragment would swallow them and send the token elsewhere.
+			v.add("push.url", "must not hold a query (?…) or fragment (#…): it is the SCIM base URL, such as https://host/api/v1/identity/scim/v2")
 		case strings.EqualFold(u.Scheme, "http") && !isLoopback(u.Hostname()):
 			v.add("push.url", "must use https:// (http:// is allowed only for loopback hosts 127.0.0.0/8, localhost and [::1])")
 		}
@@ -275,6 +281,12 @@ func (v *validator) objectClasses(field string, classes []string) {
 		} else if !ValidAttributeName(c) {
 			v.add(f, "is not a valid object class name (letters, digits and hyphens, or a numeric OID)")
 		}
+	}
+}
+
+func (v *validator) ldapFilter(field, f string) {
+	if err := CheckLDAPFilter(f); err != nil {
+		v.add(field, "%v", err)
 	}
 }
 

@@ -230,6 +230,17 @@ func TestValidateNamesTheFieldOfEachProblem(t *testing.T) {
 		{"push no host", func(s *Settings) { s.Push = validPush(); s.Push.URL = "https:///scim" }, "push.url", "must be an https:// URL with a host"},
 		{"push credentials", func(s *Settings) { s.Push = validPush(); s.Push.URL = "https://u:p@example.com/" }, "push.url", "must not hold credentials"},
 		{"push unparseable", func(s *Settings) { s.Push = validPush(); s.Push.URL = "https://exa mple.com:x/" }, "push.url", "cannot be parsed"},
+		// Finding 8 of issue 14: a query swallowed the request paths (…/settings?x=/ServiceProviderConfig).
+		{"push query", func(s *Settings) { s.Push = validPush(); s.Push.URL = "https://example.com/settings?x=" }, "push.url", "must not hold a query"},
+		{"push empty query", func(s *Settings) { s.Push = validPush(); s.Push.URL = "https://example.com/scim/v2?" }, "push.url", "must not hold a query"},
+		{"push fragment", func(s *Settings) { s.Push = validPush(); s.Push.URL = "https://example.com/scim/v2#x" }, "push.url", "must not hold a query"},
+		// Finding 1 of issue 14: a 91 KB filter of nested "(!" took the process down in go-ldap's compiler.
+		{"users filter too long", func(s *Settings) { s.Users.Filter = "(cn=" + strings.Repeat("x", MaxLDAPFilterBytes) + ")" }, "users.filter",
+			"is 4101 bytes long: the limit is 4096 bytes"},
+		{"users filter too deep", func(s *Settings) { s.Users.Filter = strings.Repeat("(!", 33) + "(cn=x)" + strings.Repeat(")", 33) }, "users.filter",
+			"nests 34 levels of parentheses: the limit is 32"},
+		{"groups filter too deep", func(s *Settings) { s.Groups.Filter = strings.Repeat("(&", 32) + "(cn=x)" + strings.Repeat(")", 32) }, "groups.filter",
+			"nests 33 levels of parentheses: the limit is 32"},
 		{"push no token", func(s *Settings) { s.Push = validPush(); s.Push.Token = "" }, "push.token", "is required"},
 		{"push header", func(s *Settings) { s.Push = validPush(); s.Push.AuthHeader = "X-API Token" }, "push.authHeader", "valid HTTP header name"},
 		{"push empty header", func(s *Settings) { s.Push = validPush(); s.Push.AuthHeader = "" }, "push.authHeader", "valid HTTP header name"},
