@@ -246,7 +246,7 @@ func TestConformance(t *testing.T) {
 			a := a.(map[string]any)
 			attrs = append(attrs, a["name"].(string)+":"+a["mutability"].(string))
 		}
-		wantAttrs := []string{"userName:readOnly", "name:readOnly", "displayName:readOnly", "emails:readOnly", "active:readOnly", "groups:readOnly"}
+		wantAttrs := []string{"externalId:readOnly", "userName:readOnly", "name:readOnly", "displayName:readOnly", "emails:readOnly", "active:readOnly", "groups:readOnly"}
 		if !reflect.DeepEqual(attrs, wantAttrs) {
 			t.Fatalf("User schema attributes %v, want %v", attrs, wantAttrs)
 		}
@@ -261,8 +261,13 @@ func TestConformance(t *testing.T) {
 			for _, path := range []string{"/Users", "/Users/" + fx.uid["alice"], "/ServiceProviderConfig", "/Schemas"} {
 				r := call(t, http.MethodGet, base+path, "", "Authorization", auth)
 				scimErr(t, r, http.StatusUnauthorized, "", detail)
-				if r.header.Get("WWW-Authenticate") != `Bearer realm="scimbridge"` {
-					t.Fatalf("WWW-Authenticate %q", r.header.Get("WWW-Authenticate"))
+				// RFC 6750 §3.1: error="invalid_token" only when a bearer token was sent.
+				want := `Bearer realm="scimbridge"`
+				if strings.HasPrefix(auth, "Bearer ") {
+					want += `, error="invalid_token", error_description="the bearer token is not valid"`
+				}
+				if got := r.header.Get("WWW-Authenticate"); got != want {
+					t.Fatalf("Authorization %q: WWW-Authenticate %q, want %q", auth, got, want)
 				}
 			}
 		}

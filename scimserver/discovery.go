@@ -43,12 +43,20 @@ func complexAttr(name, desc string, multi bool, subs ...schema.SimpleParams) sch
 	})
 }
 
+// externalIDAttr is the common attribute externalId (RFC 7643 §3.1), which
+// every served user and group may carry; strict clients refuse attributes a
+// schema does not list.
+func externalIDAttr(desc string) schema.CoreAttribute {
+	return schema.SimpleCoreAttribute(str("externalId", desc, true))
+}
+
 func userSchemaDef() schema.Schema {
 	return schema.Schema{
 		ID:          userSchema,
 		Name:        optional.NewString("User"),
 		Description: optional.NewString("User account, synced from the LDAP directory"),
 		Attributes: []schema.CoreAttribute{
+			externalIDAttr("The user's id in the directory (entryUUID, objectGUID or the mapped attribute)."),
 			schema.SimpleCoreAttribute(schema.SimpleStringParams(schema.StringParams{
 				Name: "userName", Description: optional.NewString("Unique identifier for the user, from the directory's username attribute."),
 				Required: true, Uniqueness: schema.AttributeUniquenessServer(),
@@ -97,6 +105,7 @@ func groupSchemaDef() schema.Schema {
 		Name:        optional.NewString("Group"),
 		Description: optional.NewString("Group, synced from the LDAP directory"),
 		Attributes: []schema.CoreAttribute{
+			externalIDAttr("The group's id in the directory (entryUUID, objectGUID or the mapped attribute)."),
 			schema.SimpleCoreAttribute(schema.SimpleStringParams(schema.StringParams{
 				Name: "displayName", Description: optional.NewString("The group's name."), Required: true,
 				Mutability: schema.AttributeMutabilityReadOnly(), Returned: schema.AttributeReturnedDefault(),
@@ -170,6 +179,59 @@ func fixItemsPerPage(body []byte) []byte {
 	}
 	lr["itemsPerPage"] = json.RawMessage(fmt.Sprint(len(resources)))
 	out, err := json.Marshal(lr)
+	if err != nil {
+		return body
+	}
+	return out
+}
+
+// addDiscoveryMeta gives each Schema or ResourceType resource in body (one
+// resource or a ListResponse from elimity, served at endpoint "Schemas" or
+// "ResourceTypes") its meta (RFC 7643 §6 and §7): the resource type and its
+// location. Bodies that are not JSON objects are returned unchanged.
+func addDiscoveryMeta(body []byte, base, endpoint string) []byte {
+	resourceType := "Schema"
+	if endpoint == "ResourceTypes" {
+		resourceType = "ResourceType"
+	}
+	withMeta := func(raw json.RawMessage) (json.RawMessage, bool) {
+		var res map[string]json.RawMessage
+		if err := json.Unmarshal(raw, &res); err != nil {
+			return raw, false
+		}
+		var id string
+		if err := json.Unmarshal(res["id"], &id); err != nil || id == "" {
+			return raw, false
+		}
+		meta, err := json.Marshal(map[string]string{"resourceType": resourceType, "location": base + "/" + endpoint + "/" + id})
+		if err != nil {
+			return raw, false
+		}
+		res["meta"] = meta
+		out, err := json.Marshal(res)
+		return out, err == nil
+	}
+	var doc map[string]json.RawMessage
+	if err := json.Unmarshal(body, &doc); err != nil {
+		return body
+	}
+	if doc["Resources"] == nil {
+		out, _ := withMeta(body)
+		return out
+	}
+	var resources []json.RawMessage
+	if err := json.Unmarshal(doc["Resources"], &resources); err != nil {
+		return body
+	}
+	for i := range resources {
+		resources[i], _ = withMeta(resources[i])
+	}
+	list, err := json.Marshal(resources)
+	if err != nil {
+		return body
+	}
+	doc["Resources"] = list
+	out, err := json.Marshal(doc)
 	if err != nil {
 		return body
 	}

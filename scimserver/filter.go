@@ -120,6 +120,9 @@ func parseFilter(text string, def resourceDef) (expr *store.Expr, err error) {
 	if len(text) > maxFilterLen {
 		return nil, badFilter("the filter is longer than %d bytes", maxFilterLen)
 	}
+	if err := checkFilterShape(text); err != nil {
+		return nil, err
+	}
 	defer func() {
 		// The parser is third-party code fed with client input: never let it take the server down.
 		if r := recover(); r != nil {

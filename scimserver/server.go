@@ -32,6 +32,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -65,6 +66,14 @@ type Options struct {
 	MaxResults int
 	// Logger receives internal errors, which clients never see (default slog.Default()).
 	Logger *slog.Logger
+	// RequestTimeout bounds each request's wait for admission and its store
+	// reads (default DefaultRequestTimeout); past it the answer is 503 with
+	// Retry-After.
+	RequestTimeout time.Duration
+	// MaxScans is how many list requests whose filter is not an index lookup
+	// may read the store at once (default DefaultMaxScans); index lookups
+	// and single resources are never held back by them.
+	MaxScans int
 }
 
 // DefaultMaxResults is the page cap when Options.MaxResults is 0.
@@ -95,6 +104,8 @@ type handler struct {
 	max       int
 	log       *slog.Logger
 	discovery http.Handler
+	timeout   time.Duration
+	scans     *admission
 }
 
 // New returns the SCIM server as an http.Handler serving the routes of the
@@ -103,7 +114,14 @@ func New(st Reader, opts Options) (http.Handler, error) {
 	if st == nil {
 		return nil, errors.New("scimserver: no store")
 	}
-	h := &handler{st: st, max: opts.MaxResults, log: opts.Logger}
+	h := &handler{st: st, max: opts.MaxResults, log: opts.Logger, timeout: opts.RequestTimeout}
+	if h.timeout <= 0 {
+		h.timeout = DefaultRequestTimeout
+	}
+	if opts.MaxScans <= 0 {
+		opts.MaxScans = DefaultMaxScans
+	}
+	h.scans = newAdmission(opts.MaxScans)
 	for _, t := range opts.Tokens {
 		if t = strings.TrimSpace(t); t != "" {
 			h.tokens = append(h.tokens, sha256.Sum256([]byte(t)))
@@ -167,8 +185,14 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			writeError(w, http.StatusInternalServerError, "", "internal server error")
 		}
 	}()
-	if !h.authorized(r) {
-		w.Header().Set("WWW-Authenticate", `Bearer realm="scimbridge"`)
+	if presented, ok := h.authorized(r); !ok {
+		// RFC 6750 §3.1: a request without a token gets no error code; a
+		// wrong one gets invalid_token.
+		challenge := `Bearer realm="scimbridge"`
+		if presented {
+			challenge += `, error="invalid_token", error_description="the bearer token is not valid"`
+		}
+		w.Header().Set("WWW-Authenticate", challenge)
 		writeError(w, http.StatusUnauthorized, "", "missing or invalid bearer token: send Authorization: Bearer <token>")
 		return
 	}
@@ -189,31 +213,37 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		writeJSON(w, http.StatusOK, serviceProviderConfig(h.max, h.baseURL(r)))
 	case first == "Schemas" || first == "ResourceTypes":
-		h.serveDiscovery(w, r)
+		h.serveDiscovery(w, r, first)
+	case strings.EqualFold(first, "Me") || strings.EqualFold(first, "Bulk") && rest == "":
+		// RFC 7644 §3.11 (/Me) and §3.7 with Table 8 (/Bulk): a provider
+		// without them answers 501.
+		writeError(w, http.StatusNotImplemented, "", "/"+first+" is not supported: scimbridge serves /Users and /Groups, read-only")
 	default:
 		writeError(w, http.StatusNotFound, "", "unknown endpoint: the SCIM API serves /Users, /Groups, /ServiceProviderConfig, /ResourceTypes and /Schemas")
 	}
 }
 
-// authorized checks the bearer token in constant time against every configured token.
-func (h *handler) authorized(r *http.Request) bool {
-	scheme, token, ok := strings.Cut(r.Header.Get("Authorization"), " ")
-	if !ok || !strings.EqualFold(scheme, "Bearer") {
-		return false
+// authorized checks the bearer token in constant time against every
+// configured token; presented reports whether the request carried one.
+func (h *handler) authorized(r *http.Request) (presented, ok bool) {
+	scheme, token, found := strings.Cut(r.Header.Get("Authorization"), " ")
+	if !found || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(token) == "" {
+		return false, false
 	}
 	sum := sha256.Sum256([]byte(strings.TrimSpace(token)))
 	match := 0
 	for i := range h.tokens {
 		match |= subtle.ConstantTimeCompare(sum[:], h.tokens[i][:])
 	}
-	return match == 1
+	return true, match == 1
 }
 
 func isRead(r *http.Request) bool { return r.Method == http.MethodGet || r.Method == http.MethodHead }
 
-// serveDiscovery lets elimity answer /Schemas and /ResourceTypes, fixing its
-// list responses' itemsPerPage.
-func (h *handler) serveDiscovery(w http.ResponseWriter, r *http.Request) {
+// serveDiscovery lets elimity answer /Schemas and /ResourceTypes (endpoint),
+// fixing its list responses' itemsPerPage, giving each resource its meta and
+// answering HEAD as GET without the body (elimity knows only GET).
+func (h *handler) serveDiscovery(w http.ResponseWriter, r *http.Request, endpoint string) {
 	if !isRead(r) {
 		notAllowed(w, "discovery endpoints are read-only")
 		return
@@ -223,11 +253,16 @@ func (h *handler) serveDiscovery(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusForbidden, "", "filtering /Schemas and /ResourceTypes is not supported")
 		return
 	}
+	head := r.Method == http.MethodHead
+	if head {
+		r = r.Clone(r.Context())
+		r.Method = http.MethodGet
+	}
 	buf := &bufferWriter{header: http.Header{}}
 	h.discovery.ServeHTTP(buf, r)
 	body := buf.body.Bytes()
 	if buf.status == http.StatusOK {
-		body = fixItemsPerPage(body)
+		body = addDiscoveryMeta(fixItemsPerPage(body), h.baseURL(r), endpoint)
 	}
 	for k, v := range buf.header {
 		if k != "Content-Length" {
@@ -235,7 +270,9 @@ func (h *handler) serveDiscovery(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	w.WriteHeader(buf.status)
-	_, _ = w.Write(body)
+	if !head {
+		_, _ = w.Write(body)
+	}
 }
 
 // resource routes /Users... and /Groups...; rest is the path after the endpoint.
@@ -297,6 +334,10 @@ func (h *handler) list(w http.ResponseWriter, r *http.Request, k resourceKind, p
 		writeClientError(w, err)
 		return
 	}
+	if err := store.CheckFilter(expr, k.name == usersKind.name); err != nil {
+		writeError(w, http.StatusBadRequest, "invalidFilter", err.Error())
+		return
+	}
 	q := store.Query{Filter: expr, StartIndex: p.startIndex, Count: p.count, Descending: p.descending}
 	if q.Count < 0 || q.Count > h.max {
 		q.Count = h.max
@@ -306,6 +347,16 @@ func (h *handler) list(w http.ResponseWriter, r *http.Request, k resourceKind, p
 		return
 	}
 	base := h.baseURL(r)
+	ctx, cancel := context.WithTimeout(r.Context(), h.timeout)
+	defer cancel()
+	if !q.Indexed(k.name == usersKind.name) {
+		if !h.scans.enter(ctx) {
+			h.storeError(w, r.WithContext(ctx), ctx.Err())
+			return
+		}
+		defer h.scans.leave()
+	}
+	r = r.WithContext(ctx)
 	switch k.name {
 	case usersKind.name:
 		q.WithGroups = p.proj.wants("groups")
@@ -340,6 +391,9 @@ func (h *handler) get(w http.ResponseWriter, r *http.Request, k resourceKind, id
 		found   bool
 		err     error
 	)
+	ctx, cancel := context.WithTimeout(r.Context(), h.timeout)
+	defer cancel()
+	r = r.WithContext(ctx)
 	switch k.name {
 	case usersKind.name:
 		var u store.UserResource
@@ -406,7 +460,11 @@ func (h *handler) storeError(w http.ResponseWriter, r *http.Request, err error) 
 		writeError(w, http.StatusBadRequest, "invalidFilter", "the filter cannot be evaluated on this resource type")
 		return
 	}
-	if errors.Is(err, context.Canceled) {
+	switch ctxErr := r.Context().Err(); {
+	case errors.Is(ctxErr, context.DeadlineExceeded):
+		writeBusy(w, h.timeout)
+		return
+	case ctxErr != nil:
 		return // the client went away
 	}
 	h.log.Error("scim: store read failed", "method", r.Method, "path", r.URL.Path, "error", err)

@@ -34,11 +34,31 @@ type attrDef struct {
 // per element, and the whole is true when some element matches.
 type multiDef struct {
 	subs map[string]attrDef
-	// wrap builds the condition on the resource from the element condition;
-	// usesJoin reports whether cond needs the joined table.
-	wrap func(cond string, usesJoin bool) string
-	// joinCols are the sub-attributes that need wrap's optional join.
+	// wrap builds the condition on the resource from the element condition
+	// cond and its arguments; usesJoin reports whether cond reads a
+	// sub-attribute of joinCols. A wrap may repeat cond in several arms (with
+	// its arguments repeated), each with the arm's own value for typeToken.
+	wrap func(cond string, args []any, usesJoin bool) (string, []any)
+	// joinCols are the sub-attributes that need wrap's other plan.
 	joinCols map[string]bool
+}
+
+// typeToken stands for the type of an element in a condition that wrap
+// places in arms where the type is a constant ('direct', 'user', …). The SQL
+// fragments of this file never contain it and values are always bound, so
+// replacing it is safe.
+const typeToken = "{elemtype}"
+
+// arms repeats cond (and its arguments) once per type, joined by UNION ALL,
+// each arm built by arm from cond with typeToken replaced by the quoted type.
+func arms(cond string, args []any, arm func(cond string) string, types ...string) (string, []any) {
+	var sql []string
+	var all []any
+	for _, t := range types {
+		sql = append(sql, arm(strings.ReplaceAll(cond, typeToken, "'"+t+"'")))
+		all = append(all, args...)
+	}
+	return strings.Join(sql, " UNION ALL "), all
 }
 
 func lowerOf(col string) string { return lowerFunc + "(" + col + ")" }
@@ -79,40 +99,37 @@ var userMulti = map[string]multiDef{
 			"type":    {kind: kindString, col: "'work'", fold: true},
 			"primary": {kind: kindBool, col: "1"},
 		},
-		wrap: func(cond string, _ bool) string { return "(u.email <> '' AND " + cond + ")" },
+		wrap: func(cond string, args []any, _ bool) (string, []any) {
+			return "(u.email <> '' AND " + cond + ")", args
+		},
 	},
+	// A user's groups are bounded by resolving the groups first (CROSS JOIN
+	// fixes that order for SQLite's planner): the
+	// condition is evaluated once per group (a few thousand), never once per
+	// membership, and the users are then read through the member and
+	// closure indexes of the groups that match. The type is a constant in
+	// each arm, so "type eq direct" never reads the closure.
 	"groups": {
 		subs: map[string]attrDef{
-			"value":   {kind: kindString, col: "ug.group_id"},
-			"display": {kind: kindString, col: "ug.name_norm", fold: true},
-			"type":    {kind: kindString, col: "ug.type", fold: true},
+			"value":   {kind: kindString, col: "g.id"},
+			"display": {kind: kindString, col: "g.name_norm", fold: true},
+			"type":    {kind: kindString, col: typeToken, fold: true},
 		},
-		joinCols: map[string]bool{"display": true},
-		wrap: func(cond string, join bool) string {
-			return "u.id IN (SELECT ug.user_id FROM " + userGroups(join) + " ug WHERE " + cond + ")"
+		wrap: func(cond string, args []any, _ bool) (string, []any) {
+			direct := func(cond string) string {
+				return "SELECT gm.member_id FROM groups g CROSS JOIN group_members gm ON gm.group_id = g.id" +
+					" WHERE gm.member_type = 'User' AND " + cond
+			}
+			indirect := func(cond string) string {
+				return "SELECT gm.member_id FROM groups g CROSS JOIN group_closure c ON c.ancestor_id = g.id" +
+					" CROSS JOIN group_members gm ON gm.group_id = c.group_id WHERE gm.member_type = 'User' AND " + cond +
+					" AND NOT EXISTS (SELECT 1 FROM group_members dm WHERE dm.group_id = g.id AND dm.member_id = gm.member_id)"
+			}
+			d, dargs := arms(cond, args, direct, "direct")
+			i, iargs := arms(cond, args, indirect, "indirect")
+			return "u.id IN (" + d + " UNION ALL " + i + ")", append(dargs, iargs...)
 		},
 	},
-}
-
-// userGroups is the relation (user_id, group_id, type[, name_norm]) of every
-// group of every user: the groups listing the user, typed "direct", and their
-// ancestors in the nesting closure that do not list it, typed "indirect". A
-// group reached by several paths appears more than once, which membership
-// tests do not mind. SQLite pushes the element condition into both arms, so
-// "groups.value eq X" reads group_members by its key and group_closure by its
-// ancestor index. withName joins each arm to its group for the display.
-func userGroups(withName bool) string {
-	name, join, cname, cjoin := "", "", "", ""
-	if withName {
-		name, join = ", dg.name_norm AS name_norm", " JOIN groups dg ON dg.id = gm.group_id"
-		cname, cjoin = ", ag.name_norm", " JOIN groups ag ON ag.id = c.ancestor_id"
-	}
-	return "(SELECT gm.member_id AS user_id, gm.group_id AS group_id, 'direct' AS type" + name +
-		" FROM group_members gm" + join + " WHERE gm.member_type = 'User'" +
-		" UNION ALL SELECT gm.member_id, c.ancestor_id, 'indirect'" + cname +
-		" FROM group_closure c JOIN group_members gm ON gm.group_id = c.group_id" + cjoin +
-		" WHERE gm.member_type = 'User' AND NOT EXISTS (SELECT 1 FROM group_members dm" +
-		" WHERE dm.group_id = c.ancestor_id AND dm.member_id = gm.member_id))"
 }
 
 var groupAttrs = map[string]attrDef{
@@ -131,14 +148,29 @@ const memberDisplay = `COALESCE(CASE gm.member_type
 	ELSE (SELECT mg.name FROM groups mg WHERE mg.id = gm.member_id) END, '')`
 
 var groupMulti = map[string]multiDef{
+	// Without display, the condition reads group_members alone. With it, the
+	// members are resolved first: users (display: displayName, else
+	// userName) and groups each read once, then their groups through the
+	// member index, instead of a lookup of each membership's member.
 	"members": {
 		subs: map[string]attrDef{
 			"value":   {kind: kindString, col: "gm.member_id"},
-			"display": {kind: kindString, col: lowerOf(memberDisplay), fold: true},
-			"type":    {kind: kindString, col: lowerOf("gm.member_type"), fold: true},
+			"display": {kind: kindString, col: "m.display", fold: true},
+			// member_type is 'User' or 'Group': SQLite's ASCII lower() folds it
+			// as strings.ToLower does, without a call into Go per membership.
+			"type": {kind: kindString, col: "lower(gm.member_type)", fold: true},
 		},
-		wrap: func(cond string, _ bool) string {
-			return "g.id IN (SELECT gm.group_id FROM group_members gm WHERE " + cond + ")"
+		joinCols: map[string]bool{"display": true},
+		wrap: func(cond string, args []any, display bool) (string, []any) {
+			if !display {
+				return "g.id IN (SELECT gm.group_id FROM group_members gm WHERE " + cond + ")", args
+			}
+			users := "SELECT gm.group_id FROM (SELECT mu.id, " +
+				lowerOf("CASE WHEN mu.display_name <> '' THEN mu.display_name ELSE mu.user_name END") +
+				" AS display FROM users mu) m CROSS JOIN group_members gm ON gm.member_id = m.id AND gm.member_type = 'User' WHERE " + cond
+			groups := "SELECT gm.group_id FROM (SELECT mg.id, mg.name_norm AS display FROM groups mg) m" +
+				" CROSS JOIN group_members gm ON gm.member_id = m.id AND gm.member_type = 'Group' WHERE " + cond
+			return "g.id IN (" + users + " UNION ALL " + groups + ")", append(append([]any(nil), args...), args...)
 		},
 	},
 }
@@ -228,11 +260,14 @@ func (c *compiler) where(e *Expr) (string, error) {
 func (c *compiler) inElement(m *multiDef, name string, f *Expr) (string, error) {
 	c.elem, c.usesJoin = m, false
 	defer func() { c.elem = nil }()
+	start := len(c.args)
 	cond, err := c.where(f)
 	if err != nil {
 		return "", fmt.Errorf("in %s: %w", name, err)
 	}
-	return m.wrap(cond, c.usesJoin), nil
+	sql, args := m.wrap(cond, append([]any(nil), c.args[start:]...), c.usesJoin)
+	c.args = append(c.args[:start], args...)
+	return sql, nil
 }
 
 // compare compiles one attribute comparison (or pr).

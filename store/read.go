@@ -64,6 +64,9 @@ func page(q Query, users bool, idCol string) (where string, args []any, order st
 	c := newCompiler(users)
 	where = "1"
 	if q.Filter != nil {
+		if err = CheckFilter(q.Filter, users); err != nil {
+			return "", nil, "", 0, 0, err
+		}
 		if where, err = c.where(q.Filter); err != nil {
 			return "", nil, "", 0, 0, err
 		}
