@@ -71,6 +71,9 @@ func Open(ctx context.Context, path string) (*DB, error) {
 		// in-memory database cannot be shared by the writer and reader pools.
 		return nil, fmt.Errorf("open state store %q: the path must be a plain file name without '?'", path)
 	}
+	if err := restrictFiles(path); err != nil {
+		return nil, fmt.Errorf("open state store %q: %w", path, err)
+	}
 	const common = "_pragma=busy_timeout(5000)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)&_pragma=temp_store(MEMORY)"
 	w, err := sql.Open("sqlite", path+"?_pragma=journal_mode(WAL)&"+common+
 		"&_pragma=cache_size(-8192)&_txlock=immediate")

@@ -76,7 +76,19 @@ func Save(ctx context.Context, st Writer, key secret.Key, s *schema.Settings, ch
 	if err := st.PutSettings(ctx, doc, changedFields); err != nil {
 		return fmt.Errorf("store settings: %w", err)
 	}
+	if log, ok := st.(changeLog); ok && !s.Push.Enabled {
+		if _, err := log.DropChangeLog(ctx); err != nil {
+			return fmt.Errorf("settings stored, but: %w", err)
+		}
+	}
 	return nil
+}
+
+// changeLog is a store that keeps a change log for the push client
+// (*store.DB). Save drops it when the settings turn push off: nothing reads
+// it then, and it would grow with every sync.
+type changeLog interface {
+	DropChangeLog(ctx context.Context) (int64, error)
 }
 
 // Seal returns the document as it is stored: the JSON of s with both secrets

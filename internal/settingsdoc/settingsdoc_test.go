@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/scimbridge/scimbridge/bridge"
 	"github.com/scimbridge/scimbridge/internal/secret"
 	"github.com/scimbridge/scimbridge/internal/settingsdoc"
 	"github.com/scimbridge/scimbridge/schema"
@@ -254,5 +255,44 @@ func TestLoaderFeedsTheScheduler(t *testing.T) {
 	}
 	if got.Connection.BindCredential != bindSecret {
 		t.Fatalf("Loader bind credential = %q", got.Connection.BindCredential)
+	}
+}
+
+// TestSavingWithPushOffDropsTheChangeLog pins down finding 9 of issue 14:
+// the change log grew without bound while push was off (198k rows after
+// 150k users and 45k changes). Saving settings with push on keeps it.
+func TestSavingWithPushOffDropsTheChangeLog(t *testing.T) {
+	ctx := context.Background()
+	db, _ := openStore(t)
+	key := mustKey(t, keyA)
+	p := &bridge.Plan{Changes: []bridge.Change{
+		{ResourceType: bridge.MemberUser, ResourceID: "u1", Op: bridge.OpCreate, Name: "ann"},
+		{ResourceType: bridge.MemberUser, ResourceID: "u2", Op: bridge.OpCreate, Name: "bo"},
+	}}
+	if err := db.Apply(ctx, p, nil); err != nil {
+		t.Fatal(err)
+	}
+	count := func() int {
+		t.Helper()
+		ch, err := db.PushChanges(ctx, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(ch)
+	}
+	on := sample()
+	on.Push.Enabled = true
+	if err := settingsdoc.Save(ctx, db, key, on, []string{"push.enabled"}); err != nil {
+		t.Fatal(err)
+	}
+	if n := count(); n != 2 {
+		t.Fatalf("push on: %d changes, want 2 kept", n)
+	}
+	off := sample()
+	if err := settingsdoc.Save(ctx, db, key, off, []string{"push.enabled"}); err != nil {
+		t.Fatal(err)
+	}
+	if n := count(); n != 0 {
+		t.Fatalf("push off: %d changes, want 0", n)
 	}
 }
