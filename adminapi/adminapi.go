@@ -221,7 +221,8 @@ func Register(e *echo.Echo, d Deps) error {
 		return errors.New("admin API: no admin token: set SCIMBRIDGE_ADMIN_TOKEN")
 	}
 	for _, t := range d.SCIMTokens {
-		if t == d.Token {
+		// Compared as bearerAuth and the SCIM server compare: trimmed.
+		if schema.SameToken(t, d.Token) {
 			return errors.New("admin API: SCIMBRIDGE_ADMIN_TOKEN must differ from every SCIM token (SCIMBRIDGE_SCIM_TOKEN)")
 		}
 	}
@@ -267,6 +268,9 @@ func Register(e *echo.Echo, d Deps) error {
 
 	e.GET("/healthz", s.healthz)
 	e.GET("/readyz", s.readyz)
+	// Echo answers OPTIONS on any route itself, before route middleware:
+	// under /api/v1 it needs the admin token like every other method.
+	e.Pre(authOptions(bearerAuth(d.Token)))
 
 	// The middleware goes on each route rather than on the group: group
 	// middleware adds a catch-all route that turns 405s into 404s.
@@ -324,6 +328,20 @@ func bearerAuth(token string) echo.MiddlewareFunc {
 			c.Response().Header().Set(echo.HeaderWWWAuthenticate, `Bearer realm="scimbridge admin"`)
 			return &apiError{status: http.StatusUnauthorized,
 				body: errorBody{Error: "missing or invalid admin token: send Authorization: Bearer $SCIMBRIDGE_ADMIN_TOKEN"}}
+		}
+	}
+}
+
+// authOptions puts auth in front of OPTIONS requests under Prefix.
+func authOptions(auth echo.MiddlewareFunc) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		checked := auth(next)
+		return func(c echo.Context) error {
+			p := c.Request().URL.Path
+			if c.Request().Method == http.MethodOptions && (p == Prefix || strings.HasPrefix(p, Prefix+"/")) {
+				return checked(c)
+			}
+			return next(c)
 		}
 	}
 }

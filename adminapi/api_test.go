@@ -364,7 +364,7 @@ func TestRegisterRefusesUnsafeSetups(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	other, err := secret.ParseKey(strings.Repeat("ab", 32))
+	other, err := secret.ParseKey("5b0e7c2a9f14d3681ae7402cb95f6d1e83a0c47f2619be5d0a8e3f7c14b26d90")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -374,6 +374,9 @@ func TestRegisterRefusesUnsafeSetups(t *testing.T) {
 	}{
 		{adminapi.Deps{Store: e.db, Scheduler: e.sched, Key: good}, "SCIMBRIDGE_ADMIN_TOKEN"},
 		{adminapi.Deps{Store: e.db, Scheduler: e.sched, Key: good, Token: "same", SCIMTokens: []string{"other", "same"}}, "must differ"},
+		// Finding 5 of issue 14: white space got past the check, then the SCIM token opened the admin API.
+		{adminapi.Deps{Store: e.db, Scheduler: e.sched, Key: good, Token: " sharedtok", SCIMTokens: []string{"sharedtok"}}, "must differ"},
+		{adminapi.Deps{Store: e.db, Scheduler: e.sched, Key: good, Token: "sharedtok", SCIMTokens: []string{"other", "sharedtok\t"}}, "must differ"},
 		{adminapi.Deps{Store: e.db, Scheduler: e.sched, Token: "t"}, "SCIMBRIDGE_SECRET_KEY"},
 		{adminapi.Deps{Store: e.db, Scheduler: e.sched, Token: "t", Key: other}, "SCIMBRIDGE_SECRET_KEY"},
 	} {

@@ -186,24 +186,44 @@ func regexpLine(out, prefix, contains string) bool {
 
 func TestServeRefusesToStartWithoutTokens(t *testing.T) {
 	db := filepath.Join(t.TempDir(), "db")
-	key := "SCIMBRIDGE_SECRET_KEY=" + strings.Repeat("ab", 32)
+	key := "SCIMBRIDGE_SECRET_KEY=" + testKey
+	const scim, admin = "SCIMBRIDGE_SCIM_TOKEN=" + testSCIMToken, "SCIMBRIDGE_ADMIN_TOKEN=" + testAdminToken
 	tests := []struct {
 		env  []string
 		want string
 	}{
-		{[]string{"SCIMBRIDGE_SCIM_TOKEN=", "SCIMBRIDGE_ADMIN_TOKEN=a", key}, "SCIMBRIDGE_SCIM_TOKEN"},
-		{[]string{"SCIMBRIDGE_SCIM_TOKEN=s", "SCIMBRIDGE_ADMIN_TOKEN=", key}, "SCIMBRIDGE_ADMIN_TOKEN"},
-		{[]string{"SCIMBRIDGE_SCIM_TOKEN=s", "SCIMBRIDGE_ADMIN_TOKEN=a", "SCIMBRIDGE_SECRET_KEY="}, "SCIMBRIDGE_SECRET_KEY"},
-		{[]string{"SCIMBRIDGE_SCIM_TOKEN=s", "SCIMBRIDGE_ADMIN_TOKEN=a", "SCIMBRIDGE_SECRET_KEY=short"}, "SCIMBRIDGE_SECRET_KEY"},
-		{[]string{"SCIMBRIDGE_SCIM_TOKEN=same", "SCIMBRIDGE_ADMIN_TOKEN=same", key}, "differ"},
+		{[]string{"SCIMBRIDGE_SCIM_TOKEN=", admin, key}, "SCIMBRIDGE_SCIM_TOKEN"},
+		{[]string{scim, "SCIMBRIDGE_ADMIN_TOKEN=", key}, "SCIMBRIDGE_ADMIN_TOKEN"},
+		{[]string{scim, admin, "SCIMBRIDGE_SECRET_KEY="}, "SCIMBRIDGE_SECRET_KEY"},
+		{[]string{scim, admin, "SCIMBRIDGE_SECRET_KEY=short"}, "SCIMBRIDGE_SECRET_KEY"},
+		{[]string{"SCIMBRIDGE_SCIM_TOKEN=same-token-3f8a9c1d", "SCIMBRIDGE_ADMIN_TOKEN=same-token-3f8a9c1d", key}, "differ"},
+		// Findings 5 and 12 of issue 14: white space, short tokens and an all-zero key.
+		{[]string{"SCIMBRIDGE_SCIM_TOKEN=same-token-3f8a9c1d", "SCIMBRIDGE_ADMIN_TOKEN= same-token-3f8a9c1d", key}, "differ"},
+		{[]string{"SCIMBRIDGE_SCIM_TOKEN=a", admin, key}, "SCIMBRIDGE_SCIM_TOKEN: token 1 of 1: a token is 1 characters long: use at least 16"},
+		{[]string{"SCIMBRIDGE_SCIM_TOKEN=" + testSCIMToken + ",b", admin, key}, "SCIMBRIDGE_SCIM_TOKEN: token 2 of 2: a token is 1 characters long"},
+		{[]string{scim, "SCIMBRIDGE_ADMIN_TOKEN=b", key}, "SCIMBRIDGE_ADMIN_TOKEN: a token is 1 characters long"},
+		{[]string{scim, admin, "SCIMBRIDGE_SECRET_KEY=" + strings.Repeat("00", 32)}, "SCIMBRIDGE_SECRET_KEY has almost no entropy"},
 	}
 	for _, tt := range tests {
 		res := runCmd(t, tt.env, "serve", "--db", db, "--listen", "127.0.0.1:0")
-		if res.code == 0 || !strings.Contains(res.stderr, tt.want) {
+		if res.code != 2 || !strings.Contains(res.stderr, tt.want) {
 			t.Errorf("env %v: exit %d, stderr %s; want a refusal naming %s", tt.env, res.code, res.stderr, tt.want)
+		}
+		for _, e := range tt.env {
+			if _, v, _ := strings.Cut(e, "="); len(v) > 1 && strings.Contains(res.stderr, strings.TrimSpace(v)) {
+				t.Errorf("env %v: stderr %s prints a secret", tt.env, res.stderr)
+			}
 		}
 	}
 }
+
+// Secrets of the serve tests: long enough and random enough to be accepted.
+const (
+	testSCIMToken  = "scim-token-1-7c3e9a0f"
+	testSCIMToken2 = "scim-token-2-b41d6e28"
+	testAdminToken = "admin-token-5f2a8c91"
+	testKey        = "3e7a1c9f0b5d2e8a4c6f1b3d5e7a9c0b2d4f6e8a1c3b5d7f9e0a2c4b6d8f1e3a"
+)
 
 func freePort(t *testing.T) string {
 	t.Helper()
@@ -222,8 +242,8 @@ func TestServeSyncsAndServesThenStopsGracefully(t *testing.T) {
 	addr := freePort(t)
 	cmd := exec.Command(binary, "serve", "--listen", addr, "--db", filepath.Join(t.TempDir(), "db"),
 		"--settings", writeSettings(t, srv.Settings()))
-	cmd.Env = append(os.Environ(), "SCIMBRIDGE_SCIM_TOKEN=scim-token-1,scim-token-2", "SCIMBRIDGE_ADMIN_TOKEN=admin-token",
-		"SCIMBRIDGE_SECRET_KEY="+strings.Repeat("0f", 32))
+	cmd.Env = append(os.Environ(), "SCIMBRIDGE_SCIM_TOKEN="+testSCIMToken+","+testSCIMToken2, "SCIMBRIDGE_ADMIN_TOKEN="+testAdminToken,
+		"SCIMBRIDGE_SECRET_KEY="+testKey)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -258,7 +278,7 @@ func TestServeSyncsAndServesThenStopsGracefully(t *testing.T) {
 	// The startup sync fills the store; wait for it through the admin API.
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		code, body := get("/api/v1/status", "admin-token")
+		code, body := get("/api/v1/status", testAdminToken)
 		if code == 200 {
 			if users, _ := body["users"].(float64); users == 9 {
 				break
@@ -269,14 +289,14 @@ func TestServeSyncsAndServesThenStopsGracefully(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	code, body := get(`/scim/v2/Users?filter=userName%20eq%20%22DAVE%22`, "scim-token-2")
+	code, body := get(`/scim/v2/Users?filter=userName%20eq%20%22DAVE%22`, testSCIMToken2)
 	if code != 200 || body["totalResults"] != 1.0 {
 		t.Fatalf("SCIM lookup: %d %v", code, body)
 	}
-	if code, _ := get("/scim/v2/Users", "admin-token"); code != 401 {
+	if code, _ := get("/scim/v2/Users", testAdminToken); code != 401 {
 		t.Errorf("admin token on SCIM: %d, want 401", code)
 	}
-	if code, _ := get("/api/v1/status", "scim-token-1"); code != 401 {
+	if code, _ := get("/api/v1/status", testSCIMToken); code != 401 {
 		t.Errorf("SCIM token on admin API: %d, want 401", code)
 	}
 	if code, _ := get("/healthz", ""); code != 200 {

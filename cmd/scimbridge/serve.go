@@ -53,6 +53,9 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer, log *slog.Lo
 	if adminToken == "" {
 		return &exitError{code: 2, msg: "SCIMBRIDGE_ADMIN_TOKEN is not set: serve needs a bearer token for the admin API at /api/v1"}
 	}
+	if err := checkTokens(scimTokens, adminToken); err != nil {
+		return err
+	}
 	key, err := secretKey()
 	if err != nil {
 		return err
@@ -69,6 +72,14 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer, log *slog.Lo
 		}
 	}
 	load := settingsdoc.Loader(st, key)
+	if s, err := load(ctx); err == nil && !s.Push.Enabled {
+		// A log kept while push was off (older versions wrote it anyway) is never read.
+		if n, err := st.DropChangeLog(ctx); err != nil {
+			log.Error("drop the change log", "err", err)
+		} else if n > 0 {
+			log.Info("change log dropped: push is off", "entries", n)
+		}
+	}
 
 	syncer := bridge.NewSyncer(st, ldapsource.Dial, log)
 	if n, err := syncer.RecoverInterrupted(ctx); err != nil {

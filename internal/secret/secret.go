@@ -42,8 +42,9 @@ type Key struct {
 }
 
 // ParseKey reads a 32-byte key written as 64 hex digits or as base64 (standard
-// or URL alphabet, padded or not). Surrounding white space is ignored. Errors
-// name SCIMBRIDGE_SECRET_KEY and never hold the value.
+// or URL alphabet, padded or not). Surrounding white space is ignored. A key
+// with almost no entropy (fewer than 16 different byte values, such as all
+// zeros) is refused. Errors name SCIMBRIDGE_SECRET_KEY and never hold the value.
 func ParseKey(s string) (Key, error) {
 	s = strings.TrimSpace(s)
 	if s == "" {
@@ -56,6 +57,9 @@ func ParseKey(s string) (Key, error) {
 	if len(raw) != keyBytes {
 		return Key{}, fmt.Errorf("%s must be 32 bytes, not %d (openssl rand -hex 32)", EnvKey, len(raw))
 	}
+	if n := distinctBytes(raw); n < minDistinctBytes {
+		return Key{}, fmt.Errorf("%s has almost no entropy (%d different byte values in 32): use 32 random bytes (openssl rand -hex 32)", EnvKey, n)
+	}
 	block, err := aes.NewCipher(raw)
 	if err != nil {
 		return Key{}, fmt.Errorf("%s: %w", EnvKey, err)
@@ -65,6 +69,23 @@ func ParseKey(s string) (Key, error) {
 		return Key{}, fmt.Errorf("%s: %w", EnvKey, err)
 	}
 	return Key{aead: aead}, nil
+}
+
+// minDistinctBytes is the fewest different byte values a key may hold. 32
+// random bytes hold about 30 (fewer than 16 happens about once in 10^12
+// keys); an all-zero key, a repeated pattern or a word typed in hold few.
+const minDistinctBytes = 16
+
+func distinctBytes(b []byte) int {
+	var seen [256]bool
+	n := 0
+	for _, c := range b {
+		if !seen[c] {
+			seen[c] = true
+			n++
+		}
+	}
+	return n
 }
 
 // decodeKey decodes hex or base64, preferring a decoding of the right length;

@@ -13,7 +13,8 @@ import (
 // field is the setting the tests seal for.
 const field = "connection.bindCredential"
 
-var keyBytes32 = bytes.Repeat([]byte{0xa5, 0x11, 0x3c, 0xf0}, 8)
+var keyBytes32 = []byte("\xa5\x11\x3c\xf0\x8e\x27\x6b\xd4\x19\xc2\x70\x5f\xe3\x04\x9a\xb6" +
+	"\x4d\x81\xfa\x32\x6e\xc7\x15\xa9\x58\x0b\xde\x93\x2f\x74\xe8\x46")
 
 func mustKey(t *testing.T, s string) Key {
 	t.Helper()
@@ -62,6 +63,10 @@ func TestParseKeyRejectsWrongLengthsWithoutEchoingTheValue(t *testing.T) {
 		{"31 bytes base64", base64.StdEncoding.EncodeToString(b31), "must be 32 bytes, not 31"},
 		{"33 bytes base64", base64.StdEncoding.EncodeToString(b33), "must be 32 bytes, not 33"},
 		{"not an encoding", "correct horse battery staple!!", "must be 32 bytes written as 64 hex digits or base64"},
+		// Finding 12 of issue 14: an all-zero key was accepted.
+		{"all zero", strings.Repeat("00", 32), "has almost no entropy (1 different byte values in 32)"},
+		{"repeated pattern", strings.Repeat("0f1e", 16), "has almost no entropy (2 different byte values in 32)"},
+		{"a word in base64", base64.StdEncoding.EncodeToString([]byte("passwordpasswordpasswordpassword")), "has almost no entropy (7 different byte values in 32)"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
