@@ -4,7 +4,7 @@ GO ?= go
 BIN := bin/scimbridge
 N ?= 100000
 
-.PHONY: all build deps test test-short vet fmt lint demo bench clean
+.PHONY: all build deps test test-short vet fmt lint demo bench fuzz clean
 
 all: build
 
@@ -36,6 +36,22 @@ demo: deps build
 # Benchmarks (not part of `make test`): make bench N=100000
 bench: deps build
 	$(GO) run ./cmd/scimbridge-bench -n $(N)
+
+# Fuzz targets (not part of `make test`), each run for FUZZTIME: make fuzz FUZZTIME=5m
+# A finding stops the run; its input is saved under the package's testdata/fuzz.
+FUZZTIME ?= 60s
+FUZZ_TARGETS ?= \
+	schema:FuzzParse schema:FuzzMapUser schema:FuzzMapGroup \
+	ldapsource:FuzzCheckSyntax \
+	scimserver:FuzzListQuery scimserver:FuzzAppendString \
+	bridge:FuzzNormalizeDN
+
+fuzz:
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; name=$${t#*:}; \
+		echo "fuzz $$name in ./$$pkg for $(FUZZTIME)"; \
+		$(GO) test -run='^$$' -fuzz="^$$name\$$" -fuzztime=$(FUZZTIME) ./$$pkg; \
+	done
 
 clean:
 	rm -rf bin

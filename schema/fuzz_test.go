@@ -99,3 +99,53 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// FuzzMapGroup feeds random DNs and attribute bytes through MapGroup under
+// the OpenLDAP and AD settings. It must never panic, must fail only with an
+// *EntryError, and a group it returns has a name and members that are
+// trimmed, valid UTF-8 and within the limits, with every value accounted
+// for as a member, a drop or a blank.
+func FuzzMapGroup(f *testing.F) {
+	guid := "\x00\x11\x22\x33\x44\x55\x66\x77\x88\x99\xaa\xbb\xcc\xdd\xee\xff"
+	f.Add(false, "cn=admins,ou=groups,dc=example,dc=com", []byte("admins"), []byte("5e0f1c2a-7d9b-4d3e-9a41-0c3f2b1e8d77"), []byte("uid=a,dc=x"), []byte("cn=b,dc=x"))
+	f.Add(true, "CN=Admins,CN=Users,DC=corp", []byte("Admins"), []byte(guid), []byte(" "), []byte("\xff"))
+	f.Add(false, "cn=\xff", []byte(""), []byte(""), []byte(strings.Repeat("m", MaxDNBytes+1)), []byte("\t uid=c \n"))
+	f.Add(true, " ", []byte(strings.Repeat("n", MaxValueBytes+1)), []byte(guid[:3]), []byte(""), []byte(""))
+	f.Fuzz(func(t *testing.T, ad bool, dn string, name, externalID, m1, m2 []byte) {
+		s := validOpenLDAP()
+		if ad {
+			s = validAD()
+		}
+		a := s.Groups.Attributes
+		e := &Entry{DN: dn, Attrs: map[string][][]byte{
+			strings.ToLower(a.Name):       {name},
+			strings.ToLower(a.ExternalID): {externalID},
+			strings.ToLower(a.Membership): {m1, m2},
+		}}
+		g, err := MapGroup(e, &s)
+		if err != nil {
+			var ee *EntryError
+			if !errors.As(err, &ee) || ee.Reason == "" || !utf8.ValidString(ee.DN) || !utf8.ValidString(ee.Reason) {
+				t.Fatalf("error %v is not an *EntryError with a valid reason", err)
+			}
+			return
+		}
+		if g.Name == "" || len(g.Name) > MaxValueBytes || len(g.DN) > MaxDNBytes {
+			t.Fatalf("group %+v", g)
+		}
+		blank := 0
+		for _, v := range [][]byte{m1, m2} {
+			if len(strings.TrimSpace(string(v))) == 0 {
+				blank++
+			}
+		}
+		if len(g.Members)+g.Dropped+blank != 2 {
+			t.Fatalf("members %q, dropped %d, blank %d: want every value accounted for", g.Members, g.Dropped, blank)
+		}
+		for _, v := range append([]string{g.DN, g.Name, g.ExternalID}, g.Members...) {
+			if !utf8.ValidString(v) || v != strings.TrimSpace(v) {
+				t.Fatalf("value %q of %+v", v, g)
+			}
+		}
+	})
+}

@@ -36,7 +36,7 @@ type multiDef struct {
 	subs map[string]attrDef
 	// wrap builds the condition on the resource from the element condition
 	// cond and its arguments; usesJoin reports whether cond reads a
-	// sub-attribute of joinCols. A wrap may repeat cond in several arms (with
+	// sub-attribute of joinCols (which need another plan). A wrap may repeat cond in several arms (with
 	// its arguments repeated), each with the arm's own value for typeToken.
 	wrap func(cond string, args []any, usesJoin bool) (string, []any)
 	// joinCols are the sub-attributes that need wrap's other plan.
@@ -104,18 +104,27 @@ var userMulti = map[string]multiDef{
 		},
 	},
 	// A user's groups are bounded by resolving the groups first (CROSS JOIN
-	// fixes that order for SQLite's planner): the
-	// condition is evaluated once per group (a few thousand), never once per
-	// membership, and the users are then read through the member and
-	// closure indexes of the groups that match. The type is a constant in
-	// each arm, so "type eq direct" never reads the closure.
+	// fixes that order for SQLite's planner): the condition is evaluated once
+	// per group (a few thousand), never once per membership, and the users
+	// are then read through the member index. Without "type", a user is in a
+	// matching group exactly when it is a direct member of that group or of a
+	// group nested in it, so one pass over those groups' members answers.
+	// With "type", the direct and the indirect memberships are told apart in
+	// two arms, each with its type as a constant.
 	"groups": {
 		subs: map[string]attrDef{
 			"value":   {kind: kindString, col: "g.id"},
 			"display": {kind: kindString, col: "g.name_norm", fold: true},
 			"type":    {kind: kindString, col: typeToken, fold: true},
 		},
-		wrap: func(cond string, args []any, _ bool) (string, []any) {
+		joinCols: map[string]bool{"type": true},
+		wrap: func(cond string, args []any, typed bool) (string, []any) {
+			if !typed {
+				return "u.id IN (SELECT gm.member_id FROM group_members gm WHERE gm.member_type = 'User' AND gm.group_id IN (" +
+					"SELECT g.id FROM groups g WHERE " + cond +
+					" UNION ALL SELECT c.group_id FROM groups g CROSS JOIN group_closure c ON c.ancestor_id = g.id WHERE " + cond +
+					"))", append(append([]any(nil), args...), args...)
+			}
 			direct := func(cond string) string {
 				return "SELECT gm.member_id FROM groups g CROSS JOIN group_members gm ON gm.group_id = g.id" +
 					" WHERE gm.member_type = 'User' AND " + cond
