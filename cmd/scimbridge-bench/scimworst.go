@@ -71,14 +71,14 @@ type worstRow struct {
 // worstResult holds the expensive-filter rows and the lookup latency
 // measured while 4 clients send those filters.
 type worstResult struct {
-	runs               int
-	rows               []worstRow
-	lookups            int
+	runs                 int
+	rows                 []worstRow
+	lookups              int
 	lookupP50, lookupP99 time.Duration
-	clients            int
-	served, busy       int64 // the clients' answers: 200, 503
-	timeout            time.Duration
-	maxScans           int
+	clients              int
+	served, busy         int64 // the clients' answers: 200, 503
+	timeout              time.Duration
+	maxScans             int
 }
 
 // benchSCIMWorst serves the store like `scimbridge serve` does (default
