@@ -36,9 +36,10 @@ type multiDef struct {
 	subs map[string]attrDef
 	// wrap builds the condition on the resource from the element condition
 	// cond and its arguments; usesJoin reports whether cond reads a
-	// sub-attribute of joinCols (which need another plan). A wrap may repeat cond in several arms (with
-	// its arguments repeated), each with the arm's own value for typeToken.
-	wrap func(cond string, args []any, usesJoin bool) (string, []any)
+	// sub-attribute of joinCols (which need another plan). A wrap may repeat
+	// cond in several arms (with its arguments repeated), each with the arm's
+	// own value for typeToken, and may ask c.probe to choose a plan.
+	wrap func(c *compiler, cond string, args []any, usesJoin bool) (string, []any, error)
 	// joinCols are the sub-attributes that need wrap's other plan.
 	joinCols map[string]bool
 }
@@ -60,6 +61,13 @@ func arms(cond string, args []any, arm func(cond string) string, types ...string
 	}
 	return strings.Join(sql, " UNION ALL "), all
 }
+
+// broadMemberships is where a condition on a user's groups changes plan:
+// up to this many memberships of matching groups, the users are read from
+// those groups' member lists; beyond it, each user's few groups are checked
+// instead, which costs the same for every condition. Tests set it to run
+// every filter under both plans.
+var broadMemberships = 4000
 
 func lowerOf(col string) string { return lowerFunc + "(" + col + ")" }
 
@@ -99,18 +107,16 @@ var userMulti = map[string]multiDef{
 			"type":    {kind: kindString, col: "'work'", fold: true},
 			"primary": {kind: kindBool, col: "1"},
 		},
-		wrap: func(cond string, args []any, _ bool) (string, []any) {
-			return "(u.email <> '' AND " + cond + ")", args
+		wrap: func(_ *compiler, cond string, args []any, _ bool) (string, []any, error) {
+			return "(u.email <> '' AND " + cond + ")", args, nil
 		},
 	},
-	// A user's groups are bounded by resolving the groups first (CROSS JOIN
-	// fixes that order for SQLite's planner): the condition is evaluated once
-	// per group (a few thousand), never once per membership, and the users
-	// are then read through the member index. Without "type", a user is in a
-	// matching group exactly when it is a direct member of that group or of a
-	// group nested in it, so one pass over those groups' members answers.
-	// With "type", the direct and the indirect memberships are told apart in
-	// two arms, each with its type as a constant.
+	// A user's groups are the groups listing it ("direct") and their
+	// ancestors in the closure that do not list it ("indirect"). The
+	// condition is evaluated on groups, never once per membership with a
+	// join for each; which plan reads the fewest rows depends on how many
+	// memberships the matching groups hold, which a probe bounded by
+	// broadMemberships finds out.
 	"groups": {
 		subs: map[string]attrDef{
 			"value":   {kind: kindString, col: "g.id"},
@@ -118,27 +124,66 @@ var userMulti = map[string]multiDef{
 			"type":    {kind: kindString, col: typeToken, fold: true},
 		},
 		joinCols: map[string]bool{"type": true},
-		wrap: func(cond string, args []any, typed bool) (string, []any) {
-			if !typed {
-				return "u.id IN (SELECT gm.member_id FROM group_members gm WHERE gm.member_type = 'User' AND gm.group_id IN (" +
-					"SELECT g.id FROM groups g WHERE " + cond +
-					" UNION ALL SELECT c.group_id FROM groups g CROSS JOIN group_closure c ON c.ancestor_id = g.id WHERE " + cond +
-					"))", append(append([]any(nil), args...), args...)
+		wrap: func(c *compiler, cond string, args []any, typed bool) (string, []any, error) {
+			list, largs := groupsMembers(cond, args, typed)
+			n, err := c.count(list, largs, broadMemberships+1)
+			if err != nil {
+				return "", nil, err
 			}
-			direct := func(cond string) string {
-				return "SELECT gm.member_id FROM groups g CROSS JOIN group_members gm ON gm.group_id = g.id" +
-					" WHERE gm.member_type = 'User' AND " + cond
+			if n <= broadMemberships {
+				return "u.id IN (" + list + ")", largs, nil
 			}
-			indirect := func(cond string) string {
-				return "SELECT gm.member_id FROM groups g CROSS JOIN group_closure c ON c.ancestor_id = g.id" +
-					" CROSS JOIN group_members gm ON gm.group_id = c.group_id WHERE gm.member_type = 'User' AND " + cond +
-					" AND NOT EXISTS (SELECT 1 FROM group_members dm WHERE dm.group_id = g.id AND dm.member_id = gm.member_id)"
-			}
-			d, dargs := arms(cond, args, direct, "direct")
-			i, iargs := arms(cond, args, indirect, "indirect")
-			return "u.id IN (" + d + " UNION ALL " + i + ")", append(dargs, iargs...)
+			exists, eargs := groupsOfUser(cond, args)
+			return "(" + exists + ")", eargs, nil
 		},
 	},
+}
+
+// groupsMembers is the list of the users in the groups matching cond: the
+// groups are read first (CROSS JOIN fixes that order for SQLite's planner)
+// and their members through the key of group_members. Without "type", a
+// user is in a matching group exactly when it is a direct member of it or
+// of a group nested in it, so one pass over those groups' members answers;
+// with it, the direct and the indirect memberships are told apart in two
+// arms, each with its type as a constant.
+func groupsMembers(cond string, args []any, typed bool) (string, []any) {
+	if !typed {
+		return "SELECT gm.member_id FROM group_members gm WHERE gm.member_type = 'User' AND gm.group_id IN (" +
+			"SELECT g.id FROM groups g WHERE " + cond +
+			" UNION ALL SELECT c.group_id FROM groups g CROSS JOIN group_closure c ON c.ancestor_id = g.id WHERE " + cond +
+			")", append(append([]any(nil), args...), args...)
+	}
+	direct := func(cond string) string {
+		return "SELECT gm.member_id FROM groups g CROSS JOIN group_members gm ON gm.group_id = g.id" +
+			" WHERE gm.member_type = 'User' AND " + cond
+	}
+	indirect := func(cond string) string {
+		return "SELECT gm.member_id FROM groups g CROSS JOIN group_closure c ON c.ancestor_id = g.id" +
+			" CROSS JOIN group_members gm ON gm.group_id = c.group_id WHERE gm.member_type = 'User' AND " + cond +
+			" AND NOT EXISTS (SELECT 1 FROM group_members dm WHERE dm.group_id = g.id AND dm.member_id = gm.member_id)"
+	}
+	d, dargs := arms(cond, args, direct, "direct")
+	i, iargs := arms(cond, args, indirect, "indirect")
+	return d + " UNION ALL " + i, append(dargs, iargs...)
+}
+
+// groupsOfUser is the condition that one of the user's own groups, found
+// through the member index (a user is in a few), matches cond: for broad
+// conditions, where listing the matching groups' members would read most
+// memberships and then look each user up.
+func groupsOfUser(cond string, args []any) (string, []any) {
+	direct := func(cond string) string {
+		return "EXISTS (SELECT 1 FROM group_members gm CROSS JOIN groups g ON g.id = gm.group_id" +
+			" WHERE gm.member_id = u.id AND gm.member_type = 'User' AND " + cond + ")"
+	}
+	indirect := func(cond string) string {
+		return "EXISTS (SELECT 1 FROM group_members gm CROSS JOIN group_closure c ON c.group_id = gm.group_id" +
+			" CROSS JOIN groups g ON g.id = c.ancestor_id WHERE gm.member_id = u.id AND gm.member_type = 'User' AND " + cond +
+			" AND NOT EXISTS (SELECT 1 FROM group_members dm WHERE dm.group_id = g.id AND dm.member_id = u.id))"
+	}
+	d, dargs := arms(cond, args, direct, "direct")
+	i, iargs := arms(cond, args, indirect, "indirect")
+	return d + " OR " + i, append(dargs, iargs...)
 }
 
 var groupAttrs = map[string]attrDef{
@@ -170,16 +215,16 @@ var groupMulti = map[string]multiDef{
 			"type": {kind: kindString, col: "lower(gm.member_type)", fold: true},
 		},
 		joinCols: map[string]bool{"display": true},
-		wrap: func(cond string, args []any, display bool) (string, []any) {
+		wrap: func(_ *compiler, cond string, args []any, display bool) (string, []any, error) {
 			if !display {
-				return "g.id IN (SELECT gm.group_id FROM group_members gm WHERE " + cond + ")", args
+				return "g.id IN (SELECT gm.group_id FROM group_members gm WHERE " + cond + ")", args, nil
 			}
 			users := "SELECT gm.group_id FROM (SELECT mu.id, " +
 				lowerOf("CASE WHEN mu.display_name <> '' THEN mu.display_name ELSE mu.user_name END") +
 				" AS display FROM users mu) m CROSS JOIN group_members gm ON gm.member_id = m.id AND gm.member_type = 'User' WHERE " + cond
 			groups := "SELECT gm.group_id FROM (SELECT mg.id, mg.name_norm AS display FROM groups mg) m" +
 				" CROSS JOIN group_members gm ON gm.member_id = m.id AND gm.member_type = 'Group' WHERE " + cond
-			return "g.id IN (" + users + " UNION ALL " + groups + ")", append(append([]any(nil), args...), args...)
+			return "g.id IN (" + users + " UNION ALL " + groups + ")", append(append([]any(nil), args...), args...), nil
 		},
 	},
 }
@@ -208,6 +253,9 @@ type compiler struct {
 	// inside the element scope of a multi-valued attribute
 	elem     *multiDef
 	usesJoin bool
+	// probe, when set, runs a count(*) query in the read that will run the
+	// filter, so that a wrap can choose its plan by the data.
+	probe func(query string, args []any) (int, error)
 }
 
 func newCompiler(users bool) *compiler {
@@ -274,9 +322,21 @@ func (c *compiler) inElement(m *multiDef, name string, f *Expr) (string, error) 
 	if err != nil {
 		return "", fmt.Errorf("in %s: %w", name, err)
 	}
-	sql, args := m.wrap(cond, append([]any(nil), c.args[start:]...), c.usesJoin)
+	sql, args, err := m.wrap(c, cond, append([]any(nil), c.args[start:]...), c.usesJoin)
+	if err != nil {
+		return "", err
+	}
 	c.args = append(c.args[:start], args...)
 	return sql, nil
+}
+
+// count returns how many rows query yields, reading at most limit of them;
+// without a probe (a compiler not tied to a read) it is 0.
+func (c *compiler) count(query string, args []any, limit int) (int, error) {
+	if c.probe == nil {
+		return 0, nil
+	}
+	return c.probe("SELECT count(*) FROM ("+query+" LIMIT ?)", append(append([]any(nil), args...), limit))
 }
 
 // compare compiles one attribute comparison (or pr).

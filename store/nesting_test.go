@@ -73,13 +73,15 @@ func TestTransitiveGroupsAgreeEverywhere(t *testing.T) {
 			{"groups.display eq", cmp("eq", "groups.display", g.Name), all},
 			{"groups[value eq and type eq indirect]", anyOf("groups", and(cmp("eq", "value", g.ID), cmp("eq", "type", "indirect"))), indirect},
 		} {
-			_, us, err := db.ListUsers(ctx, Query{Filter: c.f, Count: len(ids)})
-			if err != nil {
-				t.Fatal(err)
-			}
-			got := userIDs(us)
-			slices.Sort(got)
-			equal(t, c.what+" "+g.Name, got, append([]string{}, c.want...))
+			eachGroupsPlan(t, func(plan string) {
+				_, us, err := db.ListUsers(ctx, Query{Filter: c.f, Count: len(ids)})
+				if err != nil {
+					t.Fatal(err)
+				}
+				got := userIDs(us)
+				slices.Sort(got)
+				equal(t, c.what+" "+g.Name+" ("+plan+")", got, append([]string{}, c.want...))
+			})
 		}
 		inGroup, err := db.UsersInGroups(ctx, []string{g.ID})
 		if err != nil {
@@ -88,6 +90,17 @@ func TestTransitiveGroupsAgreeEverywhere(t *testing.T) {
 		equal(t, "UsersInGroups "+g.Name, inGroup, all)
 		equal(t, "PushGroups users of "+g.Name, pushed[g.ID].Users, all)
 	}
+}
+
+// eachGroupsPlan runs fn under both plans of a condition on users' groups:
+// the matching groups' member lists, and each user's own groups.
+func eachGroupsPlan(t *testing.T, fn func(plan string)) {
+	t.Helper()
+	defer func(n int) { broadMemberships = n }(broadMemberships)
+	broadMemberships = 1 << 30
+	fn("member lists")
+	broadMemberships = -1
+	fn("each user's groups")
 }
 
 // nestedCycle: g1 and g2 nested in each other, both in g3 through g2;
@@ -135,12 +148,17 @@ func TestGroupsThroughACycleAreListedOnce(t *testing.T) {
 		{"indirect in g2", anyOf("groups", and(cmp("eq", "value", "g2"), cmp("eq", "type", "INDIRECT"))), []string{"u2"}},
 		{"direct in Three", anyOf("groups", and(cmp("eq", "display", "three"), cmp("eq", "type", "direct"))), []string{"u3"}},
 		{"groups.type eq indirect", cmp("eq", "groups.type", "indirect"), []string{"u1", "u2"}},
+		{"groups.display co", cmp("co", "groups.display", "o"), []string{"u1", "u2"}},
+		{"groups[display eq and type eq indirect]", anyOf("groups", and(cmp("eq", "display", "one"), cmp("eq", "type", "indirect"))), []string{}},
+		{"groups[display eq Three and type eq indirect]", anyOf("groups", and(cmp("eq", "display", "three"), cmp("eq", "type", "indirect"))), []string{"u1", "u2"}},
 	} {
-		_, us, err := db.ListUsers(ctx, Query{Filter: c.f, Count: 10})
-		if err != nil {
-			t.Fatal(err)
-		}
-		equal(t, c.what, userIDs(us), c.want)
+		eachGroupsPlan(t, func(plan string) {
+			_, us, err := db.ListUsers(ctx, Query{Filter: c.f, Count: 10})
+			if err != nil {
+				t.Fatal(err)
+			}
+			equal(t, c.what+" ("+plan+")", userIDs(us), c.want)
+		})
 	}
 	users, err := db.UsersInGroups(ctx, []string{"g1"})
 	if err != nil {

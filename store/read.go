@@ -61,7 +61,19 @@ func scanGroup(s scanner) (GroupResource, error) {
 // page compiles q for users or groups and returns the WHERE clause (with its
 // arguments), the ORDER BY clause and the LIMIT/OFFSET values.
 func page(q Query, users bool, idCol string) (where string, args []any, order string, limit, offset int, err error) {
+	return pageIn(context.Background(), nil, q, users, idCol)
+}
+
+// pageIn is page for a filter that runs in tx: the compiler may probe the
+// data there to choose a plan (nil: no probes).
+func pageIn(ctx context.Context, tx *sql.Tx, q Query, users bool, idCol string) (where string, args []any, order string, limit, offset int, err error) {
 	c := newCompiler(users)
+	if tx != nil {
+		c.probe = func(query string, args []any) (n int, err error) {
+			err = tx.QueryRowContext(ctx, query, args...).Scan(&n)
+			return n, err
+		}
+	}
 	where = "1"
 	if q.Filter != nil {
 		if err = CheckFilter(q.Filter, users); err != nil {
@@ -126,15 +138,15 @@ func listPage[T any](ctx context.Context, db *DB, tx *sql.Tx, selectFrom, from, 
 // them q selects (with their groups when q.WithGroups). An invalid filter or
 // sort attribute gives an error wrapping ErrBadFilter.
 func (db *DB) ListUsers(ctx context.Context, q Query) (total int, users []UserResource, err error) {
-	where, args, order, limit, offset, err := page(q, true, "u.id")
-	if err != nil {
-		return 0, nil, fmt.Errorf("list users: %w", err)
-	}
 	tx, err := db.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
 		return 0, nil, fmt.Errorf("list users: %w", err)
 	}
 	defer tx.Rollback()
+	where, args, order, limit, offset, err := pageIn(ctx, tx, q, true, "u.id")
+	if err != nil {
+		return 0, nil, fmt.Errorf("list users: %w", err)
+	}
 	total, users, err = listPage(ctx, db, tx, userSelect, "users u", "u.id", where, args, order, limit, offset, scanUser,
 		func(u *UserResource) string { return u.ID })
 	if err != nil {
