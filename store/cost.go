@@ -18,6 +18,10 @@ const (
 	// MaxFilterDepth is the deepest expression tree compiled (SQLite refuses
 	// expressions nested about 1000 deep; each level here is a few there).
 	MaxFilterDepth = 64
+	// MaxFilterFolds is the most comparisons with attributes that compare
+	// without case and have no folded copy (displayName, name.*, emails,
+	// employeeNumber, department): each folds every row of a scan again.
+	MaxFilterFolds = 4
 )
 
 // CheckFilter refuses a filter over users (users true) or groups deeper
@@ -29,7 +33,11 @@ func CheckFilter(e *Expr, users bool) error {
 	if users {
 		multi = userMulti
 	}
-	subqueries := 0
+	attrs := groupAttrs
+	if users {
+		attrs = userAttrs
+	}
+	subqueries, folds := 0, 0
 	var walk func(e *Expr, depth int) error
 	walk = func(e *Expr, depth int) error {
 		if e == nil {
@@ -41,13 +49,22 @@ func CheckFilter(e *Expr, users bool) error {
 		if e.Op == "any" {
 			if isSubquery(multi, e.Attr) {
 				subqueries++
+				// The element filter is one subquery, however many terms it has.
+				return walk(e.Left, depth+1)
 			}
-			// The element filter is one subquery, however many terms it has.
-			return walk(e.Left, depth+1)
+			folds += countFolds(e.Left, multi[normAttr(e.Attr)].subs)
+			return nil
 		}
 		if e.Left == nil && e.Right == nil {
-			if parent, _, _ := strings.Cut(normAttr(e.Attr), "."); isSubquery(multi, parent) {
+			name := normAttr(e.Attr)
+			parent, sub, _ := strings.Cut(name, ".")
+			switch {
+			case isSubquery(multi, parent):
 				subqueries++
+			case isFold(attrs[name]):
+				folds++
+			case multi[parent].subs != nil && isFold(multi[parent].subs[sub]):
+				folds++
 			}
 		}
 		if err := walk(e.Left, depth+1); err != nil {
@@ -61,7 +78,34 @@ func CheckFilter(e *Expr, users bool) error {
 	if subqueries > MaxFilterSubqueries {
 		return &costError{fmt.Sprintf("the filter has %d conditions on groups or members: at most %d are allowed", subqueries, MaxFilterSubqueries)}
 	}
+	if folds > MaxFilterFolds {
+		return &costError{fmt.Sprintf("the filter has %d comparisons with displayName, name, emails, employeeNumber or department: at most %d are allowed", folds, MaxFilterFolds)}
+	}
 	return nil
+}
+
+// isFold reports whether comparing d folds its column per row (a call of
+// lowerFunc), not a column stored folded.
+func isFold(d attrDef) bool {
+	return d.fold && strings.HasPrefix(d.col, lowerFunc+"(")
+}
+
+// countFolds counts the folding comparisons of an element filter over subs.
+func countFolds(e *Expr, subs map[string]attrDef) int {
+	if e == nil {
+		return 0
+	}
+	if e.Left != nil || e.Right != nil {
+		return countFolds(e.Left, subs) + countFolds(e.Right, subs)
+	}
+	name := normAttr(e.Attr)
+	if i := strings.LastIndexByte(name, '.'); i >= 0 {
+		name = name[i+1:]
+	}
+	if isFold(subs[name]) {
+		return 1
+	}
+	return 0
 }
 
 // costError is a filter refused for what it would cost.

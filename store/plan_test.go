@@ -121,3 +121,22 @@ func TestCheckFilterBoundsDepthAndSubqueries(t *testing.T) {
 		}
 	}
 }
+
+// TestCheckFilterBoundsFoldingScans: comparisons with attributes folded per
+// row (displayName co …) each cost a call per user; at most MaxFilterFolds.
+func TestCheckFilterBoundsFoldingScans(t *testing.T) {
+	five := or(or(cmp("co", "displayName", "a"), cmp("co", "name.givenName", "b")),
+		or(anyOf("emails", and(cmp("co", "value", "c"), cmp("eq", "type", "work"))), or(cmp("ew", "emails.value", "d"), cmp("sw", "department", "e"))))
+	if err := CheckFilter(five, true); err == nil || err.Error() != "the filter has 5 comparisons with displayName, name, emails, employeeNumber or department: at most 4 are allowed" {
+		t.Fatalf("five folding comparisons: %v", err)
+	}
+	// userName and a group's displayName are stored folded: no limit but the others.
+	free := or(or(cmp("co", "userName", "a"), cmp("co", "userName", "b")), or(cmp("co", "userName", "c"), or(cmp("co", "userName", "d"), five.Left)))
+	if err := CheckFilter(free, true); err != nil {
+		t.Fatalf("userName comparisons counted: %v", err)
+	}
+	groups := or(or(cmp("co", "displayName", "a"), cmp("co", "displayName", "b")), or(cmp("co", "displayName", "c"), or(cmp("co", "displayName", "d"), cmp("co", "displayName", "e"))))
+	if err := CheckFilter(groups, false); err != nil {
+		t.Fatalf("group displayName comparisons counted: %v", err)
+	}
+}
