@@ -78,28 +78,41 @@ func (c *scimClient) lookup(ctx context.Context, name string) error {
 	return nil
 }
 
-// benchSCIM serves the store with scimserver on a loopback port and measures
-// userName eq lookups (sequential for latency, concurrent for throughput) and
-// a full paginated walk of /Users.
-func benchSCIM(ctx context.Context, db *store.DB, d *directory, lookups int, seed uint64) (scimResult, error) {
-	res := scimResult{lookups: lookups, concurrency: 4}
-	const token = "bench-scim-token"
+// serveSCIM serves the store with scimserver's defaults on a loopback port,
+// as `scimbridge serve` does, and returns a client for it with keep-alive
+// connections and the given timeout.
+func serveSCIM(db *store.DB, timeout time.Duration) (c *scimClient, stop func(), err error) {
+	const token = "bench-scim-token-0123456789"
 	h, err := scimserver.New(db, scimserver.Options{Tokens: []string{token}})
 	if err != nil {
-		return res, err
+		return nil, nil, err
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		return res, fmt.Errorf("listen for the SCIM server: %w", err)
+		return nil, nil, fmt.Errorf("listen for the SCIM server: %w", err)
 	}
 	mux := http.NewServeMux()
 	mux.Handle(scimserver.MountPath+"/", http.StripPrefix(scimserver.MountPath, h))
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = srv.Serve(ln) }()
-	defer srv.Close()
 	tr := &http.Transport{MaxIdleConnsPerHost: 16}
-	defer tr.CloseIdleConnections()
-	c := &scimClient{base: "http://" + ln.Addr().String() + scimserver.MountPath, token: token, hc: &http.Client{Transport: tr, Timeout: 5 * time.Minute}}
+	c = &scimClient{base: "http://" + ln.Addr().String() + scimserver.MountPath, token: token, hc: &http.Client{Transport: tr, Timeout: timeout}}
+	return c, func() {
+		srv.Close()
+		tr.CloseIdleConnections()
+	}, nil
+}
+
+// benchSCIM serves the store with scimserver on a loopback port and measures
+// userName eq lookups (sequential for latency, concurrent for throughput) and
+// a full paginated walk of /Users.
+func benchSCIM(ctx context.Context, db *store.DB, d *directory, lookups int, seed uint64) (scimResult, error) {
+	res := scimResult{lookups: lookups, concurrency: 4}
+	c, stop, err := serveSCIM(db, 5*time.Minute)
+	if err != nil {
+		return res, err
+	}
+	defer stop()
 
 	rng := rand.New(rand.NewPCG(seed, 0x5c13))
 	names := make([]string, lookups)

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"slices"
@@ -88,23 +87,11 @@ type worstResult struct {
 // send the worst filters continuously.
 func benchSCIMWorst(ctx context.Context, db *store.DB, d *directory, runs, lookups int) (worstResult, error) {
 	res := worstResult{runs: runs, lookups: lookups, clients: 4, timeout: scimserver.DefaultRequestTimeout, maxScans: scimserver.DefaultMaxScans}
-	const token = "bench-scim-token-worst"
-	h, err := scimserver.New(db, scimserver.Options{Tokens: []string{token}})
+	c, stop, err := serveSCIM(db, time.Minute)
 	if err != nil {
 		return res, err
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return res, fmt.Errorf("listen for the SCIM server: %w", err)
-	}
-	mux := http.NewServeMux()
-	mux.Handle(scimserver.MountPath+"/", http.StripPrefix(scimserver.MountPath, h))
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	go func() { _ = srv.Serve(ln) }()
-	defer srv.Close()
-	tr := &http.Transport{MaxIdleConnsPerHost: 16}
-	defer tr.CloseIdleConnections()
-	c := &scimClient{base: "http://" + ln.Addr().String() + scimserver.MountPath, token: token, hc: &http.Client{Transport: tr, Timeout: time.Minute}}
+	defer stop()
 
 	send := func(ctx context.Context, f worstFilter) (int, int, error) {
 		q := url.Values{"filter": {f.filter}, "count": {"100"}}
