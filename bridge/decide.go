@@ -225,8 +225,8 @@ func (v *verdict) keepStored(b ballot) {
 	}
 }
 
-// reason says in words why candidate c lost. dn names a candidate as the
-// report shows it, storedDN a stored resource; name is c's name (or member
+// reason says in words why candidate c lost. dn names the winning
+// candidate, storedDN a stored resource, by folded DN (the same in every run); name is c's name (or member
 // key) as read; what names the name key ("username", "group name").
 func (l loss) reason(b ballot, c candID, what, name string, dn func(candID) string, storedDN func(storedID) string) string {
 	switch {

@@ -1,5 +1,5 @@
-// Tests of the duplicate rules around entries that lose their username to an
-// entry read later (written in review of the streamed sync).
+// Tests of the duplicate rules around entries that lose their username
+// (written in review of the streamed sync), against a real slapd.
 package bridge_test
 
 import (
@@ -38,7 +38,11 @@ memberUid: pat2
 		person("aa", "objectClass: adLiteUser", "uid: other", "sAMAccountName: dupname"))
 	r := e.mustSucceed(t)
 	after := e.state(t)
-	t.Logf("skipped %+v kept %d dangling %d", r.SkippedEntries, r.KeptUnchanged, r.DanglingMembers)
+	wantSkippedBesideBase(t, r,
+		`cn=zz,ou=people,dc=example,dc=com: duplicate username "dupname": already used by cn=aa,ou=people,dc=example,dc=com`)
+	if r.KeptUnchanged != 1 || r.DanglingMembers != 1 {
+		t.Errorf("kept %d dangling %d, want 1 and 1", r.KeptUnchanged, r.DanglingMembers)
+	}
 	if !slices.Equal(after.userGroups["zzname"], before.userGroups["zzname"]) {
 		t.Errorf("zzname (stored user of dropped cn=zz) groups %v -> %v; DN mode keeps them (keptAs)", before.userGroups["zzname"], after.userGroups["zzname"])
 	}

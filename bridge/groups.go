@@ -167,7 +167,7 @@ func decideGroups(gr *groupRead, snap *Snapshot, ids *idGen, skips *skipList) *g
 			continue
 		case lost:
 			skips.add(gc.g.DN, l.reason(gr, candID(c), "group name", gc.g.Name,
-				func(c candID) string { return gr.cands[c].g.DN },
+				func(c candID) string { return gr.cands[c].g.dnNorm },
 				func(s storedID) string { return snap.Groups[s].DNNorm }))
 			continue
 		}

@@ -176,7 +176,7 @@ var orderScenarios = []orderScenario{
 		wantUsers:   map[string]string{"u": peopleDN("u") + " "},
 		wantMembers: map[string][]string{"ENG": {}, "ops": {}, "top": {"Group:ops"}},
 		wantSkipped: []string{
-			"cn=eng,ou=b,ou=groups,dc=example,dc=com: duplicate group name \"eng\": already used by cn=ENG,ou=a,ou=groups,dc=example,dc=com",
+			"cn=eng,ou=b,ou=groups,dc=example,dc=com: duplicate group name \"eng\": already used by cn=eng,ou=a,ou=groups,dc=example,dc=com",
 			"cn=ops2,ou=groups,dc=example,dc=com: duplicate externalId \"5\": already used by cn=ops,ou=groups,dc=example,dc=com",
 		},
 	}}},

@@ -191,6 +191,7 @@ func (st *userStream) unmatch(c candID) {
 // report lists the skipped user entries, each with why.
 func (st *userStream) report(v *verdict, skips *skipList) {
 	storedDN := func(s storedID) string { return st.snap.Users[s].DNNorm }
+	winnerDN := func(c candID) string { return st.key(c, keyDN) }
 	for c := range st.cands {
 		if st.cands[c].state == userBad {
 			skips.add(st.cands[c].meta.dn, st.badWhy[candID(c)])
@@ -203,7 +204,7 @@ func (st *userStream) report(v *verdict, skips *skipList) {
 			if m := st.cands[c].meta; m != nil {
 				name = m.userName
 			}
-			skips.add(st.dnOf(candID(c)), l.reason(st, candID(c), "username", name, st.dnOf, storedDN))
+			skips.add(st.dnOf(candID(c)), l.reason(st, candID(c), "username", name, winnerDN, storedDN))
 		}
 	}
 }
