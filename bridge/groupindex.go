@@ -3,6 +3,7 @@ package bridge
 import (
 	"slices"
 	"strings"
+	"unsafe"
 
 	"github.com/scimbridge/scimbridge/internal/strpool"
 )
@@ -34,6 +35,17 @@ type groupIndex struct {
 	// were linked have none.
 	slotGroups []int32
 	groupsAt   []int32
+	// sets caches the memberships of each distinct set of direct groups:
+	// many users share one (100,000 users have a few thousand).
+	sets map[string]memberSet
+	h    hasher
+}
+
+// memberSet is the transitive memberships of one set of direct groups and
+// their hash. Its slice is shared: never changed.
+type memberSet struct {
+	ms     []Membership
+	digest Digest
 }
 
 // newGroupIndex indexes the kept groups and the stored users' DNs.
@@ -139,6 +151,25 @@ func (gi *groupIndex) index(refs []ref) {
 	}
 	at[len(at)-1] = w
 	gi.slotGroups, gi.groupsAt = out[:w:w], at
+}
+
+// memberships returns the transitive memberships of a user in the groups
+// direct and their hash.
+func (gi *groupIndex) memberships(direct []int32) ([]Membership, Digest) {
+	var key []byte
+	if len(direct) > 0 {
+		key = unsafe.Slice((*byte)(unsafe.Pointer(&direct[0])), 4*len(direct))
+	}
+	if set, ok := gi.sets[string(key)]; ok { // no copy of key to look up
+		return set.ms, set.digest
+	}
+	ms := userMemberships(direct, gi)
+	set := memberSet{ms: ms, digest: gi.h.memberships(ms)}
+	if gi.sets == nil {
+		gi.sets = map[string]memberSet{}
+	}
+	gi.sets[string(key)] = set
+	return set.ms, set.digest
 }
 
 // of returns the groups that list slot s.

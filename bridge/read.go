@@ -116,21 +116,18 @@ func newUserStream(settings *schema.Settings, r *Report, snap *Snapshot, gi *gro
 	for i := range snap.Users {
 		u := &snap.Users[i]
 		if u.ExternalID != "" {
-			st.pairs[st.pair(st.exts, u.ExternalID, true)].stored = storedID(i)
+			st.pairs[st.pair(st.exts, u.ExternalID)].stored = storedID(i)
 		}
-		st.pairs[st.pair(st.names, u.UserNameNorm, true)].stored = storedID(i)
+		st.pairs[st.pair(st.names, u.UserNameNorm)].stored = storedID(i)
 	}
 	return st
 }
 
-// pair returns the pair of key in m, adding an empty one under a pooled
-// copy of key (unless kept: the key is kept elsewhere already).
-func (st *userStream) pair(m map[string]int32, key string, kept bool) int32 {
+// pair returns the pair of key in m, adding an empty one (key is kept
+// elsewhere: a stored resource's or a candidate's).
+func (st *userStream) pair(m map[string]int32, key string) int32 {
 	if i, ok := m[key]; ok {
 		return i
-	}
-	if !kept {
-		key = st.pool.String(key)
 	}
 	st.pairs = append(st.pairs, keyPair{stored: noStored, cand: noCand})
 	i := int32(len(st.pairs) - 1)
@@ -152,15 +149,15 @@ func (st *userStream) add(e *schema.Entry) error {
 	row := &UserRow{User: u, DNNorm: NormalizeDN(u.DN), UserNameNorm: strings.ToLower(u.UserName)}
 	c := candID(len(st.cands))
 	memberKey := strings.ToLower(strings.TrimSpace(u.MemberKey))
-	cand := userCand{stored: st.find(u.ExternalID, row.DNNorm), slot: st.slotOf(row.DNNorm, memberKey)}
-	ms := userMemberships(st.groups.of(cand.slot), st.groups)
-	hash, groupsHash := st.h.user(&u), st.h.memberships(ms)
+	cand := userCand{stored: st.find(u.ExternalID, row.DNNorm), slot: noSlot}
+	ms, groupsHash := st.groups.memberships(st.groups.of(st.lookupSlot(row.DNNorm, memberKey)))
+	hash := st.h.user(&u)
 	var old *StoredUser
 	if cand.stored != noStored {
 		old = &st.snap.Users[cand.stored]
 		if old.Hash == hash && old.GroupsHash == groupsHash {
 			st.cands = append(st.cands, cand)
-			return st.register(c, u.ExternalID, row.DNNorm, row.UserNameNorm, memberKey)
+			return st.register(c)
 		}
 	}
 	m := st.newMeta()
@@ -172,7 +169,7 @@ func (st *userStream) add(e *schema.Entry) error {
 		cand.state = userUpdated
 	}
 	st.cands = append(st.cands, cand)
-	if err := st.register(c, u.ExternalID, row.DNNorm, row.UserNameNorm, memberKey); err != nil {
+	if err := st.register(c); err != nil {
 		return err
 	}
 	if _, lost := st.lost[c]; lost {
@@ -243,66 +240,75 @@ func (st *userStream) addBad(e *schema.Entry, reason string) {
 	c := candID(len(st.cands))
 	m := st.newMeta()
 	m.dn, m.dnNorm, m.ext, m.memberKey = st.pool.String(e.DN), st.pool.String(dnNorm), st.pool.String(ext), st.pool.String(memberKey)
-	st.cands = append(st.cands, userCand{meta: m, stored: st.find(ext, dnNorm), slot: st.slotOf(dnNorm, memberKey), state: userBad})
+	st.cands = append(st.cands, userCand{meta: m, stored: st.find(ext, dnNorm), slot: noSlot, state: userBad})
 	st.badWhy[c] = reason
-	st.share(keyDN, dnNorm, c)
-	if st.byUID && memberKey != "" {
-		st.share(keyMember, memberKey, c)
-	}
+	st.registerSlots(c)
 }
 
-// register records candidate c under its keys. Its externalId is decided
-// at once: of two candidates with one, the loser is out for good.
-func (st *userStream) register(c candID, ext, dnNorm, nameNorm, memberKey string) error {
-	if ext != "" {
-		r := st.rank(c, keyExternalID)
-		k := st.pair(st.exts, ext, false)
+// register records candidate c under its keys (the strings st.key returns,
+// which the stream keeps: index keys are never copied again). Its
+// externalId is decided at once: of two candidates with one, the loser is
+// out for good.
+func (st *userStream) register(c candID) error {
+	if ext := st.key(c, keyExternalID); ext != "" {
+		k := st.pair(st.exts, ext)
 		best := st.pairs[k].cand
 		switch {
 		case best == noCand:
 			st.pairs[k].cand = c
-		case r.beats(st.rank(best, keyExternalID)):
+		case wins(st, c, best, keyExternalID):
 			st.pairs[k].cand = c
 			if err := st.lose(best, c); err != nil {
 				return err
 			}
 		default:
-			// Out on arrival: its row is never made.
+			// Out on arrival: its row is never made. The groups that name
+			// it may keep its stored user (see join).
 			st.lost[c] = loss{key: keyExternalID, by: best, kept: noStored}
 			st.cands[c].dropped = true
-			st.share(keyDN, dnNorm, c) // the groups that name it may keep its stored user
+			st.registerSlots(c)
 			return nil
 		}
 	}
-	st.share(keyDN, dnNorm, c)
-	if k := st.pair(st.names, nameNorm, false); st.pairs[k].cand == noCand {
+	st.registerSlots(c)
+	name := st.key(c, keyName)
+	if k := st.pair(st.names, name); st.pairs[k].cand == noCand {
 		st.pairs[k].cand = c
 	} else {
-		st.share(keyName, nameNorm, c)
-	}
-	if st.byUID && memberKey != "" {
-		st.share(keyMember, memberKey, c)
+		st.share(st.more[keyName], name, c)
 	}
 	return nil
 }
 
-// share records that candidate c has value v of key k (DN, name or member
-// key) besides the candidate the index holds first.
-func (st *userStream) share(k keyKind, v string, c candID) {
-	switch k {
-	case keyDN, keyMember:
-		s := st.groups.slots[st.slotKey(k, v)]
-		if s.first == noCand {
-			st.groups.slots[st.slotKey(k, v)].first = c
-			return
+// registerSlots records candidate c in the slots of its DN and, in
+// memberUid mode, its member key; the one its groups come from is its slot.
+func (st *userStream) registerSlots(c candID) {
+	cand := &st.cands[c]
+	cand.slot = st.inSlot(st.groups.dns, keyDN, st.key(c, keyDN), c)
+	if st.byUID {
+		cand.slot = noSlot
+		if key := st.key(c, keyMember); key != "" {
+			cand.slot = st.inSlot(st.groups.keys, keyMember, key, c)
 		}
 	}
-	m := st.more[k]
-	if l, ok := m[v]; ok {
-		m[v] = append(l, c)
-		return
+}
+
+// inSlot records candidate c in the slot of value v of key k (DN or member
+// key), whose first candidate the slot holds, and returns the slot.
+func (st *userStream) inSlot(m map[string]slotID, k keyKind, v string, c candID) slotID {
+	s := st.groups.slot(m, v, nil)
+	if st.groups.slots[s].first == noCand {
+		st.groups.slots[s].first = c
+	} else {
+		st.share(st.more[k], v, c)
 	}
-	m[st.pool.String(v)] = []candID{c}
+	return s
+}
+
+// share records candidate c under value v of a key in m, beside the
+// candidate the index holds first.
+func (st *userStream) share(m map[string][]candID, v string, c candID) {
+	m[v] = append(m[v], c)
 }
 
 // lose takes candidate c out for its externalId, won by candidate by. Its
@@ -338,25 +344,17 @@ func (st *userStream) find(ext, dnNorm string) storedID {
 	return noStored
 }
 
-// slotOf returns the slot whose groups a candidate is in: its DN's, or in
-// memberUid mode its member key's.
-func (st *userStream) slotOf(dnNorm, memberKey string) slotID {
-	dn := st.slotKey(keyDN, dnNorm)
-	if !st.byUID {
-		return dn
+// lookupSlot returns the slot whose groups an entry is in, if any: its
+// DN's, or in memberUid mode its member key's.
+func (st *userStream) lookupSlot(dnNorm, memberKey string) slotID {
+	m, v := st.groups.dns, dnNorm
+	if st.byUID {
+		m, v = st.groups.keys, memberKey
 	}
-	if memberKey == "" {
-		return noSlot
+	if s, ok := m[v]; ok && v != "" {
+		return s
 	}
-	return st.slotKey(keyMember, memberKey)
-}
-
-// slotKey returns the slot of a DN or member key, adding one.
-func (st *userStream) slotKey(k keyKind, v string) slotID {
-	if k == keyDN {
-		return st.groups.slot(st.groups.dns, v, &st.pool)
-	}
-	return st.groups.slot(st.groups.keys, v, &st.pool)
+	return noSlot
 }
 
 // newMeta returns a zero userMeta from a slab: a million of them are a few

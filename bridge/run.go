@@ -297,7 +297,7 @@ func (s *Syncer) logDone(log *slog.Logger, r *Report) {
 		"groupsCreated", r.GroupsCreated, "groupsUpdated", r.GroupsUpdated, "groupsDeleted", r.GroupsDeleted,
 		"skipped", r.Skipped, "durationMs", r.DurationMs}
 	if r.Error != "" {
-		log.Warn("sync ended", append(attrs, "error", r.Error)...)
+		log.Warn("sync ended", append(attrs, "err", r.Error)...)
 		return
 	}
 	log.Info("sync ended", attrs...)

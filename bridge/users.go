@@ -158,7 +158,8 @@ func (st *userStream) dropLost(c candID) string {
 		return ""
 	}
 	st.created--
-	st.md.addCreated(userMemberships(st.groups.of(cand.slot), st.groups), -1)
+	ms, _ := st.groups.memberships(st.groups.of(cand.slot))
+	st.md.addCreated(ms, -1)
 	switch {
 	case m.held:
 		st.held[m.row].ID = ""
@@ -178,7 +179,7 @@ func (st *userStream) unmatch(c candID) {
 	m := cand.meta
 	row := st.updates[m.row]
 	st.updates[m.row].ID = ""
-	ms := userMemberships(st.groups.of(cand.slot), st.groups)
+	ms, _ := st.groups.memberships(st.groups.of(cand.slot))
 	delete(st.changed, c)
 	row.ID, m.seq = st.ids.next()
 	row.Created = st.now
