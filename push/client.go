@@ -598,18 +598,28 @@ func (e *engine) splitGroups(gids map[string]bool) (present, absent []string) {
 // nested groups before the groups that contain them. It reports whether the
 // run goes on.
 func (e *engine) ensureGroups(ctx context.Context, ids []string) bool {
+	ensure := func(ctx context.Context, id string) {
+		g := e.groups[id]
+		if err := e.ensureGroup(ctx, g); err != nil {
+			e.failed(ctx, e.groupState(g), err)
+		}
+	}
 	levels, cyclic := e.levels(ids)
-	// Groups in a nesting cycle go twice: the second pass adds the members
-	// created in the first.
-	for _, level := range append(levels, cyclic) {
-		e.each(ctx, level, func(ctx context.Context, id string) {
-			g := e.groups[id]
-			if err := e.ensureGroup(ctx, g); err != nil {
-				e.failed(ctx, e.groupState(g), err)
-			}
-		})
+	for _, level := range levels {
+		e.each(ctx, level, ensure)
 		if e.aborted() {
 			return false
+		}
+	}
+	// Groups in a nesting cycle (and those containing one) list each other:
+	// they go one at a time, each seeing the remote ids set before it, and
+	// twice, the second pass adding the members created in the first.
+	for range 2 {
+		for _, id := range cyclic {
+			e.each(ctx, []string{id}, ensure)
+			if e.aborted() {
+				return false
+			}
 		}
 	}
 	return true
@@ -839,8 +849,8 @@ func (e *engine) loadGroups(ctx context.Context, gids map[string]bool) error {
 }
 
 // levels orders groups so that nested groups come before the groups that
-// contain them (one level in flatten mode); groups in a nesting cycle end up
-// in one level and are also returned as cyclic.
+// contain them (one level in flatten mode); groups in a nesting cycle, and
+// those that contain one, are returned apart as cyclic.
 func (e *engine) levels(ids []string) (levels [][]string, cyclic []string) {
 	if e.cfg.members != membersNested {
 		return [][]string{ids}, nil
@@ -861,13 +871,12 @@ func (e *engine) levels(ids []string) (levels [][]string, cyclic []string) {
 			}
 		}
 		if len(ready) == 0 {
-			ready = keys(pending)
-			cyclic = append(cyclic, ready...)
+			return levels, keys(pending)
 		}
 		for _, id := range ready {
 			delete(pending, id)
 		}
 		levels = append(levels, ready)
 	}
-	return levels, cyclic
+	return levels, nil
 }
