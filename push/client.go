@@ -39,7 +39,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"net/url"
 	"slices"
 	"strings"
 	"sync"
@@ -148,46 +147,14 @@ type config struct {
 	scopeNames  map[string]string // folded name -> as configured, for errors
 }
 
+// newConfig applies schema's defaults and checks the section as schema says.
 func newConfig(p schema.Push) (*config, error) {
-	if p.AuthHeader == "" {
-		p.AuthHeader = "Authorization"
-	}
-	if p.Profile == "" {
-		p.Profile = schema.ProfileRFC
-	}
-	if p.Deprovision == "" {
-		p.Deprovision = schema.DeprovisionDelete
-	}
-	if p.GroupMembers == "" {
-		p.GroupMembers = schema.MembersFlatten
-	}
-	if p.Concurrency <= 0 {
-		p.Concurrency = 4
-	}
-	if p.TimeoutSeconds <= 0 {
-		p.TimeoutSeconds = 30
-	}
-	var errs []error
-	if u, err := url.Parse(p.URL); p.URL == "" || err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-		errs = append(errs, fmt.Errorf("push.url: want an http(s) SCIM base URL, got %q", p.URL))
-	}
-	if p.Token == "" {
-		errs = append(errs, errors.New("push.token: required"))
-	}
-	if p.Profile != schema.ProfileRFC && p.Profile != schema.ProfileIOMETE {
-		errs = append(errs, fmt.Errorf("push.profile: want %q or %q, got %q", schema.ProfileRFC, schema.ProfileIOMETE, p.Profile))
-	}
-	if p.Deprovision != schema.DeprovisionDelete && p.Deprovision != schema.DeprovisionOff {
-		errs = append(errs, fmt.Errorf("push.deprovision: want %q or %q, got %q", schema.DeprovisionDelete, schema.DeprovisionOff, p.Deprovision))
-	}
-	if p.GroupMembers != schema.MembersFlatten && p.GroupMembers != schema.MembersNested {
-		errs = append(errs, fmt.Errorf("push.groupMembers: want %q or %q, got %q", schema.MembersFlatten, schema.MembersNested, p.GroupMembers))
-	}
-	if len(errs) > 0 {
-		return nil, errors.Join(errs...)
+	p = p.WithDefaults()
+	if err := p.Validate(); err != nil {
+		return nil, err
 	}
 	c := &config{push: p, profile: p.Profile, iomete: p.Profile == schema.ProfileIOMETE, deprovision: p.Deprovision,
-		members: p.GroupMembers, concurrency: min(p.Concurrency, 64), scopeNames: map[string]string{}}
+		members: p.GroupMembers, concurrency: p.Concurrency, scopeNames: map[string]string{}}
 	for _, g := range p.ScopeGroups {
 		g = strings.TrimSpace(g)
 		if folded := strings.ToLower(g); folded != "" {
