@@ -322,7 +322,7 @@ func (c *Client) run(ctx context.Context, s *schema.Settings, mode int, w io.Wri
 	}
 	rep.DurationMs = time.Since(start).Milliseconds()
 	c.log.Info("push done", "sent", rep.Sent, "created", rep.Created, "updated", rep.Updated, "deleted", rep.Deleted,
-		"failed", rep.Failed, "pending", rep.Pending, "dryRun", rep.DryRun, "reconcile", rep.Reconcile, "error", rep.Error)
+		"failed", rep.Failed, "pending", rep.Pending, "dryRun", rep.DryRun, "reconcile", rep.Reconcile, "err", rep.Error)
 	return rep, runErr
 }
 
