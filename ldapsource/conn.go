@@ -156,11 +156,7 @@ func connect(ctx context.Context, cc schema.Connection, p *probe) (*ldap.Conn, *
 	if err := bind(l, cc); err != nil {
 		return fail(l, StepBind, func(err error) string { return bindMessage(cc, err) }, err)
 	}
-	if cc.BindDN == "" {
-		p.end(StepBind, true, "bind: anonymous bind accepted")
-	} else {
-		p.end(StepBind, true, fmt.Sprintf("bind: authenticated as %s", cc.BindDN))
-	}
+	p.end(StepBind, true, bindNote(cc))
 	// The connect timeout is over; reads get their own. A connection it
 	// closed right after the bind fails before the first read.
 	p.begin()
@@ -171,6 +167,14 @@ func connect(ctx context.Context, cc schema.Connection, p *probe) (*ldap.Conn, *
 	}
 	l.SetTimeout(seconds(cc.ReadTimeoutSeconds, defaultReadTimeout))
 	return l, nil
+}
+
+// bindNote is the bind step's note for the connection test.
+func bindNote(cc schema.Connection) string {
+	if cc.BindDN == "" {
+		return "bind: anonymous bind accepted"
+	}
+	return fmt.Sprintf("bind: authenticated as %s", cc.BindDN)
 }
 
 // tlsNote is the tls step's note for the connection test.
