@@ -121,37 +121,6 @@ uid: eve
 	e.idempotent(t)
 }
 
-// memberUid: the key belongs to the entry read first with it for the whole
-// run; once that entry is dropped, an entry read later must not claim it,
-// and the dropped entry's stored user stays in the key's groups.
-func TestMemberKeyIsNotReassignedAfterADrop(t *testing.T) {
-	e := newUIDEnv(t)
-	e.srv.Load(t, person("zz", "objectClass: adLiteUser", "uid: pat", "sAMAccountName: zzname")+
-		addMemberUID("developers", "pat"))
-	e.mustSucceed(t)
-	before := e.state(t)
-	e.srv.Load(t, `dn: cn=zz,ou=people,dc=example,dc=com
-changetype: modify
-replace: sAMAccountName
-sAMAccountName: dupname
--
-
-`+
-		person("aa", "objectClass: adLiteUser", "uid: other", "sAMAccountName: dupname")+
-		person("qq", "objectClass: adLiteUser", "uid: pat", "sAMAccountName: qqname"))
-	r := e.mustSucceed(t)
-	after := e.state(t)
-	t.Logf("skipped %+v kept %d dangling %d", r.SkippedEntries, r.KeptUnchanged, r.DanglingMembers)
-	t.Logf("zzname %v -> %v; qqname %v; developers %v", before.userGroups["zzname"], after.userGroups["zzname"], after.userGroups["qqname"], after.groupMembers["developers"])
-	if !slices.Equal(after.userGroups["zzname"], before.userGroups["zzname"]) {
-		t.Errorf("zzname (kept stored user of dropped cn=zz) groups %v -> %v", before.userGroups["zzname"], after.userGroups["zzname"])
-	}
-	if len(after.userGroups["qqname"]) != 0 {
-		t.Errorf("qqname (read after cn=zz with uid pat) groups %v; want none, the key is cn=zz's this run", after.userGroups["qqname"])
-	}
-	e.idempotent(t)
-}
-
 var _ = strings.ToLower
 
 func bridgeOptions() bridge.Options { return bridge.Options{} }
