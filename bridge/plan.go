@@ -74,6 +74,7 @@ func (s *Syncer) plan(ctx context.Context, settings *schema.Settings, opt Option
 	diffGroups(p, side, gi, snap, st.id, now)
 	r.KeptUnchanged = len(side.keptStored) + st.plan(p, v)
 	countPlan(p, r, st.created)
+	skips.report(r)
 	md := st.md
 	// The plan holds what the commit needs: let the collector have the
 	// stream's indexes and the snapshot before the store's bulk work.
@@ -119,24 +120,57 @@ func (s *Syncer) readGroupsAndSnapshot(ctx context.Context, dir Directory, setti
 }
 
 // skipList collects a run's skipped entries. The report lists them in DN
-// order, so that it does not depend on the order the directory returned them.
-type skipList struct{ entries []SkippedEntry }
+// order, so that it does not depend on the order the directory returned
+// them. A user that lost a duplicate gets its reason in words only if it is
+// listed: a misconfigured attribute can make hundreds of thousands of them.
+type skipList struct {
+	entries []skipEntry
+	explain func(candID) string // the reason of a lost user candidate
+	done    bool
+}
+
+type skipEntry struct {
+	dn     string
+	reason string // "" while lost is set
+	lost   candID
+}
 
 func (l *skipList) add(dn, reason string) {
-	l.entries = append(l.entries, SkippedEntry{DN: dn, Reason: reason})
+	l.entries = append(l.entries, skipEntry{dn: dn, reason: reason, lost: noCand})
+}
+
+// addLost lists user candidate c, which lost a duplicate.
+func (l *skipList) addLost(dn string, c candID) {
+	l.entries = append(l.entries, skipEntry{dn: dn, lost: c})
+}
+
+func (l *skipList) reason(e *skipEntry) string {
+	if e.reason == "" && e.lost != noCand {
+		e.reason = l.explain(e.lost)
+	}
+	return e.reason
 }
 
 // report sets r's skipped entries: the count, and the first maxSkippedListed.
+// It runs once; later calls do nothing.
 func (l *skipList) report(r *Report) {
+	if l.done {
+		return
+	}
+	l.done = true
 	sort.Slice(l.entries, func(i, j int) bool {
-		a, b := l.entries[i], l.entries[j]
-		if a.DN != b.DN {
-			return a.DN < b.DN
+		a, b := &l.entries[i], &l.entries[j]
+		if a.dn != b.dn {
+			return a.dn < b.dn
 		}
-		return a.Reason < b.Reason
+		return l.reason(a) < l.reason(b)
 	})
 	r.Skipped = len(l.entries)
-	r.SkippedEntries = append(r.SkippedEntries[:0], l.entries[:min(len(l.entries), maxSkippedListed)]...)
+	r.SkippedEntries = r.SkippedEntries[:0]
+	for i := range l.entries[:min(len(l.entries), maxSkippedListed)] {
+		e := &l.entries[i]
+		r.SkippedEntries = append(r.SkippedEntries, SkippedEntry{DN: e.dn, Reason: l.reason(e)})
+	}
 }
 
 // writeError is a failure to write new users while the directory is read.

@@ -160,14 +160,22 @@ func (st *userStream) add(e *schema.Entry) error {
 			return st.register(c)
 		}
 	}
+	cand.state = userCreated
+	if old != nil {
+		cand.state = userUpdated
+	}
+	if best := st.extBest(u.ExternalID); best != noCand {
+		r := rank{holds: old != nil && old.ExternalID == u.ExternalID, dnNorm: row.DNNorm, digest: hash}
+		if !r.beats(st.rank(best, keyExternalID)) {
+			st.loseOnArrival(cand, u.DN, row.DNNorm, u.ExternalID, hash, best)
+			return nil
+		}
+	}
 	m := st.newMeta()
 	m.dn, m.dnNorm, m.ext = st.pool.String(u.DN), st.pool.String(row.DNNorm), st.pool.String(u.ExternalID)
 	m.userName, m.nameNorm, m.memberKey = st.pool.String(u.UserName), st.pool.String(row.UserNameNorm), st.pool.String(memberKey)
 	m.digest = hash
-	cand.meta, cand.state = m, userCreated
-	if old != nil {
-		cand.state = userUpdated
-	}
+	cand.meta = m
 	st.cands = append(st.cands, cand)
 	if err := st.register(c); err != nil {
 		return err
@@ -229,6 +237,30 @@ func (st *userStream) storedHasID(id string) bool {
 		}
 	}
 	return lo < len(us) && us[lo].ID == id
+}
+
+// extBest returns the candidate that holds externalId ext so far, if any.
+func (st *userStream) extBest(ext string) candID {
+	if ext == "" {
+		return noCand
+	}
+	if k, ok := st.exts[ext]; ok {
+		return st.pairs[k].cand
+	}
+	return noCand
+}
+
+// loseOnArrival takes in a candidate that loses its externalId to
+// candidate best as it arrives: it keeps only what the report and the
+// groups that name it need.
+func (st *userStream) loseOnArrival(cand userCand, dn, dnNorm, ext string, digest Digest, best candID) {
+	c := candID(len(st.cands))
+	m := st.newMeta()
+	m.dn, m.dnNorm, m.ext, m.digest = st.pool.String(dn), st.pool.String(dnNorm), st.pool.String(ext), digest
+	cand.meta, cand.dropped = m, true
+	st.cands = append(st.cands, cand)
+	st.lost[c] = loss{key: keyExternalID, by: best, kept: noStored}
+	st.registerSlots(c)
 }
 
 // addBad takes in an entry with a bad value: skipped, but the stored user it

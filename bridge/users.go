@@ -189,24 +189,29 @@ func (st *userStream) unmatch(c candID) {
 	st.md.addCreated(ms, 1)
 }
 
-// report lists the skipped user entries, each with why.
+// report lists the skipped user entries; why is put in words for those
+// the report lists.
 func (st *userStream) report(v *verdict, skips *skipList) {
-	storedDN := func(s storedID) string { return st.snap.Users[s].DNNorm }
-	winnerDN := func(c candID) string { return st.key(c, keyDN) }
 	for c := range st.cands {
 		if st.cands[c].state == userBad {
 			skips.add(st.cands[c].meta.dn, st.badWhy[candID(c)])
-		} else if l, lost := v.lost[candID(c)]; lost {
-			if l.key == keyExternalID && l.by != noCand {
-				// Decided while reading: the winner is the last best.
-				l.by = st.first(keyExternalID, st.key(candID(c), keyExternalID))
-			}
-			name := st.key(candID(c), keyName)
-			if m := st.cands[c].meta; m != nil {
-				name = m.userName
-			}
-			skips.add(st.dnOf(candID(c)), l.reason(st, candID(c), "username", name, winnerDN, storedDN))
+		} else if _, lost := v.lost[candID(c)]; lost {
+			skips.addLost(st.dnOf(candID(c)), candID(c))
 		}
+	}
+	skips.explain = func(c candID) string {
+		l := v.lost[c]
+		if l.key == keyExternalID && l.by != noCand {
+			// Decided while reading: the winner is the last best.
+			l.by = st.first(keyExternalID, st.key(c, keyExternalID))
+		}
+		name := st.key(c, keyName)
+		if m := st.cands[c].meta; m != nil {
+			name = m.userName
+		}
+		return l.reason(st, c, "username", name,
+			func(c candID) string { return st.key(c, keyDN) },
+			func(s storedID) string { return st.snap.Users[s].DNNorm })
 	}
 }
 
