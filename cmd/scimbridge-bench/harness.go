@@ -173,8 +173,9 @@ func run(ctx context.Context, cfg config) (*results, error) {
 // The expensive-filter rows: runs of each filter alone, and lookups timed
 // while 4 clients send the filters.
 const (
-	worstRuns    = 10
-	worstLookups = 500
+	worstRuns       = 10
+	worstLookups    = 500
+	worstLookupTime = 20 * time.Second
 )
 
 // benchPush measures the initial push of the push-sample store and the push
