@@ -52,7 +52,7 @@ func TestGenerateIsDeterministicAndNested(t *testing.T) {
 // measured and the counts that must be exact are.
 func TestSmoke(t *testing.T) {
 	const n = 2000
-	cfg := config{n: n, seed: 1, pushUsers: 500, lookups: 200, rawRuns: 1, workDir: t.TempDir(), progress: io.Discard}
+	cfg := config{n: n, seed: 1, pushUsers: 500, lookups: 200, rawRuns: 1, worstRuns: 2, workDir: t.TempDir(), progress: io.Discard}
 	if testing.Verbose() {
 		cfg.progress = os.Stderr
 	}
@@ -80,6 +80,20 @@ func TestSmoke(t *testing.T) {
 	if res.scim.walkUsers != n || res.scim.walkReq != 2 || res.scim.p50 <= 0 || res.scim.p99 < res.scim.p50 || res.scim.lookupsPerSec <= 0 {
 		t.Errorf("SCIM: %+v", res.scim)
 	}
+	w := res.worst
+	if len(w.rows) != len(worstFilters(generate(n, 1, 0))) || w.lookups < 200 || w.lookupP99 < w.lookupP50 || w.lookupP50 <= 0 {
+		t.Errorf("expensive filters: %+v", w)
+	}
+	for _, r := range w.rows {
+		want := map[string]int{`groups.value eq "no-such-group"`: 0, `meta.lastModified gt "2000-01-01T00:00:00Z"`: n,
+			`not (userName eq "user000000")`: n - 1, `members.value eq "no-such-member"`: 0}
+		if total, ok := want[r.f.filter]; ok && (r.status != 200 || r.total != total) {
+			t.Errorf("%s: status %d, %d results; want %d", r.f.filter, r.status, r.total, total)
+		}
+		if r.status != 200 && r.status != 503 {
+			t.Errorf("%s: status %d", r.f.filter, r.status)
+		}
+	}
 	p := res.push
 	if p.err != "" {
 		t.Fatalf("push not measured: %s", p.err)
@@ -99,7 +113,7 @@ func TestSmoke(t *testing.T) {
 	md := res.markdown("test machine")
 	for _, want := range []string{"| 1 | raw read", "| 2 | first full sync", "| 3 | second full sync, no change",
 		"rows written: 0; changes found: 0", "| 4 | full sync after changing 1% of users (20 mails)", "changes found: 20",
-		"| 5 | peak RSS", "| 6a | SCIM GET", "| 6b | SCIM full walk", "| 7 (c=1) | initial push of 500 users",
+		"| 5 | peak RSS", "| 6a | SCIM GET", "| 6b | SCIM full walk", "| 6c.1 | SCIM GET /Users?count=100&filter=`groups.display co", "| 6d | SCIM userName eq while 4 clients", "| 7 (c=1) | initial push of 500 users",
 		"| 7 (c=4) |", "requests: PATCH /Users ×1", "Machine: test machine"} {
 		if !strings.Contains(md, want) {
 			t.Errorf("report lacks %q:\n%s", want, md)

@@ -24,7 +24,11 @@ type config struct {
 	pushUsers int    // users in the initial-push store
 	lookups   int    // SCIM eq lookups
 	rawRuns   int    // measured raw reads (the median is kept)
-	workDir   string // scratch directory (created and removed by run)
+	// worstRuns is how often each expensive filter is sent alone (row 6c);
+	// row 6d looks up for at least worstLookupTime.
+	worstRuns       int
+	worstLookupTime time.Duration
+	workDir         string // scratch directory (created and removed by run)
 	// profileDir, when set, receives CPU and heap profiles of the syncs
 	// (first.pprof, nochange.pprof, onepct.pprof, *.heap) and of the SCIM
 	// measurements in this process (scim.pprof).
@@ -153,7 +157,7 @@ func run(ctx context.Context, cfg config) (*results, error) {
 	res.scim, err = benchSCIM(ctx, db, d, cfg.lookups, cfg.seed)
 	if err == nil {
 		logf("SCIM: eq p50 %v p99 %v, %.0f req/s; walk %v", res.scim.p50, res.scim.p99, res.scim.lookupsPerSec, res.scim.walkTime.Round(time.Millisecond))
-		res.worst, err = benchSCIMWorst(ctx, db, d, worstRuns, worstLookups)
+		res.worst, err = benchSCIMWorst(ctx, db, d, cfg.worstRuns, cfg.lookups, cfg.worstLookupTime)
 	}
 	stopProfile()
 	db.Close()
@@ -169,14 +173,6 @@ func run(ctx context.Context, cfg config) (*results, error) {
 	}
 	return res, nil
 }
-
-// The expensive-filter rows: runs of each filter alone, and lookups timed
-// while 4 clients send the filters.
-const (
-	worstRuns       = 10
-	worstLookups    = 500
-	worstLookupTime = 20 * time.Second
-)
 
 // benchPush measures the initial push of the push-sample store and the push
 // of one changed user in the N-user store. A target that cannot run (no

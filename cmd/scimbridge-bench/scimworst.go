@@ -83,9 +83,10 @@ type worstResult struct {
 
 // benchSCIMWorst serves the store like `scimbridge serve` does (default
 // request timeout and admission limit) and measures, first, each of the
-// worst filters alone (count=100), then userName eq lookups while 4 clients
-// send the worst filters continuously.
-func benchSCIMWorst(ctx context.Context, db *store.DB, d *directory, runs, lookups int) (worstResult, error) {
+// worst filters alone (count=100) runs times, then userName eq lookups (at
+// least lookups of them, for at least lookupTime) while 4 clients send the
+// worst filters continuously.
+func benchSCIMWorst(ctx context.Context, db *store.DB, d *directory, runs, lookups int, lookupTime time.Duration) (worstResult, error) {
 	res := worstResult{runs: runs, lookups: lookups, clients: 4, timeout: scimserver.DefaultRequestTimeout, maxScans: scimserver.DefaultMaxScans}
 	c, stop, err := serveSCIM(db, time.Minute)
 	if err != nil {
@@ -165,10 +166,10 @@ func benchSCIMWorst(ctx context.Context, db *store.DB, d *directory, runs, looku
 		}()
 	}
 	time.Sleep(200 * time.Millisecond) // let the clients fill the server
-	// At least worstLookupTime, so that the clients go through the list.
+	// At least lookupTime, so that the clients go through the list.
 	var lat []time.Duration
 	var lookupErr error
-	for start := time.Now(); len(lat) < lookups || time.Since(start) < worstLookupTime; {
+	for start := time.Now(); len(lat) < lookups || time.Since(start) < lookupTime; {
 		name := d.userName((len(lat) * 7919) % d.n)
 		t0 := time.Now()
 		if lookupErr = c.lookup(ctx, name); lookupErr != nil {
