@@ -121,6 +121,9 @@ func setSecretFlags(st *schema.Settings) {
 // save stores st and applies its schedule at once.
 func (s *server) save(c echo.Context, st *schema.Settings, changed []string) error {
 	ctx := c.Request().Context()
+	if err := s.refuseManaged(changed); err != nil {
+		return err
+	}
 	if err := settingsdoc.Save(ctx, s.st, s.key, st, changed); err != nil {
 		return internal("saving the settings", err)
 	}

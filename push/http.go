@@ -65,6 +65,7 @@ type doer struct {
 	timeout time.Duration
 	retry   retry
 	sent    atomic.Int64
+	observe func(method, path string, status int) // Client.OnResponse
 }
 
 type response struct {
@@ -123,6 +124,13 @@ func (d *doer) do(ctx context.Context, method, path string, query url.Values, bo
 	var last error
 	for attempt := 1; ; attempt++ {
 		resp, err := d.once(ctx, method, target, payload)
+		if d.observe != nil {
+			status := 0
+			if err == nil {
+				status = resp.status
+			}
+			d.observe(method, path, status)
+		}
 		wait := time.Duration(0)
 		switch {
 		case err != nil:
