@@ -69,11 +69,11 @@ func New(version string, counts CountFunc) *Metrics {
 		}),
 		lastSuccess: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "scimbridge_sync_last_success_timestamp_seconds",
-			Help: "Unix time at which the last successful sync run ended (0: none since start).",
+			Help: "Unix time at which the last successful sync run (not a dry run) ended; 0: none recorded.",
 		}),
 		skipped: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "scimbridge_sync_skipped_entries",
-			Help: "Directory entries the last sync run skipped (bad or duplicate values); the run report lists them.",
+			Help: "Directory entries skipped (bad or duplicate values) by the last run that read the whole directory; its report lists them.",
 		}),
 		pushRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "scimbridge_push_requests_total",
@@ -106,14 +106,38 @@ func New(version string, counts CountFunc) *Metrics {
 // Registry is the registry that holds every scimbridge collector.
 func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
 
-// RunEnded records one ended sync run.
-func (m *Metrics) RunEnded(trigger, status string, took time.Duration, skipped int, finished time.Time) {
-	m.syncRuns.WithLabelValues(trigger, status).Inc()
-	m.syncDuration.Observe(took.Seconds())
-	m.skipped.Set(float64(skipped))
-	if status == "succeeded" {
-		m.lastSuccess.Set(float64(finished.UnixNano()) / 1e9)
+// Run is what the metrics take from one ended sync run.
+type Run struct {
+	Trigger, Status string // as the run report says them
+	DryRun          bool
+	Duration        time.Duration
+	// Skipped counts the entries the run skipped; it is exported only for
+	// runs that read the whole directory (succeeded or held).
+	Skipped  int
+	Finished time.Time
+}
+
+// RunEnded records one ended sync run. Only a successful run that is not a
+// dry run moves scimbridge_sync_last_success_timestamp_seconds: a dry run
+// leaves the store as it was.
+func (m *Metrics) RunEnded(r Run) {
+	m.syncRuns.WithLabelValues(r.Trigger, r.Status).Inc()
+	m.syncDuration.Observe(r.Duration.Seconds())
+	switch r.Status {
+	case "succeeded":
+		m.skipped.Set(float64(r.Skipped))
+		if !r.DryRun {
+			m.SetLastSuccess(r.Finished)
+		}
+	case "held":
+		m.skipped.Set(float64(r.Skipped))
 	}
+}
+
+// SetLastSuccess sets scimbridge_sync_last_success_timestamp_seconds, e.g.
+// at start from the run history, so a restart does not look like a stall.
+func (m *Metrics) SetLastSuccess(t time.Time) {
+	m.lastSuccess.Set(float64(t.UnixNano()) / 1e9)
 }
 
 // PushRequest records one answer of the push target (status 0: none came)

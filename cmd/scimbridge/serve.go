@@ -93,7 +93,7 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer, log *slog.Lo
 	if err != nil {
 		return &exitError{code: 2, msg: err.Error()}
 	}
-	mountMetrics(e, st, sched, pusher, env.metricsToken)
+	mountMetrics(ctx, e, st, sched, pusher, env.metricsToken)
 	scimserver.Mount(e, h)
 	if err := adminapi.Register(e, adminapi.Deps{
 		Store: st, Scheduler: sched, Key: key, Token: adminToken, SCIMTokens: scimTokens,

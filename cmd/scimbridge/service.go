@@ -81,7 +81,7 @@ func readServeEnv() (serveEnv, error) {
 
 // mountMetrics serves /metrics and hooks the metrics into the scheduler
 // (runs), the push client (requests) and the SCIM routes (requests).
-func mountMetrics(e *echo.Echo, st *store.DB, sched *scheduler.Scheduler, pusher *push.Client, token string) {
+func mountMetrics(ctx context.Context, e *echo.Echo, st *store.DB, sched *scheduler.Scheduler, pusher *push.Client, token string) {
 	m := metrics.New(buildVersion(), func(ctx context.Context) (metrics.Counts, error) {
 		var n metrics.Counts
 		var err error
@@ -91,8 +91,12 @@ func mountMetrics(e *echo.Echo, st *store.DB, sched *scheduler.Scheduler, pusher
 		n.PushPending, n.PushFailed, err = st.PushCounts(ctx)
 		return n, err
 	})
+	if t, ok := lastSuccess(ctx, st); ok {
+		m.SetLastSuccess(t)
+	}
 	sched.OnRunEnded(func(r *bridge.Report) {
-		m.RunEnded(r.Trigger, r.Status, time.Duration(r.DurationMs)*time.Millisecond, r.Skipped, r.FinishedAt)
+		m.RunEnded(metrics.Run{Trigger: r.Trigger, Status: r.Status, DryRun: r.DryRun,
+			Duration: time.Duration(r.DurationMs) * time.Millisecond, Skipped: r.Skipped, Finished: r.FinishedAt})
 	})
 	pusher.OnResponse = m.PushRequest
 	e.Use(func(next echo.HandlerFunc) echo.HandlerFunc {
@@ -111,6 +115,21 @@ func mountMetrics(e *echo.Echo, st *store.DB, sched *scheduler.Scheduler, pusher
 		}
 	})
 	e.GET("/metrics", echo.WrapHandler(m.Handler(token)))
+}
+
+// lastSuccess finds when the last successful run that was not a dry run
+// ended, among the recent runs.
+func lastSuccess(ctx context.Context, st *store.DB) (time.Time, bool) {
+	runs, _, err := st.Runs(ctx, 200, 0)
+	if err != nil {
+		return time.Time{}, false
+	}
+	for _, r := range runs {
+		if r.Status == bridge.StatusSucceeded && !r.DryRun {
+			return r.FinishedAt, true
+		}
+	}
+	return time.Time{}, false
 }
 
 // shutdown stops serve within timeout: the listener closes and in-flight
