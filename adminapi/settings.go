@@ -97,6 +97,10 @@ func (s *server) putSettings(c echo.Context) error {
 	}
 	next.MergeSecrets(old)
 	setSecretFlags(next)
+	// A managed field is named first: its change could never be saved.
+	if err := s.refuseManaged(schema.ChangedFields(old, next)); err != nil {
+		return err
+	}
 	if fields := s.validate(next); len(fields) > 0 {
 		return badRequest("invalid settings: nothing was saved", fields...)
 	}
