@@ -174,4 +174,3 @@ func TestSecretFilesRefusedClearly(t *testing.T) {
 		}
 	}
 }
-
