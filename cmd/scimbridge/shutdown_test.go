@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"database/sql"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -18,6 +19,7 @@ import (
 	"time"
 
 	"github.com/scimbridge/scimbridge/bridge"
+	"github.com/scimbridge/scimbridge/internal/scimmytest"
 	"github.com/scimbridge/scimbridge/internal/slapdtest"
 	"github.com/scimbridge/scimbridge/store"
 )
@@ -325,4 +327,56 @@ func writerBusy(t *testing.T, path string) bool {
 		t.Fatalf("BEGIN IMMEDIATE: %v", err)
 	}
 	return true
+}
+
+// TestSIGTERMDuringAPushStopsBetweenRequests: the target answers each
+// request after 300 ms; SIGTERM while the startup sync's push runs lets the
+// request in flight be answered, sends no other, keeps what is left in the
+// outbox, and the next push delivers it without duplicates.
+func TestSIGTERMDuringAPushStopsBetweenRequests(t *testing.T) {
+	srv := slapdtest.Start(t)
+	target := scimmytest.Start(t)
+	target.Fault(t, scimmytest.Fault{DelayResponseMs: 300})
+	s := srv.Settings()
+	s.Push.Enabled, s.Push.URL, s.Push.Token = true, target.URL, target.Token
+	s.Push.Concurrency = 1 // one request in flight at a time: the stop falls between two
+	settings := writeSettings(t, s)
+	db := filepath.Join(t.TempDir(), "state.db")
+	p := startServe(t, []string{"SCIMBRIDGE_SHUTDOWN_TIMEOUT=2s"}, "--db", db, "--settings", settings)
+	p.waitFor(t, "three push requests", 30*time.Second, func() bool { return len(target.Requests(t)) >= 3 })
+	err, took := p.stop(t, 15*time.Second)
+	if err != nil {
+		t.Fatalf("serve exited with %v after SIGTERM:\n%s", err, p.logs.String())
+	}
+	if took > 3*time.Second {
+		t.Errorf("serve took %s to stop, SCIMBRIDGE_SHUTDOWN_TIMEOUT is 2s", took)
+	}
+	reqs := target.Requests(t)
+	for _, r := range reqs {
+		if r.Status == 0 {
+			t.Errorf("%s %s was cut off without an answer", r.Method, r.Path)
+		}
+	}
+	// 9 users and 8 groups need 17 creations; the stop came well before.
+	if len(reqs) >= 17 {
+		t.Fatalf("%d requests: the push was not stopped", len(reqs))
+	}
+	res := runCmd(t, nil, "push", "--status", "--db", db)
+	var st struct {
+		PendingChanges int `json:"pendingChanges"`
+	}
+	if err := json.Unmarshal([]byte(res.stdout), &st); err != nil || st.PendingChanges == 0 {
+		t.Fatalf("push --status after the stop: %s %s; want the undelivered changes pending", res.stdout, res.stderr)
+	}
+
+	target.Reset(t) // no delay
+	if res := runCmd(t, nil, "push", "--db", db, "--settings", settings); res.code != 0 {
+		t.Fatalf("push after the restart: exit %d %s %s", res.code, res.stdout, res.stderr)
+	}
+	for path, want := range map[string]float64{"/scim/v2/Users?count=0": 9, "/scim/v2/Groups?count=0": 8} {
+		code, body := getJSON(t, strings.TrimSuffix(target.URL, "/scim/v2")+path, target.Token)
+		if code != 200 || body["totalResults"] != want {
+			t.Errorf("target %s: %d %v, want %v resources, each once", path, code, body, want)
+		}
+	}
 }
