@@ -164,6 +164,7 @@ var resources = map[string]bool{"Users": true, "Groups": true, "ServiceProviderC
 // "/scim/v2/Groups": the first segment that is a SCIM endpoint, else
 // "other". Ids and names never reach a label.
 func Resource(path string) string {
+	path, _, _ = strings.Cut(path, "?")
 	for seg := range strings.SplitSeq(path, "/") {
 		if resources[seg] {
 			return seg

@@ -110,6 +110,18 @@ func cases(repo string) []testCase {
 			return helmTemplate(chart, map[string]any{"secrets": merge(secrets, map[string]any{"metricsToken": "m"}), "settings": settings,
 				"networkPolicy": map[string]any{"enabled": true}, "serviceMonitor": map[string]any{"enabled": true, "bearerToken": true}})
 		}, map[string]int{"StatefulSet": 1, "Service": 1, "Secret": 1, "ConfigMap": 1, "NetworkPolicy": 1, "ServiceMonitor": 1}},
+		{"helm template (settings from a file)", func() ([]object, error) {
+			objs, err := helmTemplate(chart, map[string]any{"existingSecret": "mine", "settings": "{\"vendor\": \"ad\"}\n"})
+			if err != nil {
+				return nil, err
+			}
+			for _, o := range objs {
+				if cm, ok := o.obj.(*corev1.ConfigMap); ok && strings.TrimSpace(cm.Data["settings.json"]) != `{"vendor": "ad"}` {
+					return nil, fmt.Errorf("settings.json = %q, want the file's text", cm.Data["settings.json"])
+				}
+			}
+			return objs, nil
+		}, map[string]int{"StatefulSet": 1, "Service": 1, "ConfigMap": 1}},
 		{"helm template (existingSecret)", func() ([]object, error) {
 			return helmTemplate(chart, map[string]any{"existingSecret": "mine"})
 		}, map[string]int{"StatefulSet": 1, "Service": 1}},
