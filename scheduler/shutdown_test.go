@@ -35,18 +35,25 @@ func (e *ended) statuses() []string {
 	return s
 }
 
-func TestShutdownInterruptsARunPastTheGrace(t *testing.T) {
+// heldRun starts a run that waits at g in the middle of its read.
+func heldRun(t *testing.T) (*env, *scheduler.Scheduler, *bridgetest.Gate, *ended, int64) {
+	t.Helper()
 	e := newEnv(t)
 	g := bridgetest.NewGate()
 	sched, _ := newScheduler(t, e, g.Dialer(ldapsource.Dial))
-	var got ended
+	got := &ended{}
 	sched.OnRunEnded(got.add)
-	ctx := context.Background()
-	id, err := sched.Trigger(ctx, bridge.Options{Trigger: bridge.TriggerScheduled})
+	id, err := sched.Trigger(context.Background(), bridge.Options{Trigger: bridge.TriggerScheduled})
 	if err != nil {
 		t.Fatal(err)
 	}
-	<-g.Started // held in the middle of its read, never released
+	<-g.Started
+	return e, sched, g, got, id
+}
+
+func TestShutdownInterruptsARunPastTheGrace(t *testing.T) {
+	e, sched, _, got, id := heldRun(t) // never released
+	ctx := context.Background()
 	if err := sched.Shutdown(100 * time.Millisecond); err != nil {
 		t.Fatal(err)
 	}
@@ -67,17 +74,8 @@ func TestShutdownInterruptsARunPastTheGrace(t *testing.T) {
 }
 
 func TestShutdownLetsARunFinishWithinTheGrace(t *testing.T) {
-	e := newEnv(t)
-	g := bridgetest.NewGate()
-	sched, _ := newScheduler(t, e, g.Dialer(ldapsource.Dial))
-	var got ended
-	sched.OnRunEnded(got.add)
+	e, sched, g, got, id := heldRun(t)
 	ctx := context.Background()
-	id, err := sched.Trigger(ctx, bridge.Options{Trigger: bridge.TriggerManual})
-	if err != nil {
-		t.Fatal(err)
-	}
-	<-g.Started
 	done := make(chan error, 1)
 	go func() { done <- sched.Shutdown(time.Minute) }()
 	g.Release()

@@ -2,7 +2,6 @@ package main
 
 import (
 	"encoding/json"
-	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -237,22 +236,10 @@ func TestImageContentsSuffice(t *testing.T) {
 // JSON answer; code 0 means no answer.
 func getJSON(t *testing.T, url, token string) (int, map[string]any) {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodGet, url, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return 0, nil
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
+	code, b := do(t, http.MethodGet, url, token)
 	var body map[string]any
 	_ = json.Unmarshal(b, &body)
-	return resp.StatusCode, body
+	return code, body
 }
 
 // logFile takes a process's output; String reads what it wrote so far.

@@ -21,7 +21,8 @@ import (
 	"github.com/scimbridge/scimbridge/metrics"
 )
 
-// do sends a request with a bearer token and returns the status and body.
+// do sends a request with a bearer token (none when empty) and returns the
+// status and body; status 0 means no answer came.
 func do(t *testing.T, method, url, token string) (int, []byte) {
 	t.Helper()
 	req, err := http.NewRequest(method, url, nil)
@@ -33,7 +34,7 @@ func do(t *testing.T, method, url, token string) (int, []byte) {
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		t.Fatal(err)
+		return 0, nil
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
