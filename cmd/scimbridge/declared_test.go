@@ -120,7 +120,7 @@ func TestSecretsFromFilesAndSettingsAsCode(t *testing.T) {
 	if code, body := put(t, p.url()+"/api/v1/settings", cur); code != 200 {
 		t.Fatalf("PUT changing sync.maxDeletes: %d %v", code, body)
 	}
-	if err, _ := p.stop(t, 30*time.Second); err != nil {
+	if _, err := p.stop(t, 30*time.Second); err != nil {
 		t.Fatalf("serve: %v", err)
 	}
 	logs := p.logs.String()
@@ -137,7 +137,7 @@ func TestSecretsFromFilesAndSettingsAsCode(t *testing.T) {
 	if again["sync"].(map[string]any)["maxDeletes"] != 7.0 || again["connection"].(map[string]any)["url"] != srv.URL {
 		t.Errorf("after a restart: sync %v, connection %v", again["sync"], again["connection"])
 	}
-	if err, _ := p.stop(t, 30*time.Second); err != nil {
+	if _, err := p.stop(t, 30*time.Second); err != nil {
 		t.Fatalf("serve: %v", err)
 	}
 	logs += p.logs.String()

@@ -240,7 +240,7 @@ func TestMetricsAfterSyncsAndPushes(t *testing.T) {
 			t.Errorf("/metrics contains %q", secret)
 		}
 	}
-	if err, _ := p.stop(t, 30*time.Second); err != nil {
+	if _, err := p.stop(t, 30*time.Second); err != nil {
 		t.Errorf("serve: %v", err)
 	}
 }

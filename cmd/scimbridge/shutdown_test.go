@@ -180,8 +180,8 @@ func (p *serveProc) waitFor(t *testing.T, what string, limit time.Duration, cond
 	}
 }
 
-// stop sends SIGTERM and returns the exit error and how long the exit took.
-func (p *serveProc) stop(t *testing.T, limit time.Duration) (error, time.Duration) {
+// stop sends SIGTERM and returns how long the exit took and its error.
+func (p *serveProc) stop(t *testing.T, limit time.Duration) (time.Duration, error) {
 	t.Helper()
 	start := time.Now()
 	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
@@ -189,11 +189,11 @@ func (p *serveProc) stop(t *testing.T, limit time.Duration) (error, time.Duratio
 	}
 	select {
 	case err := <-p.done:
-		return err, time.Since(start)
+		return time.Since(start), err
 	case <-time.After(limit):
 		t.Fatalf("serve still running %s after SIGTERM:\n%s", limit, p.logs.String())
 	}
-	return nil, 0
+	return 0, nil
 }
 
 // TestSIGTERMDuringALargeSyncAndABackupMeanwhile: serve's startup sync of
@@ -250,7 +250,7 @@ func TestSIGTERMDuringALargeSyncAndABackupMeanwhile(t *testing.T) {
 		t.Fatalf("backup during the sync: exit %d\n%s\n%s", res.code, res.stdout, res.stderr)
 	}
 
-	err, took := p.stop(t, timeout+10*time.Second)
+	took, err := p.stop(t, timeout+10*time.Second)
 	if err != nil {
 		t.Fatalf("serve exited with %v after SIGTERM:\n%s", err, p.logs.String())
 	}
@@ -300,7 +300,7 @@ func TestSIGTERMDuringALargeSyncAndABackupMeanwhile(t *testing.T) {
 	if code != 200 || g["totalResults"] != 8.0 {
 		t.Errorf("the backup's groups: %d %v", code, g)
 	}
-	if err, _ := b.stop(t, 20*time.Second); err != nil {
+	if _, err := b.stop(t, 20*time.Second); err != nil {
 		t.Errorf("serve on the backup: %v", err)
 	}
 }
@@ -344,7 +344,7 @@ func TestSIGTERMDuringAPushStopsBetweenRequests(t *testing.T) {
 	db := filepath.Join(t.TempDir(), "state.db")
 	p := startServe(t, []string{"SCIMBRIDGE_SHUTDOWN_TIMEOUT=2s"}, "--db", db, "--settings", settings)
 	p.waitFor(t, "three push requests", 30*time.Second, func() bool { return len(target.Requests(t)) >= 3 })
-	err, took := p.stop(t, 15*time.Second)
+	took, err := p.stop(t, 15*time.Second)
 	if err != nil {
 		t.Fatalf("serve exited with %v after SIGTERM:\n%s", err, p.logs.String())
 	}
