@@ -34,6 +34,7 @@ import (
 	"helm.sh/helm/v4/pkg/engine"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	"k8s.io/apimachinery/pkg/runtime/serializer"
 	"k8s.io/client-go/kubernetes/scheme"
 	"sigs.k8s.io/kustomize/api/krusty"
@@ -52,6 +53,9 @@ func main() {
 			continue
 		}
 		kinds := map[string]int{}
+		for _, p := range wiring(objs) {
+			problems = append(problems, fmt.Sprintf("%s: %s", c.name, p))
+		}
 		for _, o := range objs {
 			kinds[o.kind]++
 			for _, p := range check(o) {
@@ -297,6 +301,57 @@ func removeComments(doc []byte) []byte {
 		}
 	}
 	return b.Bytes()
+}
+
+// wiring checks that the objects find each other: the Service and the
+// NetworkPolicy select the StatefulSet's pods, the StatefulSet names the
+// Service, the ServiceMonitor selects the Service.
+func wiring(objs []object) []string {
+	var p []string
+	var ss *appsv1.StatefulSet
+	for _, o := range objs {
+		if s, ok := o.obj.(*appsv1.StatefulSet); ok {
+			ss = s
+		}
+	}
+	if ss == nil {
+		return nil
+	}
+	pod := ss.Spec.Template.Labels
+	subset := func(sel, labels map[string]string) bool {
+		for k, v := range sel {
+			if labels[k] != v {
+				return false
+			}
+		}
+		return len(sel) > 0
+	}
+	if ss.Spec.Selector == nil || !subset(ss.Spec.Selector.MatchLabels, pod) {
+		p = append(p, "the StatefulSet's selector does not match its pods")
+	}
+	var svc *corev1.Service
+	for _, o := range objs {
+		switch x := o.obj.(type) {
+		case *corev1.Service:
+			svc = x
+			if !subset(x.Spec.Selector, pod) {
+				p = append(p, fmt.Sprintf("Service %s does not select the StatefulSet's pods %v (selector %v)", x.Name, pod, x.Spec.Selector))
+			}
+			if x.Name != ss.Spec.ServiceName {
+				p = append(p, fmt.Sprintf("the StatefulSet's serviceName %q is not Service %s", ss.Spec.ServiceName, x.Name))
+			}
+		case *networkingv1.NetworkPolicy:
+			if !subset(x.Spec.PodSelector.MatchLabels, pod) {
+				p = append(p, fmt.Sprintf("NetworkPolicy %s does not select the StatefulSet's pods", x.Name))
+			}
+		}
+	}
+	for _, o := range objs {
+		if sm, ok := o.obj.(*monitoringv1.ServiceMonitor); ok && (svc == nil || !subset(sm.Spec.Selector.MatchLabels, svc.Labels)) {
+			p = append(p, fmt.Sprintf("ServiceMonitor %s does not select the Service", sm.Name))
+		}
+	}
+	return p
 }
 
 // check returns what an object breaks of the deployment's promises.

@@ -47,6 +47,7 @@ func problems(root string) []string {
 			out = append(out, c.name+": "+err.Error())
 			continue
 		}
+		out = append(out, wiring(objs)...)
 		for _, o := range objs {
 			for _, p := range check(o) {
 				out = append(out, c.name+": "+p)
@@ -75,6 +76,10 @@ func TestEachKindOfMistakeIsCaught(t *testing.T) {
 		{"deploy/helm/scimbridge/templates/service.yaml", "port: {{ .Values.service.port }}", `port: "{{ .Values.service.port }}x"`,
 			"cannot unmarshal string into Go struct field ServicePort.spec.ports.port of type int32"},
 		{"deploy/helm/scimbridge/values.yaml", "path: /readyz", "path: /healthz", "readinessProbe must GET /readyz"},
+		{"deploy/helm/scimbridge/templates/service.yaml", `{{- include "scimbridge.selectorLabels" . | nindent 4 }}`, "app: other",
+			"Service scimbridge does not select the StatefulSet's pods"},
+		{"deploy/kubernetes/kustomization.yaml", "includeSelectors: true", "includeSelectors: false",
+			"Service scimbridge does not select the StatefulSet's pods"},
 		{"deploy/helm/scimbridge/values.yaml", "drop: [\"ALL\"]", "drop: [\"NET_RAW\"]", "all capabilities dropped"},
 	}
 	for _, tt := range tests {
