@@ -19,7 +19,7 @@ deps:
 test: deps
 	$(GO) vet ./...
 	@test -z "$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))" || { echo "gofmt needed:"; gofmt -l .; exit 1; }
-	$(GO) test -count=1 -timeout 15m ./...
+	$(GO) test -race -count=1 -timeout 20m ./...
 	$(MAKE) deploy-check
 
 # The deployment files: the kustomize base and the Helm chart rendered and
@@ -51,6 +51,7 @@ demo: deps build
 # Benchmarks (not part of `make test`): make bench N=100000
 bench: deps build
 	$(GO) run ./cmd/scimbridge-bench -n $(N)
+	$(GO) test -run '^$$' -bench MisconfiguredExternalID -benchtime 2x ./bridge
 
 clean:
 	rm -rf bin
