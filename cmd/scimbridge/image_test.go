@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"net/http"
 	"os"
 	"os/exec"
@@ -123,10 +124,7 @@ func TestImageContentsSuffice(t *testing.T) {
 	}
 	d := parseDockerfile(t)
 	root := filepath.Join(t.TempDir(), "rootfs")
-	repo, err := filepath.Abs("../..")
-	if err != nil {
-		t.Fatal(err)
-	}
+	repo := buildContext(t)
 	// The temporary directory is 0700 root: uid 65532 must reach /data.
 	if err := os.Chmod(filepath.Dir(root), 0o755); err != nil {
 		t.Fatal(err)
@@ -230,6 +228,69 @@ func TestImageContentsSuffice(t *testing.T) {
 	if !regexp.MustCompile(`"version":"image-test"`).MatchString(logs.String()) {
 		t.Errorf("the ldflags version stamp is missing from the start log:\n%s", logs.String())
 	}
+}
+
+// buildContext copies what a container build sees into a new directory:
+// the repository's files less those .dockerignore excludes, so a needed file
+// that it excludes fails the build here as it would in the engine.
+func buildContext(t *testing.T) string {
+	t.Helper()
+	ignore, err := os.ReadFile("../../.dockerignore")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var patterns []string
+	for _, l := range strings.Split(string(ignore), "\n") {
+		if l = strings.TrimSpace(l); l != "" && !strings.HasPrefix(l, "#") {
+			patterns = append(patterns, l)
+		}
+	}
+	out, err := exec.Command("git", "-C", "../..", "ls-files", "--cached", "--others", "--exclude-standard").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(t.TempDir(), "context")
+	for _, f := range strings.Fields(string(out)) {
+		if dockerIgnored(f, patterns) {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join("../..", f))
+		if errors.Is(err, os.ErrNotExist) {
+			continue // deleted in the work tree
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		dst := filepath.Join(dir, f)
+		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(dst, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+// dockerIgnored says whether a .dockerignore pattern excludes path: a
+// pattern matches the path or one of its parent directories, and a leading
+// "**/" matches at any depth. (No "!" exceptions: the file has none.)
+func dockerIgnored(path string, patterns []string) bool {
+	parts := strings.Split(path, "/")
+	for _, p := range patterns {
+		anyDepth := strings.HasPrefix(p, "**/")
+		p = strings.TrimPrefix(p, "**/")
+		for end := 1; end <= len(parts); end++ {
+			for start := 0; start < end; start++ {
+				if start > 0 && !anyDepth {
+					break
+				}
+				if ok, _ := filepath.Match(p, strings.Join(parts[start:end], "/")); ok {
+					return true
+				}
+			}
+		}
+	}
+	return false
 }
 
 // getJSON sends a GET with a bearer token (none when empty) and decodes the
