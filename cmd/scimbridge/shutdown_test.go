@@ -254,6 +254,7 @@ func TestSIGTERMDuringALargeSyncAndABackupMeanwhile(t *testing.T) {
 	if err != nil {
 		t.Fatalf("serve exited with %v after SIGTERM:\n%s", err, p.logs.String())
 	}
+	t.Logf("serve stopped %s after SIGTERM (timeout %s)", took, timeout)
 	// A bound, not a speed measurement: the shutdown promises the timeout;
 	// a second of slack covers the process's own exit.
 	if took > timeout+time.Second {
@@ -352,6 +353,7 @@ func TestSIGTERMDuringAPushStopsBetweenRequests(t *testing.T) {
 		t.Errorf("serve took %s to stop, SCIMBRIDGE_SHUTDOWN_TIMEOUT is 2s", took)
 	}
 	reqs := target.Requests(t)
+	t.Logf("serve stopped %s after SIGTERM; the push had sent %d requests", took, len(reqs))
 	for _, r := range reqs {
 		if r.Status == 0 {
 			t.Errorf("%s %s was cut off without an answer", r.Method, r.Path)
