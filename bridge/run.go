@@ -96,7 +96,7 @@ func (s *Syncer) Running() (int64, bool) {
 // store outside a sync need ("Remove imported users and groups"). It returns
 // a *BusyError, without calling fn, while a sync is running.
 func (s *Syncer) Exclusive(ctx context.Context, fn func(ctx context.Context) error) error {
-	unlock, err := s.lock()
+	unlock, err := s.lock(ctx)
 	if err != nil {
 		return err
 	}
@@ -121,7 +121,7 @@ func (s *Syncer) RecoverInterrupted(ctx context.Context) (int, error) {
 }
 
 // lock takes the in-process run lock and the store's cross-process one.
-func (s *Syncer) lock() (unlock func(), err error) {
+func (s *Syncer) lock(ctx context.Context) (unlock func(), err error) {
 	select {
 	case s.sem <- struct{}{}:
 	default:
@@ -135,6 +135,8 @@ func (s *Syncer) lock() (unlock func(), err error) {
 		case s.sem <- struct{}{}:
 		case <-t.C:
 			return nil, &BusyError{RunID: s.running.Load()}
+		case <-ctx.Done():
+			return nil, ctx.Err()
 		}
 	}
 	release := func() { <-s.sem }
@@ -182,7 +184,7 @@ func (p *Pending) ID() int64 { return p.r.ID }
 // can hand out its id before the sync itself (Complete) runs, e.g. in the
 // background. While another run is in progress it returns a *BusyError.
 func (s *Syncer) Begin(ctx context.Context, opt Options) (p *Pending, err error) {
-	unlock, err := s.lock()
+	unlock, err := s.lock(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -236,6 +238,8 @@ func (p *Pending) Complete(ctx context.Context, settings *schema.Settings) (*Rep
 	r.DurationMs = r.FinishedAt.Sub(r.StartedAt).Milliseconds()
 	applied := false
 	switch {
+	case err != nil && ctx.Err() != nil:
+		r.Status, r.Error = StatusInterrupted, "stopped before it finished, nothing applied: "+err.Error()
 	case err != nil:
 		r.Status, r.Error = StatusFailed, err.Error()
 	case r.Status == StatusHeld:
@@ -245,6 +249,9 @@ func (p *Pending) Complete(ctx context.Context, settings *schema.Settings) (*Rep
 		r.Status = StatusSucceeded
 		if err := s.commit(ctx, tx, plan, r); err != nil {
 			r.Status, r.Error = StatusFailed, fmt.Sprintf("write to the state store: %v", err)
+			if ctx.Err() != nil {
+				r.Status = StatusInterrupted
+			}
 			rollback()
 			break
 		}
