@@ -128,6 +128,8 @@ type Deps struct {
 	Dial bridge.Dialer
 	// Pusher tests and deprovisions the push target; nil answers 501.
 	Pusher Pusher
+	// Sessions configure the admin console's sign-in (see session.go).
+	Sessions SessionOptions
 }
 
 // DefaultValidate checks a settings document with schema's validation and
@@ -270,7 +272,13 @@ func Register(e *echo.Echo, d Deps) error {
 
 	// The middleware goes on each route rather than on the group: group
 	// middleware adds a catch-all route that turns 405s into 404s.
-	g := &routes{g: e.Group(Prefix), mw: []echo.MiddlewareFunc{bodyLimit(MaxBodyBytes), bearerAuth(d.Token)}}
+	ss, err := newSessions(d.Token, d.Sessions, s.log)
+	if err != nil {
+		return fmt.Errorf("admin API: %w", err)
+	}
+	auth := ss.orBearer(bearerAuth(d.Token))
+	ss.register(e, auth)
+	g := &routes{g: e.Group(Prefix), mw: []echo.MiddlewareFunc{bodyLimit(MaxBodyBytes), auth}}
 	g.GET("/openapi.json", func(c echo.Context) error {
 		return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, openAPI)
 	})

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what scimbridge's tests and demo need, only when missing:
 # OpenLDAP slapd + ldap-utils, Samba AD DC (for the Active Directory tests),
-# Node.js + npm and the SCIMMY test server's npm packages (from its lock file).
+# Node.js + npm and the SCIMMY test server's npm packages (from its lock file),
+# Debian's chromium and a font for the admin console's browser tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -12,6 +13,8 @@ command -v samba >/dev/null 2>&1 || [ -x /usr/sbin/samba ] || need+=(samba-ad-dc
 command -v ldbsearch >/dev/null 2>&1 || need+=(ldb-tools)
 command -v node >/dev/null 2>&1 || need+=(nodejs)
 command -v npm >/dev/null 2>&1 || need+=(npm)
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
+[ -e /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || need+=(fonts-dejavu-core)
 
 if [ ${#need[@]} -gt 0 ]; then
 	echo "installing: ${need[*]}" >&2
