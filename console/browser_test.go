@@ -447,7 +447,7 @@ func (b *browser) terms(id string) map[string]string {
 	b.t.Helper()
 	out, err := chromedp.Run(b.ctx, chromedp.Evaluate[map[string]string](`(() => {
 		const o = {};
-		for (const dt of document.getElementById(` + strconv.Quote(id) + `).querySelectorAll("dt")) o[dt.textContent] = dt.nextElementSibling.textContent;
+		for (const dt of document.getElementById(`+strconv.Quote(id)+`).querySelectorAll("dt")) o[dt.textContent] = dt.nextElementSibling.textContent;
 		return o;
 	})()`))
 	if err != nil {
@@ -459,7 +459,7 @@ func (b *browser) terms(id string) map[string]string {
 // textOf is the text of the element with this id.
 func (b *browser) textOf(id string) string {
 	b.t.Helper()
-	v, err := chromedp.Run(b.ctx, chromedp.Evaluate[string](`document.getElementById(` + strconv.Quote(id) + `).innerText.trim()`))
+	v, err := chromedp.Run(b.ctx, chromedp.Evaluate[string](`document.getElementById(`+strconv.Quote(id)+`).innerText.trim()`))
 	if err != nil {
 		b.t.Fatal(err)
 	}
