@@ -7,7 +7,9 @@
 // The package is an adapter: it speaks HTTP (Echo) and JSON, and delegates to
 // the store, the scheduler, the directory and the push client through the
 // small interfaces in Deps. Every /api/v1 request needs
-// "Authorization: Bearer <admin token>"; errors are JSON:
+// "Authorization: Bearer <admin token>", or the admin console's session
+// cookie (session.go: the page trades the token for it once and never keeps
+// it); errors are JSON:
 //
 //	{"error": "invalid settings", "fields": [{"field": "connection.url", "message": "…"}]}
 //

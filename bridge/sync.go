@@ -78,6 +78,7 @@ type Syncer struct {
 
 	mu      sync.Mutex   // held for the whole of a run
 	running atomic.Int64 // id of the run in progress; 0 when idle
+	live    live         // how far the run in progress has come
 }
 
 // NewSyncer returns a Syncer that reads with dial and writes to st.
@@ -204,6 +205,7 @@ func (s *Syncer) Begin(ctx context.Context, opt Options) (p *Pending, err error)
 	if err := s.store.StartRun(ctx, r); err != nil {
 		return nil, fmt.Errorf("record sync run: %w", err)
 	}
+	s.live.reset()
 	s.running.Store(r.ID)
 	return &Pending{s: s, opt: opt, r: r, unlock: unlock}, nil
 }
@@ -241,6 +243,7 @@ func (p *Pending) Complete(ctx context.Context, settings *schema.Settings) (*Rep
 		r.Status = StatusSucceeded
 	default:
 		r.Status = StatusSucceeded
+		s.live.setPhase(PhaseWriting)
 		if err := s.commit(ctx, tx, plan, r); err != nil {
 			r.Status, r.Error = StatusFailed, fmt.Sprintf("write to the state store: %v", err)
 			rollback()
@@ -281,6 +284,7 @@ func (s *Syncer) push(ctx context.Context, settings *schema.Settings, opt Option
 	if s.pusher == nil || !settings.Push.Enabled {
 		return
 	}
+	s.live.setPhase(PhasePushing)
 	rep, err := s.pusher.Push(ctx, settings, r.ID, opt.FullPush)
 	if err != nil {
 		log.Error("push failed", "err", err)
@@ -336,7 +340,7 @@ func (s *Syncer) plan(ctx context.Context, settings *schema.Settings, opt Option
 	d := &directory{protect: map[string]bool{}}
 	var readErr error
 	if settings.Groups.Enabled {
-		readErr = readGroups(ctx, dir, settings, r, d, log)
+		readErr = readGroups(ctx, dir, settings, r, d, s.newProgress(log, PhaseReadingGroups))
 	}
 	got := <-snapshot
 	switch {
@@ -352,7 +356,7 @@ func (s *Syncer) plan(ctx context.Context, settings *schema.Settings, opt Option
 	st := newUserStream(settings, r, snap, d, nil, now, ids)
 	st.linkGroups(keptGroups(d, snap))
 	st.anc = ancestors(d.groups)
-	st.progress, st.streamMin = newProgress(log, "reading users"), s.streamMin
+	st.progress, st.streamMin = s.newProgress(log, PhaseReadingUsers), s.streamMin
 	if !opt.DryRun {
 		st.open = func() (Tx, error) { return s.store.Begin(ctx) }
 	}
@@ -387,6 +391,7 @@ func (s *Syncer) plan(ctx context.Context, settings *schema.Settings, opt Option
 	log.Info("directory read", "users", r.Users, "groups", r.Groups, "skipped", r.Skipped,
 		"usersWritten", st.created-len(st.pending)-len(st.deferred), "ms", time.Since(readStart).Milliseconds())
 
+	s.live.setPhase(PhaseComparing)
 	p = &Plan{GroupMembers: map[string][]Member{}}
 	md := st.md
 	md.kept = diffGroups(p, d, st.anc, snap, gStored, gm, st.id, now)
@@ -411,8 +416,7 @@ func (s *Syncer) plan(ctx context.Context, settings *schema.Settings, opt Option
 
 // readGroups streams the groups from the directory and maps them. Any read
 // error fails the whole run: a partial read must never look complete.
-func readGroups(ctx context.Context, dir Directory, settings *schema.Settings, r *Report, d *directory, log *slog.Logger) error {
-	progress := newProgress(log, "reading groups")
+func readGroups(ctx context.Context, dir Directory, settings *schema.Settings, r *Report, d *directory, progress *progress) error {
 	err := dir.Groups(ctx, func(e *schema.Entry) error {
 		progress.tick()
 		g, err := schema.MapGroup(e, settings)
@@ -439,32 +443,6 @@ func (e *writeError) Error() string { return fmt.Sprintf("write to the state sto
 func (e *writeError) Unwrap() error { return e.err }
 
 // progress logs how far a long read has come, at most every progressEvery.
-type progress struct {
-	log     *slog.Logger
-	what    string
-	n       int
-	started time.Time
-	next    time.Time
-}
-
-const progressEvery = 5 * time.Second
-
-func newProgress(log *slog.Logger, what string) *progress {
-	now := time.Now()
-	return &progress{log: log, what: what, started: now, next: now.Add(progressEvery)}
-}
-
-func (p *progress) tick() {
-	p.n++
-	if p.n&1023 != 0 {
-		return
-	}
-	if now := time.Now(); now.After(p.next) {
-		p.next = now.Add(progressEvery)
-		p.log.Info("sync progress", "phase", p.what, "entries", p.n, "elapsedMs", now.Sub(p.started).Milliseconds())
-	}
-}
-
 // referralCounter is a Directory that counts the search references it skipped.
 type referralCounter interface{ Referrals() int }
 

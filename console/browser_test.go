@@ -30,6 +30,7 @@ import (
 	"github.com/scimbridge/scimbridge/adminapi"
 	"github.com/scimbridge/scimbridge/bridge"
 	"github.com/scimbridge/scimbridge/console"
+	"github.com/scimbridge/scimbridge/internal/bridgetest"
 	"github.com/scimbridge/scimbridge/internal/secret"
 	"github.com/scimbridge/scimbridge/internal/settingsdoc"
 	"github.com/scimbridge/scimbridge/internal/slapdtest"
@@ -56,7 +57,9 @@ type server struct {
 	http  *httptest.Server
 }
 
-func startServer(t *testing.T) *server {
+// startServer starts the server; with a gate, syncs wait at it before
+// reading users.
+func startServer(t *testing.T, gate ...*bridgetest.Gate) *server {
 	t.Helper()
 	s := &server{slapd: slapdtest.Start(t)}
 	db, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "state.db"))
@@ -69,7 +72,11 @@ func startServer(t *testing.T) *server {
 		t.Fatal(err)
 	}
 	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	syncer := bridge.NewSyncer(db, ldapsource.Dial, log)
+	dial := bridge.Dialer(ldapsource.Dial)
+	for _, g := range gate {
+		dial = g.Dialer(dial)
+	}
+	syncer := bridge.NewSyncer(db, dial, log)
 	sched, err := scheduler.New(syncer, settingsdoc.Loader(db, key), log)
 	if err != nil {
 		t.Fatal(err)
@@ -432,6 +439,22 @@ func (b *browser) status(name string) string {
 	}
 }
 
+// waitText waits until the status element named name says want.
+func (b *browser) waitText(name, want string) {
+	b.t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		s := b.text("status", name)
+		if s == want {
+			return
+		}
+		if time.Now().After(deadline) {
+			b.t.Fatalf("status %q says %q, want %q", name, s, want)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
 // tableRows is the text of each cell of each body row of a table.
 func (b *browser) tableRows(name string) [][]string {
 	b.t.Helper()
@@ -493,10 +516,15 @@ func (b *browser) pageText() string {
 	return v
 }
 
-// shot writes a full-page PNG at the current width.
-func (b *browser) shot(name string) {
+// shot writes a PNG of the whole page, or with viewOnly of what the window
+// shows.
+func (b *browser) shot(name string, viewOnly bool) {
 	b.t.Helper()
-	png, err := chromedp.Run(b.ctx, chromedp.FullScreenshot(100))
+	capture := chromedp.FullScreenshot(100)
+	if viewOnly {
+		capture = chromedp.CaptureScreenshot()
+	}
+	png, err := chromedp.Run(b.ctx, capture)
 	if err != nil {
 		b.t.Fatal(err)
 	}
@@ -507,7 +535,7 @@ func (b *browser) shot(name string) {
 	b.t.Logf("screenshot %s", path)
 }
 
-// shots writes the page at 1280 px and at 390 px wide.
+// shotBoth writes the whole page at 390 px and at 1280 px wide.
 func (b *browser) shotBoth(name string) {
 	b.t.Helper()
 	b.do(chromedp.EmulateViewport(390, 844, chromedp.EmulateScale(1)))
@@ -515,9 +543,19 @@ func (b *browser) shotBoth(name string) {
 	if w, err := chromedp.Run(b.ctx, chromedp.Evaluate[int]("document.documentElement.scrollWidth")); err != nil || w != 390 {
 		b.t.Errorf("%s: the page is %d px wide at a 390 px viewport (%v)", name, w, err)
 	}
-	b.shot(name + "-390")
+	b.shot(name+"-390", false)
 	b.do(chromedp.EmulateViewport(1280, 900))
-	b.shot(name + "-1280")
+	b.shot(name+"-1280", false)
+}
+
+// shotAt writes what a window of w×h px shows with the element named
+// (role, name) at its top: the view a person has, not the whole page.
+func (b *browser) shotAt(file string, w, h int64, role, name string) {
+	b.t.Helper()
+	b.do(chromedp.EmulateViewport(w, h))
+	b.on(b.find(role, name), `function() { this.scrollIntoView({block: "start"}); }`, nil)
+	b.shot(file, true)
+	b.do(chromedp.EmulateViewport(1280, 900))
 }
 
 func (b *browser) noSecrets(secrets map[string]string) {
@@ -530,10 +568,16 @@ func (b *browser) noSecrets(secrets map[string]string) {
 	}
 }
 
-// bearer calls the admin API as a script would.
-func bearer(t *testing.T, s *server, method, path string) (int, map[string]any) {
+// bearer calls the admin API as a script would, with an optional JSON body.
+func bearer(t *testing.T, s *server, method, path string, body ...string) (int, map[string]any) {
 	t.Helper()
-	return call(t, s, method, path, func(r *http.Request) { r.Header.Set("Authorization", "Bearer "+adminToken) })
+	return call(t, s, method, path, func(r *http.Request) {
+		r.Header.Set("Authorization", "Bearer "+adminToken)
+		if len(body) > 0 {
+			r.Body = io.NopCloser(strings.NewReader(body[0]))
+			r.Header.Set("Content-Type", "application/json")
+		}
+	})
 }
 
 func call(t *testing.T, s *server, method, path string, prep func(*http.Request)) (int, map[string]any) {

@@ -1,6 +1,7 @@
 package console_test
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/scimbridge/scimbridge/adminapi"
 	"github.com/scimbridge/scimbridge/console"
+	"github.com/scimbridge/scimbridge/internal/bridgetest"
 	"github.com/scimbridge/scimbridge/internal/slapdtest"
 )
 
@@ -99,6 +101,8 @@ func TestAdminSetsUpLDAPInTheConsole(t *testing.T) {
 		t.Errorf("first preview row %q, want %q", got, want)
 	}
 	b.shotBoth("02-tests-succeeded")
+	b.shotAt("02-tests-succeeded-view-1280", 1280, 1120, "heading", "LDAP settings")
+	b.shotAt("02-tests-succeeded-view-390", 390, 844, "button", "Test connection")
 
 	// A wrong password fails, naming the bind step.
 	b.fill("Bind Credential", wrongPassword)
@@ -307,5 +311,51 @@ func TestSessionCookieRefusesOtherOrigins(t *testing.T) {
 		if code != http.StatusUnauthorized || body["error"] != "sign-in refused: that is not the admin token (SCIMBRIDGE_ADMIN_TOKEN)" {
 			t.Errorf("sign-in with %q: %d %v", tok, code, body)
 		}
+	}
+}
+
+// TestConsoleFollowsARunningSync holds a sync before it reads users: the page
+// shows its phase and the entries read so far until it ends, then a dry run
+// previews the next sync without writing.
+func TestConsoleFollowsARunningSync(t *testing.T) {
+	gate := bridgetest.NewGate()
+	srv := startServer(t, gate)
+	st := srv.slapd.Settings()
+	st.Enabled = false
+	settings, err := json.Marshal(st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code, body := bearer(t, srv, "PUT", "/api/v1/settings", string(settings)); code != http.StatusOK {
+		t.Fatalf("save settings: %d %v", code, body)
+	}
+	b := startBrowser(t)
+	b.do(chromedp.Navigate(srv.http.URL + "/"))
+	b.fill("Admin token", adminToken)
+	b.press("Sign in")
+	b.find("heading", "LDAP settings")
+	if got := b.result("Enable LDAP", "LDAP result"); got != "LDAP enabled: scheduled syncs run." {
+		t.Fatalf("Enable LDAP: %q", got)
+	}
+
+	b.press("Sync all users")
+	<-gate.Started
+	// The base fixture's 8 groups are read; the users wait at the gate.
+	b.waitText("Sync result", "Sync run 1 running: reading users, 8 entries read so far…")
+	b.shotBoth("04-sync-running")
+	// A reload finds the run and follows it.
+	b.do(chromedp.Reload())
+	b.waitText("Sync result", "Sync run 1 running: reading users, 8 entries read so far…")
+	gate.Release()
+	b.waitText("Sync result", "Sync run 1 succeeded: 9 users (9 created, 0 updated, 0 deleted), 8 groups (8 created, 0 updated, 0 deleted), 2 skipped.")
+
+	if got, want := b.result("Preview a sync (dry run)", "Sync result"),
+		"Dry run 2 succeeded: 9 users (0 created, 0 updated, 0 deleted), 8 groups (0 created, 0 updated, 0 deleted), 2 skipped."; got != want {
+		t.Errorf("dry run: %q, want %q", got, want)
+	}
+	b.find("heading", "Report of run 2 (dry run: nothing was written)")
+	rows := b.tableRows("Run history")
+	if len(rows) != 2 || rows[0][0] != "2 (dry run)" || rows[1][0] != "1" {
+		t.Errorf("run history %q", rows)
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/scimbridge/scimbridge/bridge"
 	"github.com/scimbridge/scimbridge/push"
 	"github.com/scimbridge/scimbridge/schema"
+	"github.com/scimbridge/scimbridge/store"
 )
 
 func cmdPush(ctx context.Context, args []string, stdout, stderr io.Writer, log *slog.Logger) error {
@@ -95,6 +96,24 @@ type adminPusher struct{ c *push.Client }
 func (a adminPusher) TestPush(ctx context.Context, s *schema.Settings) adminapi.TestResult {
 	r := a.c.TestPush(ctx, s)
 	return adminapi.TestResult{OK: r.OK, Step: r.Step, Message: r.Message, DurationMs: r.DurationMs}
+}
+
+// PushCounts counts what the push client has not delivered, for the status panel.
+func (a adminPusher) PushCounts(ctx context.Context) (adminapi.PushCounts, error) {
+	st, err := a.c.Status(ctx)
+	if err != nil {
+		return adminapi.PushCounts{}, err
+	}
+	c := adminapi.PushCounts{PendingChanges: st.PendingChanges}
+	for _, it := range st.Items {
+		switch it.Status {
+		case store.PushPending:
+			c.Pending++
+		case store.PushFailed:
+			c.Failed++
+		}
+	}
+	return c, nil
 }
 
 func (a adminPusher) Deprovision(ctx context.Context, s *schema.Settings) (json.RawMessage, error) {

@@ -355,41 +355,47 @@ async function toggleLDAP() {
 
 let polling = null;
 
+function runName(id, dryRun) { return (dryRun ? "Dry run " : "Sync run ") + id; }
+
 async function startSync(dryRun) {
   const what = dryRun ? "Dry run" : "Sync";
   show("sync-result", what + ": starting…");
   const r = await api("POST", "/sync" + (dryRun ? "?dryRun=true" : ""));
   if (r.status === 401) return;
   if (r.status !== 202) {
-    let msg = errorText(r, "HTTP " + r.status);
-    if (r.body && r.body.runId) msg += " (run " + r.body.runId + ")";
-    show("sync-result", what + " not started: " + msg, "bad");
-    if (r.body && r.body.runId) follow(r.body.runId, "Sync");
+    const running = r.body && r.body.runId;
+    show("sync-result", what + " not started: " + errorText(r, "HTTP " + r.status) + (running ? " (run " + running + ")" : ""), "bad");
+    if (running) follow(running);
     return;
   }
-  follow(r.body.runId, what);
+  follow(r.body.runId);
 }
 
 // follow shows a run's live progress until it ends, then its outcome.
-async function follow(id, what) {
+async function follow(id) {
   if (polling) clearTimeout(polling);
   const bar = $("sync-progress");
   bar.hidden = false;
   for (;;) {
     const r = await api("GET", "/sync/runs/" + id);
-    if (r.status !== 200) { bar.hidden = true; if (r.status !== 401) show("sync-result", what + " run " + id + ": " + errorText(r, "HTTP " + r.status), "bad"); return; }
+    if (r.status !== 200) {
+      bar.hidden = true;
+      if (r.status !== 401) show("sync-result", "Run " + id + ": " + errorText(r, "HTTP " + r.status), "bad");
+      return;
+    }
     const run = r.body;
+    const name = runName(id, run.dryRun);
     if (run.status !== "running") {
       bar.hidden = true;
       const ok = run.status === "succeeded";
-      show("sync-result", what + " run " + id + " " + run.status + ": " + runSummary(run) + (run.error ? ". " + run.error : "."), ok ? "ok" : "bad");
+      show("sync-result", name + " " + run.status + ": " + runSummary(run) + (run.error ? ". " + run.error : "."), ok ? "ok" : "bad");
       await Promise.all([refreshRuns(), refreshStatus()]);
       openReport(run);
       return;
     }
     const p = run.progress;
-    show("sync-result", what + " run " + id + " running" + (p ? ": " + p.phase + ", " + p.entries + " entries read so far" : "…"));
-    await new Promise((res) => { polling = setTimeout(res, 400); });
+    show("sync-result", name + " running" + (p ? ": " + p.phase + ", " + p.entries + " entries read so far…" : "…"));
+    await new Promise((res) => { polling = setTimeout(res, 300); });
   }
 }
 
@@ -416,7 +422,8 @@ function renderStatus(s) {
     ["Next run", s.nextRun ? fmtTime(s.nextRun) : "none scheduled"],
     ["Users", String(s.users)],
     ["Groups", String(s.groups)],
-    ["Push", !s.pushEnabled ? "off" : (s.push ? s.push.pending + " pending, " + s.push.failed + " failed" : "on")],
+    ["Push", !s.pushEnabled ? "off" : s.push
+      ? s.push.pendingChanges + " changes to send, " + s.push.pending + " pending, " + s.push.failed + " failed" : "on"],
   ];
   $("status-panel").replaceChildren(...rows.flatMap(([k, v]) => [el("dt", {text: k}), el("dd", {text: v})]));
 }
@@ -446,7 +453,7 @@ async function refreshRuns() {
 
 function openReport(run) {
   $("run-report").hidden = false;
-  $("run-report-title").textContent = "Report of run " + run.id + (run.dryRun ? " (dry run)" : "");
+  $("run-report-title").textContent = "Report of run " + run.id + (run.dryRun ? " (dry run: nothing was written)" : "");
   const counts = [
     ["Status", run.status], ["Trigger", run.trigger], ["Started", fmtTime(run.startedAt)], ["Duration", fmtMs(run.durationMs)],
     ["Users", run.users], ["Users created", run.usersCreated], ["Users updated", run.usersUpdated], ["Users deleted", run.usersDeleted],
@@ -503,7 +510,7 @@ async function loadAll() {
   if (r.status !== 200) return;
   fill(r.body);
   const [runs] = await Promise.all([refreshRuns(), refreshStatus()]);
-  if (runs.length && runs[0].status === "running") follow(runs[0].id, "Sync");
+  if (runs.length && runs[0].status === "running") follow(runs[0].id);
 }
 
 async function signIn(ev) {
