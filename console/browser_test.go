@@ -22,6 +22,7 @@ import (
 	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/dom"
 	"github.com/chromedp/cdproto/input"
+	cdplog "github.com/chromedp/cdproto/log"
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
@@ -121,6 +122,9 @@ type browser struct {
 	responses []response
 	pending   sync.WaitGroup
 	cookieReq map[network.RequestID]bool // requests that carried the session cookie
+	// pageErrors are uncaught exceptions and console errors (a CSP
+	// violation among them); failed requests are not: some are the test's.
+	pageErrors []string
 }
 
 // response is one answer the page received.
@@ -167,6 +171,9 @@ func startBrowser(t *testing.T) *browser {
 	if _, err := chromedp.Call(ctx, network.Enable, network.EnableParams{}); err != nil {
 		t.Fatal(err)
 	}
+	if _, err := chromedp.Call(ctx, cdplog.Enable, cdp.Empty{}); err != nil {
+		t.Fatal(err)
+	}
 	return b
 }
 
@@ -187,6 +194,16 @@ func screenshotDir(t *testing.T) string {
 // onEvent records responses; bodies are fetched off the event loop.
 func (b *browser) onEvent(ev any) {
 	switch ev := ev.(type) {
+	case *runtime.EventExceptionThrown:
+		b.mu.Lock()
+		b.pageErrors = append(b.pageErrors, ev.ExceptionDetails.Text+" "+ev.ExceptionDetails.URL)
+		b.mu.Unlock()
+	case *cdplog.EventEntryAdded:
+		if ev.Entry.Level == cdplog.EntryLevelError && ev.Entry.Source != cdplog.EntrySourceNetwork {
+			b.mu.Lock()
+			b.pageErrors = append(b.pageErrors, string(ev.Entry.Source)+": "+ev.Entry.Text)
+			b.mu.Unlock()
+		}
 	case *network.EventRequestWillBeSentExtraInfo:
 		for _, c := range ev.AssociatedCookies {
 			if c.Cookie != nil && c.Cookie.Name == adminapi.SessionCookie && len(c.BlockedReasons) == 0 {
@@ -237,6 +254,17 @@ func (b *browser) received() []response {
 		out[i].withCookie = b.cookieReq[out[i].id]
 	}
 	return out
+}
+
+// noPageErrors checks that the page threw nothing and logged no error: no
+// script failed and the Content-Security-Policy blocked nothing.
+func (b *browser) noPageErrors() {
+	b.t.Helper()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, e := range b.pageErrors {
+		b.t.Errorf("page error: %s", e)
+	}
 }
 
 // waitResponse waits for the first response from url.

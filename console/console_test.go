@@ -52,7 +52,7 @@ func TestAdminSetsUpLDAPInTheConsole(t *testing.T) {
 	b.noSecrets(secrets)
 
 	// Nothing saved yet: the vendor's defaults, no credential.
-	if got := b.description("textbox", "Bind Credential"); got != "None is set." {
+	if got := b.description("textbox", "Bind Credential"); got != "None is stored yet." {
 		t.Errorf("Bind Credential says %q before anything is saved", got)
 	}
 	for name, want := range map[string]string{"username": "uid", "email": "mail", "firstName": "givenName", "lastName": "sn",
@@ -148,7 +148,7 @@ func TestAdminSetsUpLDAPInTheConsole(t *testing.T) {
 		}
 	}
 	for _, name := range []string{"Bind Credential", "Push token"} {
-		if got, want := b.description("textbox", name), "A value is set. It is never shown; type a new one to replace it."; got != want {
+		if got, want := b.description("textbox", name), "One is stored. It is never shown; type a new one to replace it."; got != want {
 			t.Errorf("after reload %s says %q, want %q", name, got, want)
 		}
 	}
@@ -216,6 +216,8 @@ func TestAdminSetsUpLDAPInTheConsole(t *testing.T) {
 		t.Error("the settings are still shown after sign-out")
 	}
 	b.noSecrets(secrets)
+
+	b.noPageErrors()
 
 	// No answer the page received holds a secret; every one carries the headers.
 	got := b.received()
@@ -354,6 +356,7 @@ func TestConsoleFollowsARunningSync(t *testing.T) {
 		t.Errorf("dry run: %q, want %q", got, want)
 	}
 	b.find("heading", "Report of run 2 (dry run: nothing was written)")
+	b.noPageErrors()
 	rows := b.tableRows("Run history")
 	if len(rows) != 2 || rows[0][0] != "2 (dry run)" || rows[1][0] != "1" {
 		t.Errorf("run history %q", rows)

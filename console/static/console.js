@@ -223,8 +223,8 @@ function fill(doc) {
       const set = !!getPath(doc, SECRET_SET[path]);
       input.placeholder = set ? "•••••• set: leave empty to keep it" : "not set";
       $("hint-" + input.id).textContent = set
-        ? "A value is set. It is never shown; type a new one to replace it."
-        : "None is set.";
+        ? "One is stored. It is never shown; type a new one to replace it."
+        : "None is stored yet.";
     } else if (kind === "list") input.value = (v || []).join(", ");
     else if (kind === "lines") input.value = (v || []).join("\n");
     else input.value = v == null ? "" : String(v);
