@@ -423,6 +423,19 @@ func (b *browser) result(button, status string) string {
 	return b.status(status)
 }
 
+// activeLabel is the label of the focused control, or its text.
+func (b *browser) activeLabel() string {
+	b.t.Helper()
+	v, err := chromedp.Run(b.ctx, chromedp.Evaluate[string](`(() => {
+		const e = document.activeElement;
+		return (e.labels && e.labels.length ? e.labels[0] : e).textContent.trim();
+	})()`))
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	return v
+}
+
 // value is the current value of a form control.
 func (b *browser) value(role, name string) string {
 	b.t.Helper()

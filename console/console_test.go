@@ -38,6 +38,14 @@ func TestAdminSetsUpLDAPInTheConsole(t *testing.T) {
 	// Signed out, the page asks for the admin token; the SCIM token does not sign in.
 	b.do(chromedp.Navigate(srv.http.URL + "/"))
 	b.find("heading", "Sign in")
+	// The keyboard starts in "Admin token"; Tab reaches "Sign in".
+	if got := b.activeLabel(); got != "Admin token" {
+		t.Errorf("focus on load: %q, want the Admin token field", got)
+	}
+	b.do(chromedp.KeyEvent("\t"))
+	if got := b.activeLabel(); got != "Sign in" {
+		t.Errorf("focus after Tab: %q, want the Sign in button", got)
+	}
 	b.shotBoth("01-sign-in")
 	b.fill("Admin token", scimToken)
 	if got, want := b.result("Sign in", "Sign-in result"), "sign-in refused: that is not the admin token (SCIMBRIDGE_ADMIN_TOKEN)"; got != want {
