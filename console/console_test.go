@@ -370,3 +370,45 @@ func TestConsoleFollowsARunningSync(t *testing.T) {
 		t.Errorf("run history %q", rows)
 	}
 }
+
+// TestEndedSessionKeepsTheForm: when the session ends under an admin's
+// unsaved edits (here: signed out elsewhere), the next request brings back
+// sign-in and, once signed in again, the edits are still there to save.
+func TestEndedSessionKeepsTheForm(t *testing.T) {
+	srv := startServer(t)
+	b := startBrowser(t)
+	b.do(chromedp.Navigate(srv.http.URL + "/"))
+	b.fill("Admin token", adminToken)
+	b.press("Sign in")
+	b.find("heading", "LDAP settings")
+	b.fill("Connection URL", srv.slapd.URL)
+	b.fill("Bind DN", slapdtest.AdminDN)
+	b.fill("Bind Credential", srv.slapd.AdminPassword)
+	b.fill("Users DN", slapdtest.PeopleDN)
+	b.fill("Groups DN", slapdtest.GroupsDN)
+
+	c := b.sessionCookie(srv.http.URL)
+	if code, _ := call(t, srv, "DELETE", "/api/v1/session", func(r *http.Request) {
+		r.AddCookie(&http.Cookie{Name: c.Name, Value: c.Value})
+	}); code != http.StatusNoContent {
+		t.Fatalf("sign out elsewhere: %d", code)
+	}
+	b.press("Save")
+	if got, want := b.status("Sign-in result"),
+		"Your session has ended: sign in again with the admin token. Unsaved changes in the form are kept."; got != want {
+		t.Fatalf("Save after the session ended: %q, want %q", got, want)
+	}
+	b.fill("Admin token", adminToken)
+	b.press("Sign in")
+	b.find("heading", "LDAP settings")
+	if got := b.value("textbox", "Users DN"); got != slapdtest.PeopleDN {
+		t.Fatalf("Users DN after signing in again: %q", got)
+	}
+	if got := b.result("Save", "Save result"); got != "Saved." {
+		t.Fatalf("Save after signing in again: %q", got)
+	}
+	if code, body := bearer(t, srv, "GET", "/api/v1/settings"); code != http.StatusOK || body["connection"].(map[string]any)["url"] != srv.slapd.URL {
+		t.Errorf("stored settings: %d %v", code, body)
+	}
+	b.noPageErrors()
+}

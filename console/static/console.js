@@ -147,7 +147,7 @@ async function api(method, path, body) {
     try { data = await res.json(); } catch (err) { data = {error: "unreadable answer (HTTP " + res.status + ")"}; }
   }
   if (res.status === 401 && path !== "/session") {
-    signedOut("Your session has ended: sign in again with the admin token.");
+    signedOut("Your session has ended: sign in again with the admin token. Unsaved changes in the form are kept.", true);
   }
   return {status: res.status, body: data};
 }
@@ -250,7 +250,6 @@ function documentFromForm() {
     else v = input.value;
     setPath(doc, path, v);
   }
-  for (const flag of Object.values(SECRET_SET)) setPath(doc, flag, false);
   if (doc.connection) delete doc.connection.bindCredentialSet;
   if (doc.push) delete doc.push.tokenSet;
   return doc;
@@ -486,21 +485,34 @@ function pushSummary(p) {
 
 // ---- sign-in ----
 
+let keptForm = false; // the form survived an ended session: do not reload it over the admin's edits
+
 function signedIn() {
   $("sign-in-view").hidden = true;
   $("console-view").hidden = false;
   $("sign-out").hidden = false;
-  loadAll();
+  if (keptForm) {
+    keptForm = false;
+    refreshRuns();
+    refreshStatus();
+  } else {
+    loadAll();
+  }
 }
 
-function signedOut(message) {
+// signedOut shows the sign-in form. An ended session keeps the form as the
+// admin left it; signing out empties it.
+function signedOut(message, keepForm) {
   if (polling) clearTimeout(polling);
   $("console-view").hidden = true;
   $("sign-out").hidden = true;
   $("sign-in-view").hidden = false;
-  loaded = null;
-  for (const input of inputs.values()) { if (input.type !== "checkbox") input.value = ""; }
-  clearFieldErrors();
+  keptForm = !!keepForm && loaded !== null;
+  if (!keptForm) {
+    loaded = null;
+    for (const input of inputs.values()) { if (input.type !== "checkbox") input.value = ""; }
+    clearFieldErrors();
+  }
   show("sign-in-result", message || "", message ? "bad" : "");
   $("admin-token").focus();
 }
