@@ -287,6 +287,7 @@ func Register(e *echo.Echo, d Deps) error {
 	g.GET("/settings", s.getSettings)
 	g.PUT("/settings", s.putSettings)
 	g.GET("/settings/history", s.settingsHistory)
+	g.GET("/settings/defaults", s.defaults)
 	g.POST("/settings/test-connection", s.testConnection)
 	g.POST("/settings/test-authentication", s.testAuthentication)
 	g.POST("/settings/test-push", s.testPush)

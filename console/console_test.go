@@ -412,3 +412,36 @@ func TestEndedSessionKeepsTheForm(t *testing.T) {
 	}
 	b.noPageErrors()
 }
+
+// TestVendorRefillsItsDefaults: choosing "ad" as the vendor moves the fields
+// still at the OpenLDAP defaults to AD's; a field the admin changed (here
+// username, uid for OpenLDAP, sAMAccountName for AD) stays.
+func TestVendorRefillsItsDefaults(t *testing.T) {
+	srv := startServer(t)
+	b := startBrowser(t)
+	b.do(chromedp.Navigate(srv.http.URL + "/"))
+	b.fill("Admin token", adminToken)
+	b.press("Sign in")
+	b.find("heading", "LDAP settings")
+	b.fill("username", "cn")
+
+	b.focus(b.find("combobox", "Vendor"))
+	b.do(chromedp.KeyEvent("a"))
+	before := "Choosing another refills the fields still at the defaults of the one before."
+	for deadline := time.Now().Add(10 * time.Second); b.description("combobox", "Vendor") == before && time.Now().Before(deadline); {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if got, want := b.description("combobox", "Vendor"), "6 fields that held the openldap defaults now hold the ad defaults."; got != want {
+		t.Errorf("Vendor says %q, want %q", got, want)
+	}
+	for name, want := range map[string]string{
+		"username": "cn", "externalId": "objectGUID", "User object classes": "person, user",
+		"disabledAttribute": "userAccountControl", "disabledBit": "2", "Group object classes": "group",
+		"group externalId": "objectGUID", "email": "mail", "firstName": "givenName",
+	} {
+		if got := b.value("textbox", name); got != want {
+			t.Errorf("after choosing ad, %s = %q, want %q", name, got, want)
+		}
+	}
+	b.noPageErrors()
+}

@@ -11,7 +11,7 @@ const API = "/api/v1";
 // per line), select.
 const SECTIONS = [
   {id: "connection", title: "Connection", fields: [
-    ["vendor", "Vendor", "select", ["openldap", "ad", "other"], "Chooses the defaults of omitted fields only."],
+    ["vendor", "Vendor", "select", ["openldap", "ad", "other"], "Choosing another refills the fields still at the defaults of the one before."],
     ["connection.url", "Connection URL", "text", null, "ldap://host:389 or ldaps://host:636"],
     ["connection.startTls", "StartTLS", "bool"],
     ["connection.caCertPem", "CA certificate", "area", null, "PEM certificates to trust besides the system's."],
@@ -212,23 +212,58 @@ function buildField([path, label, kind, choices, hint]) {
   return wrap;
 }
 
+// shown is how the form shows the value v of a field of this kind.
+function shown(kind, v) {
+  if (kind === "bool") return !!v;
+  if (kind === "list") return (v || []).join(", ");
+  if (kind === "lines") return (v || []).join("\n");
+  return v == null ? "" : String(v);
+}
+
+function current(input) { return input.dataset.kind === "bool" ? input.checked : input.value; }
+
+function setShown(input, v) {
+  if (input.dataset.kind === "bool") input.checked = v;
+  else input.value = v;
+}
+
+let vendorShown = "openldap";
+
 function fill(doc) {
   loaded = doc;
+  vendorShown = doc.vendor;
   for (const [path, input] of inputs) {
     const kind = input.dataset.kind;
     const v = getPath(doc, path);
-    if (kind === "bool") input.checked = !!v;
-    else if (kind === "secret") {
+    if (kind === "secret") {
       input.value = "";
       const set = !!getPath(doc, SECRET_SET[path]);
       input.placeholder = set ? "•••••• set: leave empty to keep it" : "not set";
       $("hint-" + input.id).textContent = set
         ? "One is stored. It is never shown; type a new one to replace it."
         : "None is stored yet.";
-    } else if (kind === "list") input.value = (v || []).join(", ");
-    else if (kind === "lines") input.value = (v || []).join("\n");
-    else input.value = v == null ? "" : String(v);
+    } else setShown(input, shown(kind, v));
   }
+}
+
+// vendorChanged moves the fields that still hold the old vendor's defaults
+// to the new vendor's (AD: sAMAccountName, objectGUID, …); fields the admin
+// changed stay as they are.
+async function vendorChanged() {
+  const input = inputs.get("vendor");
+  const from = vendorShown, to = input.value;
+  const hint = $("hint-" + input.id);
+  const [a, b] = await Promise.all([api("GET", "/settings/defaults?vendor=" + from), api("GET", "/settings/defaults?vendor=" + to)]);
+  if (a.status !== 200 || b.status !== 200) { hint.textContent = "The defaults of " + to + " could not be read: " + ((a.status !== 200 ? a : b).body.error || "no answer"); return; }
+  let moved = 0;
+  for (const [path, field] of inputs) {
+    const kind = field.dataset.kind;
+    if (path === "vendor" || kind === "secret") continue;
+    const old = shown(kind, getPath(a.body, path)), next = shown(kind, getPath(b.body, path));
+    if (old !== next && current(field) === old) { setShown(field, next); moved++; }
+  }
+  vendorShown = to;
+  hint.textContent = moved + (moved === 1 ? " field that held the " : " fields that held the ") + from + " defaults now " + (moved === 1 ? "holds" : "hold") + " the " + to + " defaults.";
 }
 
 // documentFromForm is the settings document the form shows: the last
@@ -551,6 +586,7 @@ async function start() {
   $("toggle-ldap").addEventListener("click", toggleLDAP);
   $("sync-now").addEventListener("click", () => startSync(false));
   $("sync-dry").addEventListener("click", () => startSync(true));
+  inputs.get("vendor").addEventListener("change", vendorChanged);
   for (const sec of SECTIONS) {
     for (const [action, label] of sec.buttons || []) {
       document.querySelector('[data-action="' + action + '"]').addEventListener("click", () => runTest(action, label));
