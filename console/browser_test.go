@@ -423,6 +423,21 @@ func (b *browser) result(button, status string) string {
 	return b.status(status)
 }
 
+// signIn signs in with the admin token from the sign-in form.
+func (b *browser) signIn() {
+	b.t.Helper()
+	b.fill("Admin token", adminToken)
+	b.press("Sign in")
+	b.find("heading", "LDAP settings")
+}
+
+// openSignedIn opens the console of srv and signs in.
+func (b *browser) openSignedIn(srv *server) {
+	b.t.Helper()
+	b.do(chromedp.Navigate(srv.http.URL + "/"))
+	b.signIn()
+}
+
 // activeLabel is the label of the focused control, or its text.
 func (b *browser) activeLabel() string {
 	b.t.Helper()

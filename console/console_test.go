@@ -54,9 +54,7 @@ func TestAdminSetsUpLDAPInTheConsole(t *testing.T) {
 	if v := b.value("textbox", "Admin token"); v != "" {
 		t.Fatalf("the token field still holds %q after a refused sign-in", v)
 	}
-	b.fill("Admin token", adminToken)
-	b.press("Sign in")
-	b.find("heading", "LDAP settings")
+	b.signIn()
 	b.noSecrets(secrets)
 
 	// Nothing saved yet: the vendor's defaults, no credential.
@@ -340,10 +338,7 @@ func TestConsoleFollowsARunningSync(t *testing.T) {
 		t.Fatalf("save settings: %d %v", code, body)
 	}
 	b := startBrowser(t)
-	b.do(chromedp.Navigate(srv.http.URL + "/"))
-	b.fill("Admin token", adminToken)
-	b.press("Sign in")
-	b.find("heading", "LDAP settings")
+	b.openSignedIn(srv)
 	if got := b.result("Enable LDAP", "LDAP result"); got != "LDAP enabled: scheduled syncs run." {
 		t.Fatalf("Enable LDAP: %q", got)
 	}
@@ -377,10 +372,7 @@ func TestConsoleFollowsARunningSync(t *testing.T) {
 func TestEndedSessionKeepsTheForm(t *testing.T) {
 	srv := startServer(t)
 	b := startBrowser(t)
-	b.do(chromedp.Navigate(srv.http.URL + "/"))
-	b.fill("Admin token", adminToken)
-	b.press("Sign in")
-	b.find("heading", "LDAP settings")
+	b.openSignedIn(srv)
 	b.fill("Connection URL", srv.slapd.URL)
 	b.fill("Bind DN", slapdtest.AdminDN)
 	b.fill("Bind Credential", srv.slapd.AdminPassword)
@@ -398,9 +390,7 @@ func TestEndedSessionKeepsTheForm(t *testing.T) {
 		"Your session has ended: sign in again with the admin token. Unsaved changes in the form are kept."; got != want {
 		t.Fatalf("Save after the session ended: %q, want %q", got, want)
 	}
-	b.fill("Admin token", adminToken)
-	b.press("Sign in")
-	b.find("heading", "LDAP settings")
+	b.signIn()
 	if got := b.value("textbox", "Users DN"); got != slapdtest.PeopleDN {
 		t.Fatalf("Users DN after signing in again: %q", got)
 	}
@@ -419,10 +409,7 @@ func TestEndedSessionKeepsTheForm(t *testing.T) {
 func TestVendorRefillsItsDefaults(t *testing.T) {
 	srv := startServer(t)
 	b := startBrowser(t)
-	b.do(chromedp.Navigate(srv.http.URL + "/"))
-	b.fill("Admin token", adminToken)
-	b.press("Sign in")
-	b.find("heading", "LDAP settings")
+	b.openSignedIn(srv)
 	b.fill("username", "cn")
 
 	b.focus(b.find("combobox", "Vendor"))
