@@ -28,7 +28,7 @@ const AssetPrefix = "/console/"
 // CSP is the Content-Security-Policy of every answer: scripts and styles from
 // this origin only (no inline script), requests to this origin only, no
 // framing, no plugins, forms posting nowhere else.
-const CSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; " +
+const CSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; " +
 	"base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 
 // SecurityHeaders sets CSP, X-Frame-Options DENY, nosniff and no referrer on

@@ -472,13 +472,13 @@ async function refreshRuns() {
     b.addEventListener("click", () => openReport(run));
     body.append(el("tr", {},
       el("th", {scope: "row", text: String(run.id) + (run.dryRun ? " (dry run)" : "")}),
-      el("td", {text: fmtTime(run.startedAt)}), el("td", {text: run.trigger}),
-      el("td", {class: "st-" + run.status, text: run.status}),
+      el("td", {class: "st-" + run.status, text: run.status}), el("td", {text: run.trigger}),
       el("td", {text: String(run.users)}), el("td", {text: String(run.groups)}),
       el("td", {text: String(run.usersCreated + run.groupsCreated)}),
       el("td", {text: String(run.usersUpdated + run.groupsUpdated)}),
       el("td", {text: String(run.usersDeleted + run.groupsDeleted)}),
-      el("td", {text: String(run.skipped)}), el("td", {text: fmtMs(run.durationMs)}),
+      el("td", {text: String(run.skipped)}),
+      el("td", {text: fmtTime(run.startedAt)}), el("td", {text: fmtMs(run.durationMs)}),
       el("td", {}, b)));
   }
   $("runs-empty").hidden = r.body.runs.length > 0;
