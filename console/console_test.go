@@ -323,8 +323,9 @@ func TestSessionCookieRefusesOtherOrigins(t *testing.T) {
 }
 
 // TestConsoleFollowsARunningSync holds a sync before it reads users: the page
-// shows its phase and the entries read so far until it ends, then a dry run
-// previews the next sync without writing.
+// shows its phase and the entries read so far until it ends. Then a dry run
+// previews the next sync without writing, and a run held by the deletion
+// threshold is approved from the page.
 func TestConsoleFollowsARunningSync(t *testing.T) {
 	gate := bridgetest.NewGate()
 	srv := startServer(t, gate)
@@ -359,11 +360,34 @@ func TestConsoleFollowsARunningSync(t *testing.T) {
 		t.Errorf("dry run: %q, want %q", got, want)
 	}
 	b.find("heading", "Report of run 2 (dry run: nothing was written)")
-	b.noPageErrors()
 	rows := b.tableRows("Run history")
 	if len(rows) != 2 || rows[0][0] != "2 (dry run)" || rows[1][0] != "1" {
 		t.Errorf("run history %q", rows)
 	}
+
+	// A run that would delete more than allowed is held; the admin approves it.
+	b.fill("Custom user LDAP filter", "(uid=alice)")
+	b.fill("Maximum deletions per run", "0")
+	if got := b.result("Save", "Save result"); got != "Saved." {
+		t.Fatalf("Save: %q", got)
+	}
+	if got, want := b.result("Sync all users", "Sync result"),
+		"Sync run 3 held: 1 user (0 created, 0 updated, 8 deleted), 8 groups (0 created, 5 updated, 0 deleted), 0 skipped. "+
+			"held: the run would delete 8 users, more than sync.maxDeletes (0); approve with --allow-deletes. "+
+			"Nothing was applied: to apply it, press Approve the deletions and sync."; got != want {
+		t.Errorf("held sync: %q, want %q", got, want)
+	}
+	if got, want := b.result("Approve the deletions and sync", "Sync result"),
+		"Sync run 4 succeeded: 1 user (0 created, 0 updated, 8 deleted), 8 groups (0 created, 5 updated, 0 deleted), 0 skipped."; got != want {
+		t.Errorf("approved sync: %q, want %q", got, want)
+	}
+	if b.present("button", "Approve the deletions and sync") {
+		t.Error("the approval is still offered after the approved run")
+	}
+	if code, body := bearer(t, srv, "GET", "/api/v1/status"); code != http.StatusOK || body["users"] != 1.0 {
+		t.Errorf("status after the approved run: %d %v", code, body)
+	}
+	b.noPageErrors()
 }
 
 // TestEndedSessionKeepsTheForm: when the session ends under an admin's

@@ -391,10 +391,13 @@ let polling = null;
 
 function runName(id, dryRun) { return (dryRun ? "Dry run " : "Sync run ") + id; }
 
-async function startSync(dryRun) {
+// startSync starts a sync, a dry run, or a sync that may delete more than
+// sync.maxDeletes (the approval of a held run).
+async function startSync(dryRun, allowDeletes) {
   const what = dryRun ? "Dry run" : "Sync";
+  $("sync-approve").hidden = true;
   show("sync-result", what + ": starting…");
-  const r = await api("POST", "/sync" + (dryRun ? "?dryRun=true" : ""));
+  const r = await api("POST", "/sync" + (dryRun ? "?dryRun=true" : allowDeletes ? "?allowDeletes=true" : ""));
   if (r.status === 401) return;
   if (r.status !== 202) {
     const running = r.body && r.body.runId;
@@ -422,7 +425,10 @@ async function follow(id) {
     if (run.status !== "running") {
       bar.hidden = true;
       const ok = run.status === "succeeded";
-      show("sync-result", name + " " + run.status + ": " + runSummary(run) + (run.error ? ". " + run.error : "."), ok ? "ok" : "bad");
+      let msg = name + " " + run.status + ": " + runSummary(run) + "." + (run.error ? " " + run.error + "." : "");
+      if (run.status === "held") msg += " Nothing was applied: to apply it, press Approve the deletions and sync.";
+      show("sync-result", msg, ok ? "ok" : "bad");
+      $("sync-approve").hidden = run.status !== "held";
       await Promise.all([refreshRuns(), refreshStatus()]);
       openReport(run);
       return;
@@ -433,9 +439,11 @@ async function follow(id) {
   }
 }
 
+function plural(n, word) { return n + " " + word + (n === 1 ? "" : "s"); }
+
 function runSummary(run) {
-  return run.users + " users (" + run.usersCreated + " created, " + run.usersUpdated + " updated, " + run.usersDeleted + " deleted), " +
-    run.groups + " groups (" + run.groupsCreated + " created, " + run.groupsUpdated + " updated, " + run.groupsDeleted + " deleted), " +
+  return plural(run.users, "user") + " (" + run.usersCreated + " created, " + run.usersUpdated + " updated, " + run.usersDeleted + " deleted), " +
+    plural(run.groups, "group") + " (" + run.groupsCreated + " created, " + run.groupsUpdated + " updated, " + run.groupsDeleted + " deleted), " +
     run.skipped + " skipped";
 }
 
@@ -586,6 +594,7 @@ async function start() {
   $("toggle-ldap").addEventListener("click", toggleLDAP);
   $("sync-now").addEventListener("click", () => startSync(false));
   $("sync-dry").addEventListener("click", () => startSync(true));
+  $("sync-approve").addEventListener("click", () => startSync(false, true));
   inputs.get("vendor").addEventListener("change", vendorChanged);
   for (const sec of SECTIONS) {
     for (const [action, label] of sec.buttons || []) {
