@@ -279,8 +279,8 @@ func Register(e *echo.Echo, d Deps) error {
 		return fmt.Errorf("admin API: %w", err)
 	}
 	auth := ss.orBearer(bearerAuth(d.Token))
-	ss.register(e, auth)
 	g := &routes{g: e.Group(Prefix), mw: []echo.MiddlewareFunc{bodyLimit(MaxBodyBytes), auth}}
+	ss.register(g)
 	g.GET("/openapi.json", func(c echo.Context) error {
 		return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, openAPI)
 	})

@@ -82,12 +82,13 @@ func newSessions(token string, o SessionOptions, log *slog.Logger) (*sessions, e
 	return ss, nil
 }
 
-// register adds the sign-in, session and sign-out routes.
-func (ss *sessions) register(e *echo.Echo, auth echo.MiddlewareFunc) {
-	limit := bodyLimit(MaxBodyBytes)
-	e.POST(Prefix+"/session", ss.signIn, limit)
-	e.GET(Prefix+"/session", ss.current, limit, auth)
-	e.DELETE(Prefix+"/session", ss.signOut, limit)
+// register adds the session route to the authenticated routes, and sign-in
+// and sign-out beside them without authentication.
+func (ss *sessions) register(authed *routes) {
+	authed.GET("/session", ss.current)
+	open := &routes{g: authed.g, mw: []echo.MiddlewareFunc{bodyLimit(MaxBodyBytes)}}
+	open.POST("/session", ss.signIn)
+	open.DELETE("/session", ss.signOut)
 }
 
 // errCrossOrigin refuses a cookie-authenticated write sent from another site.

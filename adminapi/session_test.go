@@ -22,9 +22,9 @@ func sessionServer(t *testing.T, o SessionOptions, now *time.Time) (*echo.Echo, 
 	}
 	ss.now = func() time.Time { return *now }
 	e := echo.New()
-	auth := ss.orBearer(bearerAuth("the-admin-token"))
-	ss.register(e, auth)
-	e.GET(Prefix+"/check", func(c echo.Context) error { return c.NoContent(http.StatusNoContent) }, auth)
+	g := &routes{g: e.Group(Prefix), mw: []echo.MiddlewareFunc{ss.orBearer(bearerAuth("the-admin-token"))}}
+	ss.register(g)
+	g.GET("/check", func(c echo.Context) error { return c.NoContent(http.StatusNoContent) })
 	e.HTTPErrorHandler = func(err error, c echo.Context) { (&server{log: slog.New(slog.DiscardHandler)}).writeError(err, c) }
 	return e, ss
 }
