@@ -17,11 +17,11 @@ type progressReporter interface {
 }
 
 // addProgress adds "progress": {"phase", "entries"} to the JSON object of a
-// running run when the scheduler knows how far it has come (a run of another
-// process has none).
+// run still in progress in this process (a run of another process has none).
+// That includes a run whose report says succeeded while it pushes.
 func (s *server) addProgress(m map[string]any, r *bridge.Report) {
 	pr, ok := s.sched.(progressReporter)
-	if !ok || r.Status != bridge.StatusRunning {
+	if !ok {
 		return
 	}
 	if p, ok := pr.Progress(); ok && p.RunID == r.ID {

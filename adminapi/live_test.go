@@ -51,7 +51,8 @@ func TestRunningRunShowsItsProgress(t *testing.T) {
 		t.Errorf("progress = %v, want %v: %s", got, want, r.raw)
 	}
 	close(gate)
-	if run := e.waitRun(id); run["status"] != "succeeded" || run["progress"] != nil {
-		t.Errorf("ended run: %v", run)
+	e.sched.Wait()
+	if run := e.must(e.call("GET", "/api/v1/sync/runs/"+itoa(id), nil), http.StatusOK, "ended run"); run.body["status"] != "succeeded" || run.body["progress"] != nil {
+		t.Errorf("ended run: %s", run.raw)
 	}
 }

@@ -36,7 +36,9 @@ import (
 	"github.com/scimbridge/scimbridge/internal/settingsdoc"
 	"github.com/scimbridge/scimbridge/internal/slapdtest"
 	"github.com/scimbridge/scimbridge/ldapsource"
+	"github.com/scimbridge/scimbridge/push"
 	"github.com/scimbridge/scimbridge/scheduler"
+	"github.com/scimbridge/scimbridge/schema"
 	"github.com/scimbridge/scimbridge/store"
 )
 
@@ -58,10 +60,26 @@ type server struct {
 	http  *httptest.Server
 }
 
-// startServer starts the server; with a gate, syncs wait at it before
-// reading users.
-func startServer(t *testing.T, gate ...*bridgetest.Gate) *server {
+// serverOption changes how startServer sets the server up.
+type serverOption func(*serverConfig)
+
+type serverConfig struct {
+	gate *bridgetest.Gate
+	push bool
+}
+
+// withGate makes syncs wait at gate before reading users.
+func withGate(g *bridgetest.Gate) serverOption { return func(c *serverConfig) { c.gate = g } }
+
+// withPush gives the syncer and the admin API the real push client.
+func withPush() serverOption { return func(c *serverConfig) { c.push = true } }
+
+func startServer(t *testing.T, opts ...serverOption) *server {
 	t.Helper()
+	var cfg serverConfig
+	for _, o := range opts {
+		o(&cfg)
+	}
 	s := &server{slapd: slapdtest.Start(t)}
 	db, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "state.db"))
 	if err != nil {
@@ -74,20 +92,25 @@ func startServer(t *testing.T, gate ...*bridgetest.Gate) *server {
 	}
 	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	dial := bridge.Dialer(ldapsource.Dial)
-	for _, g := range gate {
-		dial = g.Dialer(dial)
+	if cfg.gate != nil {
+		dial = cfg.gate.Dialer(dial)
 	}
 	syncer := bridge.NewSyncer(db, dial, log)
+	deps := adminapi.Deps{Key: key, Token: adminToken, SCIMTokens: []string{scimToken}, Logger: log, Store: db}
+	if cfg.push {
+		client := push.New(db, log)
+		syncer.SetPusher(client)
+		deps.Pusher = pushClient{client}
+	}
 	sched, err := scheduler.New(syncer, settingsdoc.Loader(db, key), log)
 	if err != nil {
 		t.Fatal(err)
 	}
 	sched.Start()
+	deps.Scheduler = sched
 	e := echo.New()
 	e.HideBanner = true
-	if err := adminapi.Register(e, adminapi.Deps{
-		Store: db, Scheduler: sched, Key: key, Token: adminToken, SCIMTokens: []string{scimToken}, Logger: log,
-	}); err != nil {
+	if err := adminapi.Register(e, deps); err != nil {
 		t.Fatal(err)
 	}
 	console.Register(e)
@@ -100,6 +123,37 @@ func startServer(t *testing.T, gate ...*bridgetest.Gate) *server {
 		db.Close()
 	})
 	return s
+}
+
+// saveLDAPSettings stores the settings for the server's slapd, LDAP still
+// disabled, as a script would.
+func (s *server) saveLDAPSettings(t *testing.T) {
+	t.Helper()
+	st := s.slapd.Settings()
+	st.Enabled = false
+	doc, err := json.Marshal(st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code, body := bearer(t, s, "PUT", "/api/v1/settings", string(doc)); code != http.StatusOK {
+		t.Fatalf("save settings: %d %v", code, body)
+	}
+}
+
+// pushClient gives the admin API the push client, as serve does.
+type pushClient struct{ c *push.Client }
+
+func (p pushClient) TestPush(ctx context.Context, s *schema.Settings) adminapi.TestResult {
+	return adminapi.TestResult(p.c.TestPush(ctx, s))
+}
+
+func (p pushClient) Deprovision(ctx context.Context, s *schema.Settings) (json.RawMessage, error) {
+	return p.c.Deprovision(ctx, s)
+}
+
+func (p pushClient) PushCounts(ctx context.Context) (adminapi.PushCounts, error) {
+	n, err := p.c.Counts(ctx)
+	return adminapi.PushCounts(n), err
 }
 
 // testWriter sends the server's warnings to the test log.
@@ -404,6 +458,13 @@ func (b *browser) fill(name, text string) {
 	if _, err := chromedp.Call(b.ctx, input.InsertText, input.InsertTextParams{Text: text}); err != nil {
 		b.t.Fatal(err)
 	}
+}
+
+// toggle ticks or clears the checkbox named name from the keyboard.
+func (b *browser) toggle(name string) {
+	b.t.Helper()
+	b.focus(b.find("checkbox", name))
+	b.do(chromedp.KeyEvent(" "))
 }
 
 // press activates the button named name from the keyboard.

@@ -1,12 +1,12 @@
 package console_test
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"reflect"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -17,6 +17,7 @@ import (
 	"github.com/scimbridge/scimbridge/adminapi"
 	"github.com/scimbridge/scimbridge/console"
 	"github.com/scimbridge/scimbridge/internal/bridgetest"
+	"github.com/scimbridge/scimbridge/internal/scimmytest"
 	"github.com/scimbridge/scimbridge/internal/slapdtest"
 )
 
@@ -328,16 +329,8 @@ func TestSessionCookieRefusesOtherOrigins(t *testing.T) {
 // threshold is approved from the page.
 func TestConsoleFollowsARunningSync(t *testing.T) {
 	gate := bridgetest.NewGate()
-	srv := startServer(t, gate)
-	st := srv.slapd.Settings()
-	st.Enabled = false
-	settings, err := json.Marshal(st)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if code, body := bearer(t, srv, "PUT", "/api/v1/settings", string(settings)); code != http.StatusOK {
-		t.Fatalf("save settings: %d %v", code, body)
-	}
+	srv := startServer(t, withGate(gate))
+	srv.saveLDAPSettings(t)
 	b := startBrowser(t)
 	b.openSignedIn(srv)
 	if got := b.result("Enable LDAP", "LDAP result"); got != "LDAP enabled: scheduled syncs run." {
@@ -363,6 +356,12 @@ func TestConsoleFollowsARunningSync(t *testing.T) {
 	rows := b.tableRows("Run history")
 	if len(rows) != 2 || rows[0][0] != "2 (dry run)" || rows[1][0] != "1" {
 		t.Errorf("run history %q", rows)
+	}
+	// The history opens an earlier run's report and moves the keyboard there.
+	b.press("Open the report of run 1")
+	b.find("heading", "Report of run 1")
+	if got := b.activeLabel(); got != "Report of run 1" {
+		t.Errorf("focus after opening a report: %q", got)
 	}
 
 	// A run that would delete more than allowed is held; the admin approves it.
@@ -454,5 +453,50 @@ func TestVendorRefillsItsDefaults(t *testing.T) {
 			t.Errorf("after choosing ad, %s = %q, want %q", name, got, want)
 		}
 	}
+	b.noPageErrors()
+}
+
+// TestConsolePushesToASCIMTarget sets up the push target on the page against
+// a real SCIMMY: Test push with a wrong and the right token, Save, sync; the
+// run's report shows the push outcome and the status panel what is left.
+func TestConsolePushesToASCIMTarget(t *testing.T) {
+	target := scimmytest.Start(t)
+	srv := startServer(t, withPush())
+	srv.saveLDAPSettings(t)
+	b := startBrowser(t)
+	b.openSignedIn(srv)
+
+	b.toggle("Push each sync's changes to a SCIM target")
+	b.fill("Push URL", target.URL)
+	b.fill("Push token", "not-"+target.Token)
+	if got, want := b.result("Test push", "Test push result"),
+		"Test push failed at the auth step: auth: the target refused the token (HTTP 401): check push.token and push.authHeader"; got != want {
+		t.Errorf("Test push with a wrong token: %q, want %q", got, want)
+	}
+	b.fill("Push token", target.Token)
+	if got, want := b.result("Test push", "Test push result"),
+		"Test push succeeded. reached "+target.URL+", token accepted (rfc profile, PATCH supported)"; got != want {
+		t.Errorf("Test push: %q, want %q", got, want)
+	}
+	if got := b.result("Save", "Save result"); got != "Saved." {
+		t.Fatalf("Save: %q", got)
+	}
+	b.press("Enable LDAP")
+	b.find("button", "Disable LDAP")
+	if got, want := b.result("Sync all users", "Sync result"),
+		"Sync run 1 succeeded: 9 users (9 created, 0 updated, 0 deleted), 8 groups (8 created, 0 updated, 0 deleted), 2 skipped."; got != want {
+		t.Errorf("Sync all users: %q, want %q", got, want)
+	}
+	// The request count includes lookups and the target's config: not pinned here.
+	if got := b.textOf("run-report-push"); !regexp.MustCompile(`^Pushed: 17 created, 0 updated, 0 deleted, 0 failed, 0 still pending \(\d+ requests\)\.$`).MatchString(got) {
+		t.Errorf("push outcome %q", got)
+	}
+	if got := b.terms("status-panel")["Push"]; got != "0 changes to send, 0 pending, 0 failed" {
+		t.Errorf("status panel Push %q", got)
+	}
+	if n := scimmytest.Counts(target.Requests(t))["POST /Users"]; n != 9 {
+		t.Errorf("%d users created at the target, want 9", n)
+	}
+	b.shotAt("06-push-report-view-1280", 1280, 900, "heading", "Report of run 1")
 	b.noPageErrors()
 }

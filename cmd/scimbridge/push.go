@@ -13,7 +13,6 @@ import (
 	"github.com/scimbridge/scimbridge/bridge"
 	"github.com/scimbridge/scimbridge/push"
 	"github.com/scimbridge/scimbridge/schema"
-	"github.com/scimbridge/scimbridge/store"
 )
 
 func cmdPush(ctx context.Context, args []string, stdout, stderr io.Writer, log *slog.Logger) error {
@@ -100,20 +99,8 @@ func (a adminPusher) TestPush(ctx context.Context, s *schema.Settings) adminapi.
 
 // PushCounts counts what the push client has not delivered, for the status panel.
 func (a adminPusher) PushCounts(ctx context.Context) (adminapi.PushCounts, error) {
-	st, err := a.c.Status(ctx)
-	if err != nil {
-		return adminapi.PushCounts{}, err
-	}
-	c := adminapi.PushCounts{PendingChanges: st.PendingChanges}
-	for _, it := range st.Items {
-		switch it.Status {
-		case store.PushPending:
-			c.Pending++
-		case store.PushFailed:
-			c.Failed++
-		}
-	}
-	return c, nil
+	n, err := a.c.Counts(ctx)
+	return adminapi.PushCounts(n), err
 }
 
 func (a adminPusher) Deprovision(ctx context.Context, s *schema.Settings) (json.RawMessage, error) {

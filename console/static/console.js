@@ -422,19 +422,21 @@ async function follow(id) {
     }
     const run = r.body;
     const name = runName(id, run.dryRun);
-    if (run.status !== "running") {
+    if (run.status !== "running" && !run.progress) { // a run that pushes has its status but still its progress
       bar.hidden = true;
       const ok = run.status === "succeeded";
       let msg = name + " " + run.status + ": " + runSummary(run) + "." + (run.error ? " " + run.error + "." : "");
       if (run.status === "held") msg += " Nothing was applied: to apply it, press Approve the deletions and sync.";
-      show("sync-result", msg, ok ? "ok" : "bad");
-      $("sync-approve").hidden = run.status !== "held";
       await Promise.all([refreshRuns(), refreshStatus()]);
       openReport(run);
+      // The outcome comes last: once it shows, the history and report are current.
+      show("sync-result", msg, ok ? "ok" : "bad");
+      $("sync-approve").hidden = run.status !== "held";
       return;
     }
     const p = run.progress;
-    show("sync-result", name + " running" + (p ? ": " + p.phase + ", " + p.entries + " entries read so far…" : "…"));
+    const read = p && p.phase.startsWith("reading") ? ", " + p.entries + " entries read so far" : "";
+    show("sync-result", name + " running" + (p ? ": " + p.phase + read : "") + "…");
     await new Promise((res) => { polling = setTimeout(res, 300); });
   }
 }
@@ -477,7 +479,7 @@ async function refreshRuns() {
   body.replaceChildren();
   for (const run of r.body.runs) {
     const b = el("button", {type: "button", class: "quiet", "aria-label": "Open the report of run " + run.id, text: "Report"});
-    b.addEventListener("click", () => openReport(run));
+    b.addEventListener("click", () => openReport(run, true));
     body.append(el("tr", {},
       el("th", {scope: "row", text: String(run.id) + (run.dryRun ? " (dry run)" : "")}),
       el("td", {class: "st-" + run.status, text: run.status}), el("td", {text: run.trigger}),
@@ -493,7 +495,8 @@ async function refreshRuns() {
   return r.body.runs;
 }
 
-function openReport(run) {
+// openReport shows a run's report; asked from its button, focus moves there.
+function openReport(run, focus) {
   $("run-report").hidden = false;
   $("run-report-title").textContent = "Report of run " + run.id + (run.dryRun ? " (dry run: nothing was written)" : "");
   const counts = [
@@ -513,17 +516,17 @@ function openReport(run) {
   $("run-report-noskips").hidden = skipped.length > 0;
   table.querySelector("tbody").replaceChildren(...skipped.map((s) => el("tr", {}, el("td", {text: s.dn}), el("td", {text: s.reason}))));
   $("run-report-push").textContent = pushSummary(run.push);
-  $("run-report-title").focus();
+  if (focus) $("run-report-title").focus();
 }
 
 function pushSummary(p) {
   if (!p) return "No push in this run.";
-  const parts = [];
-  for (const [k, v] of Object.entries(p)) {
-    if (typeof v === "number" || typeof v === "string" || typeof v === "boolean") parts.push(k + ": " + v);
-    else if (Array.isArray(v)) parts.push(k + ": " + v.length);
-  }
-  return parts.join(", ") || "Pushed.";
+  if (p.created === undefined) return "The push failed: " + (p.error || "no report") + ".";
+  let s = "Pushed: " + p.created + " created, " + p.updated + " updated, " + p.deleted + " deleted, " + p.failed + " failed, " +
+    p.pending + " still pending (" + plural(p.sent, "request") + ")";
+  if (p.error) s += ". Stopped early: " + p.error;
+  for (const f of p.failures || []) s += ". " + f.type + " " + f.name + " refused: " + f.error;
+  return s + ".";
 }
 
 // ---- sign-in ----
