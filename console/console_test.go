@@ -168,7 +168,7 @@ func TestAdminSetsUpLDAPInTheConsole(t *testing.T) {
 
 	// Enable LDAP, then Sync all users: the run shows its exact counts and
 	// its skipped entries (the base fixture's 9 users, 2 skipped, 8 groups).
-	if got, want := b.result("Enable LDAP", "LDAP result"), "LDAP enabled: scheduled syncs run."; got != want {
+	if got, want := b.result("Enable LDAP", "LDAP result"), "LDAP enabled: syncs run on schedule (see Next run)."; got != want {
 		t.Errorf("Enable LDAP: %q, want %q", got, want)
 	}
 	b.find("button", "Disable LDAP")
@@ -333,7 +333,7 @@ func TestConsoleFollowsARunningSync(t *testing.T) {
 	srv.saveLDAPSettings(t)
 	b := startBrowser(t)
 	b.openSignedIn(srv)
-	if got := b.result("Enable LDAP", "LDAP result"); got != "LDAP enabled: scheduled syncs run." {
+	if got := b.result("Enable LDAP", "LDAP result"); got != "LDAP enabled: syncs run on schedule (see Next run)." {
 		t.Fatalf("Enable LDAP: %q", got)
 	}
 
@@ -385,6 +385,14 @@ func TestConsoleFollowsARunningSync(t *testing.T) {
 	}
 	if code, body := bearer(t, srv, "GET", "/api/v1/status"); code != http.StatusOK || body["users"] != 1.0 {
 		t.Errorf("status after the approved run: %d %v", code, body)
+	}
+
+	// Disable LDAP: no more scheduled syncs.
+	if got, want := b.result("Disable LDAP", "LDAP result"), "LDAP disabled: no scheduled syncs."; got != want {
+		t.Errorf("Disable LDAP: %q, want %q", got, want)
+	}
+	if got := b.terms("status-panel"); got["LDAP"] != "disabled" || got["Next run"] != "none scheduled" {
+		t.Errorf("status panel after Disable LDAP: %v", got)
 	}
 	b.noPageErrors()
 }

@@ -383,7 +383,8 @@ async function toggleLDAP() {
   const r = await api("POST", on ? "/ldap/enable" : "/ldap/disable");
   if (r.status === 401) return;
   if (r.status !== 200) { show("ldap-result", errorText(r, "HTTP " + r.status), "bad"); return; }
-  show("ldap-result", on ? "LDAP enabled: scheduled syncs run." : "LDAP disabled: no scheduled syncs.", "ok");
+  const enabled = r.body.periodicFullSync ? "LDAP enabled: syncs run on schedule (see Next run)." : "LDAP enabled: periodic full sync is off, so syncs run when you press Sync all users.";
+  show("ldap-result", on ? enabled : "LDAP disabled: no scheduled syncs.", "ok");
   renderStatus(r.body);
 }
 
