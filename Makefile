@@ -18,7 +18,7 @@ deps:
 test: deps
 	$(GO) vet ./...
 	@test -z "$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))" || { echo "gofmt needed:"; gofmt -l .; exit 1; }
-	$(GO) test -count=1 -timeout 15m ./...
+	$(GO) test -race -count=1 -timeout 20m ./...
 
 vet:
 	$(GO) vet ./...
@@ -36,6 +36,7 @@ demo: deps build
 # Benchmarks (not part of `make test`): make bench N=100000
 bench: deps build
 	$(GO) run ./cmd/scimbridge-bench -n $(N)
+	$(GO) test -run '^$$' -bench MisconfiguredExternalID -benchtime 3x ./bridge
 
 clean:
 	rm -rf bin
