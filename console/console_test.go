@@ -249,6 +249,7 @@ func TestAdminSetsUpLDAPInTheConsole(t *testing.T) {
 // changes. The same cookie from the console's own origin works.
 func TestSessionCookieRefusesOtherOrigins(t *testing.T) {
 	srv := startServer(t)
+	srv.saveLDAPSettings(t) // valid and disabled: an accepted "Enable LDAP" would show
 	b := startBrowser(t)
 	b.do(chromedp.Navigate(srv.http.URL + "/"))
 	b.fill("Admin token", adminToken)
