@@ -231,6 +231,14 @@ func TestAdminSetsUpLDAPInTheConsole(t *testing.T) {
 	if len(got) < 20 {
 		t.Fatalf("only %d responses recorded", len(got))
 	}
+	// The bodies were read: the saved settings' answer says a credential is set.
+	read := false
+	for _, r := range got {
+		read = read || (strings.HasSuffix(r.url, "/api/v1/settings") && strings.Contains(r.body, `"bindCredentialSet":true`))
+	}
+	if !read {
+		t.Error("no recorded GET /api/v1/settings answer says bindCredentialSet: the bodies were not read")
+	}
 	for _, r := range got {
 		for what, s := range secrets {
 			if strings.Contains(r.body, s) {
