@@ -36,7 +36,7 @@ demo: deps build
 # Benchmarks (not part of `make test`): make bench N=100000
 bench: deps build
 	$(GO) run ./cmd/scimbridge-bench -n $(N)
-	$(GO) test -run '^$$' -bench MisconfiguredExternalID -benchtime 3x ./bridge
+	$(GO) test -run '^$$' -bench MisconfiguredExternalID -benchtime 2x ./bridge
 
 clean:
 	rm -rf bin
