@@ -216,9 +216,6 @@ func Register(e *echo.Echo, d Deps) error {
 
 	e.GET("/healthz", s.healthz)
 	e.GET("/readyz", s.readyz)
-	// Echo answers OPTIONS on any route itself, before route middleware:
-	// under /api/v1 it needs the admin token like every other method.
-	e.Pre(authOptions(bearerAuth(d.Token)))
 
 	// The middleware goes on each route rather than on the group: group
 	// middleware adds a catch-all route that turns 405s into 404s.
@@ -227,6 +224,9 @@ func Register(e *echo.Echo, d Deps) error {
 		return fmt.Errorf("admin API: %w", err)
 	}
 	auth := ss.orBearer(bearerAuth(d.Token))
+	// Echo answers OPTIONS on any route itself, before route middleware:
+	// under /api/v1 it needs the same credentials as every other method.
+	e.Pre(authOptions(auth))
 	g := &routes{g: e.Group(Prefix), mw: []echo.MiddlewareFunc{bodyLimit(MaxBodyBytes), auth}}
 	ss.register(g)
 	g.GET("/openapi.json", func(c echo.Context) error {
