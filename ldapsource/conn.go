@@ -48,7 +48,12 @@ const (
 type Conn struct {
 	l         *ldap.Conn
 	s         schema.Settings
+	link      *link
 	referrals atomic.Int64
+	// bulk is true while user and group reads take the bulk path
+	// (bulk.go); it turns false, for good, when that path cannot connect.
+	bulk    atomic.Bool
+	bulkErr atomic.Pointer[error] // why bulk turned false
 }
 
 var _ bridge.Directory = (*Conn)(nil)
@@ -68,27 +73,15 @@ func Dial(ctx context.Context, s *schema.Settings) (bridge.Directory, error) {
 // as connection.bindDn (anonymous when empty). connection.connectTimeoutSeconds
 // bounds all of that. Failures are *StepError values saying which step failed.
 func Open(ctx context.Context, s *schema.Settings) (*Conn, error) {
-	if s == nil {
-		return nil, errors.New("ldapsource: no settings")
-	}
-	cc := s.Connection
-	ep, err := parseEndpoint(cc)
+	k, err := newLink(s)
 	if err != nil {
-		return nil, &StepError{Step: StepDNS, Message: "dns: " + err.Error(), Err: err}
+		return nil, err
 	}
-	timeout := seconds(cc.ConnectTimeoutSeconds, defaultConnectTimeout)
-	dctx, cancel := context.WithTimeout(ctx, timeout)
+	dctx, cancel := context.WithTimeout(ctx, k.timeout)
 	defer cancel()
-
-	var tcfg *tls.Config
-	if ep.ldaps || cc.StartTLS {
-		if tcfg, err = tlsConfig(cc, ep.host); err != nil {
-			return nil, &StepError{Step: StepTLS, Message: "TLS: " + err.Error(), Err: err}
-		}
-	}
-	raw, err := (&net.Dialer{Timeout: timeout}).DialContext(dctx, "tcp", ep.addr)
+	raw, err := k.dial(dctx)
 	if err != nil {
-		return nil, &StepError{Step: StepTCP, Message: tcpMessage(ep.addr, err, timeout), Err: err}
+		return nil, err
 	}
 	// go-ldap's StartTLS and Bind take no context: closing the socket when
 	// the deadline passes or ctx ends unblocks them.
@@ -100,20 +93,14 @@ func Open(ctx context.Context, s *schema.Settings) (*Conn, error) {
 		}
 		return nil, &StepError{Step: step, Message: msg(err), Err: err}
 	}
-	if ep.ldaps {
-		tc := tls.Client(raw, tcfg)
-		if err := tc.HandshakeContext(dctx); err != nil {
-			return fail(StepTLS, func(err error) string { return tlsMessage(err, timeout) }, err)
-		}
-		raw = tc
-	}
-	l := ldap.NewConn(raw, ep.ldaps)
+	cc := k.cc
+	l := ldap.NewConn(raw, k.ep.ldaps)
 	l.Start()
-	l.SetTimeout(timeout)
+	l.SetTimeout(k.timeout)
 	if cc.StartTLS {
-		if err := l.StartTLS(tcfg); err != nil {
+		if err := l.StartTLS(k.tcfg); err != nil {
 			l.Close()
-			return fail(StepTLS, func(err error) string { return startTLSMessage(err, timeout) }, err)
+			return fail(StepTLS, func(err error) string { return startTLSMessage(err, k.timeout) }, err)
 		}
 	}
 	if err := bind(l, cc); err != nil {
@@ -126,8 +113,57 @@ func Open(ctx context.Context, s *schema.Settings) (*Conn, error) {
 		return nil, &StepError{Step: StepBind, Message: "bind: " + err.Error(), Err: err}
 	}
 	l.SetTimeout(seconds(cc.ReadTimeoutSeconds, defaultReadTimeout))
-	c := &Conn{l: l, s: *s}
+	c := &Conn{l: l, s: *s, link: k}
+	c.bulk.Store(true)
 	return c, nil
+}
+
+// link is how to reach the directory, worked out once from connection.*:
+// Open and each bulk read connect the same way.
+type link struct {
+	cc      schema.Connection
+	ep      endpoint
+	tcfg    *tls.Config // nil without TLS
+	timeout time.Duration
+}
+
+func newLink(s *schema.Settings) (*link, error) {
+	if s == nil {
+		return nil, errors.New("ldapsource: no settings")
+	}
+	cc := s.Connection
+	ep, err := parseEndpoint(cc)
+	if err != nil {
+		return nil, &StepError{Step: StepDNS, Message: "dns: " + err.Error(), Err: err}
+	}
+	k := &link{cc: cc, ep: ep, timeout: seconds(cc.ConnectTimeoutSeconds, defaultConnectTimeout)}
+	if ep.ldaps || cc.StartTLS {
+		if k.tcfg, err = tlsConfig(cc, ep.host); err != nil {
+			return nil, &StepError{Step: StepTLS, Message: "TLS: " + err.Error(), Err: err}
+		}
+	}
+	return k, nil
+}
+
+// dial connects over TCP and, for ldaps://, does the TLS handshake, both
+// bounded by dctx. Failures are *StepError values.
+func (k *link) dial(dctx context.Context) (net.Conn, error) {
+	raw, err := (&net.Dialer{Timeout: k.timeout}).DialContext(dctx, "tcp", k.ep.addr)
+	if err != nil {
+		return nil, &StepError{Step: StepTCP, Message: tcpMessage(k.ep.addr, err, k.timeout), Err: err}
+	}
+	if !k.ep.ldaps {
+		return raw, nil
+	}
+	tc := tls.Client(raw, k.tcfg)
+	if err := tc.HandshakeContext(dctx); err != nil {
+		raw.Close()
+		if cerr := dctx.Err(); cerr != nil {
+			err = fmt.Errorf("%w (%w)", cerr, err)
+		}
+		return nil, &StepError{Step: StepTLS, Message: tlsMessage(err, k.timeout), Err: err}
+	}
+	return tc, nil
 }
 
 // Close closes the connection.
