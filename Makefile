@@ -4,7 +4,7 @@ GO ?= go
 BIN := bin/scimbridge
 N ?= 100000
 
-.PHONY: all build deps test test-short vet fmt lint demo bench clean
+.PHONY: all build deps test test-short vet fmt lint demo bench fuzz clean
 
 all: build
 
@@ -36,6 +36,18 @@ demo: deps build
 # Benchmarks (not part of `make test`): make bench N=100000
 bench: deps build
 	$(GO) run ./cmd/scimbridge-bench -n $(N)
+
+# Fuzz targets, one after the other, FUZZTIME each: make fuzz FUZZTIME=5m
+FUZZTIME ?= 60s
+FUZZ_TARGETS := \
+	./ldapsource:FuzzDecodeMessage \
+	./ldapsource:FuzzBulkStream
+
+fuzz:
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		echo "fuzz $${t#*:} in $${t%%:*} for $(FUZZTIME)"; \
+		$(GO) test -run='^$$' -fuzz="^$${t#*:}$$" -fuzztime=$(FUZZTIME) "$${t%%:*}"; \
+	done
 
 clean:
 	rm -rf bin

@@ -9,6 +9,7 @@ import (
 	"net"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	ber "github.com/go-asn1-ber/asn1-ber"
@@ -50,7 +51,8 @@ const (
 func (c *Conn) runBulk(ctx context.Context, q query, fn func(*schema.Entry) error) (ok bool, err error) {
 	conn, err := c.link.openBulk(ctx)
 	if err != nil {
-		c.bulkErr.Store(&err)
+		why := err
+		c.bulkErr.Store(&why)
 		c.bulk.Store(false)
 		return false, nil
 	}
@@ -59,7 +61,7 @@ func (c *Conn) runBulk(ctx context.Context, q query, fn func(*schema.Entry) erro
 	if err := r.start(); err != nil {
 		return true, fmt.Errorf("search %s under %q: %w", q.what, q.base, err)
 	}
-	if err := c.consume(ctx, r, fn); err != nil {
+	if err := consume(ctx, r, fn, c.complete, &c.referrals); err != nil {
 		return true, fmt.Errorf("search %s under %q: %w", q.what, q.base, err)
 	}
 	return true, nil
@@ -270,9 +272,13 @@ func newBulkRead(conn net.Conn, q query, pageSize int, timeout time.Duration) *b
 	return r
 }
 
+// firstSearchID is the message ID of a bulk read's first page: StartTLS and
+// the bind used the IDs before it.
+const firstSearchID = 3
+
 // start sends the first page's request and starts readLoop.
 func (r *bulkRead) start() error {
-	r.id = 3 // after StartTLS and bind
+	r.id = firstSearchID
 	if err := r.request(nil); err != nil {
 		return readError(err, 0)
 	}
@@ -436,8 +442,11 @@ func (r *bulkRead) frame(b []byte, scanned *int) (last bool, err error) {
 	}
 }
 
-// consume decodes the chunks readLoop fills and delivers their entries.
-func (c *Conn) consume(ctx context.Context, r *bulkRead, fn func(*schema.Entry) error) error {
+// consume decodes the chunks readLoop fills and delivers their entries,
+// completing those with ranged attributes with complete and counting the
+// search references it skips in referrals.
+func consume(ctx context.Context, r *bulkRead, fn func(*schema.Entry) error,
+	complete func(dn string, attrs []*ldap.EntryAttribute) (*schema.Entry, error), referrals *atomic.Int64) error {
 	var (
 		raw rawEntry
 		eb  = newEntryBuilder()
@@ -477,7 +486,7 @@ func (c *Conn) consume(ctx context.Context, r *bulkRead, fn func(*schema.Entry) 
 				e, ranged := eb.build(&raw)
 				if ranged {
 					var err error
-					if e, err = c.complete(e.DN, raw.ldapAttributes()); err != nil {
+					if e, err = complete(e.DN, raw.ldapAttributes()); err != nil {
 						return err
 					}
 				}
@@ -488,7 +497,7 @@ func (c *Conn) consume(ctx context.Context, r *bulkRead, fn func(*schema.Entry) 
 				if _, err := decodeReference(m.body); err != nil {
 					return fmt.Errorf("after %d entries of this page: %w: %w", n, errProtocol, err)
 				}
-				c.referrals.Add(1)
+				referrals.Add(1)
 			case tagSearchDone:
 				res, err := decodeResult(m.body)
 				if err != nil {

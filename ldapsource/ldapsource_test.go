@@ -246,12 +246,7 @@ func TestGroups(t *testing.T) {
 
 func TestReferencesAreSkippedAndCounted(t *testing.T) {
 	srv := slapdtest.Start(t)
-	srv.Load(t, `dn: ou=elsewhere,ou=people,dc=example,dc=com
-objectClass: referral
-objectClass: extensibleObject
-ou: elsewhere
-ref: ldap://ldap.other.example/ou=people,dc=other,dc=example
-`)
+	srv.Load(t, testLDIF(t, "referral.ldif"))
 	c := open(t, srv.Settings())
 	if got := read(t, c.Users); !slices.Equal(got, sorted(allPeople)) {
 		t.Errorf("users = %q", got)
