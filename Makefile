@@ -3,6 +3,7 @@ export PATH := /usr/local/go/bin:$(PATH)
 GO ?= go
 BIN := bin/scimbridge
 N ?= 100000
+SHAPE ?= wide
 
 .PHONY: all build deps test test-short vet fmt lint demo bench fuzz clean
 
@@ -33,9 +34,9 @@ lint: vet
 demo: deps build
 	@deploy/demo.sh
 
-# Benchmarks (not part of `make test`): make bench N=100000
+# Benchmarks (not part of `make test`): make bench N=100000 [SHAPE=deep]
 bench: deps build
-	$(GO) run ./cmd/scimbridge-bench -n $(N)
+	$(GO) run ./cmd/scimbridge-bench -n $(N) -shape $(SHAPE)
 
 # Fuzz targets, one after the other, FUZZTIME each: make fuzz FUZZTIME=5m
 FUZZTIME ?= 60s

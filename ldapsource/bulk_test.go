@@ -125,7 +125,7 @@ func TestBulkReadsWhatGoLDAPReads(t *testing.T) {
 
 			bu, pu := entries(t, bulk.Users), entries(t, plain.Users)
 			bg, pg := entries(t, bulk.Groups), entries(t, plain.Groups)
-			if on, err := ldapsource.BulkPath(bulk); !on {
+			if on, err := bulk.BulkPath(); !on {
 				t.Fatalf("the bulk path was not taken: %v", err)
 			}
 			if diff := sameEntries(bu, pu); diff != "" {
@@ -174,7 +174,7 @@ func TestBulkFallsBackToGoLDAP(t *testing.T) {
 	if got := read(t, c.Users); !slices.Equal(got, sorted(allPeople)) {
 		t.Errorf("users = %q", got)
 	}
-	on, err := ldapsource.BulkPath(c)
+	on, err := c.BulkPath()
 	if on || err == nil || !strings.Contains(err.Error(), "bind: connection lost") {
 		t.Errorf("bulk path on %v, err %v; want off after a lost connection at bind", on, err)
 	}

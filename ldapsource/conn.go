@@ -178,6 +178,16 @@ func (c *Conn) Referrals() int {
 	return int(c.referrals.Load())
 }
 
+// BulkPath reports whether user and group reads take the bulk path (whole
+// messages read into reused buffers and decoded in place) and, once they no
+// longer do because its dedicated connection could not be opened, why.
+func (c *Conn) BulkPath() (bool, error) {
+	if p := c.bulkErr.Load(); p != nil {
+		return c.bulk.Load(), *p
+	}
+	return c.bulk.Load(), nil
+}
+
 // endpoint is connection.url taken apart.
 type endpoint struct {
 	host  string // for DNS and the certificate check

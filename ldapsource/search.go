@@ -240,6 +240,34 @@ func attrList(names ...string) []string {
 	return out
 }
 
+// Search is one of the searches a sync runs, spelled out for tools that
+// must run the very same search (the benchmark's ldapsearch yardstick).
+type Search struct {
+	What       string // "users" or "groups"
+	Base       string
+	Scope      int // ldap.ScopeWholeSubtree or ldap.ScopeSingleLevel
+	Filter     string
+	Attributes []string
+}
+
+// Searches returns the user search and, when groups.enabled, the group
+// search that Users and Groups run for the settings.
+func Searches(s *schema.Settings) ([]Search, error) {
+	u, err := userQuery(s)
+	if err != nil {
+		return nil, err
+	}
+	out := []Search{{What: u.what, Base: u.base, Scope: u.scope, Filter: u.filter, Attributes: u.attrs}}
+	if s.Groups.Enabled {
+		g, err := groupQuery(s)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, Search{What: g.what, Base: g.base, Scope: g.scope, Filter: g.filter, Attributes: g.attrs})
+	}
+	return out, nil
+}
+
 func userQuery(s *schema.Settings) (query, error) {
 	u := s.Users
 	sc, err := scope("users.scope", u.Scope)

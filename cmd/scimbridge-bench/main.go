@@ -1,10 +1,11 @@
 // Command scimbridge-bench measures scimbridge against the limit of its LDAP
 // source (`make bench`, issue 7). It generates a directory of N users and N/50
 // groupOfNames groups nested three to four levels deep (each user in one to
-// three groups), bulk-loads it into a throwaway slapd with slapadd -q, and
+// three groups; -shape deep puts most groups on the fourth level), bulk-loads it into a throwaway slapd with slapadd -q, and
 // measures in one run:
 //
-//  1. a raw paged read of the same searches with go-ldap alone;
+//  1. the same paged searches read by ldapsearch (the yardstick of every
+//     ratio), by go-ldap alone, and by ldapsource's bulk path;
 //  2. the first full sync into an empty store;
 //  3. a second full sync with no change (rows written must be 0);
 //  4. a full sync after changing the mail of 1% of the users;
@@ -18,7 +19,7 @@
 //
 // Usage:
 //
-//	scimbridge-bench [-n 100000] [-out bench/results/latest.md] [-seed 1] [-keep] [-profile DIR]
+//	scimbridge-bench [-n 100000] [-shape wide|deep] [-out bench/results/latest.md] [-seed 1] [-keep] [-profile DIR]
 package main
 
 import (
@@ -40,7 +41,8 @@ func main() {
 		return
 	}
 	n := flag.Int("n", 100000, "number of users (groups: n/50)")
-	out := flag.String("out", "bench/results/latest.md", "write the report here too (empty: don't)")
+	out := flag.String("out", "", "write the report here too (default bench/results/latest.md, latest-deep.md for -shape deep; \"-\": don't)")
+	shape := flag.String("shape", "wide", "directory shape: wide (groups spread over 4 levels) or deep (85% of the groups on the 4th)")
 	seed := flag.Uint64("seed", 1, "generator seed")
 	pushUsers := flag.Int("push-users", 10000, "users in the initial-push store")
 	lookups := flag.Int("lookups", 2000, "SCIM userName eq lookups")
@@ -49,7 +51,16 @@ func main() {
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := mainRun(ctx, config{n: *n, seed: *seed, pushUsers: *pushUsers, lookups: *lookups, rawRuns: 3, profileDir: *profile, progress: os.Stderr}, *out, *keep); err != nil {
+	switch {
+	case *out == "-":
+		*out = ""
+	case *out == "" && *shape == "wide":
+		*out = "bench/results/latest.md"
+	case *out == "":
+		*out = "bench/results/latest-" + *shape + ".md"
+	}
+	cfg := config{n: *n, seed: *seed, pushUsers: *pushUsers, lookups: *lookups, rawRuns: 3, shape: *shape, profileDir: *profile, progress: os.Stderr}
+	if err := mainRun(ctx, cfg, *out, *keep); err != nil {
 		fmt.Fprintln(os.Stderr, "scimbridge-bench:", err)
 		os.Exit(1)
 	}
