@@ -16,6 +16,13 @@
 // (RFC 2696 paged results), so a directory of any size is read in constant
 // memory. A read that does not finish completely, for any reason, returns an
 // error; a partial read never looks like success.
+//
+// The user and group searches take a bulk path (bulk.go, ber.go) that keeps
+// up with the directory: a dedicated connection per search, whole messages
+// read into a few reused buffers, entries decoded in place, the next page
+// requested while the current one is processed. go-ldap does everything
+// else (the connection tests, ranged attributes) and every read when that
+// dedicated connection cannot be opened (Conn.BulkPath says why).
 package ldapsource
 
 import (

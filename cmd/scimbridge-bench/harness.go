@@ -22,6 +22,7 @@ type config struct {
 	n         int    // users
 	seed      uint64 // generator seed
 	pushUsers int    // users in the initial-push store
+	skipPush  bool   // leave the push rows unmeasured (repeated runs of the sync rows)
 	lookups   int    // SCIM eq lookups
 	rawRuns   int    // measured raw reads (the median is kept)
 	shape     string // a key of levelShares
@@ -181,6 +182,10 @@ func run(ctx context.Context, cfg config) (*results, error) {
 	logf("SCIM: eq p50 %v p99 %v, %.0f req/s; walk %v", res.scim.p50, res.scim.p99, res.scim.lookupsPerSec, res.scim.walkTime.Round(time.Millisecond))
 
 	// 7. Push.
+	if cfg.skipPush {
+		res.push.err = "not measured (-push=false)"
+		return res, nil
+	}
 	res.push, err = benchPush(ctx, cfg, d, settings, mainDB, logf)
 	if err != nil {
 		return nil, err

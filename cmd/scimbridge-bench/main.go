@@ -19,7 +19,7 @@
 //
 // Usage:
 //
-//	scimbridge-bench [-n 100000] [-shape wide|deep] [-out bench/results/latest.md] [-seed 1] [-keep] [-profile DIR]
+//	scimbridge-bench [-n 100000] [-shape wide|deep] [-out bench/results/latest.md] [-seed 1] [-push=false] [-keep] [-profile DIR]
 package main
 
 import (
@@ -46,6 +46,7 @@ func main() {
 	seed := flag.Uint64("seed", 1, "generator seed")
 	pushUsers := flag.Int("push-users", 10000, "users in the initial-push store")
 	lookups := flag.Int("lookups", 2000, "SCIM userName eq lookups")
+	pushRows := flag.Bool("push", true, "measure the push rows (7)")
 	keep := flag.Bool("keep", false, "keep the scratch directory (slapd data, stores)")
 	profile := flag.String("profile", "", "write CPU and heap profiles of the syncs and of the SCIM server to this directory")
 	flag.Parse()
@@ -59,7 +60,7 @@ func main() {
 	case *out == "":
 		*out = "bench/results/latest-" + *shape + ".md"
 	}
-	cfg := config{n: *n, seed: *seed, pushUsers: *pushUsers, lookups: *lookups, rawRuns: 3, shape: *shape, profileDir: *profile, progress: os.Stderr}
+	cfg := config{n: *n, seed: *seed, pushUsers: *pushUsers, lookups: *lookups, rawRuns: 3, shape: *shape, skipPush: !*pushRows, profileDir: *profile, progress: os.Stderr}
 	if err := mainRun(ctx, cfg, *out, *keep); err != nil {
 		fmt.Fprintln(os.Stderr, "scimbridge-bench:", err)
 		os.Exit(1)

@@ -8,7 +8,10 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
+
+	"github.com/go-ldap/ldap/v3"
 
 	"github.com/scimbridge/scimbridge/internal/capturetest"
 	"github.com/scimbridge/scimbridge/internal/sambatest"
@@ -83,4 +86,88 @@ func TestBulkReadCapture(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+}
+
+// TestBulkReadMatchesGoLDAP: over ldaps:// and over StartTLS, in pages of
+// 100, ldapsource reads users and groups from Samba AD through its bulk path
+// exactly as plain go-ldap reads the same searches (ldapsource.Searches):
+// the same entries, attribute names (lower-cased) and values in order,
+// binary objectGUID included.
+func TestBulkReadMatchesGoLDAP(t *testing.T) {
+	dc := populatedDC(t)
+	for _, tc := range []struct {
+		name string
+		edit func(*schema.Settings)
+	}{
+		{"ldaps", func(*schema.Settings) {}},
+		{"StartTLS", func(s *schema.Settings) {
+			s.Connection.URL, s.Connection.StartTLS = dc.URL, true
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := dc.Settings()
+			tc.edit(s)
+			s.Connection.PageSize = 100
+			s.Users.UsersDN = dc.BaseDN
+			ctx := context.Background()
+			c, err := ldapsource.Open(ctx, s)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			got := map[string]string{}
+			keep := func(e *schema.Entry) error {
+				got[e.DN] = entryText(e.Attrs)
+				return nil
+			}
+			if err := c.Users(ctx, keep); err != nil {
+				t.Fatal(err)
+			}
+			if err := c.Groups(ctx, keep); err != nil {
+				t.Fatal(err)
+			}
+			if on, why := c.BulkPath(); !on {
+				t.Fatalf("the bulk path was not taken: %v", why)
+			}
+
+			searches, err := ldapsource.Searches(s)
+			if err != nil {
+				t.Fatal(err)
+			}
+			raw := adminConn(t, dc)
+			want := map[string]string{}
+			for _, q := range searches {
+				res, err := raw.SearchWithPaging(ldap.NewSearchRequest(q.Base, q.Scope, ldap.NeverDerefAliases, 0, 0, false,
+					q.Filter, q.Attributes, nil), 100)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, e := range res.Entries {
+					attrs := map[string][][]byte{}
+					for _, a := range e.Attributes {
+						k := strings.ToLower(a.Name)
+						attrs[k] = append(attrs[k], a.ByteValues...)
+					}
+					want[e.DN] = entryText(attrs)
+				}
+			}
+			if len(got) != len(want) || len(want) < sambatest.BigMembers {
+				t.Errorf("read %d entries, go-ldap %d", len(got), len(want))
+			}
+			for dn, w := range want {
+				if got[dn] != w {
+					t.Errorf("%s:\n got  %s\n want %s", dn, got[dn], w)
+				}
+			}
+		})
+	}
+}
+
+// entryText spells out an entry's attributes, names sorted, values in order.
+func entryText(attrs map[string][][]byte) string {
+	var b strings.Builder
+	for _, k := range sortedKeys(attrs) {
+		fmt.Fprintf(&b, "%s=%q;", k, attrs[k])
+	}
+	return b.String()
 }
