@@ -235,11 +235,6 @@ func searchRequest(id int64, q query, pageSize int, cookie []byte) ([]byte, erro
 	return envelope(id, op, paging.Encode()), nil
 }
 
-// unbindRequest ends a session politely: [APPLICATION 2] NULL.
-func unbindRequest(id int64) []byte {
-	return envelope(id, ber.Encode(ber.ClassApplication, ber.TypePrimitive, ldap.ApplicationUnbindRequest, nil, ""))
-}
-
 // chunk holds whole LDAP messages, back to back.
 type chunk struct{ buf []byte }
 
@@ -301,14 +296,13 @@ func (r *bulkRead) request(cookie []byte) error {
 	return nil
 }
 
-// close stops readLoop, waits for it and closes the connection.
+// close stops readLoop and waits for it. Closing the connection, which
+// serves this one search, is what unblocks a read in progress for certain;
+// like go-ldap's Close, it sends no unbind.
 func (r *bulkRead) close() {
 	close(r.quit)
-	_ = r.conn.SetDeadline(time.Unix(1, 0))
-	r.wg.Wait()
-	_ = r.conn.SetWriteDeadline(time.Now().Add(time.Second))
-	_, _ = r.conn.Write(unbindRequest(r.id + 1))
 	r.conn.Close()
+	r.wg.Wait()
 }
 
 // errProtocol marks a response the bulk path cannot read: the server broke

@@ -512,3 +512,76 @@ func renumberedEntries(n int) []byte {
 	done.AppendChild(ber.NewString(ber.ClassUniversal, ber.TypePrimitive, ber.TagOctetString, "", ""))
 	return append(out, envelope(firstSearchID, done)...)
 }
+
+// silentServer is a fake directory (no real server can be told to go
+// quiet mid-search): it accepts simple binds and never answers a search.
+func silentServer(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	go func() {
+		for {
+			conn, err := l.Accept()
+			if err != nil {
+				return
+			}
+			t.Cleanup(func() { conn.Close() })
+			go func() {
+				for {
+					b, err := readMessage(conn)
+					if err != nil {
+						return
+					}
+					m, err := parseMessage(b)
+					if err != nil || m.op != 0x60 { // not a BindRequest: stay silent
+						continue
+					}
+					op := ber.Encode(ber.ClassApplication, ber.TypeConstructed, ldap.ApplicationBindResponse, nil, "")
+					op.AppendChild(ber.NewInteger(ber.ClassUniversal, ber.TypePrimitive, ber.TagEnumerated, int64(0), ""))
+					op.AppendChild(ber.NewString(ber.ClassUniversal, ber.TypePrimitive, ber.TagOctetString, "", ""))
+					op.AppendChild(ber.NewString(ber.ClassUniversal, ber.TypePrimitive, ber.TagOctetString, "", ""))
+					if _, err := conn.Write(envelope(m.id, op)); err != nil {
+						return
+					}
+				}
+			}()
+		}
+	}()
+	return "ldap://" + l.Addr().String()
+}
+
+// TestBulkReadOfASilentServer: a search the server never answers ends with
+// ctx, or after connection.readTimeoutSeconds, with an error that says so.
+func TestBulkReadOfASilentServer(t *testing.T) {
+	s := (&slapdtest.Server{URL: silentServer(t)}).Settings()
+	s.Connection.BindCredential = "secret"
+
+	c, err := Open(context.Background(), s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(200*time.Millisecond, cancel)
+	err = c.Users(ctx, func(*schema.Entry) error { return nil })
+	if !errors.Is(err, context.Canceled) || !strings.Contains(err.Error(), "read stopped after 0 entries") {
+		t.Errorf("cancelled: err = %v, want context.Canceled after 0 entries", err)
+	}
+	if on, why := c.BulkPath(); !on {
+		t.Errorf("bulk path off: %v", why)
+	}
+
+	s.Connection.ReadTimeoutSeconds = 1
+	c2, err := Open(context.Background(), s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c2.Close()
+	err = c2.Users(context.Background(), func(*schema.Entry) error { return nil })
+	if err == nil || !strings.Contains(err.Error(), "no answer within connection.readTimeoutSeconds") {
+		t.Errorf("timeout: err = %v, want one naming connection.readTimeoutSeconds", err)
+	}
+}
