@@ -19,7 +19,7 @@ deps:
 test: deps
 	$(GO) vet ./...
 	@test -z "$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))" || { echo "gofmt needed:"; gofmt -l .; exit 1; }
-	$(GO) test -count=1 -timeout 15m ./...
+	$(GO) test -race -count=1 -timeout 20m ./...
 
 vet:
 	$(GO) vet ./...
@@ -37,6 +37,7 @@ demo: deps build
 # Benchmarks (not part of `make test`): make bench N=100000 [SHAPE=deep]
 bench: deps build
 	$(GO) run ./cmd/scimbridge-bench -n $(N) -shape $(SHAPE)
+	$(GO) test -run '^$$' -bench MisconfiguredExternalID -benchtime 3x ./bridge
 
 # Fuzz targets, one after the other, FUZZTIME each: make fuzz FUZZTIME=5m.
 # Minimizing a new input is cut at 5s: left at its default of 60s, it can

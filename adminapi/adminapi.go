@@ -16,7 +16,6 @@
 package adminapi
 
 import (
-	"cmp"
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -27,8 +26,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"reflect"
-	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -118,7 +115,8 @@ type Deps struct {
 	SCIMTokens []string
 	// Logger receives one line per admin action (never a secret). Default: slog.Default().
 	Logger *slog.Logger
-	// Validate checks a whole settings document. Default: DefaultValidate.
+	// Validate checks a whole settings document. Default: schema's Problems
+	// with ldapsource.CheckSyntax.
 	Validate func(*schema.Settings) []schema.FieldError
 	// TestLDAP runs the "Test connection" / "Test authentication" steps.
 	// Default: ldapsource.Test.
@@ -128,70 +126,6 @@ type Deps struct {
 	Dial bridge.Dialer
 	// Pusher tests and deprovisions the push target; nil answers 501.
 	Pusher Pusher
-}
-
-// DefaultValidate checks a settings document with schema's validation and
-// ldapsource's DN and filter syntax checks, and returns every problem found.
-func DefaultValidate(s *schema.Settings) []schema.FieldError {
-	var fields []schema.FieldError
-	if err := s.Validate(); err != nil {
-		var ve *schema.ValidationError
-		if !errors.As(err, &ve) {
-			return []schema.FieldError{{Field: "", Message: err.Error()}}
-		}
-		fields = append(fields, ve.Fields...)
-	}
-	// One message per field: a DN that is not name=value fails both checks.
-	seen := make(map[string]bool, len(fields))
-	for _, f := range fields {
-		seen[f.Field] = true
-	}
-	for _, f := range ldapsource.CheckSyntax(s) {
-		if !seen[f.Field] {
-			seen[f.Field] = true
-			fields = append(fields, f)
-		}
-	}
-	slices.SortStableFunc(fields, func(a, b schema.FieldError) int {
-		return cmp.Compare(fieldRank(a.Field), fieldRank(b.Field))
-	})
-	return fields
-}
-
-// fieldOrder ranks the JSON paths of the settings document in document order,
-// so field errors from several checks read top to bottom like the form.
-var fieldOrder = func() map[string]int {
-	m := map[string]int{}
-	var walk func(t reflect.Type, prefix string)
-	walk = func(t reflect.Type, prefix string) {
-		for i := 0; i < t.NumField(); i++ {
-			f := t.Field(i)
-			name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
-			if name == "" || name == "-" {
-				continue
-			}
-			path := name
-			if prefix != "" {
-				path = prefix + "." + name
-			}
-			m[path] = len(m)
-			if f.Type.Kind() == reflect.Struct {
-				walk(f.Type, path)
-			}
-		}
-	}
-	walk(reflect.TypeFor[schema.Settings](), "")
-	return m
-}()
-
-// fieldRank is a path's place in the document; list elements ("x[2]") rank
-// with their list, unknown paths last.
-func fieldRank(path string) int {
-	path, _, _ = strings.Cut(path, "[")
-	if r, ok := fieldOrder[path]; ok {
-		return r
-	}
-	return len(fieldOrder)
 }
 
 // server holds the dependencies of the handlers.
@@ -242,7 +176,7 @@ func Register(e *echo.Echo, d Deps) error {
 		s.log = slog.Default()
 	}
 	if s.validate == nil {
-		s.validate = DefaultValidate
+		s.validate = func(st *schema.Settings) []schema.FieldError { return st.Problems(ldapsource.CheckSyntax) }
 	}
 	if s.testLDAP == nil {
 		s.testLDAP = ldapsource.Test

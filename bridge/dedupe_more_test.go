@@ -4,7 +4,6 @@ package bridge_test
 
 import (
 	"slices"
-	"strings"
 	"testing"
 
 	"github.com/scimbridge/scimbridge/bridge"
@@ -44,12 +43,29 @@ delete: uid
 
 `+
 		person("yy", "uid: pat"))
-	r := e.sync(t, bridgeOptions())
-	t.Logf("status %s err %q skipped %+v kept %d counts %+v", r.Status, r.Error, r.SkippedEntries, r.KeptUnchanged, countsOf(r))
-	if r.Status != bridge.StatusSucceeded {
-		t.Fatalf("run failed: %s", r.Error)
+	r := e.mustSucceed(t)
+	wantSkippedBesideBase(t, r,
+		"cn=yy,ou=people,dc=example,dc=com: duplicate username \"pat\": already used by cn=zz,ou=people,dc=example,dc=com",
+		"cn=zz,ou=people,dc=example,dc=com: missing username attribute \"uid\"")
+	if u := e.state(t).users["pat"]; u.DN != "cn=zz,ou=people,dc=example,dc=com" || r.UsersCreated != 0 || r.KeptUnchanged != 1 {
+		t.Errorf("pat = %q, created %d, kept %d; want cn=zz kept as it was, nothing created", u.DN, r.UsersCreated, r.KeptUnchanged)
 	}
 	e.idempotent(t)
+}
+
+// wantSkippedBesideBase checks r skipped exactly want ("DN: reason")
+// besides the base fixture's two entries.
+func wantSkippedBesideBase(t *testing.T, r *bridge.Report, want ...string) {
+	t.Helper()
+	var got []string
+	for _, s := range r.SkippedEntries {
+		if s.DN != "cn=Gina Grey,ou=people,dc=example,dc=com" && s.DN != "cn=No Username,ou=people,dc=example,dc=com" {
+			got = append(got, s.DN+": "+s.Reason)
+		}
+	}
+	if !slices.Equal(got, want) || r.Skipped != len(want)+2 {
+		t.Errorf("skipped (%d in all)\n got %q\nwant %q", r.Skipped, got, want)
+	}
 }
 
 // Same, the holder kept because its entry was dropped (lost its new
@@ -67,10 +83,15 @@ uid: x
 `+
 		person("aa", "uid: x")+
 		person("yy", "uid: pat"))
-	r := e.sync(t, bridgeOptions())
-	t.Logf("status %s err %q skipped %+v kept %d counts %+v", r.Status, r.Error, r.SkippedEntries, r.KeptUnchanged, countsOf(r))
-	if r.Status != bridge.StatusSucceeded {
-		t.Fatalf("run failed: %s", r.Error)
+	r := e.mustSucceed(t)
+	// aa's DN sorts before zz's: aa gets x; zz's stored user is kept and
+	// keeps pat, so yy does not get it.
+	wantSkippedBesideBase(t, r,
+		"cn=yy,ou=people,dc=example,dc=com: duplicate username \"pat\": already used by cn=zz,ou=people,dc=example,dc=com",
+		"cn=zz,ou=people,dc=example,dc=com: duplicate username \"x\": already used by cn=aa,ou=people,dc=example,dc=com")
+	s := e.state(t)
+	if s.users["pat"].DN != "cn=zz,ou=people,dc=example,dc=com" || s.users["x"].DN != "cn=aa,ou=people,dc=example,dc=com" {
+		t.Errorf("pat = %q, x = %q; want cn=zz and cn=aa", s.users["pat"].DN, s.users["x"].DN)
 	}
 	e.idempotent(t)
 }
@@ -110,7 +131,8 @@ uid: eve
 -
 `)
 	r := e.mustSucceed(t)
-	t.Logf("skipped %+v kept %d counts %+v changes %v", r.SkippedEntries, r.KeptUnchanged, countsOf(r), changesOf(t, e.db, r.ID))
+	wantSkippedBesideBase(t, r,
+		"cn=zz2,ou=people,dc=example,dc=com: duplicate username \"eve\": already used by cn=aa,ou=people,dc=example,dc=com")
 	after := e.state(t)
 	if u, ok := after.users["pat"]; !ok || u.ID != before.users["pat"].ID {
 		t.Errorf("pat (stored user of skipped cn=zz2, ext 7001) deleted: ok=%v; want kept unchanged", ok)
@@ -120,41 +142,6 @@ uid: eve
 	}
 	e.idempotent(t)
 }
-
-// memberUid: the key belongs to the entry read first with it for the whole
-// run; once that entry is dropped, an entry read later must not claim it,
-// and the dropped entry's stored user stays in the key's groups.
-func TestMemberKeyIsNotReassignedAfterADrop(t *testing.T) {
-	e := newUIDEnv(t)
-	e.srv.Load(t, person("zz", "objectClass: adLiteUser", "uid: pat", "sAMAccountName: zzname")+
-		addMemberUID("developers", "pat"))
-	e.mustSucceed(t)
-	before := e.state(t)
-	e.srv.Load(t, `dn: cn=zz,ou=people,dc=example,dc=com
-changetype: modify
-replace: sAMAccountName
-sAMAccountName: dupname
--
-
-`+
-		person("aa", "objectClass: adLiteUser", "uid: other", "sAMAccountName: dupname")+
-		person("qq", "objectClass: adLiteUser", "uid: pat", "sAMAccountName: qqname"))
-	r := e.mustSucceed(t)
-	after := e.state(t)
-	t.Logf("skipped %+v kept %d dangling %d", r.SkippedEntries, r.KeptUnchanged, r.DanglingMembers)
-	t.Logf("zzname %v -> %v; qqname %v; developers %v", before.userGroups["zzname"], after.userGroups["zzname"], after.userGroups["qqname"], after.groupMembers["developers"])
-	if !slices.Equal(after.userGroups["zzname"], before.userGroups["zzname"]) {
-		t.Errorf("zzname (kept stored user of dropped cn=zz) groups %v -> %v", before.userGroups["zzname"], after.userGroups["zzname"])
-	}
-	if len(after.userGroups["qqname"]) != 0 {
-		t.Errorf("qqname (read after cn=zz with uid pat) groups %v; want none, the key is cn=zz's this run", after.userGroups["qqname"])
-	}
-	e.idempotent(t)
-}
-
-var _ = strings.ToLower
-
-func bridgeOptions() bridge.Options { return bridge.Options{} }
 
 // The failure of TestKeptHolderKeepsItsUsername repeats on every
 // run, and a dry run reports it as fine.
@@ -174,7 +161,6 @@ delete: uid
 	}
 	for i := 0; i < 3; i++ {
 		r := e.sync(t, bridge.Options{})
-		t.Logf("run %d: %s %s", i, r.Status, r.Error)
 		if r.Status != bridge.StatusSucceeded || r.UsersCreated != 0 {
 			t.Errorf("run %d: %s, created %d", i, r.Status, r.UsersCreated)
 		}
@@ -312,7 +298,15 @@ delete: sAMAccountName
 		person("ee", "objectClass: adLiteUser", "uid: pn", "sAMAccountName: cname"))
 	r := e.mustSucceed(t)
 	after := e.state(t)
-	t.Logf("skipped %+v kept %d counts %+v", r.SkippedEntries, r.KeptUnchanged, countsOf(r))
+	wantSkippedBesideBase(t, r,
+		`cn=aa,ou=people,dc=example,dc=com: duplicate username "bname": already used by cn=bb,ou=people,dc=example,dc=com`,
+		`cn=bb,ou=people,dc=example,dc=com: duplicate username "cname": already used by cn=cc,ou=people,dc=example,dc=com`,
+		`cn=cc,ou=people,dc=example,dc=com: missing username attribute "sAMAccountName"`,
+		`cn=dd,ou=people,dc=example,dc=com: duplicate member key "pb": already used by cn=aa,ou=people,dc=example,dc=com`,
+		`cn=ee,ou=people,dc=example,dc=com: duplicate username "cname": already used by cn=bb,ou=people,dc=example,dc=com`)
+	if c := countsOf(r); c.UsersCreated+c.UsersUpdated+c.UsersDeleted != 0 || r.KeptUnchanged != 3 {
+		t.Errorf("counts %+v kept %d; want nothing written and three kept", c, r.KeptUnchanged)
+	}
 	if got, want := after.groupMembers["developers"], []string{"User:aanderson", "User:aname", "User:bbrown", "User:bname", "User:cname", "User:zagren"}; !slices.Equal(got, want) {
 		t.Errorf("developers = %v, want %v", got, want)
 	}
@@ -321,6 +315,11 @@ delete: sAMAccountName
 changetype: delete
 `)
 	r = e.mustSucceed(t)
-	t.Logf("after delete: skipped %+v kept %d counts %+v", r.SkippedEntries, r.KeptUnchanged, countsOf(r))
+	wantSkippedBesideBase(t, r,
+		`cn=dd,ou=people,dc=example,dc=com: duplicate member key "pb": already used by cn=aa,ou=people,dc=example,dc=com`,
+		`cn=ee,ou=people,dc=example,dc=com: duplicate username "cname": already used by cn=bb,ou=people,dc=example,dc=com`)
+	if c := countsOf(r); c.UsersUpdated != 2 || c.UsersDeleted != 1 || r.KeptUnchanged != 0 {
+		t.Errorf("after deleting cn=cc: counts %+v kept %d; want aa and bb updated, cc deleted", c, r.KeptUnchanged)
+	}
 	e.idempotent(t)
 }

@@ -1,16 +1,24 @@
 // Package bridge is scimbridge's domain: one full sync reads every user and
-// group from a Directory, maps them (package schema), resolves nested groups,
-// diffs the result against what a Store holds and applies the difference in one
-// transaction, with a report of the run. Package scheduler runs it on a
-// schedule.
+// group from a Directory, maps them (package schema), decides duplicates,
+// resolves nested groups, diffs the result against what a Store holds and
+// applies the difference in one transaction, with a report of the run.
+// Package scheduler runs it on a schedule.
 //
 // Data flows one way: ldapsource → bridge → store. The bridge declares the
 // interfaces it needs (Directory, Store); adapters implement them.
 //
-// A run reads the groups first and then streams the users: each user is
-// deduplicated, matched and diffed as it arrives, so that unchanged users
-// are never held in full, and a large number of new users goes into the
-// open write transaction while the directory is still being read.
+// A run, file by file:
+//
+//   - run.go: the Syncer, the run lock and a run's lifecycle (Begin, Complete, push).
+//   - plan.go: one run's steps in order, deletion safety, membership changes, the skipped list.
+//   - groups.go: the groups are read first and decided at once (there are few).
+//   - groupindex.go: the kept groups linked: nesting, and which groups list each DN or member key.
+//   - read.go: the users stream in; each is mapped, matched and diffed as it arrives
+//     (an unchanged one leaves 24 bytes), and new ones go into the open transaction.
+//   - decide.go: the duplicate rule, one pure function for users and groups.
+//   - users.go: after the read: losers' rows go, kept users join their groups, the users' plan.
+//   - nesting.go, hash.go, ids.go, writer.go, dn.go: closure and memberships, content
+//     hashes, SCIM ids, the writer goroutine, DN normalization.
 package bridge
 
 import (

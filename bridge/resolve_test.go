@@ -1,6 +1,7 @@
 package bridge
 
 import (
+	"log/slog"
 	"reflect"
 	"sort"
 	"testing"
@@ -10,38 +11,45 @@ import (
 
 // testResolve reads groups (DN → member values) and then users (DN, member
 // key) into an empty store's user stream, as a run does, and returns the
-// stream, the groups and the dangling member values.
-func testResolve(t *testing.T, byUID bool, users [][2]string, groups [][2]any) (*userStream, *directory, int) {
+// stream, the group index and the dangling member values.
+func testResolve(t *testing.T, byUID bool, users [][2]string, groups [][2]any) (*userStream, *groupIndex, int) {
 	t.Helper()
-	d := &directory{protect: map[string]bool{}}
+	var gs []mappedGroup
 	for _, g := range groups {
 		dn := g[0].(string)
-		d.groups = append(d.groups, mappedGroup{Group: schema.Group{DN: dn, Members: g[1].([]string)},
+		gs = append(gs, mappedGroup{Group: schema.Group{DN: dn, Members: g[1].([]string)},
 			dnNorm: NormalizeDN(dn), id: "g:" + dn})
 	}
 	set := schema.Defaults("openldap")
 	if byUID {
 		set.Groups.Attributes.MembershipAttributeType = schema.MembershipUID
+		set.Groups.Attributes.MembershipUserAttribute = "memberKey"
 	}
-	st := newUserStream(&set, &Report{}, &Snapshot{}, d, nil, fixedNow, newIDGen(fixedNow))
-	st.linkGroups(nil)
-	st.anc = ancestors(d.groups)
+	snap := &Snapshot{}
+	gi := newGroupIndex(gs, snap)
+	st := newUserStream(&set, &Report{}, snap, gi, fixedNow, newIDGen(fixedNow))
+	gi.link(nil, byUID, &st.pool)
+	st.progress = newProgress(slog.New(slog.DiscardHandler), "test")
+	st.streamMin = DefaultStreamMin
 	for _, u := range users {
-		row := &UserRow{User: schema.User{DN: u[0], UserName: u[0], MemberKey: u[1]}, DNNorm: NormalizeDN(u[0]), UserNameNorm: u[0]}
-		if err := st.accept(row); err != nil {
+		e := &schema.Entry{DN: u[0], Attrs: map[string][][]byte{"uid": {[]byte(u[0])}}}
+		if u[1] != "" {
+			e.Attrs["memberkey"] = [][]byte{[]byte(u[1])}
+		}
+		if err := st.add(e); err != nil {
 			t.Fatal(err)
 		}
 	}
-	dangling, err := st.finish()
+	_, dangling, err := st.finish(&skipList{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return st, d, dangling
+	return st, gi, dangling
 }
 
-// testUserID names accepted user i "u:" + its DN, so that expectations can be written.
-func testUserID(st *userStream) func(int32) string {
-	return func(i int32) string { return "u:" + st.dnOf(i) }
+// testUserID names kept user c "u:" + its DN, so that expectations can be written.
+func testUserID(st *userStream) func(candID) string {
+	return func(c candID) string { return "u:" + st.cands[c].meta.dn }
 }
 
 func TestNestingResolvesTransitiveGroupsAndTerminatesOnCycles(t *testing.T) {
@@ -57,15 +65,15 @@ func TestNestingResolvesTransitiveGroupsAndTerminatesOnCycles(t *testing.T) {
 	if dangling != 1 {
 		t.Errorf("dangling = %d, want 1 (uid=nobody)", dangling)
 	}
-	direct := make([][]int32, len(st.acc))
-	for gi := range d.groups {
-		for _, u := range d.groups[gi].users {
-			direct[u] = append(direct[u], int32(gi))
+	direct := make([][]int32, len(st.cands))
+	for g := range d.groups {
+		for _, u := range d.groups[g].users {
+			direct[u] = append(direct[u], int32(g))
 		}
 	}
 	got := map[string][]Membership{}
-	for i := range st.acc {
-		got[st.dnOf(int32(i))] = userMemberships(direct[i], d.groups, st.anc)
+	for c := range st.cands {
+		got[st.cands[c].meta.dn] = userMemberships(direct[c], d)
 	}
 	want := map[string][]Membership{
 		"uid=ann,ou=p": {{"g:cn=backend,ou=g", false}, {"g:cn=eng,ou=g", true}, {"g:cn=platform,ou=g", true}},
@@ -92,12 +100,12 @@ func TestNestingResolvesTransitiveGroupsAndTerminatesOnCycles(t *testing.T) {
 }
 
 func TestAncestorsOfCycleExcludeSelf(t *testing.T) {
-	st, d, _ := testResolve(t, false, nil, [][2]any{
+	_, d, _ := testResolve(t, false, nil, [][2]any{
 		{"cn=a", []string{"cn=b"}},
 		{"cn=b", []string{"cn=c"}},
 		{"cn=c", []string{"cn=a"}},
 	})
-	anc := st.anc
+	anc := d.anc
 	for i, a := range anc {
 		names := []string{}
 		for _, gi := range a {
@@ -133,7 +141,10 @@ func TestNewIDIsUUIDv7(t *testing.T) {
 	ids := newIDGen(fixedNow)
 	last := ""
 	for i := 0; i < 1000; i++ {
-		id := ids.next()
+		id, seq := ids.next()
+		if seq != uint32(i) {
+			t.Fatalf("id %d has counter %d", i, seq)
+		}
 		if other := newIDGen(fixedNow).at(uint32(i)); other == id {
 			t.Fatalf("two runs in one millisecond made the same id %q", id)
 		}
@@ -151,5 +162,17 @@ func TestNewIDIsUUIDv7(t *testing.T) {
 			t.Fatalf("id %d is %q, at(%d) says %q", i, id, i, again)
 		}
 		last = id
+	}
+}
+
+func TestNameIDIsUUIDv5(t *testing.T) {
+	// RFC 9562 Appendix A.4: the DNS namespace and "www.example.com".
+	dns := [16]byte{0x6b, 0xa7, 0xb8, 0x10, 0x9d, 0xad, 0x11, 0xd1, 0x80, 0xb4, 0x00, 0xc0, 0x4f, 0xd4, 0x30, 0xc8}
+	if got := uuidV5(&dns, "www.example.com"); got != "2ed6657d-e927-568b-95e1-2665a8aea6a2" {
+		t.Errorf("uuidV5 = %s, want the RFC's 2ed6657d-e927-568b-95e1-2665a8aea6a2", got)
+	}
+	u, g := NameID(MemberUser, "a1b2"), NameID(MemberGroup, "a1b2")
+	if u == g || u != NameID(MemberUser, "a1b2") || u[14] != '5' {
+		t.Errorf("NameID: user %s, group %s; want distinct, stable version 5 ids", u, g)
 	}
 }

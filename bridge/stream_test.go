@@ -179,7 +179,7 @@ func TestDryRunOfALargeFirstSyncReportsWhatTheRunDoes(t *testing.T) {
 		t.Fatalf("skipped entries differ:\ndry run %+v\nrun     %+v", dry.SkippedEntries, real.SkippedEntries)
 	}
 	want := bridge.SkippedEntry{DN: "uid=bulk00001,ou=people,dc=example,dc=com",
-		Reason: `duplicate username "bulk00001": already used by cn=A Bulk,ou=people,dc=example,dc=com`}
+		Reason: `duplicate username "bulk00001": already used by cn=a bulk,ou=people,dc=example,dc=com`}
 	if !slices.Contains(real.SkippedEntries, want) {
 		t.Fatalf("skipped entries %+v lack %+v", real.SkippedEntries, want)
 	}
@@ -230,72 +230,5 @@ deleteoldrdn: 1
 	}
 	if got, want := changesOf(t, e.db, r.ID), []string{"User create robert"}; !reflect.DeepEqual(got, want) {
 		t.Errorf("changes = %v, want %v", got, want)
-	}
-}
-
-// memberUid mode: a member key belongs to the entry read first with it, for
-// the whole run. When that entry then loses its username to an entry read
-// later, and had no stored user, the key's member values dangle; the other
-// entry with the key stays in no group by it (a known limit: two entries
-// sharing a memberUid value and a username conflict at once). Read order:
-// zz (uid pat, username dupname: claims "pat"), mm (uid pat, username patb),
-// aa (username dupname, DN first: drops zz).
-func TestMemberKeyStaysWithTheEntryReadFirst(t *testing.T) {
-	e := newUIDEnv(t)
-	e.srv.Load(t, person("zz", "objectClass: adLiteUser", "uid: pat", "sAMAccountName: dupname")+
-		person("mm", "objectClass: adLiteUser", "uid: pat", "sAMAccountName: patb")+
-		person("aa", "objectClass: adLiteUser", "uid: other", "sAMAccountName: dupname")+
-		addMemberUID("developers", "pat"))
-	r := e.mustSucceed(t)
-	want := bridge.SkippedEntry{DN: "cn=zz,ou=people,dc=example,dc=com",
-		Reason: `duplicate username "dupname": already used by cn=aa,ou=people,dc=example,dc=com`}
-	if !slices.Contains(r.SkippedEntries, want) {
-		t.Errorf("skipped %+v, want it to hold %+v", r.SkippedEntries, want)
-	}
-	s := e.state(t)
-	if got := s.userGroups["patb"]; len(got) != 0 {
-		t.Errorf("patb's groups = %v, want none: uid pat belongs to cn=zz this run", got)
-	}
-	if got := s.groupMembers["developers"]; slices.Contains(got, "User:patb") || slices.Contains(got, "User:dupname") {
-		t.Errorf("developers = %v", got)
-	}
-	if got := s.userGroups["dupname"]; len(got) != 0 {
-		t.Errorf("dupname (cn=aa, uid other) groups = %v, want none", got)
-	}
-	if u := s.users["dupname"]; u.DN != "cn=aa,ou=people,dc=example,dc=com" {
-		t.Errorf("dupname = %+v", u.User)
-	}
-}
-
-// An entry with the externalId of an entry read before it waits for the end
-// of the read: when that entry then loses its username to an entry read
-// later, the externalId is free and the waiting entry is synced. Read
-// order: zz (7001, pat), mm (7001, eve: waits), aa (7002, pat, DN first:
-// drops zz). A second entry still sharing 7001 is then a duplicate.
-func TestExternalIDOfADroppedEntryGoesToTheNextEntry(t *testing.T) {
-	e := newEnv(t)
-	e.set.Users.Attributes.ExternalID = "employeeNumber"
-	e.srv.Load(t, person("zz", "uid: pat", "employeeNumber: 7001")+
-		person("mm", "uid: eve", "employeeNumber: 7001")+
-		person("nn", "uid: nina", "employeeNumber: 7001")+
-		person("aa", "uid: pat", "employeeNumber: 7002"))
-	r := e.mustSucceed(t)
-	s := e.state(t)
-	if u := s.users["eve"]; u.DN != "cn=mm,ou=people,dc=example,dc=com" || u.ExternalID != "7001" {
-		t.Errorf("eve = %+v, want cn=mm with externalId 7001", u.User)
-	}
-	if u := s.users["pat"]; u.DN != "cn=aa,ou=people,dc=example,dc=com" {
-		t.Errorf("pat = %+v, want cn=aa", u.User)
-	}
-	if _, ok := s.users["nina"]; ok {
-		t.Error("nina synced with eve's externalId")
-	}
-	for _, w := range []bridge.SkippedEntry{
-		{DN: "cn=zz,ou=people,dc=example,dc=com", Reason: `duplicate username "pat": already used by cn=aa,ou=people,dc=example,dc=com`},
-		{DN: "cn=nn,ou=people,dc=example,dc=com", Reason: `duplicate externalId "7001"`},
-	} {
-		if !slices.Contains(r.SkippedEntries, w) {
-			t.Errorf("skipped %+v, want it to hold %+v", r.SkippedEntries, w)
-		}
 	}
 }

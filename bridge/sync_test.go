@@ -167,7 +167,7 @@ func TestFirstSyncOfBaseFixture(t *testing.T) {
 		t.Errorf("counts = %+v, want %+v", got, want)
 	}
 	wantSkipped := []bridge.SkippedEntry{
-		{DN: "cn=Gina Grey,ou=people,dc=example,dc=com", Reason: `duplicate username "GINA": already used by cn=Gina Green,ou=people,dc=example,dc=com`},
+		{DN: "cn=Gina Grey,ou=people,dc=example,dc=com", Reason: `duplicate username "GINA": already used by cn=gina green,ou=people,dc=example,dc=com`},
 	}
 	var skipped []bridge.SkippedEntry
 	for _, s := range r.SkippedEntries {

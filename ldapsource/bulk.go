@@ -49,7 +49,7 @@ const (
 // its entries to fn. ok is false when that connection could not be opened;
 // nothing was delivered then and the caller reads with go-ldap instead.
 func (c *Conn) runBulk(ctx context.Context, q query, fn func(*schema.Entry) error) (ok bool, err error) {
-	conn, err := c.link.openBulk(ctx)
+	conn, err := openBulk(ctx, c.s.Connection)
 	if err != nil {
 		why := err
 		c.bulkErr.Store(&why)
@@ -68,49 +68,70 @@ func (c *Conn) runBulk(ctx context.Context, q query, fn func(*schema.Entry) erro
 }
 
 // openBulk opens and binds the dedicated connection of one bulk read, within
-// connection.connectTimeoutSeconds.
-func (k *link) openBulk(ctx context.Context) (net.Conn, error) {
-	dctx, cancel := context.WithTimeout(ctx, k.timeout)
-	defer cancel()
-	conn, err := k.dial(dctx)
+// connection.connectTimeoutSeconds: the tcp step and the ldaps handshake as
+// connect does them, then StartTLS and the simple bind done here, since a
+// go-ldap connection cannot give its socket back.
+func openBulk(ctx context.Context, cc schema.Connection) (net.Conn, error) {
+	ep, err := parseEndpoint(cc)
 	if err != nil {
-		return nil, err
+		return nil, &StepError{Step: StepDNS, Message: "dns: " + err.Error(), Err: err}
 	}
-	stop := context.AfterFunc(dctx, func() { _ = conn.SetDeadline(time.Unix(1, 0)) })
+	var tcfg *tls.Config
+	if ep.ldaps || cc.StartTLS {
+		if tcfg, err = tlsConfig(cc, ep.host); err != nil {
+			return nil, &StepError{Step: StepTLS, Message: "TLS: " + err.Error(), Err: err}
+		}
+	}
+	timeout := seconds(cc.ConnectTimeoutSeconds, defaultConnectTimeout)
+	dctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	sock, serr := dialTCP(dctx, ep, timeout)
+	if serr != nil {
+		return nil, serr
+	}
+	stop := context.AfterFunc(dctx, func() { _ = sock.SetDeadline(time.Unix(1, 0)) })
 	ok := false
 	defer func() {
 		stop()
 		if !ok {
-			conn.Close()
+			sock.Close()
 		}
 	}()
-	if err := conn.SetDeadline(time.Now().Add(k.timeout)); err != nil {
+	if err := sock.SetDeadline(time.Now().Add(timeout)); err != nil {
 		return nil, err
 	}
-	var id int64
-	if k.cc.StartTLS {
-		id++
-		if err := exchange(conn, extendedRequest(id, "1.3.6.1.4.1.1466.20037"), id, tagExtendedResponse); err != nil {
-			return nil, &StepError{Step: StepTLS, Message: startTLSMessage(err, k.timeout), Err: err}
-		}
-		tc := tls.Client(conn, k.tcfg)
+	conn := sock
+	if ep.ldaps {
+		tc := tls.Client(sock, tcfg)
 		if err := tc.HandshakeContext(dctx); err != nil {
-			return nil, &StepError{Step: StepTLS, Message: tlsMessage(err, k.timeout), Err: err}
+			return nil, &StepError{Step: StepTLS, Message: tlsMessage(err, timeout), Err: err}
 		}
 		conn = tc
 	}
-	if k.cc.BindDN != "" && k.cc.BindCredential == "" {
-		return nil, &StepError{Step: StepBind, Message: bindMessage(k.cc, errEmptyCredential), Err: errEmptyCredential}
+	var id int64
+	if cc.StartTLS {
+		id++
+		if err := exchange(conn, extendedRequest(id, "1.3.6.1.4.1.1466.20037"), id, tagExtendedResponse); err != nil {
+			return nil, &StepError{Step: StepTLS, Message: startTLSMessage(err, timeout), Err: err}
+		}
+		tc := tls.Client(conn, tcfg)
+		if err := tc.HandshakeContext(dctx); err != nil {
+			return nil, &StepError{Step: StepTLS, Message: tlsMessage(err, timeout), Err: err}
+		}
+		conn = tc
+	}
+	if cc.BindDN != "" && cc.BindCredential == "" {
+		return nil, &StepError{Step: StepBind, Message: bindMessage(cc, errEmptyCredential), Err: errEmptyCredential}
 	}
 	id++
-	if err := exchange(conn, bindRequest(id, k.cc.BindDN, k.cc.BindCredential), id, tagBindResponse); err != nil {
-		return nil, &StepError{Step: StepBind, Message: bindMessage(k.cc, err), Err: err}
+	if err := exchange(conn, bindRequest(id, cc.BindDN, cc.BindCredential), id, tagBindResponse); err != nil {
+		return nil, &StepError{Step: StepBind, Message: bindMessage(cc, err), Err: err}
 	}
 	if !stop() {
 		err := dctx.Err()
 		return nil, &StepError{Step: StepBind, Message: "bind: " + err.Error(), Err: err}
 	}
-	if err := conn.SetDeadline(time.Time{}); err != nil {
+	if err := sock.SetDeadline(time.Time{}); err != nil {
 		return nil, err
 	}
 	ok = true

@@ -55,7 +55,6 @@ const (
 type Conn struct {
 	l         *ldap.Conn
 	s         schema.Settings
-	link      *link
 	referrals atomic.Int64
 	// bulk is true while user and group reads take the bulk path
 	// (bulk.go); it turns false, for good, when that path cannot connect.
@@ -80,97 +79,136 @@ func Dial(ctx context.Context, s *schema.Settings) (bridge.Directory, error) {
 // as connection.bindDn (anonymous when empty). connection.connectTimeoutSeconds
 // bounds all of that. Failures are *StepError values saying which step failed.
 func Open(ctx context.Context, s *schema.Settings) (*Conn, error) {
-	k, err := newLink(s)
-	if err != nil {
-		return nil, err
+	if s == nil {
+		return nil, errors.New("ldapsource: no settings")
 	}
-	dctx, cancel := context.WithTimeout(ctx, k.timeout)
-	defer cancel()
-	raw, err := k.dial(dctx)
+	l, serr := connect(ctx, s.Connection, nil)
+	if serr != nil {
+		return nil, serr
+	}
+	c := &Conn{l: l, s: *s}
+	c.bulk.Store(true)
+	return c, nil
+}
+
+// connect is the one connect sequence, shared by Open and the connection
+// test: dial connection.url's host (tcp), the TLS handshake of ldaps:// or
+// StartTLS (tls), then a simple bind as connection.bindDn, anonymous when
+// empty (bind), all within connection.connectTimeoutSeconds; the bound
+// connection it returns has the read timeout. A failure names its step.
+//
+// The test hooks in with its probe p (nil for Open): p hears each step that
+// passes, the host is resolved as a step of its own (dns; Open leaves that to
+// the dial), and a probe that does not authenticate gets the connection back
+// unbound after the tls step.
+func connect(ctx context.Context, cc schema.Connection, p *probe) (*ldap.Conn, *StepError) {
+	ep, err := parseEndpoint(cc)
 	if err != nil {
-		return nil, err
+		return nil, &StepError{Step: StepDNS, Message: "dns: " + err.Error(), Err: err}
+	}
+	timeout := seconds(cc.ConnectTimeoutSeconds, defaultConnectTimeout)
+	dctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	if p != nil {
+		if serr := p.resolve(dctx, ep.host, timeout); serr != nil {
+			return nil, serr
+		}
+	}
+
+	p.begin()
+	sock, serr := dialTCP(dctx, ep, timeout)
+	if serr != nil {
+		return nil, serr
+	}
+	p.end(StepTCP, true, fmt.Sprintf("tcp: connected to %s", sock.RemoteAddr()))
+
+	p.begin()
+	var tcfg *tls.Config
+	if ep.ldaps || cc.StartTLS {
+		if tcfg, err = tlsConfig(cc, ep.host); err != nil {
+			sock.Close()
+			return nil, &StepError{Step: StepTLS, Message: "TLS: " + err.Error(), Err: err}
+		}
 	}
 	// go-ldap's StartTLS and Bind take no context: closing the socket when
 	// the deadline passes or ctx ends unblocks them.
-	stop := context.AfterFunc(dctx, func() { raw.Close() })
-	fail := func(step string, msg func(error) string, err error) (*Conn, error) {
-		raw.Close()
+	stop := context.AfterFunc(dctx, func() { sock.Close() })
+	fail := func(l *ldap.Conn, step string, msg func(error) string, err error) (*ldap.Conn, *StepError) {
+		if l != nil {
+			l.Close()
+		}
+		sock.Close()
 		if cerr := dctx.Err(); cerr != nil && !stop() {
 			err = fmt.Errorf("%w (%w)", cerr, err)
 		}
 		return nil, &StepError{Step: step, Message: msg(err), Err: err}
 	}
-	cc := k.cc
-	l := ldap.NewConn(raw, k.ep.ldaps)
+	conn := sock
+	if ep.ldaps {
+		tc := tls.Client(sock, tcfg)
+		if err := tc.HandshakeContext(dctx); err != nil {
+			return fail(nil, StepTLS, func(err error) string { return tlsMessage(err, timeout) }, err)
+		}
+		conn = tc
+	}
+	l := ldap.NewConn(conn, ep.ldaps)
 	l.Start()
-	l.SetTimeout(k.timeout)
+	l.SetTimeout(timeout)
 	if cc.StartTLS {
-		if err := l.StartTLS(k.tcfg); err != nil {
-			l.Close()
-			return fail(StepTLS, func(err error) string { return startTLSMessage(err, k.timeout) }, err)
+		if err := l.StartTLS(tcfg); err != nil {
+			return fail(l, StepTLS, func(err error) string { return startTLSMessage(err, timeout) }, err)
 		}
 	}
-	if err := bind(l, cc); err != nil {
-		l.Close()
-		return fail(StepBind, func(err error) string { return bindMessage(cc, err) }, err)
+	p.end(StepTLS, true, tlsNote(l, cc, tcfg != nil))
+	if p != nil && !p.authenticate {
+		stop()
+		return l, nil
 	}
+
+	p.begin()
+	if err := bind(l, cc); err != nil {
+		return fail(l, StepBind, func(err error) string { return bindMessage(cc, err) }, err)
+	}
+	p.end(StepBind, true, bindNote(cc))
+	// The connect timeout is over; reads get their own. A connection it
+	// closed right after the bind fails before the first read.
+	p.begin()
 	if !stop() {
 		l.Close()
 		err := dctx.Err()
-		return nil, &StepError{Step: StepBind, Message: "bind: " + err.Error(), Err: err}
+		return nil, &StepError{Step: StepSearch, Message: "search: connection closed: " + err.Error(), Err: err}
 	}
 	l.SetTimeout(seconds(cc.ReadTimeoutSeconds, defaultReadTimeout))
-	c := &Conn{l: l, s: *s, link: k}
-	c.bulk.Store(true)
-	return c, nil
+	return l, nil
 }
 
-// link is how to reach the directory, worked out once from connection.*:
-// Open and each bulk read connect the same way.
-type link struct {
-	cc      schema.Connection
-	ep      endpoint
-	tcfg    *tls.Config // nil without TLS
-	timeout time.Duration
-}
-
-func newLink(s *schema.Settings) (*link, error) {
-	if s == nil {
-		return nil, errors.New("ldapsource: no settings")
-	}
-	cc := s.Connection
-	ep, err := parseEndpoint(cc)
+// dialTCP is the tcp step: a connection to connection.url's host and port.
+func dialTCP(dctx context.Context, ep endpoint, timeout time.Duration) (net.Conn, *StepError) {
+	sock, err := (&net.Dialer{Timeout: timeout}).DialContext(dctx, "tcp", ep.addr)
 	if err != nil {
-		return nil, &StepError{Step: StepDNS, Message: "dns: " + err.Error(), Err: err}
+		return nil, &StepError{Step: StepTCP, Message: tcpMessage(ep.addr, err, timeout), Err: err}
 	}
-	k := &link{cc: cc, ep: ep, timeout: seconds(cc.ConnectTimeoutSeconds, defaultConnectTimeout)}
-	if ep.ldaps || cc.StartTLS {
-		if k.tcfg, err = tlsConfig(cc, ep.host); err != nil {
-			return nil, &StepError{Step: StepTLS, Message: "TLS: " + err.Error(), Err: err}
-		}
-	}
-	return k, nil
+	return sock, nil
 }
 
-// dial connects over TCP and, for ldaps://, does the TLS handshake, both
-// bounded by dctx. Failures are *StepError values.
-func (k *link) dial(dctx context.Context) (net.Conn, error) {
-	raw, err := (&net.Dialer{Timeout: k.timeout}).DialContext(dctx, "tcp", k.ep.addr)
-	if err != nil {
-		return nil, &StepError{Step: StepTCP, Message: tcpMessage(k.ep.addr, err, k.timeout), Err: err}
+// bindNote is the bind step's note for the connection test.
+func bindNote(cc schema.Connection) string {
+	if cc.BindDN == "" {
+		return "bind: anonymous bind accepted"
 	}
-	if !k.ep.ldaps {
-		return raw, nil
+	return fmt.Sprintf("bind: authenticated as %s", cc.BindDN)
+}
+
+// tlsNote is the tls step's note for the connection test.
+func tlsNote(l *ldap.Conn, cc schema.Connection, encrypted bool) string {
+	if !encrypted {
+		return "TLS: not used (plain ldap:// without StartTLS): traffic, including the bind password, is not encrypted"
 	}
-	tc := tls.Client(raw, k.tcfg)
-	if err := tc.HandshakeContext(dctx); err != nil {
-		raw.Close()
-		if cerr := dctx.Err(); cerr != nil {
-			err = fmt.Errorf("%w (%w)", cerr, err)
-		}
-		return nil, &StepError{Step: StepTLS, Message: tlsMessage(err, k.timeout), Err: err}
+	st, _ := l.TLSConnectionState()
+	if cc.InsecureSkipVerify {
+		return fmt.Sprintf("TLS: %s, but certificate verification is OFF (connection.insecureSkipVerify)", tls.VersionName(st.Version))
 	}
-	return tc, nil
+	return fmt.Sprintf("TLS: %s with a verified certificate", tls.VersionName(st.Version))
 }
 
 // Close closes the connection.

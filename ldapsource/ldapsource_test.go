@@ -399,6 +399,15 @@ func TestTestButton(t *testing.T) {
 			if tc.absent != "" && strings.Contains(fmt.Sprintf("%+v", r), tc.absent) {
 				t.Errorf("result contains %q: %+v", tc.absent, r)
 			}
+			// Open connects the same way: a connect step that fails the test
+			// fails Open at that step, in the same words.
+			if tc.auth && !tc.ok && r.Step != ldapsource.StepSearch {
+				_, err := ldapsource.Open(context.Background(), s)
+				var se *ldapsource.StepError
+				if !errors.As(err, &se) || se.Step != r.Step || se.Message != r.Message {
+					t.Errorf("Open: err = %v, want a %s StepError %q", err, r.Step, r.Message)
+				}
+			}
 		})
 	}
 }

@@ -2,7 +2,6 @@ package ldapsource
 
 import (
 	"context"
-	"crypto/tls"
 	"fmt"
 	"net"
 	"strings"
@@ -42,8 +41,8 @@ type StepResult struct {
 // read of users.usersDn). It stops at the first failing step.
 func Test(ctx context.Context, s *schema.Settings, authenticate bool) TestResult {
 	start := time.Now()
-	p := &probe{}
-	p.run(ctx, s, authenticate)
+	p := &probe{authenticate: authenticate}
+	p.run(ctx, s)
 	res := TestResult{OK: true, Steps: p.steps, DurationMs: time.Since(start).Milliseconds()}
 	if len(p.steps) > 0 {
 		last := p.steps[len(p.steps)-1]
@@ -52,118 +51,53 @@ func Test(ctx context.Context, s *schema.Settings, authenticate bool) TestResult
 	return res
 }
 
+// probe is the connection test's hook into connect: it times each step and
+// records its outcome. A nil probe (Open's) records nothing.
 type probe struct {
-	steps []StepResult
-	t0    time.Time
+	authenticate bool
+	steps        []StepResult
+	t0           time.Time
 }
 
-func (p *probe) begin() { p.t0 = time.Now() }
-
-func (p *probe) end(step string, ok bool, msg string) bool {
-	p.steps = append(p.steps, StepResult{Step: step, OK: ok, Message: msg, DurationMs: time.Since(p.t0).Milliseconds()})
-	return ok
+func (p *probe) begin() {
+	if p != nil {
+		p.t0 = time.Now()
+	}
 }
 
-func (p *probe) run(ctx context.Context, s *schema.Settings, authenticate bool) {
+func (p *probe) end(step string, ok bool, msg string) {
+	if p != nil {
+		p.steps = append(p.steps, StepResult{Step: step, OK: ok, Message: msg, DurationMs: time.Since(p.t0).Milliseconds()})
+	}
+}
+
+// resolve is the test's dns step.
+func (p *probe) resolve(ctx context.Context, host string, timeout time.Duration) *StepError {
+	if net.ParseIP(host) != nil {
+		p.end(StepDNS, true, fmt.Sprintf("dns: %s is an IP address", host))
+		return nil
+	}
+	addrs, err := net.DefaultResolver.LookupHost(ctx, host)
+	if err != nil {
+		return &StepError{Step: StepDNS, Message: dnsMessage(host, err, timeout), Err: err}
+	}
+	p.end(StepDNS, true, fmt.Sprintf("dns: %s resolves to %s", host, strings.Join(addrs, ", ")))
+	return nil
+}
+
+func (p *probe) run(ctx context.Context, s *schema.Settings) {
 	p.begin()
 	if s == nil {
 		p.end(StepDNS, false, "dns: no settings")
 		return
 	}
-	cc := s.Connection
-	ep, err := parseEndpoint(cc)
-	if err != nil {
-		p.end(StepDNS, false, "dns: "+err.Error())
+	l, serr := connect(ctx, s.Connection, p)
+	if serr != nil {
+		p.end(serr.Step, false, serr.Message)
 		return
 	}
-	timeout := seconds(cc.ConnectTimeoutSeconds, defaultConnectTimeout)
-	cctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-
-	if net.ParseIP(ep.host) != nil {
-		p.end(StepDNS, true, fmt.Sprintf("dns: %s is an IP address", ep.host))
-	} else {
-		addrs, err := net.DefaultResolver.LookupHost(cctx, ep.host)
-		if err != nil {
-			p.end(StepDNS, false, dnsMessage(ep.host, err, timeout))
-			return
-		}
-		p.end(StepDNS, true, fmt.Sprintf("dns: %s resolves to %s", ep.host, strings.Join(addrs, ", ")))
-	}
-
-	p.begin()
-	raw, err := (&net.Dialer{Timeout: timeout}).DialContext(cctx, "tcp", ep.addr)
-	if err != nil {
-		p.end(StepTCP, false, tcpMessage(ep.addr, err, timeout))
-		return
-	}
-	defer raw.Close()
-	p.end(StepTCP, true, fmt.Sprintf("tcp: connected to %s", raw.RemoteAddr()))
-	stop := context.AfterFunc(cctx, func() { raw.Close() })
-	defer stop()
-
-	p.begin()
-	var l *ldap.Conn
-	switch {
-	case ep.ldaps || cc.StartTLS:
-		cfg, err := tlsConfig(cc, ep.host)
-		if err != nil {
-			p.end(StepTLS, false, "TLS: "+err.Error())
-			return
-		}
-		if ep.ldaps {
-			tc := tls.Client(raw, cfg)
-			if err := tc.HandshakeContext(cctx); err != nil {
-				p.end(StepTLS, false, tlsMessage(err, timeout))
-				return
-			}
-			l = ldap.NewConn(tc, true)
-			l.Start()
-		} else {
-			l = ldap.NewConn(raw, false)
-			l.Start()
-			l.SetTimeout(timeout)
-			if err := l.StartTLS(cfg); err != nil {
-				l.Close()
-				p.end(StepTLS, false, startTLSMessage(err, timeout))
-				return
-			}
-		}
-		defer l.Close()
-		st, _ := l.TLSConnectionState()
-		msg := fmt.Sprintf("TLS: %s with a verified certificate", tls.VersionName(st.Version))
-		if cc.InsecureSkipVerify {
-			msg = fmt.Sprintf("TLS: %s, but certificate verification is OFF (connection.insecureSkipVerify)", tls.VersionName(st.Version))
-		}
-		p.end(StepTLS, true, msg)
-	default:
-		l = ldap.NewConn(raw, false)
-		l.Start()
-		defer l.Close()
-		p.end(StepTLS, true, "TLS: not used (plain ldap:// without StartTLS): traffic, including the bind password, is not encrypted")
-	}
-	if !authenticate {
-		return
-	}
-
-	p.begin()
-	l.SetTimeout(timeout)
-	if err := bind(l, cc); err != nil {
-		if cctx.Err() != nil {
-			err = fmt.Errorf("%w (%w)", cctx.Err(), err)
-		}
-		p.end(StepBind, false, bindMessage(cc, err))
-		return
-	}
-	if cc.BindDN == "" {
-		p.end(StepBind, true, "bind: anonymous bind accepted")
-	} else {
-		p.end(StepBind, true, fmt.Sprintf("bind: authenticated as %s", cc.BindDN))
-	}
-	// The connect timeout is over; the read gets its own.
-	if !stop() {
-		p.begin()
-		p.end(StepSearch, false, "search: connection closed: "+cctx.Err().Error())
+	defer l.Close()
+	if !p.authenticate {
 		return
 	}
 
@@ -173,7 +107,6 @@ func (p *probe) run(ctx context.Context, s *schema.Settings, authenticate bool) 
 		p.end(StepSearch, false, "search: users.usersDn is not set")
 		return
 	}
-	l.SetTimeout(seconds(cc.ReadTimeoutSeconds, defaultReadTimeout))
 	res, err := l.Search(ldap.NewSearchRequest(base, ldap.ScopeBaseObject, ldap.NeverDerefAliases, 0, 0, false,
 		"(objectClass=*)", []string{"1.1"}, nil))
 	switch {

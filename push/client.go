@@ -39,7 +39,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"net/url"
 	"slices"
 	"strings"
 	"sync"
@@ -148,46 +147,14 @@ type config struct {
 	scopeNames  map[string]string // folded name -> as configured, for errors
 }
 
+// newConfig applies schema's defaults and checks the section as schema says.
 func newConfig(p schema.Push) (*config, error) {
-	if p.AuthHeader == "" {
-		p.AuthHeader = "Authorization"
-	}
-	if p.Profile == "" {
-		p.Profile = schema.ProfileRFC
-	}
-	if p.Deprovision == "" {
-		p.Deprovision = schema.DeprovisionDelete
-	}
-	if p.GroupMembers == "" {
-		p.GroupMembers = schema.MembersFlatten
-	}
-	if p.Concurrency <= 0 {
-		p.Concurrency = 4
-	}
-	if p.TimeoutSeconds <= 0 {
-		p.TimeoutSeconds = 30
-	}
-	var errs []error
-	if u, err := url.Parse(p.URL); p.URL == "" || err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-		errs = append(errs, fmt.Errorf("push.url: want an http(s) SCIM base URL, got %q", p.URL))
-	}
-	if p.Token == "" {
-		errs = append(errs, errors.New("push.token: required"))
-	}
-	if p.Profile != schema.ProfileRFC && p.Profile != schema.ProfileIOMETE {
-		errs = append(errs, fmt.Errorf("push.profile: want %q or %q, got %q", schema.ProfileRFC, schema.ProfileIOMETE, p.Profile))
-	}
-	if p.Deprovision != schema.DeprovisionDelete && p.Deprovision != schema.DeprovisionOff {
-		errs = append(errs, fmt.Errorf("push.deprovision: want %q or %q, got %q", schema.DeprovisionDelete, schema.DeprovisionOff, p.Deprovision))
-	}
-	if p.GroupMembers != schema.MembersFlatten && p.GroupMembers != schema.MembersNested {
-		errs = append(errs, fmt.Errorf("push.groupMembers: want %q or %q, got %q", schema.MembersFlatten, schema.MembersNested, p.GroupMembers))
-	}
-	if len(errs) > 0 {
-		return nil, errors.Join(errs...)
+	p = p.WithDefaults()
+	if err := p.Validate(); err != nil {
+		return nil, err
 	}
 	c := &config{push: p, profile: p.Profile, iomete: p.Profile == schema.ProfileIOMETE, deprovision: p.Deprovision,
-		members: p.GroupMembers, concurrency: min(p.Concurrency, 64), scopeNames: map[string]string{}}
+		members: p.GroupMembers, concurrency: p.Concurrency, scopeNames: map[string]string{}}
 	for _, g := range p.ScopeGroups {
 		g = strings.TrimSpace(g)
 		if folded := strings.ToLower(g); folded != "" {
@@ -355,7 +322,7 @@ func (c *Client) run(ctx context.Context, s *schema.Settings, mode int, w io.Wri
 	}
 	rep.DurationMs = time.Since(start).Milliseconds()
 	c.log.Info("push done", "sent", rep.Sent, "created", rep.Created, "updated", rep.Updated, "deleted", rep.Deleted,
-		"failed", rep.Failed, "pending", rep.Pending, "dryRun", rep.DryRun, "reconcile", rep.Reconcile, "error", rep.Error)
+		"failed", rep.Failed, "pending", rep.Pending, "dryRun", rep.DryRun, "reconcile", rep.Reconcile, "err", rep.Error)
 	return rep, runErr
 }
 
@@ -386,19 +353,62 @@ func (c *Client) countPending(ctx context.Context, e *engine, rep *Report) error
 	return nil
 }
 
+// runEngine is one push run, in its phases: plan (what to look at, and
+// whether a full pass is due), then users the target must have, groups with
+// their added members (nested groups first), removed members, deleted groups
+// and deprovisioned users, and last the cursor moved past what was drained.
+// A phase that aborts the run ends it; e.abort says why.
 func (c *Client) runEngine(ctx context.Context, e *engine, mode int) error {
-	db, cfg := c.db, e.cfg
-	// Before anything is sent: a scope that cannot be resolved stops the run.
-	if err := e.resolveScope(ctx); err != nil {
+	p, err := c.plan(ctx, e, mode)
+	if err != nil {
 		return err
+	}
+	uids, gids, err := e.affected(ctx, p)
+	if err != nil {
+		return err
+	}
+	absent, err := e.ensureUsers(ctx, uids)
+	if err != nil || e.aborted() {
+		return err
+	}
+	if err := e.affectedGroups(ctx, gids, absent); err != nil {
+		return err
+	}
+	present, gone := e.splitGroups(gids)
+	if !e.ensureGroups(ctx, present) || !e.removeMembersOf(ctx, present) ||
+		!e.deleteGroups(ctx, gone) || !e.deprovisionUsers(ctx, absent) || mode == modeDry {
+		return nil
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return c.commit(ctx, e, p.maxSeq)
+}
+
+// plan is what a run starts from.
+type plan struct {
+	changes []store.PushChange // the change log after the cursor
+	maxSeq  int64              // where the cursor moves once they are drained
+	full    bool               // look at everything, not only the changes
+}
+
+// plan resolves the scope (before anything is sent: a scope that cannot be
+// resolved stops the run), reads the change log after the cursor, decides
+// whether a full pass is due (a reconcile, another target or another shape),
+// forgets the remote ids of another target and finds out whether the target
+// takes PATCH.
+func (c *Client) plan(ctx context.Context, e *engine, mode int) (*plan, error) {
+	db, cfg := c.db, e.cfg
+	if err := e.resolveScope(ctx); err != nil {
+		return nil, err
 	}
 	cursor, err := db.PushCursor(ctx)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	changes, err := db.PushChanges(ctx, cursor)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	maxSeq := cursor
 	if len(changes) > 0 {
@@ -406,17 +416,17 @@ func (c *Client) runEngine(ctx context.Context, e *engine, mode int) error {
 	}
 	oldTarget, err := db.PushMeta(ctx, "target")
 	if err != nil {
-		return err
+		return nil, err
 	}
 	oldShape, err := db.PushMeta(ctx, "shape")
 	if err != nil {
-		return err
+		return nil, err
 	}
 	full := mode == modeReconcile || oldTarget != cfg.target() || oldShape != cfg.shape()
 	if oldTarget != "" && oldTarget != cfg.target() && mode != modeDry {
 		// Another target: the remote ids kept are not its ids.
 		if err := db.ResetPush(ctx); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	if cfg.iomete {
@@ -424,20 +434,28 @@ func (c *Client) runEngine(ctx context.Context, e *engine, mode int) error {
 	} else if mode == modeDry {
 		e.patch = true
 	} else if e.patch, err = c.patchSupported(ctx, e.http); err != nil {
-		return err
+		return nil, err
 	}
+	return &plan{changes: changes, maxSeq: maxSeq, full: full}, nil
+}
 
-	uids, gids := map[string]bool{}, map[string]bool{}
-	if full {
+// affected returns the users and groups a run looks at: every one on a full
+// pass (after a snapshot of the target); otherwise those the changes name,
+// those pending or failed, and those entering or leaving the scope. The
+// groups that contain an affected group are affected too.
+func (e *engine) affected(ctx context.Context, p *plan) (uids, gids map[string]bool, err error) {
+	db := e.db
+	uids, gids = map[string]bool{}, map[string]bool{}
+	if p.full {
 		if err := e.snapshot(ctx); err != nil {
-			return err
+			return nil, nil, err
 		}
 		if err := addAll(ctx, db, uids, gids); err != nil {
-			return err
+			return nil, nil, err
 		}
 	} else {
 		groupChanged := false
-		for _, ch := range changes {
+		for _, ch := range p.changes {
 			if ch.ResourceType == bridge.MemberUser {
 				uids[ch.ResourceID] = true
 			} else {
@@ -447,7 +465,7 @@ func (c *Client) runEngine(ctx context.Context, e *engine, mode int) error {
 		}
 		retry, err := db.ListPushStates(ctx, "", store.PushPending, store.PushFailed)
 		if err != nil {
-			return err
+			return nil, nil, err
 		}
 		for _, s := range retry {
 			if s.ResourceType == bridge.MemberUser {
@@ -458,28 +476,34 @@ func (c *Client) runEngine(ctx context.Context, e *engine, mode int) error {
 		}
 		if e.scopeRoots != nil && groupChanged {
 			if err := e.scopeDrift(ctx, uids, gids); err != nil {
-				return err
+				return nil, nil, err
 			}
 		}
 	}
 	anc, err := db.GroupAncestors(ctx, keys(gids))
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
 	for _, id := range anc {
 		gids[id] = true
 	}
+	return uids, gids, nil
+}
 
-	// Phase 1: users the target must have.
+// ensureUsers is phase 1: it loads the affected users and their
+// bookkeeping, creates or updates those the target must have, and returns
+// those it must lose (deprovisioned in phase 5).
+func (e *engine) ensureUsers(ctx context.Context, uids map[string]bool) (absent []string, err error) {
+	db := e.db
 	e.uaff = uids
 	if e.users, err = db.PushUsers(ctx, keys(uids)); err != nil {
-		return err
+		return nil, err
 	}
 	if e.ustate, err = db.PushStates(ctx, bridge.MemberUser, keys(uids)); err != nil {
-		return err
+		return nil, err
 	}
 	e.alignWithSnapshot(bridge.MemberUser)
-	var present, absent []string
+	var present []string
 	for _, id := range keys(uids) {
 		if e.wantUser(id) {
 			present = append(present, id)
@@ -493,11 +517,12 @@ func (c *Client) runEngine(ctx context.Context, e *engine, mode int) error {
 			e.failed(ctx, e.userState(u), err)
 		}
 	})
-	if e.aborted() {
-		return nil
-	}
+	return absent, nil
+}
 
-	// Groups whose members may change because users appeared or are going away.
+// affectedGroups adds to gids the groups whose members may change because
+// users appeared or are going away, and loads them all.
+func (e *engine) affectedGroups(ctx context.Context, gids map[string]bool, absent []string) error {
 	gone := slices.Clone(e.gone)
 	for id := range e.moved {
 		if u := e.users[id]; u != nil {
@@ -512,7 +537,7 @@ func (c *Client) runEngine(ctx context.Context, e *engine, mode int) error {
 		}
 	}
 	if len(gone) > 0 {
-		had, err := db.GroupsWithPushedMember(ctx, gone)
+		had, err := e.db.GroupsWithPushedMember(ctx, gone)
 		if err != nil {
 			return err
 		}
@@ -520,49 +545,74 @@ func (c *Client) runEngine(ctx context.Context, e *engine, mode int) error {
 			gids[id] = true
 		}
 	}
-	if err := e.loadGroups(ctx, gids); err != nil {
-		return err
-	}
+	return e.loadGroups(ctx, gids)
+}
 
-	// Phase 2: groups the target must have, with added members; nested
-	// groups before the groups that contain them.
-	var gpresent, gabsent []string
+// splitGroups divides the affected groups into those the target must have
+// and those it must lose.
+func (e *engine) splitGroups(gids map[string]bool) (present, absent []string) {
 	for _, id := range keys(gids) {
 		if e.wantGroup(id) {
-			gpresent = append(gpresent, id)
+			present = append(present, id)
 		} else if e.gstate[id] != nil {
-			gabsent = append(gabsent, id)
+			absent = append(absent, id)
 		}
 	}
-	levels, cyclic := e.levels(gpresent)
-	// Groups in a nesting cycle go twice: the second pass adds the members
-	// created in the first.
-	for _, level := range append(levels, cyclic) {
-		e.each(ctx, level, func(ctx context.Context, id string) {
-			g := e.groups[id]
-			if err := e.ensureGroup(ctx, g); err != nil {
-				e.failed(ctx, e.groupState(g), err)
-			}
-		})
+	return present, absent
+}
+
+// ensureGroups is phase 2: groups the target must have, with added members;
+// nested groups before the groups that contain them. It reports whether the
+// run goes on.
+func (e *engine) ensureGroups(ctx context.Context, ids []string) bool {
+	ensure := func(ctx context.Context, id string) {
+		g := e.groups[id]
+		if err := e.ensureGroup(ctx, g); err != nil {
+			e.failed(ctx, e.groupState(g), err)
+		}
+	}
+	levels, cyclic := e.levels(ids)
+	for _, level := range levels {
+		e.each(ctx, level, ensure)
 		if e.aborted() {
-			return nil
+			return false
 		}
 	}
-	// Phase 3: removed members.
-	if e.patch {
-		e.each(ctx, gpresent, func(ctx context.Context, id string) {
-			g := e.groups[id]
-			if err := e.removeMembers(ctx, g); err != nil {
-				e.failed(ctx, e.groupState(g), err)
+	// Groups in a nesting cycle (and those containing one) list each other:
+	// they go one at a time, each seeing the remote ids set before it, and
+	// twice, the second pass adding the members created in the first.
+	for range 2 {
+		for _, id := range cyclic {
+			e.each(ctx, []string{id}, ensure)
+			if e.aborted() {
+				return false
 			}
-		})
-		if e.aborted() {
-			return nil
 		}
 	}
-	// Phase 4: deleted groups; phase 5: deprovisioned users. A state gone by
-	// now was handed over to the resource that adopted its remote id.
-	e.each(ctx, gabsent, func(ctx context.Context, id string) {
+	return true
+}
+
+// removeMembersOf is phase 3: removed members (only where PATCH can remove
+// them; a PUT in phase 2 already set the whole list). It reports whether the
+// run goes on.
+func (e *engine) removeMembersOf(ctx context.Context, ids []string) bool {
+	if !e.patch {
+		return true
+	}
+	e.each(ctx, ids, func(ctx context.Context, id string) {
+		g := e.groups[id]
+		if err := e.removeMembers(ctx, g); err != nil {
+			e.failed(ctx, e.groupState(g), err)
+		}
+	})
+	return !e.aborted()
+}
+
+// deleteGroups is phase 4: deleted groups. A state gone by now was handed
+// over to the resource that adopted its remote id. It reports whether the
+// run goes on.
+func (e *engine) deleteGroups(ctx context.Context, ids []string) bool {
+	e.each(ctx, ids, func(ctx context.Context, id string) {
 		e.mu.Lock()
 		st := e.gstate[id]
 		e.mu.Unlock()
@@ -573,10 +623,13 @@ func (c *Client) runEngine(ctx context.Context, e *engine, mode int) error {
 			e.failed(ctx, st, err)
 		}
 	})
-	if e.aborted() {
-		return nil
-	}
-	e.each(ctx, absent, func(ctx context.Context, id string) {
+	return !e.aborted()
+}
+
+// deprovisionUsers is phase 5: deprovisioned users, as deleteGroups. It
+// reports whether the run goes on.
+func (e *engine) deprovisionUsers(ctx context.Context, ids []string) bool {
+	e.each(ctx, ids, func(ctx context.Context, id string) {
 		e.mu.Lock()
 		st := e.ustate[id]
 		e.mu.Unlock()
@@ -587,19 +640,19 @@ func (c *Client) runEngine(ctx context.Context, e *engine, mode int) error {
 			e.failed(ctx, st, err)
 		}
 	})
-	if e.aborted() || mode == modeDry {
-		return nil
-	}
-	if err := ctx.Err(); err != nil {
+	return !e.aborted()
+}
+
+// commit moves the cursor past the changes drained and records the target
+// and shape they were delivered to.
+func (c *Client) commit(ctx context.Context, e *engine, maxSeq int64) error {
+	if err := c.db.SetPushCursor(ctx, maxSeq); err != nil {
 		return err
 	}
-	if err := db.SetPushCursor(ctx, maxSeq); err != nil {
+	if err := c.db.SetPushMeta(ctx, "target", e.cfg.target()); err != nil {
 		return err
 	}
-	if err := db.SetPushMeta(ctx, "target", cfg.target()); err != nil {
-		return err
-	}
-	return db.SetPushMeta(ctx, "shape", cfg.shape())
+	return c.db.SetPushMeta(ctx, "shape", e.cfg.shape())
 }
 
 // resolveScope finds the groups push.scopeGroups names and the groups nested
@@ -763,8 +816,8 @@ func (e *engine) loadGroups(ctx context.Context, gids map[string]bool) error {
 }
 
 // levels orders groups so that nested groups come before the groups that
-// contain them (one level in flatten mode); groups in a nesting cycle end up
-// in one level and are also returned as cyclic.
+// contain them (one level in flatten mode); groups in a nesting cycle, and
+// those that contain one, are returned apart as cyclic.
 func (e *engine) levels(ids []string) (levels [][]string, cyclic []string) {
 	if e.cfg.members != membersNested {
 		return [][]string{ids}, nil
@@ -785,13 +838,12 @@ func (e *engine) levels(ids []string) (levels [][]string, cyclic []string) {
 			}
 		}
 		if len(ready) == 0 {
-			ready = keys(pending)
-			cyclic = append(cyclic, ready...)
+			return levels, keys(pending)
 		}
 		for _, id := range ready {
 			delete(pending, id)
 		}
 		levels = append(levels, ready)
 	}
-	return levels, cyclic
+	return levels, nil
 }

@@ -62,16 +62,7 @@ func Defaults(vendor string) Settings {
 			FullSyncIntervalSeconds: 86400,
 			MaxDeletes:              500,
 		},
-		Push: Push{
-			Enabled:        false,
-			AuthHeader:     "Authorization",
-			Profile:        ProfileRFC,
-			Deprovision:    DeprovisionDelete,
-			GroupMembers:   MembersFlatten,
-			Concurrency:    4,
-			TimeoutSeconds: 30,
-			ScopeGroups:    []string{},
-		},
+		Push: Push{ScopeGroups: []string{}}.WithDefaults(),
 	}
 	switch vendor {
 	case VendorAD:
@@ -95,4 +86,31 @@ func Defaults(vendor string) Settings {
 		s.Groups.Attributes.ExternalID = ""
 	}
 	return s
+}
+
+// WithDefaults returns p with each omitted (zero) field set to its default:
+// the Authorization header (a bearer token), the rfc profile, delete on
+// deprovision, flattened group members, 4 parallel requests and 30 s
+// timeouts. Defaults uses it, and so does the push client for a section
+// built in code.
+func (p Push) WithDefaults() Push {
+	if p.AuthHeader == "" {
+		p.AuthHeader = "Authorization"
+	}
+	if p.Profile == "" {
+		p.Profile = ProfileRFC
+	}
+	if p.Deprovision == "" {
+		p.Deprovision = DeprovisionDelete
+	}
+	if p.GroupMembers == "" {
+		p.GroupMembers = MembersFlatten
+	}
+	if p.Concurrency <= 0 {
+		p.Concurrency = 4
+	}
+	if p.TimeoutSeconds <= 0 {
+		p.TimeoutSeconds = 30
+	}
+	return p
 }

@@ -140,6 +140,18 @@ func UserKeys(e *Entry, s *Settings) (externalID, memberKey string) {
 	return externalID, memberKey
 }
 
+// GroupKeys returns the externalId of a group entry that MapGroup refused,
+// "" when it is absent or is itself the bad value: a sync keeps the stored
+// group it identifies as it is.
+func GroupKeys(e *Entry, s *Settings) (externalID string) {
+	m := mapper{e: e}
+	externalID = m.externalID(s.Groups.Attributes.ExternalID)
+	if m.err != nil {
+		return ""
+	}
+	return externalID
+}
+
 type mapper struct {
 	e   *Entry
 	err *EntryError

@@ -56,6 +56,21 @@ func (s *Settings) Validate() error {
 	return &ValidationError{Fields: v.errs}
 }
 
+// Validate checks a push section about to be used, whether or not
+// push.enabled: the rules Settings.Validate applies to it, except that the
+// token itself is required (a stored one must have been opened). It returns
+// nil or a *ValidationError.
+func (p *Push) Validate() error {
+	v := &validator{}
+	q := *p
+	q.TokenSet = false
+	v.push(&q)
+	if len(v.errs) == 0 {
+		return nil
+	}
+	return &ValidationError{Fields: v.errs}
+}
+
 type validator struct {
 	errs []FieldError
 }

@@ -143,14 +143,22 @@ func newDiscovery(maxResults int, log *slog.Logger) (http.Handler, error) {
 	return srv, nil
 }
 
-// elimityLogger adapts slog to elimity's logger, which passes a message then key/value pairs.
+// elimityLogger adapts slog to elimity's logger, which passes a message then
+// key/value pairs; its "error" key becomes "err", the key of every error
+// scimbridge logs.
 type elimityLogger struct{ log *slog.Logger }
 
 func (l elimityLogger) Error(args ...any) {
 	if len(args) == 0 {
 		return
 	}
-	l.log.Error("scim discovery: "+fmt.Sprint(args[0]), args[1:]...)
+	kv := args[1:]
+	for i := 0; i+1 < len(kv); i += 2 {
+		if kv[i] == "error" {
+			kv[i] = "err"
+		}
+	}
+	l.log.Error("scim discovery: "+fmt.Sprint(args[0]), kv...)
 }
 
 // fixItemsPerPage rewrites a ListResponse body from elimity so that

@@ -409,7 +409,7 @@ func (h *handler) storeError(w http.ResponseWriter, r *http.Request, err error) 
 	if errors.Is(err, context.Canceled) {
 		return // the client went away
 	}
-	h.log.Error("scim: store read failed", "method", r.Method, "path", r.URL.Path, "error", err)
+	h.log.Error("scim: store read failed", "method", r.Method, "path", r.URL.Path, "err", err)
 	writeError(w, http.StatusInternalServerError, "", "internal server error")
 }
 

@@ -98,7 +98,7 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer, log *slog.Lo
 	scimserver.Mount(e, h)
 	if err := adminapi.Register(e, adminapi.Deps{
 		Store: st, Scheduler: sched, Key: key, Token: adminToken, SCIMTokens: scimTokens,
-		Logger: log, Validate: adminapi.DefaultValidate, Pusher: adminPusher{pusher},
+		Logger: log, Validate: validate, Pusher: adminPusher{pusher},
 	}); err != nil {
 		return &exitError{code: 2, msg: err.Error()}
 	}

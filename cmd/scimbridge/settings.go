@@ -7,14 +7,14 @@ import (
 	"os"
 	"strings"
 
-	"github.com/scimbridge/scimbridge/adminapi"
+	"github.com/scimbridge/scimbridge/ldapsource"
 	"github.com/scimbridge/scimbridge/schema"
 	"github.com/scimbridge/scimbridge/store"
 )
 
 // validate returns every problem of a settings document: the schema's rules
 // and the LDAP syntax of its DNs and filters, as the admin API checks them.
-var validate = adminapi.DefaultValidate
+func validate(s *schema.Settings) []schema.FieldError { return s.Problems(ldapsource.CheckSyntax) }
 
 // storeFlags are the flags of the commands that work on a state store.
 type storeFlags struct{ settings, db *string }

@@ -1,29 +1,18 @@
 package bridge
 
 import (
-	"crypto/sha256"
 	"sort"
-	"strconv"
 
 	"github.com/scimbridge/scimbridge/schema"
 )
 
-// directory is what a run keeps of the directory besides the users.
-type directory struct {
-	groups []mappedGroup
-	// protect holds the folded DNs of skipped entries: the stored users and
-	// groups they are stay as they are, never deleted for a bad value.
-	protect map[string]bool
-	// keptGroups says a stored group is kept this run (see protect).
-	keptGroups bool
-}
-
+// mappedGroup is a group entry the run keeps.
 type mappedGroup struct {
 	schema.Group
 	dnNorm   string
 	nameNorm string
 	id       string
-	users    []int32  // direct user members (accepted user entries)
+	users    []candID // direct user members (kept user candidates)
 	kept     []Member // stored users and groups whose entries were skipped this run
 	children []int32  // direct group members
 	parents  []int32  // groups this group is a direct member of
@@ -57,7 +46,8 @@ func ancestors(groups []mappedGroup) [][]int32 {
 
 // userMemberships returns a user's transitive groups, each once, direct when
 // the user is a direct member (even if also nested), sorted by group id.
-func userMemberships(direct []int32, groups []mappedGroup, anc [][]int32) []Membership {
+func userMemberships(direct []int32, gi *groupIndex) []Membership {
+	groups, anc := gi.groups, gi.anc
 	if len(direct) == 0 {
 		return nil
 	}
@@ -81,8 +71,8 @@ func userMemberships(direct []int32, groups []mappedGroup, anc [][]int32) []Memb
 }
 
 // groupMembers returns a group's direct members, sorted by type and id;
-// userID maps an accepted user entry to its id.
-func groupMembers(g *mappedGroup, userID func(int32) string, groups []mappedGroup) []Member {
+// userID maps a kept user candidate to its id.
+func groupMembers(g *mappedGroup, userID func(candID) string, groups []mappedGroup) []Member {
 	ms := make([]Member, 0, len(g.users)+len(g.kept)+len(g.children))
 	for _, ui := range g.users {
 		ms = append(ms, Member{ID: userID(ui), Type: MemberUser})
@@ -110,57 +100,12 @@ func groupMembers(g *mappedGroup, userID func(int32) string, groups []mappedGrou
 	return ms
 }
 
-// hasher builds short content hashes from fields.
-type hasher struct{ b []byte }
-
-func (h *hasher) add(s ...string) *hasher {
-	for _, v := range s {
-		h.b = strconv.AppendInt(h.b, int64(len(v)), 10)
-		h.b = append(h.b, ':')
-		h.b = append(h.b, v...)
-	}
-	return h
-}
-
-func (h *hasher) sum() string { return h.digest().String() }
-
-func (h *hasher) digest() Digest {
-	s := sha256.Sum256(h.b)
-	h.b = h.b[:0]
-	return Digest(s[:16])
-}
-
-func (h *hasher) user(u *schema.User) Digest {
-	active := "0"
-	if u.Active {
-		active = "1"
-	}
-	return h.add(u.ExternalID, u.DN, u.UserName, u.GivenName, u.FamilyName, u.DisplayName,
-		u.Email, active, u.EmployeeNumber, u.Department, u.MemberKey).digest()
-}
-
-func (h *hasher) group(g *mappedGroup) string {
-	return h.add(g.ExternalID, g.DN, g.Name).sum()
-}
-
-func (h *hasher) memberships(ms []Membership) Digest {
-	for _, m := range ms {
-		d := "i"
-		if m.Direct {
-			d = "d"
+// keep adds m, a stored user or group kept this run, to g's members once.
+func (g *mappedGroup) keep(m Member) {
+	for _, k := range g.kept {
+		if k.ID == m.ID {
+			return
 		}
-		h.add(m.GroupID, d)
 	}
-	return h.digest()
-}
-
-func (h *hasher) members(ms []Member) string {
-	for _, m := range ms {
-		h.add(m.Type, m.ID)
-	}
-	return h.sum()
-}
-
-func (h *hasher) version(a, b string) string {
-	return h.add(a, b).sum()[:16]
+	g.kept = append(g.kept, m)
 }
