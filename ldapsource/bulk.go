@@ -46,10 +46,14 @@ const (
 )
 
 // runBulk runs the paged search q on a dedicated connection and delivers
-// its entries to fn. ok is false when that connection could not be opened;
-// nothing was delivered then and the caller reads with go-ldap instead.
+// its entries to fn. ok is false when that connection could not be opened
+// (for another reason than ctx ending); nothing was delivered then, and this
+// and every later read of c go through go-ldap instead.
 func (c *Conn) runBulk(ctx context.Context, q query, fn func(*schema.Entry) error) (ok bool, err error) {
 	conn, err := openBulk(ctx, c.s.Connection)
+	if err != nil && ctx.Err() != nil {
+		return true, fmt.Errorf("search %s under %q: %w", q.what, q.base, ctx.Err())
+	}
 	if err != nil {
 		why := err
 		c.bulkErr.Store(&why)
