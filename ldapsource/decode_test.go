@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -207,7 +208,7 @@ func TestDecodeCapturesBothWays(t *testing.T) {
 			if err := os.WriteFile(path, st, 0o644); err != nil {
 				t.Fatal(err)
 			}
-			if !contains(files, path) {
+			if !slices.Contains(files, path) {
 				files = append(files, path)
 			}
 		}
@@ -239,15 +240,6 @@ func TestDecodeCapturesBothWays(t *testing.T) {
 			t.Errorf("hand-made message %d: %s", i, diff)
 		}
 	}
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // handMade are messages with forms the test servers do not produce: empty
