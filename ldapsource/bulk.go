@@ -272,6 +272,8 @@ type bulkRead struct {
 	q        query
 	pageSize int
 	timeout  time.Duration // connection.readTimeoutSeconds, for each read
+	// chunkBytes is a new chunk's size: chunkSize, smaller in fuzzing.
+	chunkBytes int
 
 	full chan *chunk   // chunks of whole messages, closed when readLoop ends
 	free chan *chunk   // chunks to fill
@@ -284,7 +286,7 @@ type bulkRead struct {
 }
 
 func newBulkRead(conn net.Conn, q query, pageSize int, timeout time.Duration) *bulkRead {
-	r := &bulkRead{conn: conn, q: q, pageSize: pageSize, timeout: timeout,
+	r := &bulkRead{conn: conn, q: q, pageSize: pageSize, timeout: timeout, chunkBytes: chunkSize,
 		full: make(chan *chunk, chunks), free: make(chan *chunk, chunks), quit: make(chan struct{})}
 	for range chunks {
 		r.free <- &chunk{}
@@ -363,7 +365,7 @@ func (r *bulkRead) readLoop() {
 		if err == nil && rerr != nil {
 			err = ldap.NewError(ldap.ErrorNetwork, rerr)
 		}
-		if last || err != nil || (scanned > 0 && (len(r.full) == 0 || cap(cur.buf)-len(cur.buf) < chunkSize/4)) {
+		if last || err != nil || (scanned > 0 && (len(r.full) == 0 || cap(cur.buf)-len(cur.buf) < r.chunkBytes/4)) {
 			var next *chunk
 			if !last && err == nil {
 				if next = r.take(); next == nil {
@@ -398,7 +400,7 @@ func (r *bulkRead) take() *chunk {
 	select {
 	case c := <-r.free:
 		if c.buf == nil {
-			c.buf = make([]byte, 0, chunkSize)
+			c.buf = make([]byte, 0, r.chunkBytes)
 		}
 		c.buf = c.buf[:0]
 		return c
@@ -534,7 +536,7 @@ func consume(ctx context.Context, r *bulkRead, fn func(*schema.Entry) error,
 				return fmt.Errorf("%w: operation %#x in a search's results", errProtocol, m.op)
 			}
 		}
-		if cap(ch.buf) > 4*chunkSize {
+		if cap(ch.buf) > 4*r.chunkBytes {
 			ch.buf = nil // a huge message's chunk is not kept
 		}
 		r.free <- ch
