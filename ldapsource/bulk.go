@@ -280,6 +280,12 @@ type bulkRead struct {
 	quit chan struct{} // closed to stop readLoop
 	wg   sync.WaitGroup
 	id   int64 // message ID of the current page's request
+	// pageDone gets a token from the caller at the end of each page but
+	// the last; pages counts the page ends readLoop framed, consumed the
+	// tokens it took.
+	pageDone        chan struct{}
+	pages, consumed int
+	cookie          []byte // the last page's cookie, copied out of its chunk
 	// err is why readLoop stopped before the last page's end; it is set
 	// before full is closed.
 	err error
@@ -287,7 +293,8 @@ type bulkRead struct {
 
 func newBulkRead(conn net.Conn, q query, pageSize int, timeout time.Duration) *bulkRead {
 	r := &bulkRead{conn: conn, q: q, pageSize: pageSize, timeout: timeout, chunkBytes: chunkSize,
-		full: make(chan *chunk, chunks), free: make(chan *chunk, chunks), quit: make(chan struct{})}
+		full: make(chan *chunk, chunks), free: make(chan *chunk, chunks), quit: make(chan struct{}),
+		pageDone: make(chan struct{}, chunks)}
 	for range chunks {
 		r.free <- &chunk{}
 	}
@@ -361,11 +368,11 @@ func (r *bulkRead) readLoop() {
 		}
 		n, rerr := r.conn.Read(cur.buf[len(cur.buf):cap(cur.buf)])
 		cur.buf = cur.buf[:len(cur.buf)+n]
-		last, err := r.frame(cur.buf, &scanned)
-		if err == nil && rerr != nil {
+		last, cookie, err := r.frame(cur.buf, &scanned)
+		if err == nil && rerr != nil && cookie == nil {
 			err = ldap.NewError(ldap.ErrorNetwork, rerr)
 		}
-		if last || err != nil || (scanned > 0 && (len(r.full) == 0 || cap(cur.buf)-len(cur.buf) < r.chunkBytes/4)) {
+		if last || err != nil || cookie != nil || (scanned > 0 && (len(r.full) == 0 || cap(cur.buf)-len(cur.buf) < r.chunkBytes/4)) {
 			var next *chunk
 			if !last && err == nil {
 				if next = r.take(); next == nil {
@@ -392,7 +399,31 @@ func (r *bulkRead) readLoop() {
 		if last {
 			return
 		}
+		if cookie != nil {
+			if err := r.next(cookie); err != nil {
+				r.err = err
+				return
+			}
+		}
 	}
+}
+
+// next requests the page after the one whose SearchResultDone carried
+// cookie, once the caller has finished the page before that one: one page
+// is decoded while the next is read, and a slow caller holds the server
+// back instead of letting whole pages pile up here.
+func (r *bulkRead) next(cookie []byte) error {
+	r.pages++
+	for r.consumed < r.pages-1 {
+		select {
+		case <-r.pageDone:
+			r.consumed++
+		case <-r.quit:
+			return errors.New("read stopped")
+		}
+	}
+	r.id++
+	return r.request(cookie)
 }
 
 // take returns a free chunk, nil when quit.
@@ -409,37 +440,38 @@ func (r *bulkRead) take() *chunk {
 	}
 }
 
-// frame moves *scanned past the whole messages in b, checking each; at a
-// page's end it requests the next page. last is true after the last page's
-// SearchResultDone (or one reporting an error).
-func (r *bulkRead) frame(b []byte, scanned *int) (last bool, err error) {
+// frame moves *scanned past the whole messages in b, checking each, and
+// stops after a page's end: last is true after the last page's
+// SearchResultDone (or one reporting an error), cookie is set (a copy) after
+// any other.
+func (r *bulkRead) frame(b []byte, scanned *int) (last bool, cookie []byte, err error) {
 	for {
 		tag, length, hdr, ok, err := berHeader(b[*scanned:])
 		if err != nil {
-			return false, fmt.Errorf("%w: %w", errProtocol, err)
+			return false, nil, fmt.Errorf("%w: %w", errProtocol, err)
 		}
 		if !ok {
-			return false, nil
+			return false, nil, nil
 		}
 		if tag != tagSequence || length > maxMessageBytes {
-			return false, fmt.Errorf("%w: a message with tag %#x and %d bytes", errProtocol, tag, length)
+			return false, nil, fmt.Errorf("%w: a message with tag %#x and %d bytes", errProtocol, tag, length)
 		}
 		end := *scanned + hdr + length
 		if end > len(b) {
-			return false, nil
+			return false, nil, nil
 		}
 		m, err := parseMessage(b[*scanned:end])
 		if err != nil {
-			return false, fmt.Errorf("%w: %w", errProtocol, err)
+			return false, nil, fmt.Errorf("%w: %w", errProtocol, err)
 		}
 		if m.id != r.id {
 			if m.id == 0 && m.op == tagExtendedResponse {
 				res, rerr := decodeResult(m.body)
 				if rerr == nil && res.code != ldap.LDAPResultSuccess {
-					return false, ldap.NewError(ldap.ErrorNetwork, fmt.Errorf("the server ended the connection: %w", res.err()))
+					return false, nil, ldap.NewError(ldap.ErrorNetwork, fmt.Errorf("the server ended the connection: %w", res.err()))
 				}
 			}
-			return false, fmt.Errorf("%w: a response to message %d during the search (message %d)", errProtocol, m.id, r.id)
+			return false, nil, fmt.Errorf("%w: a response to message %d during the search (message %d)", errProtocol, m.id, r.id)
 		}
 		*scanned = end
 		if m.op != tagSearchDone {
@@ -447,19 +479,17 @@ func (r *bulkRead) frame(b []byte, scanned *int) (last bool, err error) {
 		}
 		res, err := decodeResult(m.body)
 		if err != nil {
-			return false, fmt.Errorf("%w: %w", errProtocol, err)
+			return false, nil, fmt.Errorf("%w: %w", errProtocol, err)
 		}
-		cookie, _, err := pagingCookie(m.controls)
+		c, _, err := pagingCookie(m.controls)
 		if err != nil {
-			return false, fmt.Errorf("%w: %w", errProtocol, err)
+			return false, nil, fmt.Errorf("%w: %w", errProtocol, err)
 		}
-		if res.code != ldap.LDAPResultSuccess || len(cookie) == 0 {
-			return true, nil
+		if res.code != ldap.LDAPResultSuccess || len(c) == 0 {
+			return true, nil, nil
 		}
-		r.id++
-		if err := r.request(cookie); err != nil {
-			return false, err
-		}
+		r.cookie = append(r.cookie[:0], c...)
+		return false, r.cookie, nil
 	}
 }
 
@@ -529,6 +559,12 @@ func consume(ctx context.Context, r *bulkRead, fn func(*schema.Entry) error,
 				}
 				if cookie, _, _ := pagingCookie(m.controls); len(cookie) == 0 {
 					return nil
+				}
+				// readLoop waits for this before it requests the page after
+				// next; it never holds more than two unfinished.
+				select {
+				case r.pageDone <- struct{}{}:
+				default:
 				}
 				n = 0
 			case tagIntermediate:
