@@ -31,10 +31,10 @@ import (
 // connection the way Open does (the same link: TCP, ldaps handshake, TLS
 // settings), then does StartTLS and the simple bind itself: two small
 // request/response exchanges whose failures read exactly like Open's. On
-// that connection one goroutine reads and frames messages and, as soon as a
-// page's SearchResultDone arrives, sends the request for the next page, while
-// the caller's goroutine decodes and delivers the entries of the pages
-// already read. The go-ldap connection stays for everything else: ranged
+// that connection one goroutine reads and frames messages and, when a page's
+// SearchResultDone arrives, requests the next page as soon as the caller has
+// finished the page before: the caller's goroutine decodes and delivers one
+// page while the next is read, and a slow caller holds the server back. The go-ldap connection stays for everything else: ranged
 // attributes (fetched for the entry that needs them), the connection tests,
 // and every read when the dedicated connection cannot be opened.
 
