@@ -5,7 +5,8 @@ BIN := bin/scimbridge
 N ?= 100000
 SHAPE ?= wide
 
-.PHONY: all build deps test test-short vet fmt lint demo bench fuzz clean
+.PHONY: all build deps test test-short vet fmt lint demo bench fuzz clean deploy-check image
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 
 all: build
 
@@ -20,6 +21,20 @@ test: deps
 	$(GO) vet ./...
 	@test -z "$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))" || { echo "gofmt needed:"; gofmt -l .; exit 1; }
 	$(GO) test -race -count=1 -timeout 20m ./...
+	$(MAKE) deploy-check
+
+# The deployment files: the kustomize base and the Helm chart rendered and
+# decoded strictly into the Kubernetes API types, the chart linted (tools
+# pinned in deploy/validate/go.mod), and the systemd unit verified.
+deploy-check:
+	cd deploy/validate && $(GO) test -count=1 ./... && $(GO) run . -repo ../..
+	@deploy/check-systemd.sh
+
+# The container image, where a container engine (docker or podman) exists.
+image:
+	@engine=$$(command -v docker || command -v podman || true); \
+	if [ -z "$$engine" ]; then echo "make image: no container engine (docker or podman) on this machine" >&2; exit 1; fi; \
+	$$engine build -f deploy/Dockerfile --build-arg VERSION=$(VERSION) -t scimbridge:$(VERSION) .
 
 vet:
 	$(GO) vet ./...
@@ -37,7 +52,7 @@ demo: deps build
 # Benchmarks (not part of `make test`): make bench N=100000 [SHAPE=deep]
 bench: deps build
 	$(GO) run ./cmd/scimbridge-bench -n $(N) -shape $(SHAPE)
-	$(GO) test -run '^$$' -bench MisconfiguredExternalID -benchtime 3x ./bridge
+	$(GO) test -run '^$$' -bench MisconfiguredExternalID -benchtime 2x ./bridge
 
 # Fuzz targets, one after the other, FUZZTIME each: make fuzz FUZZTIME=5m.
 # Minimizing a new input is cut at 5s: left at its default of 60s, it can

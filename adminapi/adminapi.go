@@ -126,6 +126,12 @@ type Deps struct {
 	Dial bridge.Dialer
 	// Pusher tests and deprovisions the push target; nil answers 501.
 	Pusher Pusher
+	// Managed lists the fields (dotted paths such as "connection.url") that
+	// serve sets at every start; a save that changes one is refused (409).
+	Managed []string
+	// ManagedSource says where the managed fields come from, e.g. "the
+	// settings file /etc/scimbridge/settings.json".
+	ManagedSource string
 }
 
 // server holds the dependencies of the handlers.
@@ -138,6 +144,9 @@ type server struct {
 	testLDAP func(ctx context.Context, s *schema.Settings, authenticate bool) ldapsource.TestResult
 	dial     bridge.Dialer
 	pusher   Pusher
+	// managed are Deps.Managed, from managedSource.
+	managed       []string
+	managedSource string
 	// settingsMu serialises read-modify-write cycles of the settings document.
 	settingsMu sync.Mutex
 }
@@ -171,6 +180,7 @@ func Register(e *echo.Echo, d Deps) error {
 	s := &server{
 		st: d.Store, sched: d.Scheduler, key: d.Key, log: d.Logger,
 		validate: d.Validate, testLDAP: d.TestLDAP, dial: d.Dial, pusher: d.Pusher,
+		managed: d.Managed, managedSource: d.ManagedSource,
 	}
 	if s.log == nil {
 		s.log = slog.Default()
@@ -211,6 +221,7 @@ func Register(e *echo.Echo, d Deps) error {
 	g.GET("/settings", s.getSettings)
 	g.PUT("/settings", s.putSettings)
 	g.GET("/settings/history", s.settingsHistory)
+	g.GET("/settings/managed", s.managedFields)
 	g.POST("/settings/test-connection", s.testConnection)
 	g.POST("/settings/test-authentication", s.testAuthentication)
 	g.POST("/settings/test-push", s.testPush)

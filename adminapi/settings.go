@@ -97,6 +97,10 @@ func (s *server) putSettings(c echo.Context) error {
 	}
 	next.MergeSecrets(old)
 	setSecretFlags(next)
+	// A managed field is named first: its change could never be saved.
+	if err := s.refuseManaged(schema.ChangedFields(old, next)); err != nil {
+		return err
+	}
 	if fields := s.validate(next); len(fields) > 0 {
 		return badRequest("invalid settings: nothing was saved", fields...)
 	}
@@ -121,6 +125,9 @@ func setSecretFlags(st *schema.Settings) {
 // save stores st and applies its schedule at once.
 func (s *server) save(c echo.Context, st *schema.Settings, changed []string) error {
 	ctx := c.Request().Context()
+	if err := s.refuseManaged(changed); err != nil {
+		return err
+	}
 	if err := settingsdoc.Save(ctx, s.st, s.key, st, changed); err != nil {
 		return internal("saving the settings", err)
 	}

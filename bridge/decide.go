@@ -61,8 +61,9 @@ type ballot interface {
 	match(c candID) storedID
 	// rank is what decides between candidates that share key k.
 	rank(c candID, k keyKind) rank
-	// bad says the candidate was skipped for a bad value.
-	bad(c candID) bool
+	// skipped says the candidate was skipped before decide: for a bad value,
+	// or (users) for an externalId decided while reading, by the same wins.
+	skipped(c candID) bool
 	count() int
 	storedCount() int
 }
@@ -79,7 +80,7 @@ const noCand candID = -1
 
 // verdict is what decide decided.
 type verdict struct {
-	// lost holds every skipped candidate but the bad ones.
+	// lost holds every candidate decide skipped (not those out before).
 	lost map[candID]loss
 	// unmatched holds the candidates that keep no stored resource although
 	// match found one: another candidate matched it by externalId.
@@ -94,7 +95,7 @@ type verdict struct {
 // in says candidate c is kept.
 func (v *verdict) in(b ballot, c candID) bool {
 	_, lost := v.lost[c]
-	return !lost && !b.bad(c)
+	return !lost && !b.skipped(c)
 }
 
 // final returns kept candidate c's stored resource, or noStored.
@@ -129,13 +130,9 @@ func wins(bl ballot, a, b candID, k keyKind) bool { return bl.rank(a, k).beats(b
 // before is the order of candidates outside any key.
 func before(bl ballot, a, b candID) bool { return wins(bl, a, b, numKeys) }
 
-// decide applies the rule. lost may hold losses decided while reading (by
-// the same wins), which decide keeps.
-func decide(b ballot, lost map[candID]loss) *verdict {
-	v := &verdict{lost: lost, unmatched: map[candID]bool{}, kept: map[storedID]candID{}}
-	if v.lost == nil {
-		v.lost = map[candID]loss{}
-	}
+// decide applies the rule.
+func decide(b ballot) *verdict {
+	v := &verdict{lost: map[candID]loss{}, unmatched: map[candID]bool{}, kept: map[storedID]candID{}}
 	for k := keyKind(0); k < numKeys; k++ {
 		for _, set := range b.shared(k) {
 			w := noCand
@@ -201,7 +198,7 @@ func (v *verdict) keepStored(b ballot) {
 		v.kept[s] = c
 	}
 	for c := candID(0); int(c) < b.count(); c++ {
-		if _, lost := v.lost[c]; lost || b.bad(c) {
+		if _, lost := v.lost[c]; lost || b.skipped(c) {
 			keep(b.match(c), c)
 		}
 	}

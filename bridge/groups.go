@@ -89,7 +89,7 @@ func (gr *groupRead) index(snap *Snapshot) {
 
 func (gr *groupRead) count() int       { return len(gr.cands) }
 func (gr *groupRead) storedCount() int { return len(gr.snap.Groups) }
-func (gr *groupRead) bad(c candID) bool {
+func (gr *groupRead) skipped(c candID) bool {
 	return gr.cands[c].bad != ""
 }
 func (gr *groupRead) match(c candID) storedID { return gr.cands[c].stored }
@@ -153,7 +153,7 @@ type groupSide struct {
 // each kept group its stored group's id or a new one.
 func decideGroups(gr *groupRead, snap *Snapshot, ids *idGen, skips *skipList) *groupSide {
 	gr.index(snap)
-	v := decide(gr, nil)
+	v := decide(gr)
 	side := &groupSide{kept: map[string]Member{}, taken: v.taken}
 	storedIDs := make(map[string]bool, len(snap.Groups))
 	for i := range snap.Groups {

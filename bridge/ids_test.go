@@ -6,10 +6,12 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/go-ldap/ldap/v3"
 	"github.com/scimbridge/scimbridge/bridge"
 	"github.com/scimbridge/scimbridge/internal/slapdtest"
 	"github.com/scimbridge/scimbridge/ldapsource"
@@ -91,12 +93,30 @@ func syncInto(t *testing.T, srv *slapdtest.Server, path string) (*store.DB, *bri
 	return db, e.mustSucceed(t)
 }
 
+// readOrder returns the DNs of the users srv returns, in its order.
+func readOrder(t *testing.T, srv *slapdtest.Server) []string {
+	t.Helper()
+	res, err := srv.Conn(t).Search(ldap.NewSearchRequest("ou=people,dc=example,dc=com", ldap.ScopeSingleLevel,
+		ldap.NeverDerefAliases, 0, 0, false, "(objectClass=inetOrgPerson)", []string{"1.1"}, nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dns []string
+	for _, e := range res.Entries {
+		dns = append(dns, e.DN)
+	}
+	return dns
+}
+
 // The same directory loaded in two entry orders into two slapd instances
 // syncs to identical SCIM output, ids included.
 func TestTwoEntryOrdersGiveTheSameSCIMOutput(t *testing.T) {
 	ous, users, groups := orderedDirectory()
 	forward := slapdtest.Start(t, slapdtest.Empty(), slapdtest.WithLDIF(strings.Join(append(append(ous, users...), groups...), "\n")))
 	backward := slapdtest.Start(t, slapdtest.Empty(), slapdtest.WithLDIF(strings.Join(append(append(ous, reversed(groups)...), reversed(users)...), "\n")))
+	if f, b := readOrder(t, forward), readOrder(t, backward); slices.Equal(f, b) || len(f) != 40 {
+		t.Fatalf("the two servers return the users in the same order (%d entries): the test shows nothing", len(f))
+	}
 	dir := t.TempDir()
 	dbF, rF := syncInto(t, forward, filepath.Join(dir, "forward.db"))
 	defer dbF.Close()

@@ -43,7 +43,9 @@ type userCand struct {
 	stored storedID  // its stored user as matched alone (decide settles it)
 	slot   slotID    // its DN slot, or its member key's slot in memberUid mode
 	state  userState
-	// dropped says its row went when it lost its externalId during the read.
+	// lostExt says it lost its externalId while the directory was read.
+	lostExt bool
+	// dropped says its row went (it lost).
 	dropped bool
 }
 
@@ -86,7 +88,6 @@ type userStream struct {
 	names  map[string]int32 // folded userName → pair (cand: the first read)
 	pairs  []keyPair
 	more   map[keyKind]map[string][]candID // second and later candidates sharing a name, DN or member key
-	lost   map[candID]loss                 // externalIds decided while reading
 	badWhy map[candID]string
 	pool   strpool.Pool // strings kept for candidates and new index keys
 
@@ -110,7 +111,7 @@ func newUserStream(settings *schema.Settings, r *Report, snap *Snapshot, gi *gro
 	st := &userStream{settings: settings, r: r, snap: snap, now: now, ids: ids, groups: gi,
 		byUID: settings.Groups.Attributes.MembershipAttributeType == schema.MembershipUID,
 		exts:  make(map[string]int32, n), names: make(map[string]int32, n), pairs: make([]keyPair, 0, 2*n),
-		more: map[keyKind]map[string][]candID{keyDN: {}, keyName: {}, keyMember: {}}, lost: map[candID]loss{},
+		more:   map[keyKind]map[string][]candID{keyDN: {}, keyName: {}, keyMember: {}},
 		badWhy: map[candID]string{}, changed: map[candID][]Membership{},
 		md: &membershipDelta{created: map[string]int32{}, changed: map[string][]Membership{}}}
 	for i := range snap.Users {
@@ -180,7 +181,7 @@ func (st *userStream) add(e *schema.Entry) error {
 	if err := st.register(c); err != nil {
 		return err
 	}
-	if _, lost := st.lost[c]; lost {
+	if st.cands[c].lostExt {
 		return nil // lost its externalId on arrival: its row is never held
 	}
 	row.Hash, row.GroupsHash = hash.String(), groupsHash.String()
@@ -257,9 +258,8 @@ func (st *userStream) loseOnArrival(cand userCand, dn, dnNorm, ext string, diges
 	c := candID(len(st.cands))
 	m := st.newMeta()
 	m.dn, m.dnNorm, m.ext, m.digest = st.pool.String(dn), st.pool.String(dnNorm), st.pool.String(ext), digest
-	cand.meta, cand.dropped = m, true
+	cand.meta, cand.dropped, cand.lostExt = m, true, true
 	st.cands = append(st.cands, cand)
-	st.lost[c] = loss{key: keyExternalID, by: best, kept: noStored}
 	st.registerSlots(c)
 }
 
@@ -290,14 +290,13 @@ func (st *userStream) register(c candID) error {
 			st.pairs[k].cand = c
 		case wins(st, c, best, keyExternalID):
 			st.pairs[k].cand = c
-			if err := st.lose(best, c); err != nil {
+			if err := st.lose(best); err != nil {
 				return err
 			}
 		default:
 			// Out on arrival: its row is never made. The groups that name
 			// it may keep its stored user (see join).
-			st.lost[c] = loss{key: keyExternalID, by: best, kept: noStored}
-			st.cands[c].dropped = true
+			st.cands[c].lostExt, st.cands[c].dropped = true, true
 			st.registerSlots(c)
 			return nil
 		}
@@ -343,11 +342,11 @@ func (st *userStream) share(m map[string][]candID, v string, c candID) {
 	m[v] = append(m[v], c)
 }
 
-// lose takes candidate c out for its externalId, won by candidate by. Its
+// lose takes candidate c out for its externalId, won by another. Its
 // row goes: a new user already written is taken back at once, since the
 // winner has the same id.
-func (st *userStream) lose(c, by candID) error {
-	st.lost[c] = loss{key: keyExternalID, by: by, kept: noStored}
+func (st *userStream) lose(c candID) error {
+	st.cands[c].lostExt = true
 	return st.dropRow(c)
 }
 

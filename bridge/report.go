@@ -11,6 +11,9 @@ const (
 	StatusSucceeded = "succeeded"
 	StatusFailed    = "failed"
 	StatusHeld      = "held"
+	// StatusInterrupted is a run stopped before it finished (the process was
+	// asked to stop): nothing it read was applied.
+	StatusInterrupted = "interrupted"
 )
 
 // Run triggers.

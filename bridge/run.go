@@ -238,6 +238,8 @@ func (p *Pending) Complete(ctx context.Context, settings *schema.Settings) (*Rep
 	r.DurationMs = r.FinishedAt.Sub(r.StartedAt).Milliseconds()
 	applied := false
 	switch {
+	case err != nil && ctx.Err() != nil:
+		r.Status, r.Error = StatusInterrupted, "stopped before it finished, nothing applied: "+err.Error()
 	case err != nil:
 		r.Status, r.Error = StatusFailed, err.Error()
 	case r.Status == StatusHeld:
@@ -247,6 +249,9 @@ func (p *Pending) Complete(ctx context.Context, settings *schema.Settings) (*Rep
 		r.Status = StatusSucceeded
 		if err := s.commit(ctx, tx, plan, r); err != nil {
 			r.Status, r.Error = StatusFailed, fmt.Sprintf("write to the state store: %v", err)
+			if ctx.Err() != nil {
+				r.Status = StatusInterrupted
+			}
 			rollback()
 			break
 		}

@@ -13,8 +13,8 @@ import (
 
 func (st *userStream) count() int       { return len(st.cands) }
 func (st *userStream) storedCount() int { return len(st.snap.Users) }
-func (st *userStream) bad(c candID) bool {
-	return st.cands[c].state == userBad
+func (st *userStream) skipped(c candID) bool {
+	return st.cands[c].state == userBad || st.cands[c].lostExt
 }
 func (st *userStream) match(c candID) storedID { return st.cands[c].stored }
 
@@ -114,7 +114,7 @@ func (st *userStream) shared(k keyKind) [][]candID {
 // (new users already written are taken back, once), the rest of the new
 // users are written, and the kept users join their groups.
 func (st *userStream) finish(skips *skipList) (*verdict, int, error) {
-	v := decide(st, st.lost)
+	v := decide(st)
 	var takeBack []string
 	for c := range v.lost {
 		if id := st.dropLost(c); id != "" {
@@ -195,15 +195,14 @@ func (st *userStream) report(v *verdict, skips *skipList) {
 	for c := range st.cands {
 		if st.cands[c].state == userBad {
 			skips.add(st.cands[c].meta.dn, st.badWhy[candID(c)])
-		} else if _, lost := v.lost[candID(c)]; lost {
+		} else if _, lost := v.lost[candID(c)]; lost || st.cands[c].lostExt {
 			skips.addLost(st.dnOf(candID(c)), candID(c))
 		}
 	}
 	skips.explain = func(c candID) string {
-		l := v.lost[c]
-		if l.key == keyExternalID && l.by != noCand {
-			// Decided while reading: the winner is the last best.
-			l.by = st.first(keyExternalID, st.key(c, keyExternalID))
+		l, ok := v.lost[c]
+		if !ok { // lost its externalId while reading: to the last best
+			l = loss{key: keyExternalID, by: st.first(keyExternalID, st.key(c, keyExternalID)), kept: noStored}
 		}
 		name := st.key(c, keyName)
 		if m := st.cands[c].meta; m != nil {
@@ -362,6 +361,6 @@ func (st *userStream) users(v *verdict) int {
 func (st *userStream) release() {
 	st.snap, st.groups, st.ids = nil, nil, nil
 	st.cands, st.metas, st.updates, st.pending, st.pendCand, st.held, st.idMemo = nil, nil, nil, nil, nil, nil, nil
-	st.exts, st.names, st.pairs, st.more, st.lost, st.changed = nil, nil, nil, nil, nil, nil
+	st.exts, st.names, st.pairs, st.more, st.changed = nil, nil, nil, nil, nil
 	st.pool = strpool.Pool{}
 }

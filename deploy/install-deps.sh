@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what scimbridge's tests and demo need, only when missing:
 # OpenLDAP slapd + ldap-utils, Samba AD DC (for the Active Directory tests),
-# Node.js + npm and the SCIMMY test server's npm packages (from its lock file).
+# Node.js + npm and the SCIMMY test server's npm packages (from its lock file),
+# CA certificates, tzdata and systemd-analyze for the deployment checks.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -12,6 +13,11 @@ command -v samba >/dev/null 2>&1 || [ -x /usr/sbin/samba ] || need+=(samba-ad-dc
 command -v ldbsearch >/dev/null 2>&1 || need+=(ldb-tools)
 command -v node >/dev/null 2>&1 || need+=(nodejs)
 command -v npm >/dev/null 2>&1 || need+=(npm)
+# The image test copies the CA bundle and tzdata as the Dockerfile does;
+# make deploy-check verifies the systemd unit with systemd-analyze.
+[ -f /etc/ssl/certs/ca-certificates.crt ] || need+=(ca-certificates)
+[ -d /usr/share/zoneinfo ] || need+=(tzdata)
+command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
 
 if [ ${#need[@]} -gt 0 ]; then
 	echo "installing: ${need[*]}" >&2

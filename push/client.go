@@ -120,6 +120,10 @@ type Client struct {
 	MaxBackoff time.Duration
 	// HTTPClient replaces the client built from the settings (TLS, CA) when set.
 	HTTPClient *http.Client
+	// OnResponse, when set, is called after each attempt of a request with
+	// its method, its path below the target's URL and the answer's status
+	// code (0 when none came), e.g. to count requests for metrics.
+	OnResponse func(method, path string, status int)
 
 	mu  sync.Mutex
 	spc map[string]bool // base URL -> PATCH supported
@@ -291,6 +295,7 @@ func (c *Client) newEngine(s *schema.Settings, r retry) (*engine, error) {
 	if err != nil {
 		return nil, err
 	}
+	d.observe = c.OnResponse
 	return &engine{db: c.db, cfg: cfg, http: d, ustate: map[string]*store.PushState{}, gstate: map[string]*store.PushState{},
 		members: map[string]map[string]bool{}, uaff: map[string]bool{}, moved: map[string]bool{},
 		want: map[string][]member{}, touched: map[string]bool{}}, nil

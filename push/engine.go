@@ -122,7 +122,8 @@ func (e *engine) save(ctx context.Context, st *store.PushState) error {
 	if e.dry != nil {
 		return nil
 	}
-	return e.db.SavePushState(ctx, st)
+	// An answer received is recorded even when the run is being cancelled.
+	return e.db.SavePushState(context.WithoutCancel(ctx), st)
 }
 
 func (e *engine) forget(ctx context.Context, typ, id string) error {
@@ -137,7 +138,7 @@ func (e *engine) forget(ctx context.Context, typ, id string) error {
 	if e.dry != nil {
 		return nil
 	}
-	return e.db.DeletePushState(ctx, typ, id)
+	return e.db.DeletePushState(context.WithoutCancel(ctx), typ, id)
 }
 
 // failed records a resource whose request failed: marked failed with the
@@ -779,7 +780,7 @@ func (e *engine) setMembers(ctx context.Context, gid string, replace bool, add, 
 	if e.dry != nil {
 		return nil
 	}
-	return e.db.UpdatePushMembers(ctx, gid, replace, add, remove)
+	return e.db.UpdatePushMembers(context.WithoutCancel(ctx), gid, replace, add, remove)
 }
 
 // maxOpsPerPatch bounds one PATCH's operations (and member values per add).

@@ -14,6 +14,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -65,6 +66,7 @@ type doer struct {
 	timeout time.Duration
 	retry   retry
 	sent    atomic.Int64
+	observe func(method, path string, status int) // Client.OnResponse
 }
 
 type response struct {
@@ -122,7 +124,21 @@ func (d *doer) do(ctx context.Context, method, path string, query url.Values, bo
 	}
 	var last error
 	for attempt := 1; ; attempt++ {
-		resp, err := d.once(ctx, method, target, payload)
+		// A cancelled run (a shutdown) sends nothing more; a request already
+		// sent gets its answer (inflightGrace), so that it is recorded.
+		if err := ctx.Err(); err != nil {
+			return nil, fmt.Errorf("%s %s: %w", method, path, err)
+		}
+		actx, release := inflight(ctx)
+		resp, err := d.once(actx, method, target, payload)
+		release()
+		if d.observe != nil {
+			status := 0
+			if err == nil {
+				status = resp.status
+			}
+			d.observe(method, path, status)
+		}
 		wait := time.Duration(0)
 		switch {
 		case err != nil:
@@ -159,6 +175,32 @@ func (d *doer) do(ctx context.Context, method, path string, query url.Values, bo
 			return nil, fmt.Errorf("%s %s: %w", method, path, ctx.Err())
 		case <-t.C:
 		}
+	}
+}
+
+// inflightGrace is how long a request already sent may still take to be
+// answered once its run is cancelled.
+const inflightGrace = 2 * time.Second
+
+// inflight returns the context of one request: cancelled inflightGrace
+// after ctx is, not at once.
+func inflight(ctx context.Context) (context.Context, context.CancelFunc) {
+	c, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	var mu sync.Mutex
+	var timer *time.Timer
+	stop := context.AfterFunc(ctx, func() {
+		mu.Lock()
+		defer mu.Unlock()
+		timer = time.AfterFunc(inflightGrace, cancel)
+	})
+	return c, func() {
+		stop()
+		mu.Lock()
+		if timer != nil {
+			timer.Stop()
+		}
+		mu.Unlock()
+		cancel()
 	}
 }
 

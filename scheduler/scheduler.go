@@ -32,6 +32,22 @@ type Scheduler struct {
 	mu       sync.Mutex
 	job      gocron.Job
 	interval time.Duration
+	onEnd    func(*bridge.Report) // OnRunEnded
+
+	startMu sync.Mutex // held by Trigger from its closing check to wg.Add
+	closing bool       // Shutdown began: no new runs
+}
+
+// ErrClosing is returned by Trigger once Shutdown has begun.
+var ErrClosing = errors.New("the server is shutting down: no new sync runs")
+
+// OnRunEnded sets fn to be called with the report of each run Trigger
+// started once it is recorded, e.g. to count runs for metrics. Set it
+// before the first Trigger.
+func (s *Scheduler) OnRunEnded(fn func(*bridge.Report)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.onEnd = fn
 }
 
 // New returns a stopped scheduler; load reads the current settings before
@@ -56,6 +72,33 @@ func (s *Scheduler) Stop() error {
 	s.cancel()
 	err := s.cron.Shutdown()
 	s.wg.Wait()
+	return err
+}
+
+// Shutdown stops scheduling and starting runs, lets a run in progress go on
+// until grace has passed, then cancels it (the run rolls back and is
+// recorded as interrupted) and waits for it to end.
+func (s *Scheduler) Shutdown(grace time.Duration) error {
+	s.startMu.Lock()
+	s.closing = true
+	s.startMu.Unlock()
+	err := s.cron.Shutdown()
+	done := make(chan struct{})
+	go func() {
+		s.wg.Wait()
+		close(done)
+	}()
+	t := time.NewTimer(grace)
+	defer t.Stop()
+	select {
+	case <-done:
+	case <-t.C:
+		if id, ok := s.syncer.Running(); ok {
+			s.log.Warn("stopping the sync run in progress: the shutdown timeout is near", "run", id)
+		}
+	}
+	s.cancel()
+	<-done
 	return err
 }
 
@@ -134,15 +177,29 @@ func (s *Scheduler) Trigger(ctx context.Context, opt bridge.Options) (int64, err
 	if err != nil {
 		return 0, fmt.Errorf("load settings: %w", err)
 	}
+	// Holding startMu from the check to wg.Add keeps Shutdown's wait from
+	// missing a run that starts while it begins.
+	s.startMu.Lock()
+	defer s.startMu.Unlock()
+	if s.closing {
+		return 0, ErrClosing
+	}
 	p, err := s.syncer.Begin(ctx, opt)
 	if err != nil {
 		return 0, err
 	}
 	s.wg.Add(1)
+	s.mu.Lock()
+	onEnd := s.onEnd
+	s.mu.Unlock()
 	go func() {
 		defer s.wg.Done()
-		if _, err := p.Complete(s.ctx, set); err != nil {
+		r, err := p.Complete(s.ctx, set)
+		if err != nil {
 			s.log.Error("sync run not recorded", "run", p.ID(), "err", err)
+		}
+		if r != nil && onEnd != nil {
+			onEnd(r)
 		}
 	}()
 	return p.ID(), nil

@@ -8,6 +8,7 @@
 //	scimbridge test-connection --settings FILE [--json]
 //	scimbridge serve [--listen ADDR] [--db PATH] [--settings FILE]
 //	scimbridge push [--db PATH] [--settings FILE] [--status | --reconcile | --dry-run]
+//	scimbridge backup --out FILE [--db PATH]
 //	scimbridge version
 //
 // --db defaults to $SCIMBRIDGE_DB, else ./scimbridge.db. Logs are structured
@@ -63,6 +64,7 @@ const usage = `usage:
   scimbridge test-connection --settings FILE [--json]
   scimbridge serve [--listen ADDR] [--db PATH] [--settings FILE]
   scimbridge push [--db PATH] [--settings FILE] [--status | --reconcile | --dry-run]
+  scimbridge backup --out FILE [--db PATH]
   scimbridge version`
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer, log *slog.Logger) error {
@@ -79,6 +81,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, log *slog
 		return cmdServe(ctx, rest, stderr, log)
 	case "push":
 		return cmdPush(ctx, rest, stdout, stderr, log)
+	case "backup":
+		return cmdBackup(ctx, rest, stdout, stderr)
 	case "version", "--version", "-v":
 		fmt.Fprintf(stdout, "scimbridge %s (%s, %s/%s)\n", buildVersion(), runtime.Version(), runtime.GOOS, runtime.GOARCH)
 		return nil

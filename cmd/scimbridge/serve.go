@@ -16,7 +16,6 @@ import (
 
 	"github.com/scimbridge/scimbridge/adminapi"
 	"github.com/scimbridge/scimbridge/bridge"
-	"github.com/scimbridge/scimbridge/internal/secret"
 	"github.com/scimbridge/scimbridge/internal/settingsdoc"
 	"github.com/scimbridge/scimbridge/ldapsource"
 	"github.com/scimbridge/scimbridge/push"
@@ -32,7 +31,6 @@ const (
 	readTimeout       = 60 * time.Second
 	writeTimeout      = 5 * time.Minute // a full /Users page of 1,000 with groups is well under this
 	idleTimeout       = 2 * time.Minute
-	shutdownTimeout   = 30 * time.Second
 )
 
 func cmdServe(ctx context.Context, args []string, stderr io.Writer, log *slog.Logger) error {
@@ -40,20 +38,21 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer, log *slog.Lo
 	fs.SetOutput(stderr)
 	listen := fs.String("listen", envOr("SCIMBRIDGE_LISTEN", "127.0.0.1:8080"), "listen address (env SCIMBRIDGE_LISTEN)")
 	db := fs.String("db", "", "state store path (default $SCIMBRIDGE_DB, else ./scimbridge.db)")
-	settingsFile := fs.String("settings", "", "store this settings document at start (empty secrets keep the stored ones)")
+	settingsFile := fs.String("settings", "", "apply this settings document at every start, as code: its fields are laid over the stored settings and the admin API refuses to change them (empty secrets keep the stored ones)")
 	if err := fs.Parse(args); err != nil {
 		return &exitError{code: 2}
 	}
 
-	scimTokens := scimserver.ParseTokens(os.Getenv("SCIMBRIDGE_SCIM_TOKEN"))
-	if len(scimTokens) == 0 {
-		return &exitError{code: 2, msg: "SCIMBRIDGE_SCIM_TOKEN is not set: serve needs at least one bearer token for /scim/v2 (comma-separated for several)"}
+	env, err := readServeEnv()
+	if err != nil {
+		return err
 	}
-	adminToken := os.Getenv("SCIMBRIDGE_ADMIN_TOKEN")
-	if adminToken == "" {
-		return &exitError{code: 2, msg: "SCIMBRIDGE_ADMIN_TOKEN is not set: serve needs a bearer token for the admin API at /api/v1"}
-	}
+	scimTokens, adminToken := env.scimTokens, env.adminToken
 	key, err := secretKey()
+	if err != nil {
+		return err
+	}
+	decl, err := readDeclared(*settingsFile)
 	if err != nil {
 		return err
 	}
@@ -63,10 +62,9 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer, log *slog.Lo
 		return err
 	}
 	defer st.Close()
-	if *settingsFile != "" {
-		if err := storeSettingsFile(ctx, st, key, *settingsFile, log); err != nil {
-			return err
-		}
+	managed, err := decl.apply(ctx, st, key, log)
+	if err != nil {
+		return err
 	}
 	load := settingsdoc.Loader(st, key)
 
@@ -95,10 +93,12 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer, log *slog.Lo
 	if err != nil {
 		return &exitError{code: 2, msg: err.Error()}
 	}
+	mountMetrics(ctx, e, st, sched, pusher, env.metricsToken)
 	scimserver.Mount(e, h)
 	if err := adminapi.Register(e, adminapi.Deps{
 		Store: st, Scheduler: sched, Key: key, Token: adminToken, SCIMTokens: scimTokens,
 		Logger: log, Validate: validate, Pusher: adminPusher{pusher},
+		Managed: managed, ManagedSource: decl.source(),
 	}); err != nil {
 		return &exitError{code: 2, msg: err.Error()}
 	}
@@ -128,46 +128,7 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer, log *slog.Lo
 		return err
 	case <-ctx.Done():
 	}
-	log.Info("shutting down")
-	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownTimeout)
-	defer cancel()
-	herr := e.Shutdown(sctx)
-	if err := sched.Stop(); err != nil {
-		log.Error("stop scheduler", "err", err)
-	}
-	if herr != nil && !errors.Is(herr, http.ErrServerClosed) {
-		return herr
-	}
-	return nil
-}
-
-// storeSettingsFile validates a settings file and stores it, keeping stored
-// secrets where the file leaves them empty.
-func storeSettingsFile(ctx context.Context, st *store.DB, key secret.Key, path string, log *slog.Logger) error {
-	s, err := readSettingsFile(path)
-	if err != nil {
-		return err
-	}
-	old, found, err := settingsdoc.Load(ctx, st, key)
-	if err != nil {
-		return err
-	}
-	var changed []string
-	if found {
-		s.MergeSecrets(old)
-		changed = schema.ChangedFields(old, s)
-		if len(changed) == 0 {
-			return nil
-		}
-	} else {
-		d := schema.Defaults(s.Vendor)
-		changed = schema.ChangedFields(&d, s)
-	}
-	if err := settingsdoc.Save(ctx, st, key, s, changed); err != nil {
-		return err
-	}
-	log.Info("settings stored from file", "file", path, "changedFields", changed)
-	return nil
+	return shutdown(e, sched, env.shutdownTimeout, log)
 }
 
 // startupSync runs a sync at start when the stored settings are enabled, so

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 
 	"github.com/scimbridge/scimbridge/bridge"
 	"github.com/scimbridge/scimbridge/internal/secret"
@@ -105,11 +104,15 @@ func loadSettings(ctx context.Context, st *store.DB, file string) (*schema.Setti
 	return s, nil
 }
 
-// secretKey reads $SCIMBRIDGE_SECRET_KEY, the key that seals stored secrets.
+// secretKey reads $SCIMBRIDGE_SECRET_KEY (or the file $SCIMBRIDGE_SECRET_KEY_FILE
+// names), the key that seals stored secrets.
 func secretKey() (secret.Key, error) {
-	v := os.Getenv("SCIMBRIDGE_SECRET_KEY")
+	v, err := envSecret("SCIMBRIDGE_SECRET_KEY")
+	if err != nil {
+		return secret.Key{}, err
+	}
 	if v == "" {
-		return secret.Key{}, &exitError{code: 2, msg: "SCIMBRIDGE_SECRET_KEY is not set: it must hold the 32-byte key (64 hex characters or base64) that encrypts stored secrets; generate one with `openssl rand -hex 32`"}
+		return secret.Key{}, &exitError{code: 2, msg: "SCIMBRIDGE_SECRET_KEY (or SCIMBRIDGE_SECRET_KEY_FILE) is not set: it must hold the 32-byte key (64 hex characters or base64) that encrypts stored secrets; generate one with `openssl rand -hex 32`"}
 	}
 	k, err := secret.ParseKey(v)
 	if err != nil {
