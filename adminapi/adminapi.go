@@ -7,7 +7,9 @@
 // The package is an adapter: it speaks HTTP (Echo) and JSON, and delegates to
 // the store, the scheduler, the directory and the push client through the
 // small interfaces in Deps. Every /api/v1 request needs
-// "Authorization: Bearer <admin token>"; errors are JSON:
+// "Authorization: Bearer <admin token>", or the admin console's session
+// cookie (session.go: the page trades the token for it once and never keeps
+// it); errors are JSON:
 //
 //	{"error": "invalid settings", "fields": [{"field": "connection.url", "message": "…"}]}
 //
@@ -132,6 +134,8 @@ type Deps struct {
 	// ManagedSource says where the managed fields come from, e.g. "the
 	// settings file /etc/scimbridge/settings.json".
 	ManagedSource string
+	// Sessions configure the admin console's sign-in (see session.go).
+	Sessions SessionOptions
 }
 
 // server holds the dependencies of the handlers.
@@ -214,7 +218,13 @@ func Register(e *echo.Echo, d Deps) error {
 
 	// The middleware goes on each route rather than on the group: group
 	// middleware adds a catch-all route that turns 405s into 404s.
-	g := &routes{g: e.Group(Prefix), mw: []echo.MiddlewareFunc{bodyLimit(MaxBodyBytes), bearerAuth(d.Token)}}
+	ss, err := newSessions(d.Token, d.Sessions, s.log)
+	if err != nil {
+		return fmt.Errorf("admin API: %w", err)
+	}
+	auth := ss.orBearer(bearerAuth(d.Token))
+	g := &routes{g: e.Group(Prefix), mw: []echo.MiddlewareFunc{bodyLimit(MaxBodyBytes), auth}}
+	ss.register(g)
 	g.GET("/openapi.json", func(c echo.Context) error {
 		return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, openAPI)
 	})
@@ -222,6 +232,7 @@ func Register(e *echo.Echo, d Deps) error {
 	g.PUT("/settings", s.putSettings)
 	g.GET("/settings/history", s.settingsHistory)
 	g.GET("/settings/managed", s.managedFields)
+	g.GET("/settings/defaults", s.defaults)
 	g.POST("/settings/test-connection", s.testConnection)
 	g.POST("/settings/test-authentication", s.testAuthentication)
 	g.POST("/settings/test-push", s.testPush)

@@ -92,6 +92,7 @@ func (s *server) run(c echo.Context) error {
 	if err != nil {
 		return internal("encoding the sync run", err)
 	}
+	s.addProgress(m, &rep)
 	return c.JSON(http.StatusOK, m)
 }
 
@@ -146,6 +147,9 @@ func (s *server) writeStatus(c echo.Context, st *schema.Settings) error {
 	}
 	if next, ok := s.sched.NextRun(); ok {
 		out["nextRun"] = next.UTC()
+	}
+	if err := s.addPush(ctx, out, st.Push.Enabled); err != nil {
+		return err
 	}
 	last, ok, err := s.st.LastRun(ctx)
 	if err != nil {

@@ -3,7 +3,6 @@ package bridge
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"sort"
 	"strings"
 	"time"
@@ -32,9 +31,8 @@ type groupRead struct {
 
 // readGroups streams the groups from the directory and maps them. Any read
 // error fails the whole run: a partial read must never look complete.
-func readGroups(ctx context.Context, dir Directory, settings *schema.Settings, r *Report, log *slog.Logger) (*groupRead, error) {
+func readGroups(ctx context.Context, dir Directory, settings *schema.Settings, r *Report, progress *progress) (*groupRead, error) {
 	gr := &groupRead{}
-	progress := newProgress(log, "reading groups")
 	var h hasher
 	err := dir.Groups(ctx, func(e *schema.Entry) error {
 		progress.tick()

@@ -19,6 +19,8 @@
 //   - users.go: after the read: losers' rows go, kept users join their groups, the users' plan.
 //   - nesting.go, hash.go, ids.go, writer.go, dn.go: closure and memberships, content
 //     hashes, SCIM ids, the writer goroutine, DN normalization.
+//   - progress.go: how far the run in progress has come (phase, entries read), for logs
+//     and the admin console.
 package bridge
 
 import (

@@ -35,7 +35,7 @@ func (s *Syncer) plan(ctx context.Context, settings *schema.Settings, opt Option
 	gi := newGroupIndex(side.groups, snap)
 	st := newUserStream(settings, r, snap, gi, now, ids)
 	gi.link(side.kept, st.byUID, &st.pool)
-	st.progress, st.streamMin = newProgress(log, "reading users"), s.streamMin
+	st.progress, st.streamMin = s.newProgress(log, PhaseReadingUsers), s.streamMin
 	if !opt.DryRun {
 		st.open = func() (Tx, error) { return s.store.Begin(ctx) }
 	}
@@ -70,6 +70,7 @@ func (s *Syncer) plan(ctx context.Context, settings *schema.Settings, opt Option
 	log.Info("directory read", "users", r.Users, "groups", r.Groups, "skipped", len(skips.entries),
 		"ms", time.Since(readStart).Milliseconds())
 
+	s.live.setPhase(PhaseComparing)
 	p = &Plan{GroupMembers: map[string][]Member{}}
 	diffGroups(p, side, gi, snap, st.id, now)
 	r.KeptUnchanged = len(side.keptStored) + st.plan(p, v)
@@ -107,7 +108,7 @@ func (s *Syncer) readGroupsAndSnapshot(ctx context.Context, dir Directory, setti
 	gr := &groupRead{}
 	var readErr error
 	if settings.Groups.Enabled {
-		gr, readErr = readGroups(ctx, dir, settings, r, log)
+		gr, readErr = readGroups(ctx, dir, settings, r, s.newProgress(log, PhaseReadingGroups))
 	}
 	got := <-snapshot
 	switch {
@@ -178,33 +179,6 @@ type writeError struct{ err error }
 
 func (e *writeError) Error() string { return fmt.Sprintf("write to the state store: %v", e.err) }
 func (e *writeError) Unwrap() error { return e.err }
-
-// progress logs how far a long read has come, at most every progressEvery.
-type progress struct {
-	log     *slog.Logger
-	what    string
-	n       int
-	started time.Time
-	next    time.Time
-}
-
-const progressEvery = 5 * time.Second
-
-func newProgress(log *slog.Logger, what string) *progress {
-	now := time.Now()
-	return &progress{log: log, what: what, started: now, next: now.Add(progressEvery)}
-}
-
-func (p *progress) tick() {
-	p.n++
-	if p.n&1023 != 0 {
-		return
-	}
-	if now := time.Now(); now.After(p.next) {
-		p.next = now.Add(progressEvery)
-		p.log.Info("sync progress", "phase", p.what, "entries", p.n, "elapsedMs", now.Sub(p.started).Milliseconds())
-	}
-}
 
 // referralCounter is a Directory that counts the search references it skipped.
 type referralCounter interface{ Referrals() int }

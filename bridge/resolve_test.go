@@ -29,7 +29,7 @@ func testResolve(t *testing.T, byUID bool, users [][2]string, groups [][2]any) (
 	gi := newGroupIndex(gs, snap)
 	st := newUserStream(&set, &Report{}, snap, gi, fixedNow, newIDGen(fixedNow))
 	gi.link(nil, byUID, &st.pool)
-	st.progress = newProgress(slog.New(slog.DiscardHandler), "test")
+	st.progress = (&Syncer{}).newProgress(slog.New(slog.DiscardHandler), "test")
 	st.streamMin = DefaultStreamMin
 	for _, u := range users {
 		e := &schema.Entry{DN: u[0], Attrs: map[string][][]byte{"uid": {[]byte(u[0])}}}

@@ -73,6 +73,7 @@ type Syncer struct {
 
 	sem     chan struct{} // holds one token for the whole of a run or an admin action
 	running atomic.Int64  // id of the run in progress; 0 when idle
+	live    live          // how far the run in progress has come
 }
 
 // NewSyncer returns a Syncer that reads with dial and writes to st.
@@ -208,6 +209,7 @@ func (s *Syncer) Begin(ctx context.Context, opt Options) (p *Pending, err error)
 	if err := s.store.StartRun(ctx, r); err != nil {
 		return nil, fmt.Errorf("record sync run: %w", err)
 	}
+	s.live.reset()
 	s.running.Store(r.ID)
 	return &Pending{s: s, opt: opt, r: r, unlock: unlock}, nil
 }
@@ -247,6 +249,7 @@ func (p *Pending) Complete(ctx context.Context, settings *schema.Settings) (*Rep
 		r.Status = StatusSucceeded
 	default:
 		r.Status = StatusSucceeded
+		s.live.setPhase(PhaseWriting)
 		if err := s.commit(ctx, tx, plan, r); err != nil {
 			r.Status, r.Error = StatusFailed, fmt.Sprintf("write to the state store: %v", err)
 			if ctx.Err() != nil {
@@ -290,6 +293,7 @@ func (s *Syncer) push(ctx context.Context, settings *schema.Settings, opt Option
 	if s.pusher == nil || !settings.Push.Enabled {
 		return
 	}
+	s.live.setPhase(PhasePushing)
 	rep, err := s.pusher.Push(ctx, settings, r.ID, opt.FullPush)
 	if err != nil {
 		log.Error("push failed", "err", err)

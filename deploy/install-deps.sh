@@ -2,7 +2,8 @@
 # Installs what scimbridge's tests and demo need, only when missing:
 # OpenLDAP slapd + ldap-utils, Samba AD DC (for the Active Directory tests),
 # Node.js + npm and the SCIMMY test server's npm packages (from its lock file),
-# CA certificates, tzdata and systemd-analyze for the deployment checks.
+# CA certificates, tzdata and systemd-analyze for the deployment checks,
+# Debian's chromium and a font for the admin console's browser tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,6 +19,8 @@ command -v npm >/dev/null 2>&1 || need+=(npm)
 [ -f /etc/ssl/certs/ca-certificates.crt ] || need+=(ca-certificates)
 [ -d /usr/share/zoneinfo ] || need+=(tzdata)
 command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
+[ -e /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || need+=(fonts-dejavu-core)
 
 if [ ${#need[@]} -gt 0 ]; then
 	echo "installing: ${need[*]}" >&2

@@ -8,6 +8,7 @@ import (
 
 	"github.com/scimbridge/scimbridge/internal/scimmytest"
 	"github.com/scimbridge/scimbridge/internal/slapdtest"
+	"github.com/scimbridge/scimbridge/push"
 )
 
 // TestDeltaPushEndToEnd: the initial sync creates everything; each following
@@ -254,6 +255,9 @@ func TestBadRequestForOneUser(t *testing.T) {
 	st, err := h.client.Status(h.ctx)
 	if err != nil || len(st.Items) != 1 || st.Items[0].Name != "carol" || st.Items[0].Status != "failed" || st.Items[0].Attempts != 1 {
 		t.Fatalf("status %+v %v", st, err)
+	}
+	if n, err := h.client.Counts(h.ctx); err != nil || n != (push.Counts{Failed: 1}) {
+		t.Errorf("counts %+v %v, want 1 failed", n, err)
 	}
 
 	h.target.Reset(t)

@@ -210,5 +210,8 @@ func (s *Scheduler) Exclusive(ctx context.Context, fn func(ctx context.Context) 
 	return s.syncer.Exclusive(ctx, fn)
 }
 
+// Progress is how far the run in progress has come (see bridge.Syncer.Progress).
+func (s *Scheduler) Progress() (bridge.Progress, bool) { return s.syncer.Progress() }
+
 // Wait blocks until runs started by Trigger have ended.
 func (s *Scheduler) Wait() { s.wg.Wait() }

@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/scimbridge/scimbridge/console"
 	"github.com/scimbridge/scimbridge/internal/scimmytest"
 	"github.com/scimbridge/scimbridge/internal/slapdtest"
 	"github.com/scimbridge/scimbridge/schema"
@@ -281,6 +282,17 @@ func TestServeSyncsAndServesThenStopsGracefully(t *testing.T) {
 	}
 	if code, _ := get("/healthz", ""); code != 200 {
 		t.Errorf("healthz: %d", code)
+	}
+	// The admin console is served at / with its headers.
+	if resp, err := http.Get(base + "/"); err != nil {
+		t.Error(err)
+	} else {
+		page, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || resp.Header.Get("Content-Security-Policy") != console.CSP ||
+			!strings.Contains(string(page), "<title>scimbridge · LDAP settings</title>") {
+			t.Errorf("console page: %d %v", resp.StatusCode, resp.Header)
+		}
 	}
 
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {

@@ -97,6 +97,12 @@ func (a adminPusher) TestPush(ctx context.Context, s *schema.Settings) adminapi.
 	return adminapi.TestResult{OK: r.OK, Step: r.Step, Message: r.Message, DurationMs: r.DurationMs}
 }
 
+// PushCounts counts what the push client has not delivered, for the status panel.
+func (a adminPusher) PushCounts(ctx context.Context) (adminapi.PushCounts, error) {
+	n, err := a.c.Counts(ctx)
+	return adminapi.PushCounts(n), err
+}
+
 func (a adminPusher) Deprovision(ctx context.Context, s *schema.Settings) (json.RawMessage, error) {
 	return a.c.Deprovision(ctx, s)
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/scimbridge/scimbridge/adminapi"
 	"github.com/scimbridge/scimbridge/bridge"
+	"github.com/scimbridge/scimbridge/console"
 	"github.com/scimbridge/scimbridge/internal/settingsdoc"
 	"github.com/scimbridge/scimbridge/ldapsource"
 	"github.com/scimbridge/scimbridge/push"
@@ -99,9 +100,11 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer, log *slog.Lo
 		Store: st, Scheduler: sched, Key: key, Token: adminToken, SCIMTokens: scimTokens,
 		Logger: log, Validate: validate, Pusher: adminPusher{pusher},
 		Managed: managed, ManagedSource: decl.source(),
+		Sessions: adminapi.SessionOptions{PublicURL: os.Getenv("SCIMBRIDGE_BASE_URL")},
 	}); err != nil {
 		return &exitError{code: 2, msg: err.Error()}
 	}
+	console.Register(e)
 
 	ln, err := net.Listen("tcp", *listen)
 	if err != nil {
@@ -117,7 +120,7 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer, log *slog.Lo
 
 	errc := make(chan error, 1)
 	go func() { errc <- e.Start("") }()
-	log.Info("scimbridge serving", "addr", ln.Addr().String(), "scim", scimserver.MountPath, "admin", adminapi.Prefix, "version", buildVersion())
+	log.Info("scimbridge serving", "addr", ln.Addr().String(), "scim", scimserver.MountPath, "admin", adminapi.Prefix, "console", "/", "version", buildVersion())
 
 	select {
 	case err := <-errc:
