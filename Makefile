@@ -3,6 +3,7 @@ export PATH := /usr/local/go/bin:$(PATH)
 GO ?= go
 BIN := bin/scimbridge
 N ?= 100000
+SHAPE ?= wide
 
 .PHONY: all build deps test test-short vet fmt lint demo bench fuzz clean deploy-check image
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
@@ -48,25 +49,26 @@ lint: vet
 demo: deps build
 	@deploy/demo.sh
 
-# Benchmarks (not part of `make test`): make bench N=100000
+# Benchmarks (not part of `make test`): make bench N=100000 [SHAPE=deep]
 bench: deps build
-	$(GO) run ./cmd/scimbridge-bench -n $(N)
+	$(GO) run ./cmd/scimbridge-bench -n $(N) -shape $(SHAPE)
 	$(GO) test -run '^$$' -bench MisconfiguredExternalID -benchtime 2x ./bridge
 
-# Fuzz targets (not part of `make test`), each run for FUZZTIME: make fuzz FUZZTIME=5m
-# A finding stops the run; its input is saved under the package's testdata/fuzz.
+# Fuzz targets (not part of `make test`), one after the other, FUZZTIME each:
+# make fuzz FUZZTIME=5m. A finding stops the run; its input is saved under the
+# package's testdata/fuzz. Minimizing a new input is cut at 5s: left at its
+# default of 60s, it can take a whole FUZZTIME of a slow target.
 FUZZTIME ?= 60s
 FUZZ_TARGETS ?= \
-	schema:FuzzParse schema:FuzzMapUser schema:FuzzMapGroup \
-	ldapsource:FuzzCheckSyntax \
-	scimserver:FuzzListQuery scimserver:FuzzAppendString \
-	bridge:FuzzNormalizeDN
+	./schema:FuzzParse ./schema:FuzzMapUser ./schema:FuzzMapGroup \
+	./ldapsource:FuzzCheckSyntax ./ldapsource:FuzzDecodeMessage ./ldapsource:FuzzBulkStream \
+	./scimserver:FuzzListQuery ./scimserver:FuzzAppendString \
+	./bridge:FuzzNormalizeDN
 
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \
-		pkg=$${t%%:*}; name=$${t#*:}; \
-		echo "fuzz $$name in ./$$pkg for $(FUZZTIME)"; \
-		$(GO) test -run='^$$' -fuzz="^$$name\$$" -fuzztime=$(FUZZTIME) ./$$pkg; \
+		echo "fuzz $${t#*:} in $${t%%:*} for $(FUZZTIME)"; \
+		$(GO) test -run='^$$' -fuzz="^$${t#*:}$$" -fuzztime=$(FUZZTIME) -fuzzminimizetime=5s "$${t%%:*}"; \
 	done
 
 clean:

@@ -33,7 +33,9 @@ import (
 )
 
 // Directory is a connected, bound directory that streams entries. Each
-// callback gets entries one at a time; returning an error from fn stops the read.
+// callback gets entries one at a time; returning an error from fn stops the
+// read. An entry, its map and its values are valid only until fn returns
+// (a reader may reuse them): the bridge copies what it keeps.
 // A read that fails or is incomplete for any reason returns an error. The
 // bridge calls one after the other, never both at once: OpenLDAP invalidates a
 // connection's paging cookie when a second paged search starts on it.

@@ -16,6 +16,13 @@
 // (RFC 2696 paged results), so a directory of any size is read in constant
 // memory. A read that does not finish completely, for any reason, returns an
 // error; a partial read never looks like success.
+//
+// The user and group searches take a bulk path (bulk.go, ber.go) that keeps
+// up with the directory: a dedicated connection per search, whole messages
+// read into a few reused buffers, entries decoded in place, the next page
+// requested while the current one is processed. go-ldap does everything
+// else (the connection tests, ranged attributes) and every read when that
+// dedicated connection cannot be opened (Conn.BulkPath says why).
 package ldapsource
 
 import (
@@ -49,6 +56,10 @@ type Conn struct {
 	l         *ldap.Conn
 	s         schema.Settings
 	referrals atomic.Int64
+	// bulk is true while user and group reads take the bulk path
+	// (bulk.go); it turns false, for good, when that path cannot connect.
+	bulk    atomic.Bool
+	bulkErr atomic.Pointer[error] // why bulk turned false
 }
 
 var _ bridge.Directory = (*Conn)(nil)
@@ -75,7 +86,9 @@ func Open(ctx context.Context, s *schema.Settings) (*Conn, error) {
 	if serr != nil {
 		return nil, serr
 	}
-	return &Conn{l: l, s: *s}, nil
+	c := &Conn{l: l, s: *s}
+	c.bulk.Store(true)
+	return c, nil
 }
 
 // connect is the one connect sequence, shared by Open and the connection
@@ -103,9 +116,9 @@ func connect(ctx context.Context, cc schema.Connection, p *probe) (*ldap.Conn, *
 	}
 
 	p.begin()
-	sock, err := (&net.Dialer{Timeout: timeout}).DialContext(dctx, "tcp", ep.addr)
-	if err != nil {
-		return nil, &StepError{Step: StepTCP, Message: tcpMessage(ep.addr, err, timeout), Err: err}
+	sock, serr := dialTCP(dctx, ep, timeout)
+	if serr != nil {
+		return nil, serr
 	}
 	p.end(StepTCP, true, fmt.Sprintf("tcp: connected to %s", sock.RemoteAddr()))
 
@@ -169,6 +182,15 @@ func connect(ctx context.Context, cc schema.Connection, p *probe) (*ldap.Conn, *
 	return l, nil
 }
 
+// dialTCP is the tcp step: a connection to connection.url's host and port.
+func dialTCP(dctx context.Context, ep endpoint, timeout time.Duration) (net.Conn, *StepError) {
+	sock, err := (&net.Dialer{Timeout: timeout}).DialContext(dctx, "tcp", ep.addr)
+	if err != nil {
+		return nil, &StepError{Step: StepTCP, Message: tcpMessage(ep.addr, err, timeout), Err: err}
+	}
+	return sock, nil
+}
+
 // bindNote is the bind step's note for the connection test.
 func bindNote(cc schema.Connection) string {
 	if cc.BindDN == "" {
@@ -199,6 +221,16 @@ func (c *Conn) Close() error {
 // ForestDnsZones/DomainDnsZones partitions; they are not an error.
 func (c *Conn) Referrals() int {
 	return int(c.referrals.Load())
+}
+
+// BulkPath reports whether user and group reads take the bulk path (whole
+// messages read into reused buffers and decoded in place) and, once they no
+// longer do because its dedicated connection could not be opened, why.
+func (c *Conn) BulkPath() (bool, error) {
+	if p := c.bulkErr.Load(); p != nil {
+		return c.bulk.Load(), *p
+	}
+	return c.bulk.Load(), nil
 }
 
 // endpoint is connection.url taken apart.

@@ -26,6 +26,10 @@ type query struct {
 // mapping needs, to fn. Any failure, including a page that fails, a dropped
 // connection, a server size or time limit, or ctx ending, returns an error,
 // even after some entries were delivered.
+//
+// The entry fn receives, its map and its values are valid only until fn
+// returns: the next entry reuses them and the bytes they point into. fn
+// copies what it keeps (schema.MapUser and MapGroup do).
 func (c *Conn) Users(ctx context.Context, fn func(*schema.Entry) error) error {
 	q, err := userQuery(&c.s)
 	if err != nil {
@@ -49,11 +53,15 @@ func (c *Conn) Groups(ctx context.Context, fn func(*schema.Entry) error) error {
 	return c.run(ctx, q, fn)
 }
 
+// run reads q with the bulk path (bulk.go) when it can connect, else with
+// go-ldap.
 func (c *Conn) run(ctx context.Context, q query, fn func(*schema.Entry) error) error {
-	pageSize := c.s.Connection.PageSize
-	if pageSize <= 0 {
-		pageSize = defaultPageSize
+	if c.bulk.Load() {
+		if ok, err := c.runBulk(ctx, q, fn); ok {
+			return err
+		}
 	}
+	pageSize := c.pageSize()
 	paging := ldap.NewControlPaging(uint32(pageSize))
 	for {
 		req := ldap.NewSearchRequest(q.base, q.scope, ldap.NeverDerefAliases, 0, 0, false,
@@ -67,6 +75,13 @@ func (c *Conn) run(ctx context.Context, q query, fn func(*schema.Entry) error) e
 		}
 		paging.SetCookie(cookie)
 	}
+}
+
+func (c *Conn) pageSize() int {
+	if n := c.s.Connection.PageSize; n > 0 {
+		return n
+	}
+	return defaultPageSize
 }
 
 // page reads one page and returns the server's paging cookie (empty after the
@@ -83,7 +98,7 @@ func (c *Conn) page(ctx context.Context, req *ldap.SearchRequest, pageSize int, 
 	for r.Next() {
 		if e := r.Entry(); e != nil {
 			n++
-			entry, err := c.entry(e)
+			entry, err := c.complete(e.DN, e.Attributes)
 			if err != nil {
 				return nil, err
 			}
@@ -139,11 +154,12 @@ func readError(err error, n int) error {
 	return err
 }
 
-// entry converts a go-ldap entry, completing ranged attributes.
-func (c *Conn) entry(e *ldap.Entry) (*schema.Entry, error) {
-	attrs, err := mergeAttributes(e.Attributes, func(attr string, lo int) ([]*ldap.EntryAttribute, error) {
+// complete converts an entry's attributes, completing ranged ones with
+// reads on the go-ldap connection.
+func (c *Conn) complete(dn string, attributes []*ldap.EntryAttribute) (*schema.Entry, error) {
+	attrs, err := mergeAttributes(attributes, func(attr string, lo int) ([]*ldap.EntryAttribute, error) {
 		desc := fmt.Sprintf("%s;range=%d-*", attr, lo)
-		res, err := c.l.Search(ldap.NewSearchRequest(e.DN, ldap.ScopeBaseObject, ldap.NeverDerefAliases, 0, 0, false,
+		res, err := c.l.Search(ldap.NewSearchRequest(dn, ldap.ScopeBaseObject, ldap.NeverDerefAliases, 0, 0, false,
 			"(objectClass=*)", []string{desc}, nil))
 		if err != nil {
 			return nil, err
@@ -154,9 +170,9 @@ func (c *Conn) entry(e *ldap.Entry) (*schema.Entry, error) {
 		return res.Entries[0].Attributes, nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("entry %q: %w", e.DN, err)
+		return nil, fmt.Errorf("entry %q: %w", dn, err)
 	}
-	return &schema.Entry{DN: e.DN, Attrs: attrs}, nil
+	return &schema.Entry{DN: dn, Attrs: attrs}, nil
 }
 
 func scope(field, s string) (int, error) {
@@ -226,6 +242,34 @@ func attrList(names ...string) []string {
 		out = append(out, n)
 	}
 	return out
+}
+
+// Search is one of the searches a sync runs, spelled out for tools that
+// must run the very same search (the benchmark's ldapsearch yardstick).
+type Search struct {
+	What       string // "users" or "groups"
+	Base       string
+	Scope      int // ldap.ScopeWholeSubtree or ldap.ScopeSingleLevel
+	Filter     string
+	Attributes []string
+}
+
+// Searches returns the user search and, when groups.enabled, the group
+// search that Users and Groups run for the settings.
+func Searches(s *schema.Settings) ([]Search, error) {
+	u, err := userQuery(s)
+	if err != nil {
+		return nil, err
+	}
+	out := []Search{{What: u.what, Base: u.base, Scope: u.scope, Filter: u.filter, Attributes: u.attrs}}
+	if s.Groups.Enabled {
+		g, err := groupQuery(s)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, Search{What: g.what, Base: g.base, Scope: g.scope, Filter: g.filter, Attributes: g.attrs})
+	}
+	return out, nil
 }
 
 func userQuery(s *schema.Settings) (query, error) {

@@ -22,12 +22,22 @@ func TestMain(m *testing.M) {
 }
 
 func TestGenerateIsDeterministicAndNested(t *testing.T) {
-	a, b := generate(5000, 7, 1000), generate(5000, 7, 1000)
+	a, b := generate(5000, 7, 1000, "wide"), generate(5000, 7, 1000, "wide")
 	if fmt.Sprint(a.users, a.parent, a.changed) != fmt.Sprint(b.users, b.parent, b.changed) {
 		t.Fatal("same seed, different directories")
 	}
 	if a.groups != 100 || a.depth() != 4 {
 		t.Errorf("groups %d depth %d, want 100 and 4", a.groups, a.depth())
+	}
+	deep := generate(5000, 7, 1000, "deep")
+	atDepth := 0
+	for g := range deep.level {
+		if deep.level[g] == 3 {
+			atDepth++
+		}
+	}
+	if deep.depth() != 4 || atDepth != 85 {
+		t.Errorf("deep shape: depth %d, %d of 100 groups on the 4th level; want 4 and 85", deep.depth(), atDepth)
 	}
 	if len(a.changed) != 50 {
 		t.Errorf("changed %d users, want 50", len(a.changed))
@@ -52,7 +62,7 @@ func TestGenerateIsDeterministicAndNested(t *testing.T) {
 // measured and the counts that must be exact are.
 func TestSmoke(t *testing.T) {
 	const n = 2000
-	cfg := config{n: n, seed: 1, pushUsers: 500, lookups: 200, rawRuns: 1, worstRuns: 2, workDir: t.TempDir(), progress: io.Discard}
+	cfg := config{n: n, seed: 1, pushUsers: 500, lookups: 200, rawRuns: 1, shape: "deep", worstRuns: 2, workDir: t.TempDir(), progress: io.Discard}
 	if testing.Verbose() {
 		cfg.progress = os.Stderr
 	}
@@ -60,8 +70,13 @@ func TestSmoke(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.raw.users != n || res.raw.groups != n/50 {
-		t.Errorf("raw read: %d users, %d groups", res.raw.users, res.raw.groups)
+	for i, r := range res.reads {
+		if r.users != n || r.groups != n/50 || r.memberValues != res.userMembers+res.groupMembers || r.total() <= 0 {
+			t.Errorf("%s read: %d users, %d groups, %d member values in %v", readers[i].name, r.users, r.groups, r.memberValues, r.total())
+		}
+	}
+	if gl, bk := res.reads[readGoLDAP], res.reads[readBulk]; gl.allocBytes == 0 || bk.allocBytes >= gl.allocBytes {
+		t.Errorf("allocated: go-ldap %d bytes, bulk path %d", gl.allocBytes, bk.allocBytes)
 	}
 	if s := res.first.Summary; s.UsersCreated != n || s.GroupsCreated != n/50 || res.first.rowsWritten() <= int64(n) {
 		t.Errorf("first sync: %+v, %d rows written", s, res.first.rowsWritten())
@@ -81,7 +96,7 @@ func TestSmoke(t *testing.T) {
 		t.Errorf("SCIM: %+v", res.scim)
 	}
 	w := res.worst
-	if len(w.rows) != len(worstFilters(generate(n, 1, 0))) || w.lookups < 200 || w.lookupP99 < w.lookupP50 || w.lookupP50 <= 0 {
+	if len(w.rows) != len(worstFilters(generate(n, 1, 0, "deep"))) || w.lookups < 200 || w.lookupP99 < w.lookupP50 || w.lookupP50 <= 0 {
 		t.Errorf("expensive filters: %+v", w)
 	}
 	for _, r := range w.rows {
@@ -111,7 +126,8 @@ func TestSmoke(t *testing.T) {
 	}
 
 	md := res.markdown("test machine")
-	for _, want := range []string{"| 1 | raw read", "| 2 | first full sync", "| 3 | second full sync, no change",
+	for _, want := range []string{"| 1 | `ldapsearch -E pr=1000/noprompt`", "| 1b | raw read with go-ldap", "| 1c | raw read with ldapsource's bulk path",
+		`shape "deep": 2%/4%/9%/85%`, "| 2 | first full sync", "| 3 | second full sync, no change",
 		"rows written: 0; changes found: 0", "| 4 | full sync after changing 1% of users (20 mails)", "changes found: 20",
 		"| 5 | peak RSS", "| 6a | SCIM GET", "| 6b | SCIM full walk", "| 6c.1 | SCIM GET /Users?count=100&filter=`groups.display co", "| 6d | SCIM userName eq while 4 clients", "| 7 (c=1) | initial push of 500 users",
 		"| 7 (c=4) |", "requests: PATCH /Users ×1", "Machine: test machine"} {

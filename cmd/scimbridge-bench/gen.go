@@ -16,10 +16,16 @@ const (
 	pushSample = "push-sample"
 )
 
-// levelShare is the share of groups on each nesting level, top first: every
-// group below the top has one parent on the level above, so chains are three
-// or four groups deep (a level-2 group without children ends a chain of three).
-var levelShare = []int{5, 15, 30, 50}
+// levelShares are the directory shapes: the share of groups on each nesting
+// level, top first. Every group below the top has one parent on the level
+// above, so chains are three or four groups deep (a level-2 group without
+// children ends a chain of three). "wide" is the shape of the first
+// benchmarks; in "deep" most groups are at the deepest level, so most users
+// are in four groups at once through each direct membership.
+var levelShares = map[string][]int{
+	"wide": {5, 15, 30, 50},
+	"deep": {2, 4, 9, 85},
+}
 
 var firstNames = []string{"Ada", "Ben", "Chloé", "Dmitri", "Eve", "Farah", "Goran", "Hana", "Ines", "Jon",
 	"Kemal", "Lena", "Mateo", "Nora", "Otto", "Priya", "Quinn", "Rosa", "Sven", "Tariq", "Ulla", "Vera", "Wei", "Yusuf", "Zoë"}
@@ -45,8 +51,10 @@ type directory struct {
 	pushUsers int
 }
 
-// generate lays out the directory; it writes nothing.
-func generate(n int, seed uint64, pushUsers int) *directory {
+// generate lays out the directory in the shape levelShares[shape]; it
+// writes nothing.
+func generate(n int, seed uint64, pushUsers int, shape string) *directory {
+	levelShare := levelShares[shape]
 	rng := rand.New(rand.NewPCG(seed, 0x5c1b))
 	g := max(1, n/50)
 	d := &directory{n: n, groups: g, width: max(6, len(strconv.Itoa(n))), pushUsers: min(pushUsers, n),

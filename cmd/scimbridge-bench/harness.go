@@ -22,13 +22,15 @@ type config struct {
 	n         int    // users
 	seed      uint64 // generator seed
 	pushUsers int    // users in the initial-push store
+	skipPush  bool   // leave the push rows unmeasured (repeated runs of the sync rows)
 	lookups   int    // SCIM eq lookups
 	rawRuns   int    // measured raw reads (the median is kept)
+	shape     string // a key of levelShares
+	workDir   string // scratch directory (created and removed by run)
 	// worstRuns is how often each expensive filter is sent alone (row 6c);
 	// row 6d looks up for at least worstLookupTime.
 	worstRuns       int
 	worstLookupTime time.Duration
-	workDir         string // scratch directory (created and removed by run)
 	// profileDir, when set, receives CPU and heap profiles of the syncs
 	// (first.pprof, nochange.pprof, onepct.pprof, *.heap) and of the SCIM
 	// measurements in this process (scim.pprof).
@@ -36,14 +38,20 @@ type config struct {
 	progress   io.Writer
 }
 
+// benchPageSize is connection.pageSize for every read and sync.
+const benchPageSize = 1000
+
 // results is everything one run measured.
 type results struct {
 	n, groups, depth          int
+	shape                     string
+	pageSize                  int
 	userMembers, groupMembers int
 	genTime, loadTime         time.Duration
 
-	raw      rawResult
-	rawRuns  []time.Duration
+	// reads are the median raw reads by each of readers, readRuns every run.
+	reads    [3]rawResult
+	readRuns [3][]rawResult
 	first    syncResult
 	noChange syncResult
 	changed  int // users whose mail the 1% change rewrote
@@ -58,7 +66,10 @@ func run(ctx context.Context, cfg config) (*results, error) {
 	logf := func(format string, a ...any) {
 		fmt.Fprintf(cfg.progress, "%s  "+format+"\n", append([]any{time.Now().Format("15:04:05")}, a...)...)
 	}
-	res := &results{n: cfg.n}
+	if levelShares[cfg.shape] == nil {
+		return nil, fmt.Errorf("-shape %q: want one of wide, deep", cfg.shape)
+	}
+	res := &results{n: cfg.n, shape: cfg.shape, pageSize: benchPageSize}
 	prof := func(label string) string {
 		if cfg.profileDir == "" {
 			return ""
@@ -67,7 +78,7 @@ func run(ctx context.Context, cfg config) (*results, error) {
 	}
 
 	t0 := time.Now()
-	d := generate(cfg.n, cfg.seed, cfg.pushUsers)
+	d := generate(cfg.n, cfg.seed, cfg.pushUsers, cfg.shape)
 	ldifPath := filepath.Join(cfg.workDir, "directory.ldif")
 	if err := d.writeLDIF(ldifPath); err != nil {
 		return nil, err
@@ -95,7 +106,7 @@ func run(ctx context.Context, cfg config) (*results, error) {
 	logf("slapadd -q and slapd start: %v", res.loadTime.Round(time.Millisecond))
 
 	settings := srv.Settings()
-	settings.Connection.PageSize = 1000
+	settings.Connection.PageSize = benchPageSize
 	settings.Connection.ReadTimeoutSeconds = 600
 	mainSettings := filepath.Join(cfg.workDir, "settings.json")
 	if err := writeSettings(mainSettings, settings); err != nil {
@@ -103,25 +114,38 @@ func run(ctx context.Context, cfg config) (*results, error) {
 	}
 	mainDB := filepath.Join(cfg.workDir, "state.db")
 
-	// 1. Raw read: one warm-up, then the median of the measured runs.
-	if _, err := rawRead(ctx, settings); err != nil {
+	// 1. Raw reads: ldapsearch, go-ldap and ldapsource's bulk path, one
+	// warm-up each, then rounds of all three (so that each sees the machine
+	// as the others do); the median run of each is kept.
+	pwFile := filepath.Join(cfg.workDir, "bindpw")
+	if err := os.WriteFile(pwFile, []byte(settings.Connection.BindCredential), 0o600); err != nil {
 		return nil, err
 	}
-	var raws []rawResult
-	for range cfg.rawRuns {
-		r, err := rawRead(ctx, settings)
-		if err != nil {
-			return nil, err
+	for i, rd := range readers {
+		if _, err := rd.read(ctx, settings, pwFile); err != nil {
+			return nil, fmt.Errorf("%s read: %w", readers[i].name, err)
 		}
-		if r.users != d.n || r.groups != d.groups {
-			return nil, fmt.Errorf("raw read found %d users and %d groups, want %d and %d", r.users, r.groups, d.n, d.groups)
-		}
-		raws = append(raws, r)
-		res.rawRuns = append(res.rawRuns, r.total())
 	}
-	slices.SortFunc(raws, func(a, b rawResult) int { return int(a.total() - b.total()) })
-	res.raw = raws[len(raws)/2]
-	logf("raw read: %v (users %v, groups %v)", res.raw.total().Round(time.Millisecond), res.raw.usersTime.Round(time.Millisecond), res.raw.groupsTime.Round(time.Millisecond))
+	for range cfg.rawRuns {
+		for i, rd := range readers {
+			r, err := measureAlloc(func() (rawResult, error) { return rd.read(ctx, settings, pwFile) })
+			if err != nil {
+				return nil, fmt.Errorf("%s read: %w", rd.name, err)
+			}
+			if r.users != d.n || r.groups != d.groups || r.memberValues != res.userMembers+res.groupMembers {
+				return nil, fmt.Errorf("%s read found %d users, %d groups, %d member values; want %d, %d, %d", rd.name,
+					r.users, r.groups, r.memberValues, d.n, d.groups, res.userMembers+res.groupMembers)
+			}
+			res.readRuns[i] = append(res.readRuns[i], r)
+		}
+	}
+	for i := range readers {
+		runs := slices.Clone(res.readRuns[i])
+		slices.SortFunc(runs, func(a, b rawResult) int { return int(a.total() - b.total()) })
+		res.reads[i] = runs[len(runs)/2]
+		logf("%s read: %v (users %v, groups %v)", readers[i].name, res.reads[i].total().Round(time.Millisecond),
+			res.reads[i].usersTime.Round(time.Millisecond), res.reads[i].groupsTime.Round(time.Millisecond))
+	}
 
 	// 2–4. Syncs, each in its own process.
 	if res.first, err = runSyncChild(ctx, mainSettings, mainDB, prof("first")); err != nil {
@@ -167,6 +191,10 @@ func run(ctx context.Context, cfg config) (*results, error) {
 	logf("SCIM worst filters: userName eq p99 %v while 4 clients send them", res.worst.lookupP99)
 
 	// 7. Push.
+	if cfg.skipPush {
+		res.push.err = "not measured (-push=false)"
+		return res, nil
+	}
 	res.push, err = benchPush(ctx, cfg, d, settings, mainDB, logf)
 	if err != nil {
 		return nil, err

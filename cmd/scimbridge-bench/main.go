@@ -1,10 +1,11 @@
 // Command scimbridge-bench measures scimbridge against the limit of its LDAP
 // source (`make bench`, issue 7). It generates a directory of N users and N/50
 // groupOfNames groups nested three to four levels deep (each user in one to
-// three groups), bulk-loads it into a throwaway slapd with slapadd -q, and
+// three groups; -shape deep puts most groups on the fourth level), bulk-loads it into a throwaway slapd with slapadd -q, and
 // measures in one run:
 //
-//  1. a raw paged read of the same searches with go-ldap alone;
+//  1. the same paged searches read by ldapsearch (the yardstick of every
+//     ratio), by go-ldap alone, and by ldapsource's bulk path;
 //  2. the first full sync into an empty store;
 //  3. a second full sync with no change (rows written must be 0);
 //  4. a full sync after changing the mail of 1% of the users;
@@ -18,11 +19,11 @@
 //
 // Usage:
 //
-//	scimbridge-bench [-n 100000] [-out bench/results/latest.md] [-seed 1] [-keep] [-profile DIR]
-//	scimbridge-bench -filters-store STATE.DB [-n 100000] [-seed 1] [-out bench/results/filters.md]
+//	scimbridge-bench [-n 100000] [-shape wide|deep] [-out bench/results/latest.md] [-seed 1] [-push=false] [-keep] [-profile DIR]
+//	scimbridge-bench -filters-store STATE.DB [-n 100000] [-shape wide|deep] [-seed 1] [-out bench/results/filters.md]
 //
 // -filters-store measures only the expensive-filter rows (6c, 6d) on a store
-// that a full run kept (-keep) with the same -n and -seed.
+// that a full run kept (-keep) with the same -n, -shape and -seed.
 package main
 
 import (
@@ -48,10 +49,12 @@ func main() {
 		return
 	}
 	n := flag.Int("n", 100000, "number of users (groups: n/50)")
-	out := flag.String("out", "bench/results/latest.md", "write the report here too (empty: don't)")
+	out := flag.String("out", "", "write the report here too (default bench/results/latest.md, latest-deep.md for -shape deep; \"-\": don't)")
+	shape := flag.String("shape", "wide", "directory shape: wide (groups spread over 4 levels) or deep (85% of the groups on the 4th)")
 	seed := flag.Uint64("seed", 1, "generator seed")
 	pushUsers := flag.Int("push-users", 10000, "users in the initial-push store")
 	lookups := flag.Int("lookups", 2000, "SCIM userName eq lookups")
+	pushRows := flag.Bool("push", true, "measure the push rows (7)")
 	keep := flag.Bool("keep", false, "keep the scratch directory (slapd data, stores)")
 	profile := flag.String("profile", "", "write CPU and heap profiles of the syncs and of the SCIM server to this directory")
 	filtersStore := flag.String("filters-store", "", "measure only the expensive SCIM filter rows on this kept store")
@@ -59,21 +62,30 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if *filtersStore != "" {
-		if err := filtersRun(ctx, *filtersStore, *n, *seed, *lookups, *out); err != nil {
+		if err := filtersRun(ctx, *filtersStore, *n, *seed, *shape, *lookups, *out); err != nil {
 			fmt.Fprintln(os.Stderr, "scimbridge-bench:", err)
 			os.Exit(1)
 		}
 		return
 	}
-	if err := mainRun(ctx, config{n: *n, seed: *seed, pushUsers: *pushUsers, lookups: *lookups, rawRuns: 3,
-		worstRuns: worstRuns, worstLookupTime: worstLookupTime, profileDir: *profile, progress: os.Stderr}, *out, *keep); err != nil {
+	switch {
+	case *out == "-":
+		*out = ""
+	case *out == "" && *shape == "wide":
+		*out = "bench/results/latest.md"
+	case *out == "":
+		*out = "bench/results/latest-" + *shape + ".md"
+	}
+	cfg := config{n: *n, seed: *seed, pushUsers: *pushUsers, lookups: *lookups, rawRuns: 3, shape: *shape, skipPush: !*pushRows,
+		worstRuns: worstRuns, worstLookupTime: worstLookupTime, profileDir: *profile, progress: os.Stderr}
+	if err := mainRun(ctx, cfg, *out, *keep); err != nil {
 		fmt.Fprintln(os.Stderr, "scimbridge-bench:", err)
 		os.Exit(1)
 	}
 }
 
 // filtersRun measures rows 6c and 6d on a kept store and reports them.
-func filtersRun(ctx context.Context, path string, n int, seed uint64, lookups int, out string) error {
+func filtersRun(ctx context.Context, path string, n int, seed uint64, shape string, lookups int, out string) error {
 	db, err := store.Open(ctx, path)
 	if err != nil {
 		return err
@@ -83,9 +95,9 @@ func filtersRun(ctx context.Context, path string, n int, seed uint64, lookups in
 	if err != nil {
 		return err
 	}
-	d := generate(n, seed, 0)
+	d := generate(n, seed, 0, shape)
 	if users != d.n || groups != d.groups {
-		return fmt.Errorf("%s holds %d users and %d groups, not the %d and %d of -n %d", path, users, groups, d.n, d.groups, n)
+		return fmt.Errorf("%s holds %d users and %d groups, not the %d and %d of -n %d -shape %s", path, users, groups, d.n, d.groups, n, shape)
 	}
 	w, err := benchSCIMWorst(ctx, db, d, worstRuns, lookups, worstLookupTime)
 	if err != nil {
@@ -96,7 +108,7 @@ func filtersRun(ctx context.Context, path string, n int, seed uint64, lookups in
 	fmt.Fprintf(&b, "Machine: %s\n\nStore: synced by a full run (`-keep`) of the same directory; rows 6c and 6d of the full report.\n\n", machine())
 	writeTable(&b, w.reportRows())
 	fmt.Println(b.String())
-	if out == "" {
+	if out == "" || out == "-" {
 		return nil
 	}
 	return os.WriteFile(out, []byte(b.String()), 0o644)
