@@ -190,6 +190,7 @@ func run(ctx context.Context, o options) error {
 
 	fmt.Fprintf(out, `
 == scimbridge is serving at %[1]s (log: %[5]s)
+Admin console: open %[1]s/ in a browser and sign in with the admin token.
 SCIM token:  %[2]s
 Admin token: %[3]s
 Secret key:  %[4]s
