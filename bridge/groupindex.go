@@ -168,9 +168,16 @@ func (gi *groupIndex) memberships(direct []int32) ([]Membership, Digest) {
 	if gi.sets == nil {
 		gi.sets = map[string]memberSet{}
 	}
-	gi.sets[string(key)] = set
+	if len(gi.sets) < maxMemberSets {
+		gi.sets[string(key)] = set
+	}
 	return set.ms, set.digest
 }
+
+// maxMemberSets bounds the cache of memberships: where users' sets of
+// direct groups hardly repeat (each user in its own pair of groups), the
+// cache would only hold memory.
+const maxMemberSets = 4096
 
 // of returns the groups that list slot s.
 func (gi *groupIndex) of(s slotID) []int32 {
