@@ -244,8 +244,15 @@ func (st *userStream) join(v *verdict) (dangling int) {
 		if st.groups.slots[si].refs == 0 {
 			continue
 		}
+		// The slot's candidates: its first, and any others (rare), without
+		// building a slice for each of a million slots.
 		keeper, in := noCand, false
-		for _, c := range st.withKey(k, val) {
+		first, more := st.groups.slots[si].first, st.more[k][val]
+		for i := -1; i < len(more) && first != noCand; i++ {
+			c := first
+			if i >= 0 {
+				c = more[i]
+			}
 			if v.in(st, c) {
 				in = true
 				break
