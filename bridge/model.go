@@ -47,8 +47,36 @@ type Directory interface {
 	Close() error
 }
 
+// ChangeSource is a directory that can say what changed since a position.
+// Positions are opaque bytes owned by the source.
+type ChangeSource interface {
+	// Mechanism names how changes are found: "syncrepl", "dirsync" or
+	// "timestamps".
+	Mechanism() string
+	// Start returns the position of now. It is taken before a full sync
+	// reads, so changes made during that read are delivered again later
+	// (applying a change twice gives the same result).
+	Start(ctx context.Context) ([]byte, error)
+	// Changes delivers the changes after pos in batches, each with the
+	// position that covers it. With live false it returns once caught up;
+	// with live true it keeps delivering (a persistent stream, or polls)
+	// until ctx ends or the connection fails. A batch is valid only during
+	// fn; an error from fn stops the stream and is returned. A position the
+	// directory no longer accepts gives an error wrapping
+	// schema.ErrPositionExpired.
+	Changes(ctx context.Context, pos []byte, live bool, fn func(schema.ChangeBatch) error) error
+	Close() error
+}
+
 // Dialer connects and binds to the directory the settings describe.
 type Dialer func(ctx context.Context, s *schema.Settings) (Directory, error)
+
+// ChangeDialer connects a change source for the settings' directory. With
+// live true it picks a persistent stream where the directory has one
+// (syncrepl on OpenLDAP with syncprov, DirSync polled on Active Directory);
+// with live false the changed-entries pass (DirSync on Active Directory,
+// modifyTimestamp elsewhere).
+type ChangeDialer func(ctx context.Context, s *schema.Settings, live bool) (ChangeSource, error)
 
 // Member types of a group's direct members.
 const (
