@@ -164,6 +164,7 @@ func decideGroups(gr *groupRead, snap *Snapshot, ids *idGen, skips *skipList) *g
 			skips.add(gc.g.DN, gc.bad)
 			continue
 		case lost:
+			skips.keys = append(skips.keys, SkippedKeys{Group: true, DNNorm: gc.g.dnNorm, ExternalID: gc.g.ExternalID, NameNorm: gc.g.nameNorm})
 			skips.add(gc.g.DN, l.reason(gr, candID(c), "group name", gc.g.Name,
 				func(c candID) string { return gr.cands[c].g.dnNorm },
 				func(s storedID) string { return snap.Groups[s].DNNorm }))

@@ -207,6 +207,9 @@ type Plan struct {
 	// nested group id, every group it is in through nesting (never itself).
 	Ancestors map[string][]string
 	Changes   []Change
+
+	// state is stored with the plan when change tracking is on.
+	state *ChangeState
 }
 
 // Empty reports whether the plan writes nothing.

@@ -16,6 +16,20 @@ import (
 // users may already be in tx, the run's open transaction, which the caller
 // commits or rolls back (tx is nil when nothing was written yet).
 func (s *Syncer) plan(ctx context.Context, settings *schema.Settings, opt Options, r *Report) (p *Plan, tx Tx, err error) {
+	var state *ChangeState
+	if s.tracking(settings, opt) && !opt.DryRun {
+		// Taken before reading: changes made during the read come again.
+		if state, err = s.startState(ctx, settings); err != nil {
+			return nil, nil, err
+		}
+	} else if cs, ok := s.store.(ChangeStore); ok && !opt.DryRun {
+		// Tracking is off: a position kept from before would go stale.
+		if pos, _, err := cs.ChangePosition(ctx); err != nil {
+			return nil, nil, fmt.Errorf("read the change position: %w", err)
+		} else if pos != nil {
+			state = &ChangeState{Full: true}
+		}
+	}
 	dir, err := s.dial(ctx, settings)
 	if err != nil {
 		return nil, nil, fmt.Errorf("connect to %s: %w", settings.Connection.URL, err)
@@ -36,6 +50,7 @@ func (s *Syncer) plan(ctx context.Context, settings *schema.Settings, opt Option
 	st := newUserStream(settings, r, snap, gi, now, ids)
 	gi.link(side.kept, st.byUID, &st.pool)
 	st.progress, st.streamMin = s.newProgress(log, PhaseReadingUsers), s.streamMin
+	st.trackDangling = state != nil
 	if !opt.DryRun {
 		st.open = func() (Tx, error) { return s.store.Begin(ctx) }
 	}
@@ -73,6 +88,10 @@ func (s *Syncer) plan(ctx context.Context, settings *schema.Settings, opt Option
 	s.live.setPhase(PhaseComparing)
 	p = &Plan{GroupMembers: map[string][]Member{}}
 	diffGroups(p, side, gi, snap, st.id, now)
+	if state != nil {
+		state.Skipped, state.Dangling = skips.keys, st.dangling
+		p.state = state
+	}
 	r.KeptUnchanged = len(side.keptStored) + st.plan(p, v)
 	countPlan(p, r, st.created)
 	skips.report(r)
@@ -125,6 +144,9 @@ func (s *Syncer) readGroupsAndSnapshot(ctx context.Context, dir Directory, setti
 // them. A user that lost a duplicate gets its reason in words only if it is
 // listed: a misconfigured attribute can make hundreds of thousands of them.
 type skipList struct {
+	// keys are the keys of the entries skipped as duplicates, for later
+	// changed-entries passes (ChangeState.Skipped).
+	keys    []SkippedKeys
 	entries []skipEntry
 	explain func(candID) string // the reason of a lost user candidate
 	done    bool

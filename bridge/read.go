@@ -99,6 +99,10 @@ type userStream struct {
 	changed  map[candID][]Membership
 	md       *membershipDelta
 	created  int
+	// dangling collects the member values that name nobody, when
+	// trackDangling says change tracking keeps them (ChangeState).
+	dangling      []DanglingRef
+	trackDangling bool
 
 	streamMin int
 	open      func() (Tx, error) // opens the run's transaction; nil for a dry run

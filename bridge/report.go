@@ -61,6 +61,14 @@ type Report struct {
 	Referrals  int   `json:"referrals"`
 	DurationMs int64 `json:"durationMs"`
 
+	// Mechanism is how a changed-entries or live run found its changes
+	// (syncrepl, dirsync, timestamps); Changes how many entries it received.
+	Mechanism string `json:"mechanism,omitempty"`
+	Changes   int    `json:"changes,omitempty"`
+	// FullSyncReason says why a changed-entries or live pass ran a full sync
+	// instead (no saved position, the directory no longer accepts it, …).
+	FullSyncReason string `json:"fullSyncReason,omitempty"`
+
 	// Push is the push client's report of this run, when push is enabled.
 	Push json.RawMessage `json:"push,omitempty"`
 }

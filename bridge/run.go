@@ -23,6 +23,12 @@ type Options struct {
 	// FullPush makes the push after the run a full reconcile with the target
 	// (repairing drift) instead of delivering only the change log.
 	FullPush bool
+
+	// fullSyncReason is why a changed-entries pass runs this full sync.
+	fullSyncReason string
+	// track stores a change position with the run even when the settings
+	// turn change tracking off (a pass asked for from the command line).
+	track bool
 }
 
 // ErrBusy is wrapped by BusyError.
@@ -62,11 +68,14 @@ const maxSkippedListed = 1000
 
 // Syncer runs full syncs, one at a time.
 type Syncer struct {
-	store  Store
-	dial   Dialer
-	log    *slog.Logger
-	pusher Pusher
-	now    func() time.Time
+	store Store
+	dial  Dialer
+	// changes connects the change source of changed-entries passes and
+	// live streams; nil when none is set (SetChangeDialer).
+	changes ChangeDialer
+	log     *slog.Logger
+	pusher  Pusher
+	now     func() time.Time
 	// streamMin is how many new users a run buffers before it writes them
 	// while still reading (DefaultStreamMin).
 	streamMin int
@@ -189,6 +198,12 @@ func (s *Syncer) Begin(ctx context.Context, opt Options) (p *Pending, err error)
 	if err != nil {
 		return nil, err
 	}
+	return s.begin(ctx, opt, unlock)
+}
+
+// begin records a run while the caller holds the run lock, which the
+// Pending's Complete releases with unlock.
+func (s *Syncer) begin(ctx context.Context, opt Options, unlock func()) (p *Pending, err error) {
 	defer func() {
 		if p == nil { // an error or a panic: never keep the lock
 			unlock()
@@ -205,7 +220,7 @@ func (s *Syncer) Begin(ctx context.Context, opt Options) (p *Pending, err error)
 		opt.Trigger = TriggerManual
 	}
 	r := &Report{Trigger: opt.Trigger, DryRun: opt.DryRun, Status: StatusRunning,
-		StartedAt: s.now().UTC(), SkippedEntries: []SkippedEntry{}}
+		StartedAt: s.now().UTC(), SkippedEntries: []SkippedEntry{}, FullSyncReason: opt.fullSyncReason}
 	if err := s.store.StartRun(ctx, r); err != nil {
 		return nil, fmt.Errorf("record sync run: %w", err)
 	}
@@ -258,7 +273,7 @@ func (p *Pending) Complete(ctx context.Context, settings *schema.Settings) (*Rep
 			rollback()
 			break
 		}
-		applied = tx != nil || !plan.Empty()
+		applied = tx != nil || !plan.Empty() || plan.state != nil
 		// Push after every successful run, changed or not: changes a
 		// previous push could not deliver are still pending.
 		s.push(ctx, settings, opt, r, log)
@@ -277,7 +292,7 @@ func (p *Pending) Complete(ctx context.Context, settings *schema.Settings) (*Rep
 // a new one when nothing was written during the read and the plan is not empty.
 func (s *Syncer) commit(ctx context.Context, tx Tx, p *Plan, r *Report) error {
 	if tx == nil {
-		if p.Empty() {
+		if p.Empty() && p.state == nil {
 			return nil
 		}
 		var err error
@@ -285,6 +300,15 @@ func (s *Syncer) commit(ctx context.Context, tx Tx, p *Plan, r *Report) error {
 			return err
 		}
 		defer tx.Rollback()
+	}
+	if p.state != nil {
+		ct, ok := tx.(ChangeTx)
+		if !ok {
+			return errors.New("the store cannot keep a change position")
+		}
+		if err := ct.SaveChangeState(p.state); err != nil {
+			return err
+		}
 	}
 	return tx.Commit(p, r)
 }

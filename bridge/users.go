@@ -197,6 +197,8 @@ func (st *userStream) report(v *verdict, skips *skipList) {
 			skips.add(st.cands[c].meta.dn, st.badWhy[candID(c)])
 		} else if _, lost := v.lost[candID(c)]; lost || st.cands[c].lostExt {
 			skips.addLost(st.dnOf(candID(c)), candID(c))
+			skips.keys = append(skips.keys, SkippedKeys{DNNorm: st.key(candID(c), keyDN), ExternalID: st.key(candID(c), keyExternalID),
+				NameNorm: st.key(candID(c), keyName), MemberKey: st.key(candID(c), keyMember)})
 		}
 	}
 	skips.explain = func(c candID) string {
@@ -270,6 +272,11 @@ func (st *userStream) join(v *verdict) (dangling int) {
 			}
 		default:
 			dangling += int(st.groups.slots[si].refs)
+			if st.trackDangling {
+				for _, g := range st.groups.of(si) {
+					st.dangling = append(st.dangling, DanglingRef{GroupID: st.groups.groups[g].id, Ref: val})
+				}
+			}
 		}
 	}
 	return dangling

@@ -1,0 +1,621 @@
+package bridge
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+
+	"github.com/scimbridge/scimbridge/schema"
+)
+
+// The group side of a pass: every stored group competes (there are few),
+// the changed group entries among them; then the members of the groups a
+// change reaches are resolved as a full sync resolves them, the nesting
+// closure is recomputed, and the users whose groups change get new hashes.
+
+// groupWorld is a pass's groups.
+type groupWorld struct {
+	rows     []GroupRow // every stored group, in id order
+	edges    []GroupEdge
+	snap     *Snapshot
+	gr       *groupRead // cands[:changedN] are the changed entries
+	changedN int
+	touched  map[storedID]bool // stored groups a change names (or displaces)
+	side     *groupSide
+}
+
+// readGroupWorld loads the stored groups and makes the changed group
+// entries and the stored groups no change names the candidates.
+func readGroupWorld(ctx context.Context, cs ChangeStore, settings *schema.Settings, changes []schema.Change) (*groupWorld, error) {
+	g := &groupWorld{gr: &groupRead{}, touched: map[storedID]bool{}, snap: &Snapshot{}}
+	if !settings.Groups.Enabled {
+		return g, nil
+	}
+	var err error
+	if g.rows, g.edges, err = cs.GroupGraph(ctx); err != nil {
+		return nil, fmt.Errorf("read the stored groups: %w", err)
+	}
+	sort.Slice(g.rows, func(i, j int) bool { return g.rows[i].ID < g.rows[j].ID })
+	byExt, byDN := map[string]storedID{}, map[string]storedID{}
+	for i := range g.rows {
+		r := &g.rows[i]
+		g.snap.Groups = append(g.snap.Groups, StoredGroup{ID: r.ID, ExternalID: r.ExternalID, DNNorm: r.DNNorm,
+			NameNorm: r.NameNorm, Hash: r.Hash, MembersHash: r.MembersHash, Created: r.Created})
+		if r.ExternalID != "" {
+			byExt[r.ExternalID] = storedID(i)
+		}
+		byDN[r.DNNorm] = storedID(i)
+	}
+	var h hasher
+	dnTaken := map[string]bool{}
+	for _, ch := range changes {
+		if ch.Kind == schema.ChangeGone {
+			matched := false
+			for _, ext := range uuidForms(ch.UUID) {
+				if s, ok := byExt[ext]; ok {
+					g.touched[s], matched = true, true
+				}
+			}
+			if s, ok := byDN[NormalizeDN(ch.Entry.DN)]; ok && !matched && ch.Entry.DN != "" {
+				g.touched[s] = true
+			}
+			continue
+		}
+		var gc groupCand
+		mg, err := schema.MapGroup(ch.Entry, settings)
+		if err != nil {
+			gc = groupCand{bad: entryReason(err), g: mappedGroup{Group: schema.Group{DN: ch.Entry.DN,
+				ExternalID: schema.GroupKeys(ch.Entry, settings)}, dnNorm: NormalizeDN(ch.Entry.DN)}}
+		} else {
+			m := mappedGroup{Group: mg, dnNorm: NormalizeDN(mg.DN), nameNorm: strings.ToLower(mg.Name)}
+			gc = groupCand{g: m, digest: h.groupDigest(&m)}
+		}
+		ext, dn := gc.g.ExternalID, gc.g.dnNorm
+		if s, ok := byExt[ext]; ok && ext != "" {
+			g.touched[s] = true
+		} else if s, ok := byDN[dn]; ok && (ext == "" || g.rows[s].ExternalID == "") {
+			g.touched[s] = true
+		}
+		dnTaken[dn] = true
+		g.gr.cands = append(g.gr.cands, gc)
+	}
+	g.changedN = len(g.gr.cands)
+	for i := range g.rows {
+		r := &g.rows[i]
+		if g.touched[storedID(i)] || dnTaken[r.DNNorm] {
+			g.touched[storedID(i)] = true
+			continue
+		}
+		dg, _ := ParseDigest([]byte(r.Hash))
+		g.gr.cands = append(g.gr.cands, groupCand{digest: dg,
+			g: mappedGroup{Group: schema.Group{DN: r.DN, ExternalID: r.ExternalID, Name: r.Name}, dnNorm: r.DNNorm, nameNorm: r.NameNorm}})
+	}
+	return g, nil
+}
+
+// kept says changed group candidate c is kept, and at which index of side.groups.
+func (g *groupWorld) kept(c int) (int, bool) {
+	gc := &g.gr.cands[c]
+	if gc.bad != "" {
+		return 0, false
+	}
+	gs := g.side.groups
+	i := sort.Search(len(gs), func(i int) bool { return gs[i].dnNorm >= gc.g.dnNorm })
+	for ; i < len(gs) && gs[i].dnNorm == gc.g.dnNorm; i++ {
+		if gs[i].ExternalID == gc.g.ExternalID && gs[i].Name == gc.g.Name {
+			return i, true
+		}
+	}
+	return 0, false
+}
+
+// members resolves the members of every group a change reaches and writes
+// the groups' part of the plan.
+func (w *deltaWorld) members(ctx context.Context) error {
+	g, p, st := w.g, w.dp.p, w.dp.state
+	st.Skipped = append(st.Skipped, w.skips.keys...) // the groups lost (decideGroups)
+	if !w.settings.Groups.Enabled {
+		return nil
+	}
+	byUID := w.d.byUID
+	changed := map[int]bool{} // indexes of side.groups
+	for c := 0; c < g.changedN; c++ {
+		st.UnskippedGroups = append(st.UnskippedGroups, g.gr.cands[c].g.dnNorm)
+		if i, ok := g.kept(c); ok {
+			changed[i] = true
+		}
+	}
+	deleted := map[string]bool{}
+	var touchedIDs []string
+	for s := range g.rows {
+		if g.touched[storedID(s)] {
+			touchedIDs = append(touchedIDs, g.rows[s].ID)
+		}
+		if _, kept := g.side.keptStored[storedID(s)]; kept || g.side.taken[s] {
+			continue
+		}
+		r := &g.rows[s]
+		deleted[r.ID] = true
+		p.DeleteGroups = append(p.DeleteGroups, r.ID)
+		p.Changes = append(p.Changes, Change{ResourceType: MemberGroup, ResourceID: r.ID, Op: OpDelete, Name: r.NameNorm})
+	}
+	sort.Strings(p.DeleteGroups)
+	// Who each name is after this pass.
+	changedUser := map[string]string{}
+	var refs []string
+	for c, id := range w.userID {
+		ref := w.d.ref(c)
+		changedUser[ref] = id
+		refs = append(refs, ref)
+	}
+	keptUser := map[string]string{}
+	for s, c := range w.uv.kept {
+		keptUser[w.d.ref(c)] = w.d.rows[s].ID
+	}
+	groupAt := map[string]int{}
+	for i := range g.side.groups {
+		groupAt[g.side.groups[i].dnNorm] = i
+		if changed[i] && !byUID {
+			refs = append(refs, g.side.groups[i].dnNorm)
+		}
+	}
+	affectedIDs, err := w.cs.GroupsWith(ctx, append(slices.Clone(w.touchedIDs), touchedIDs...), refs)
+	if err != nil {
+		return fmt.Errorf("find the groups the changes reach: %w", err)
+	}
+	idAt := map[string]int{}
+	for i := range g.side.groups {
+		idAt[g.side.groups[i].id] = i
+	}
+	process := map[int]bool{}
+	for i := range changed {
+		process[i] = true
+	}
+	for _, id := range affectedIDs {
+		if i, ok := idAt[id]; ok {
+			process[i] = true // a stored group kept for its skipped entry keeps its members (not in idAt)
+		}
+	}
+	var load []string
+	for i := range process {
+		if g.side.stored[i] != noStored {
+			load = append(load, g.side.groups[i].id)
+		}
+	}
+	sort.Strings(load)
+	old, err := w.cs.MembersOf(ctx, load)
+	if err != nil {
+		return fmt.Errorf("read the members of %d groups: %w", len(load), err)
+	}
+	touchedUser := map[string]bool{}
+	for _, id := range w.touchedIDs {
+		touchedUser[id] = true
+	}
+	touchedGroup := map[string]bool{}
+	for _, id := range touchedIDs {
+		touchedGroup[id] = true
+	}
+	// The values each processed group lists.
+	type listed struct {
+		ref  string
+		keep *Member // an untouched stored member that ref named
+	}
+	lists := map[int][]listed{}
+	var lookup []string
+	for i := range process {
+		grp := &g.side.groups[i]
+		if changed[i] {
+			for _, v := range grp.Members {
+				ref := NormalizeDN(v)
+				if byUID {
+					ref = foldKey(v)
+				}
+				lists[i] = append(lists[i], listed{ref: ref})
+				lookup = append(lookup, ref)
+			}
+			continue
+		}
+		for _, m := range old[grp.id] {
+			switch {
+			case m.ID == "":
+				lists[i] = append(lists[i], listed{ref: m.DNNorm})
+				lookup = append(lookup, m.DNNorm)
+			case m.Type == MemberUser && !touchedUser[m.ID], m.Type == MemberGroup && !touchedGroup[m.ID] && !deleted[m.ID]:
+				ref := m.DNNorm
+				if byUID && m.Type == MemberUser {
+					ref = m.MemberKey
+				}
+				lists[i] = append(lists[i], listed{ref: ref, keep: &Member{ID: m.ID, Type: m.Type}})
+			default:
+				ref := m.DNNorm
+				if byUID && m.Type == MemberUser {
+					ref = m.MemberKey
+				}
+				lists[i] = append(lists[i], listed{ref: ref})
+				lookup = append(lookup, ref)
+			}
+		}
+	}
+	storedUser := map[string]string{}
+	if len(lookup) > 0 {
+		k := UserKeys{DNs: lookup}
+		if byUID {
+			k = UserKeys{MemberKeys: lookup}
+		}
+		rows, err := w.cs.UsersByKeys(ctx, k)
+		if err != nil {
+			return fmt.Errorf("read the users groups name: %w", err)
+		}
+		for i := range rows {
+			if touchedUser[rows[i].ID] {
+				continue
+			}
+			ref := rows[i].DNNorm
+			if byUID {
+				ref = foldKey(rows[i].MemberKey)
+			}
+			storedUser[ref] = rows[i].ID
+		}
+	}
+	resolve := func(self int, l listed) (Member, bool) {
+		if !byUID {
+			if i, ok := groupAt[l.ref]; ok {
+				if i == self {
+					return Member{}, false
+				}
+				return Member{ID: g.side.groups[i].id, Type: MemberGroup}, true
+			}
+			if m, ok := g.side.kept[l.ref]; ok {
+				return m, true
+			}
+		}
+		if id, ok := changedUser[l.ref]; ok {
+			return Member{ID: id, Type: MemberUser}, true
+		}
+		if l.keep != nil {
+			return *l.keep, true
+		}
+		if id, ok := storedUser[l.ref]; ok {
+			return Member{ID: id, Type: MemberUser}, true
+		}
+		if id, ok := keptUser[l.ref]; ok {
+			return Member{ID: id, Type: MemberUser}, true
+		}
+		return Member{}, false
+	}
+	w.newMembers = map[string][]Member{}
+	w.oldMembers = old
+	w.processed = map[string]bool{}
+	order := make([]int, 0, len(process))
+	for i := range process {
+		order = append(order, i)
+	}
+	sort.Ints(order)
+	for _, i := range order {
+		grp := &g.side.groups[i]
+		w.processed[grp.id] = true
+		st.DanglingGroups = append(st.DanglingGroups, grp.id)
+		have := map[string]bool{}
+		var ms []Member
+		dangling := map[string]bool{}
+		for _, l := range lists[i] {
+			m, ok := resolve(i, l)
+			if !ok {
+				if l.ref != "" && (byUID || l.ref != grp.dnNorm) {
+					dangling[l.ref] = true
+				}
+				continue
+			}
+			if !have[m.ID] {
+				have[m.ID] = true
+				ms = append(ms, m)
+			}
+		}
+		for _, ref := range sortedSet(dangling) {
+			st.Dangling = append(st.Dangling, DanglingRef{GroupID: grp.id, Ref: ref})
+		}
+		w.r.DanglingMembers += len(dangling)
+		sort.Slice(ms, func(a, b int) bool {
+			if ms[a].Type != ms[b].Type {
+				return ms[a].Type < ms[b].Type
+			}
+			return ms[a].ID < ms[b].ID
+		})
+		w.newMembers[grp.id] = ms
+		w.groupRow(i, changed[i], ms)
+	}
+	for id := range deleted {
+		st.DanglingGroups = append(st.DanglingGroups, id)
+	}
+	w.deletedGroup = deleted
+	sort.Strings(st.DanglingGroups)
+	return w.closure(ctx, deleted)
+}
+
+// groupRow adds processed group i to the plan when it changed.
+func (w *deltaWorld) groupRow(i int, changed bool, ms []Member) {
+	g, p := w.g, w.dp.p
+	grp := &g.side.groups[i]
+	s := g.side.stored[i]
+	row := GroupRow{ID: grp.id, ExternalID: grp.ExternalID, DN: grp.DN, DNNorm: grp.dnNorm, Name: grp.Name,
+		NameNorm: grp.nameNorm, Hash: w.h.group(grp), MembersHash: w.h.members(ms), Created: w.now, LastModified: w.now}
+	row.Version = w.h.version(row.Hash, row.MembersHash)
+	if s == noStored {
+		p.CreateGroups = append(p.CreateGroups, row)
+		p.GroupMembers[row.ID] = ms
+		p.Changes = append(p.Changes, Change{ResourceType: MemberGroup, ResourceID: row.ID, Op: OpCreate, Name: row.Name})
+		return
+	}
+	old := &g.snap.Groups[s]
+	if !changed {
+		row.Hash = old.Hash
+		row.Version = w.h.version(row.Hash, row.MembersHash)
+	}
+	if old.Hash == row.Hash && old.MembersHash == row.MembersHash {
+		return
+	}
+	row.Created = old.Created
+	p.UpdateGroups = append(p.UpdateGroups, row)
+	if old.Hash != row.Hash {
+		p.Changes = append(p.Changes, Change{ResourceType: MemberGroup, ResourceID: row.ID, Op: OpUpdate, Name: row.Name})
+	}
+	if old.MembersHash != row.MembersHash {
+		p.GroupMembers[row.ID] = ms
+		p.Changes = append(p.Changes, Change{ResourceType: MemberGroup, ResourceID: row.ID, Op: OpMembers, Name: row.Name})
+	}
+}
+
+func sortedSet(m map[string]bool) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// closure recomputes the nesting closure from the stored edges and the
+// processed groups' new members; the plan replaces it when it changed.
+func (w *deltaWorld) closure(ctx context.Context, deleted map[string]bool) error {
+	g := w.g
+	ids := map[string]int32{}
+	var all []mappedGroup
+	add := func(id string) {
+		if _, ok := ids[id]; !ok && !deleted[id] {
+			ids[id] = int32(len(all))
+			all = append(all, mappedGroup{id: id})
+		}
+	}
+	for i := range g.side.groups {
+		add(g.side.groups[i].id)
+	}
+	for s := range g.side.keptStored {
+		add(g.rows[s].ID)
+	}
+	link := func(parent, child string) {
+		p, ok1 := ids[parent]
+		c, ok2 := ids[child]
+		if ok1 && ok2 && p != c {
+			all[c].parents = append(all[c].parents, p)
+		}
+	}
+	for _, e := range g.edges {
+		if !w.processed[e.Parent] {
+			link(e.Parent, e.Child)
+		}
+	}
+	for parent, ms := range w.newMembers {
+		for _, m := range ms {
+			if m.Type == MemberGroup {
+				link(parent, m.ID)
+			}
+		}
+	}
+	anc := ancestors(all)
+	w.ancestors = map[string][]string{}
+	for i, as := range anc {
+		if len(as) == 0 {
+			continue
+		}
+		out := make([]string, len(as))
+		for k, a := range as {
+			out[k] = all[a].id
+		}
+		sort.Strings(out)
+		w.ancestors[all[i].id] = out
+	}
+	stored, err := w.cs.Closure(ctx)
+	if err != nil {
+		return fmt.Errorf("read the nesting closure: %w", err)
+	}
+	w.ancChanged = map[string]bool{}
+	for id, as := range w.ancestors {
+		if !slices.Equal(as, sortedCopy(stored[id])) {
+			w.ancChanged[id] = true
+		}
+	}
+	for id := range stored {
+		if _, ok := w.ancestors[id]; !ok && !deleted[id] {
+			w.ancChanged[id] = true
+		}
+	}
+	if len(w.ancChanged) > 0 {
+		w.dp.p.Ancestors = w.ancestors
+	}
+	return nil
+}
+
+func sortedCopy(s []string) []string {
+	out := slices.Clone(s)
+	sort.Strings(out)
+	return out
+}
+
+// memberships gives every user whose groups may have changed its new
+// memberships and hash, and writes the users' part of the plan.
+func (w *deltaWorld) memberships(ctx context.Context) error {
+	p := w.dp.p
+	w.md = &membershipDelta{created: map[string]int32{}, changed: map[string][]Membership{}}
+	// Users whose direct groups or whose groups' ancestors changed.
+	reach := map[string]bool{}
+	inNew := map[string][]string{} // user → processed groups listing it now
+	for gid, ms := range w.newMembers {
+		now := map[string]bool{}
+		for _, m := range ms {
+			if m.Type == MemberUser {
+				now[m.ID] = true
+				inNew[m.ID] = append(inNew[m.ID], gid)
+				if w.ancChanged[gid] {
+					reach[m.ID] = true
+				}
+			}
+		}
+		was := map[string]bool{}
+		for _, m := range w.oldMembers[gid] {
+			if m.Type == MemberUser && m.ID != "" {
+				was[m.ID] = true
+			}
+		}
+		for id := range now {
+			if !was[id] {
+				reach[id] = true
+			}
+		}
+		for id := range was {
+			if !now[id] {
+				reach[id] = true
+			}
+		}
+	}
+	var ancOnly []string // and the groups deleted
+	for gid := range w.ancChanged {
+		if !w.processed[gid] {
+			ancOnly = append(ancOnly, gid)
+		}
+	}
+	for gid := range w.deletedGroup {
+		ancOnly = append(ancOnly, gid)
+	}
+	if len(ancOnly) > 0 {
+		sort.Strings(ancOnly)
+		more, err := w.cs.MembersOf(ctx, ancOnly)
+		if err != nil {
+			return fmt.Errorf("read the members of %d groups whose nesting changed: %w", len(ancOnly), err)
+		}
+		for _, ms := range more {
+			for _, m := range ms {
+				if m.Type == MemberUser && m.ID != "" {
+					reach[m.ID] = true
+				}
+			}
+		}
+	}
+	for id := range w.changedRows {
+		reach[id] = true
+	}
+	var existing []string
+	for id := range reach {
+		if !w.created[id] && !w.deletedUser[id] {
+			existing = append(existing, id)
+		}
+	}
+	sort.Strings(existing)
+	direct, err := w.cs.DirectGroups(ctx, existing)
+	if err != nil {
+		return fmt.Errorf("read the direct groups of %d users: %w", len(existing), err)
+	}
+	membershipsOf := func(id string) ([]Membership, Digest) {
+		set := map[string]bool{}
+		for _, gid := range direct[id] {
+			if !w.processed[gid] && !w.deletedGroup[gid] {
+				set[gid] = true
+			}
+		}
+		for _, gid := range inNew[id] {
+			set[gid] = true
+		}
+		all := map[string]bool{}
+		for gid := range set {
+			all[gid] = true
+		}
+		for gid := range set {
+			for _, a := range w.ancestors[gid] {
+				if !set[a] {
+					all[a] = false
+				}
+			}
+		}
+		ms := make([]Membership, 0, len(all))
+		for gid, d := range all {
+			ms = append(ms, Membership{GroupID: gid, Direct: d})
+		}
+		sort.Slice(ms, func(i, j int) bool { return ms[i].GroupID < ms[j].GroupID })
+		if len(ms) == 0 {
+			ms = nil
+		}
+		return ms, w.h.memberships(ms)
+	}
+	var others []string
+	for _, id := range existing {
+		if _, ok := w.changedRows[id]; !ok {
+			others = append(others, id)
+		}
+	}
+	ids := make([]string, 0, len(w.changedRows))
+	for id := range w.changedRows {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	for _, id := range ids {
+		row := w.changedRows[id]
+		ms, dg := membershipsOf(id)
+		row.GroupsHash = dg.String()
+		row.Version = w.h.version(row.Hash, row.GroupsHash)
+		if w.created[id] {
+			p.CreateUsers = append(p.CreateUsers, row)
+			p.Changes = append(p.Changes, Change{ResourceType: MemberUser, ResourceID: id, Op: OpCreate, Name: row.UserName})
+			w.md.addCreated(ms, 1)
+			continue
+		}
+		old := w.oldRows[id]
+		if old.Hash == row.Hash && old.GroupsHash == row.GroupsHash {
+			continue
+		}
+		p.UpdateUsers = append(p.UpdateUsers, row)
+		if old.Hash != row.Hash {
+			p.Changes = append(p.Changes, Change{ResourceType: MemberUser, ResourceID: id, Op: OpUpdate, Name: row.UserName})
+		}
+		if old.GroupsHash != row.GroupsHash {
+			w.md.changed[id] = ms
+		}
+	}
+	if len(others) == 0 {
+		return nil
+	}
+	rows, err := w.cs.UsersByID(ctx, others)
+	if err != nil {
+		return fmt.Errorf("read %d users whose groups changed: %w", len(others), err)
+	}
+	for _, row := range rows {
+		ms, dg := membershipsOf(row.ID)
+		if row.GroupsHash == dg.String() {
+			continue
+		}
+		row.GroupsHash = dg.String()
+		row.Version = w.h.version(row.Hash, row.GroupsHash)
+		row.LastModified = w.now
+		p.UpdateUsers = append(p.UpdateUsers, row)
+		w.md.changed[row.ID] = ms
+	}
+	return nil
+}
+
+// groupNames are the groups after the pass, for the members changes' names.
+func (w *deltaWorld) groupNames() []mappedGroup {
+	if w.g.side == nil {
+		return nil
+	}
+	return w.g.side.groups
+}

@@ -1,0 +1,312 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/scimbridge/scimbridge/bridge"
+)
+
+// What changed-entries passes and live streams read and keep (bridge.ChangeStore):
+// bounded look-ups by index, and the change position stored in the run's
+// own transaction (bridge.ChangeTx).
+
+var (
+	_ bridge.ChangeStore = (*DB)(nil)
+	_ bridge.ChangeTx    = (*runTx)(nil)
+)
+
+// ChangePosition returns the stored change position and its mechanism (nil when none).
+func (db *DB) ChangePosition(ctx context.Context) ([]byte, string, error) {
+	var pos []byte
+	var mech string
+	err := db.r.QueryRowContext(ctx, "SELECT position, mechanism FROM change_position WHERE id = 1").Scan(&pos, &mech)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, "", nil
+	}
+	if err != nil {
+		return nil, "", fmt.Errorf("read the change position: %w", err)
+	}
+	if pos == nil {
+		pos = []byte{}
+	}
+	return pos, mech, nil
+}
+
+// GroupGraph returns every stored group and every group-in-group edge.
+func (db *DB) GroupGraph(ctx context.Context) ([]bridge.GroupRow, []bridge.GroupEdge, error) {
+	rows, err := db.r.QueryContext(ctx, "SELECT "+groupCols+" FROM groups ORDER BY id")
+	if err != nil {
+		return nil, nil, fmt.Errorf("read groups: %w", err)
+	}
+	var groups []bridge.GroupRow
+	for rows.Next() {
+		g, err := scanGroup(rows)
+		if err != nil {
+			rows.Close()
+			return nil, nil, fmt.Errorf("read groups: %w", err)
+		}
+		groups = append(groups, g.GroupRow)
+	}
+	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+		return nil, nil, fmt.Errorf("read groups: %w", err)
+	}
+	var edges []bridge.GroupEdge
+	err = eachRowDB(ctx, db.r, `SELECT gm.group_id, gm.member_id FROM groups g
+		JOIN group_members gm ON gm.member_id = g.id AND gm.member_type = 'Group'`, func(r *sql.Rows) error {
+		var e bridge.GroupEdge
+		if err := r.Scan(&e.Parent, &e.Child); err != nil {
+			return err
+		}
+		edges = append(edges, e)
+		return nil
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("read nested groups: %w", err)
+	}
+	return groups, edges, nil
+}
+
+// Closure returns the stored nesting closure.
+func (db *DB) Closure(ctx context.Context) (map[string][]string, error) {
+	out := map[string][]string{}
+	err := eachRowDB(ctx, db.r, "SELECT group_id, ancestor_id FROM group_closure", func(r *sql.Rows) error {
+		var g, a string
+		if err := r.Scan(&g, &a); err != nil {
+			return err
+		}
+		out[g] = append(out[g], a)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read the nesting closure: %w", err)
+	}
+	return out, nil
+}
+
+// UsersByKeys returns the stored users holding any of the values.
+func (db *DB) UsersByKeys(ctx context.Context, k bridge.UserKeys) ([]bridge.UserRow, error) {
+	var conds []string
+	var args []any
+	for _, c := range []struct {
+		col  string
+		vals []string
+	}{{"external_id", k.ExternalIDs}, {"dn_norm", k.DNs}, {"user_name_norm", k.Names},
+		{lowerFunc + "(trim(member_key))", k.MemberKeys}} {
+		vals := nonEmpty(c.vals)
+		if len(vals) == 0 {
+			continue
+		}
+		conds = append(conds, c.col+" IN (SELECT value FROM json_each(?))")
+		args = append(args, idsJSON(vals))
+	}
+	if len(conds) == 0 {
+		return nil, nil
+	}
+	return db.userRows(ctx, "SELECT "+userCols+" FROM users WHERE "+strings.Join(conds, " OR "), args...)
+}
+
+// UsersByID returns the stored users with these ids.
+func (db *DB) UsersByID(ctx context.Context, ids []string) ([]bridge.UserRow, error) {
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	return db.userRows(ctx, "SELECT "+userCols+" FROM users WHERE id IN (SELECT value FROM json_each(?))", idsJSON(ids))
+}
+
+func (db *DB) userRows(ctx context.Context, q string, args ...any) ([]bridge.UserRow, error) {
+	var out []bridge.UserRow
+	err := eachRowDB(ctx, db.r, q, func(r *sql.Rows) error {
+		u, err := scanUser(r)
+		if err != nil {
+			return err
+		}
+		out = append(out, u.UserRow)
+		return nil
+	}, args...)
+	if err != nil {
+		return nil, fmt.Errorf("read users: %w", err)
+	}
+	return out, nil
+}
+
+// MembersOf returns the stored members of these groups with the names that
+// name them, and the groups' dangling member values (ID "").
+func (db *DB) MembersOf(ctx context.Context, groupIDs []string) (map[string][]bridge.MemberRef, error) {
+	out := map[string][]bridge.MemberRef{}
+	if len(groupIDs) == 0 {
+		return out, nil
+	}
+	doc := idsJSON(groupIDs)
+	err := eachRowDB(ctx, db.r, `SELECT gm.group_id, gm.member_id, gm.member_type,
+			coalesce(u.dn_norm, g.dn_norm, ''), coalesce(u.member_key, '')
+		FROM group_members gm
+		LEFT JOIN users u ON gm.member_type = 'User' AND u.id = gm.member_id
+		LEFT JOIN groups g ON gm.member_type = 'Group' AND g.id = gm.member_id
+		WHERE gm.group_id IN (SELECT value FROM json_each(?))`, func(r *sql.Rows) error {
+		var gid string
+		var m bridge.MemberRef
+		if err := r.Scan(&gid, &m.ID, &m.Type, &m.DNNorm, &m.MemberKey); err != nil {
+			return err
+		}
+		m.MemberKey = strings.ToLower(strings.TrimSpace(m.MemberKey))
+		out[gid] = append(out[gid], m)
+		return nil
+	}, doc)
+	if err != nil {
+		return nil, fmt.Errorf("read group members: %w", err)
+	}
+	err = eachRowDB(ctx, db.r, "SELECT group_id, ref FROM dangling_members WHERE group_id IN (SELECT value FROM json_each(?))", func(r *sql.Rows) error {
+		var gid string
+		var m bridge.MemberRef
+		if err := r.Scan(&gid, &m.DNNorm); err != nil {
+			return err
+		}
+		out[gid] = append(out[gid], m)
+		return nil
+	}, doc)
+	if err != nil {
+		return nil, fmt.Errorf("read dangling member values: %w", err)
+	}
+	return out, nil
+}
+
+// GroupsWith returns the groups with any of memberIDs as a direct member or
+// any of refs as a dangling member value, in id order.
+func (db *DB) GroupsWith(ctx context.Context, memberIDs, refs []string) ([]string, error) {
+	if len(memberIDs) == 0 && len(refs) == 0 {
+		return nil, nil
+	}
+	out, err := queryStrings(ctx, db.r, "groups with members", `
+		SELECT group_id FROM group_members WHERE member_id IN (SELECT value FROM json_each(?))
+		UNION SELECT group_id FROM dangling_members WHERE ref IN (SELECT value FROM json_each(?))
+		ORDER BY 1`, idsJSON(memberIDs), idsJSON(refs))
+	return out, err
+}
+
+// DirectGroups returns the groups each user is a direct member of.
+func (db *DB) DirectGroups(ctx context.Context, userIDs []string) (map[string][]string, error) {
+	out := map[string][]string{}
+	if len(userIDs) == 0 {
+		return out, nil
+	}
+	err := eachRowDB(ctx, db.r, `SELECT member_id, group_id FROM group_members
+		WHERE member_type = 'User' AND member_id IN (SELECT value FROM json_each(?))`, func(r *sql.Rows) error {
+		var u, g string
+		if err := r.Scan(&u, &g); err != nil {
+			return err
+		}
+		out[u] = append(out[u], g)
+		return nil
+	}, idsJSON(userIDs))
+	if err != nil {
+		return nil, fmt.Errorf("read direct groups: %w", err)
+	}
+	return out, nil
+}
+
+// SkippedEntries returns the duplicates the runs so far left out.
+func (db *DB) SkippedEntries(ctx context.Context) ([]bridge.SkippedKeys, error) {
+	var out []bridge.SkippedKeys
+	err := eachRowDB(ctx, db.r, "SELECT kind, dn_norm, external_id, name_norm, member_key FROM skipped_entries ORDER BY kind, dn_norm", func(r *sql.Rows) error {
+		var k bridge.SkippedKeys
+		var kind string
+		if err := r.Scan(&kind, &k.DNNorm, &k.ExternalID, &k.NameNorm, &k.MemberKey); err != nil {
+			return err
+		}
+		k.Group = kind == bridge.MemberGroup
+		out = append(out, k)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read skipped entries: %w", err)
+	}
+	return out, nil
+}
+
+// SaveChangeState writes st in the run's transaction (see bridge.ChangeState).
+func (t *runTx) SaveChangeState(st *bridge.ChangeState) error {
+	if t.done {
+		return errTxDone
+	}
+	ctx, tx := t.a.ctx, t.a.tx
+	exec := func(what, q string, args ...any) error {
+		if _, err := tx.ExecContext(ctx, q, args...); err != nil {
+			return fmt.Errorf("save the change state: %s: %w", what, err)
+		}
+		return nil
+	}
+	if st.Full {
+		if err := exec("clear skipped entries", "DELETE FROM skipped_entries"); err != nil {
+			return err
+		}
+		if err := exec("clear dangling members", "DELETE FROM dangling_members"); err != nil {
+			return err
+		}
+	} else {
+		if err := exec("unskip users", "DELETE FROM skipped_entries WHERE kind = 'User' AND dn_norm IN (SELECT value FROM json_each(?))", idsJSON(st.Unskipped)); err != nil {
+			return err
+		}
+		if err := exec("unskip groups", "DELETE FROM skipped_entries WHERE kind = 'Group' AND dn_norm IN (SELECT value FROM json_each(?))", idsJSON(st.UnskippedGroups)); err != nil {
+			return err
+		}
+		if err := exec("clear dangling members", "DELETE FROM dangling_members WHERE group_id IN (SELECT value FROM json_each(?))", idsJSON(st.DanglingGroups)); err != nil {
+			return err
+		}
+	}
+	for _, k := range st.Skipped {
+		kind := bridge.MemberUser
+		if k.Group {
+			kind = bridge.MemberGroup
+		}
+		if err := exec("skipped entry", `INSERT OR REPLACE INTO skipped_entries (kind, dn_norm, external_id, name_norm, member_key)
+			VALUES (?, ?, ?, ?, ?)`, kind, k.DNNorm, k.ExternalID, k.NameNorm, k.MemberKey); err != nil {
+			return err
+		}
+	}
+	if len(st.Dangling) > 0 {
+		b := newBatcher(ctx, tx, "INSERT OR IGNORE INTO dangling_members (group_id, ref) VALUES ", 2)
+		defer b.close()
+		for _, d := range st.Dangling {
+			if err := b.add(d.GroupID, d.Ref); err != nil {
+				return fmt.Errorf("save the change state: dangling members: %w", err)
+			}
+		}
+		if err := b.flush(); err != nil {
+			return fmt.Errorf("save the change state: dangling members: %w", err)
+		}
+	}
+	if st.Position == nil {
+		return exec("clear the position", "DELETE FROM change_position")
+	}
+	return exec("the position", `INSERT INTO change_position (id, mechanism, position, updated) VALUES (1, ?, ?, ?)
+		ON CONFLICT (id) DO UPDATE SET mechanism = excluded.mechanism, position = excluded.position, updated = excluded.updated`,
+		st.Mechanism, st.Position, formatTS(now()))
+}
+
+func eachRowDB(ctx context.Context, q *sql.DB, query string, fn func(*sql.Rows) error, args ...any) error {
+	rows, err := q.QueryContext(ctx, query, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		if err := fn(rows); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
+
+func nonEmpty(vals []string) []string {
+	out := make([]string, 0, len(vals))
+	for _, v := range vals {
+		if v != "" {
+			out = append(out, v)
+		}
+	}
+	return out
+}
