@@ -19,8 +19,13 @@ const (
 // Change is one entry a changed-entries pass or a live stream reports.
 type Change struct {
 	Kind  ChangeKind
-	Group bool   // from the groups' search; else from the users' search
-	UUID  []byte // the directory's own id (entryUUID, objectGUID), raw bytes; nil if unknown
+	Group bool // from the groups' search; else from the users' search
+	// UUID is the directory's own immutable id of the entry, in the form the
+	// mapping gives it as an externalId: OpenLDAP's entryUUID as lower-case
+	// text, AD's objectGUID as FormatGUID formats it. "" if unknown. A
+	// ChangeGone always has it or a DN, and has a UUID whenever the directory
+	// gives one.
+	UUID  string
 	Entry *Entry // never nil; for ChangeGone it may hold only a DN
 }
 
