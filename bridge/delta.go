@@ -33,7 +33,7 @@ func collapse(changes []schema.Change) (users, groups []schema.Change) {
 	for i, c := range changes {
 		k := "dn:" + NormalizeDN(c.Entry.DN)
 		if len(c.UUID) > 0 {
-			k = "id:" + string(c.UUID)
+			k = "id:" + c.UUID
 		}
 		if c.Group {
 			k = "g" + k
@@ -43,7 +43,7 @@ func collapse(changes []schema.Change) (users, groups []schema.Change) {
 	for i, c := range changes {
 		k := "dn:" + NormalizeDN(c.Entry.DN)
 		if len(c.UUID) > 0 {
-			k = "id:" + string(c.UUID)
+			k = "id:" + c.UUID
 		}
 		if c.Group {
 			k = "g" + k
@@ -60,19 +60,12 @@ func collapse(changes []schema.Change) (users, groups []schema.Change) {
 	return users, groups
 }
 
-// uuidForms returns the external ids a directory UUID may be stored as:
-// entryUUID's text form and objectGUID's.
-func uuidForms(b []byte) []string {
-	if len(b) != 16 {
+// uuidForms returns the external ids a change's directory UUID is stored as.
+func uuidForms(uuid string) []string {
+	if uuid == "" {
 		return nil
 	}
-	var u [16]byte
-	copy(u[:], b)
-	out := []string{formatUUID(&u)}
-	if g, err := schema.FormatGUID(b); err == nil && g != out[0] {
-		out = append(out, g)
-	}
-	return out
+	return []string{uuid}
 }
 
 // dUser is one candidate of a pass: a changed user entry, or a stored user

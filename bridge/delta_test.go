@@ -3,7 +3,6 @@ package bridge_test
 import (
 	"context"
 	"encoding/binary"
-	"encoding/hex"
 	"fmt"
 	"path/filepath"
 	"reflect"
@@ -46,7 +45,7 @@ func (f *fakeChanges) set(users, groups []*schema.Entry) {
 			id := string(e.First("entryUUID"))
 			next[id] = e
 			if o, ok := old[id]; !ok || !reflect.DeepEqual(o, e) {
-				f.log = append(f.log, schema.Change{Kind: schema.ChangePresent, Group: group, UUID: parseUUID(id), Entry: e})
+				f.log = append(f.log, schema.Change{Kind: schema.ChangePresent, Group: group, UUID: id, Entry: e})
 			}
 		}
 		var gone []string
@@ -57,7 +56,7 @@ func (f *fakeChanges) set(users, groups []*schema.Entry) {
 		}
 		sort.Strings(gone)
 		for _, id := range gone {
-			f.log = append(f.log, schema.Change{Kind: schema.ChangeGone, Group: group, UUID: parseUUID(id), Entry: &schema.Entry{DN: old[id].DN}})
+			f.log = append(f.log, schema.Change{Kind: schema.ChangeGone, Group: group, UUID: id, Entry: &schema.Entry{DN: old[id].DN}})
 		}
 		return next
 	}
@@ -99,14 +98,6 @@ func uuidBytes(id string) []byte {
 	var b [16]byte
 	copy(b[16-len(id):], id)
 	return b[:]
-}
-
-func parseUUID(s string) []byte {
-	b, err := hex.DecodeString(strings.ReplaceAll(s, "-", ""))
-	if err != nil {
-		panic(err)
-	}
-	return b
 }
 
 func uuidOf(id string) string {
