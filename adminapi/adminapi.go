@@ -81,6 +81,8 @@ type Scheduler interface {
 	// on the same store; while one runs it returns a *bridge.BusyError
 	// without calling fn.
 	Exclusive(ctx context.Context, fn func(ctx context.Context) error) error
+	// Live is the state of the live change stream (state off when none).
+	Live() bridge.LiveStatus
 }
 
 // Pusher is what the admin API needs from the SCIM push client. Deps.Pusher

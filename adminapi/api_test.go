@@ -71,8 +71,13 @@ func TestSyncOptionsAndRunPaging(t *testing.T) {
 	if dry["dryRun"] != true || dry["status"] != "succeeded" || dry["usersCreated"] != 3.0 {
 		t.Fatalf("dry run: %v", dry)
 	}
-	if s := e.must(e.call("GET", "/api/v1/status", nil), http.StatusOK, "status"); num(t, s.body["users"]) != 0 {
+	s := e.must(e.call("GET", "/api/v1/status", nil), http.StatusOK, "status")
+	if num(t, s.body["users"]) != 0 {
 		t.Fatalf("a dry run stored users: %s", s.raw)
+	}
+	// sync.live is off by default: the live object says so.
+	if live := s.body["live"]; !reflect.DeepEqual(live, map[string]any{"state": "off", "mechanism": "", "lastChangeAt": nil, "lagMs": 0.0, "lastError": ""}) {
+		t.Fatalf("status live = %v", live)
 	}
 
 	e.must(e.call("POST", "/api/v1/ldap/enable", nil), http.StatusOK, "enable")

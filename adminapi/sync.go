@@ -144,6 +144,7 @@ func (s *server) writeStatus(c echo.Context, st *schema.Settings) error {
 		"lastRun":                 nil,
 		"users":                   users,
 		"groups":                  groups,
+		"live":                    s.sched.Live(),
 	}
 	if next, ok := s.sched.NextRun(); ok {
 		out["nextRun"] = next.UTC()

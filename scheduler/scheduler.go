@@ -32,7 +32,13 @@ type Scheduler struct {
 	mu       sync.Mutex
 	job      gocron.Job
 	interval time.Duration
+	endMu    sync.Mutex           // guards onEnd: the live stream reads it while s.mu waits for the stream
 	onEnd    func(*bridge.Report) // OnRunEnded
+	// The changed-entries pass (sync.changedSyncIntervalSeconds) and the
+	// live stream (sync.live); see changes.go.
+	changedJob      gocron.Job
+	changedInterval time.Duration
+	live            *bridge.Live
 
 	startMu sync.Mutex // held by Trigger from its closing check to wg.Add
 	closing bool       // Shutdown began: no new runs
@@ -45,8 +51,8 @@ var ErrClosing = errors.New("the server is shutting down: no new sync runs")
 // started once it is recorded, e.g. to count runs for metrics. Set it
 // before the first Trigger.
 func (s *Scheduler) OnRunEnded(fn func(*bridge.Report)) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.endMu.Lock()
+	defer s.endMu.Unlock()
 	s.onEnd = fn
 }
 
@@ -61,7 +67,10 @@ func New(sy *bridge.Syncer, load func(ctx context.Context) (*schema.Settings, er
 		return nil, fmt.Errorf("create scheduler: %w", err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Scheduler{syncer: sy, load: load, log: log, cron: cron, ctx: ctx, cancel: cancel}, nil
+	s := &Scheduler{syncer: sy, load: load, log: log, cron: cron, ctx: ctx, cancel: cancel}
+	s.live = bridge.NewLive(sy, load)
+	s.live.OnRun = s.ended
+	return s, nil
 }
 
 // Start starts the scheduler; call Reschedule to set the period from the settings.
@@ -69,6 +78,7 @@ func (s *Scheduler) Start() { s.cron.Start() }
 
 // Stop stops scheduling, cancels a run in progress and waits for it to end.
 func (s *Scheduler) Stop() error {
+	s.live.Stop()
 	s.cancel()
 	err := s.cron.Shutdown()
 	s.wg.Wait()
@@ -82,6 +92,7 @@ func (s *Scheduler) Shutdown(grace time.Duration) error {
 	s.startMu.Lock()
 	s.closing = true
 	s.startMu.Unlock()
+	s.live.Stop()
 	err := s.cron.Shutdown()
 	done := make(chan struct{})
 	go func() {
@@ -112,6 +123,9 @@ func (s *Scheduler) Reschedule(ctx context.Context) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if err := s.rescheduleChanges(set); err != nil {
+		return err
+	}
 	want := time.Duration(0)
 	if set.Enabled && set.Sync.PeriodicFullSync && set.Sync.FullSyncIntervalSeconds > 0 {
 		want = time.Duration(set.Sync.FullSyncIntervalSeconds) * time.Second
@@ -189,9 +203,9 @@ func (s *Scheduler) Trigger(ctx context.Context, opt bridge.Options) (int64, err
 		return 0, err
 	}
 	s.wg.Add(1)
-	s.mu.Lock()
+	s.endMu.Lock()
 	onEnd := s.onEnd
-	s.mu.Unlock()
+	s.endMu.Unlock()
 	go func() {
 		defer s.wg.Done()
 		r, err := p.Complete(s.ctx, set)
