@@ -11,8 +11,13 @@ const (
 	// attribute, as Users or Groups would give them.
 	ChangePresent ChangeKind = iota + 1
 	// ChangeGone: the entry was deleted or left the search's scope (filter,
-	// base, object class). Change.Entry.DN is its last DN when the directory
-	// says it (it may be empty); Change.UUID names it.
+	// base, object class). Change.UUID names it; Change.Entry.DN is the DN
+	// the directory gave with it, if any (a moved entry's new DN, or
+	// empty), so match by UUID first. A directory may report an entry gone
+	// from a search it never was in (syncprov does, for a modified user, on
+	// the groups' search): a gone change removes only a resource of its own
+	// kind (Change.Group) that the engine holds, and one it does not hold is
+	// ignored.
 	ChangeGone
 )
 
