@@ -35,7 +35,8 @@ func (s *Syncer) tracking(settings *schema.Settings, opt Options) bool {
 
 // startState takes the directory's position of now for a full sync.
 func (s *Syncer) startState(ctx context.Context, settings *schema.Settings) (*ChangeState, error) {
-	src, err := s.changes(ctx, settings, false)
+	// The mechanism of the passes that will resume from the position.
+	src, err := s.changes(ctx, settings, settings.Sync.Live)
 	if err != nil {
 		return nil, fmt.Errorf("connect to %s for the change position: %w", settings.Connection.URL, err)
 	}
@@ -83,7 +84,9 @@ func (s *Syncer) RunChanged(ctx context.Context, settings *schema.Settings, opt 
 			unlock()
 		}
 	}()
-	src, err := s.changes(ctx, settings, false)
+	// With live on, the pass reads the live stream's mechanism (to its end),
+	// so that both resume from one position.
+	src, err := s.changes(ctx, settings, settings.Sync.Live)
 	if err != nil {
 		return nil, fmt.Errorf("connect to %s for changes: %w", settings.Connection.URL, err)
 	}

@@ -4,7 +4,7 @@
 //
 // Usage:
 //
-//	scimbridge sync --settings FILE [--db PATH] [--dry-run] [--allow-deletes]
+//	scimbridge sync --settings FILE [--db PATH] [--dry-run | --changed] [--allow-deletes]
 //	scimbridge test-connection --settings FILE [--json]
 //	scimbridge serve [--listen ADDR] [--db PATH] [--settings FILE]
 //	scimbridge push [--db PATH] [--settings FILE] [--status | --reconcile | --dry-run]
@@ -60,7 +60,7 @@ func main() {
 }
 
 const usage = `usage:
-  scimbridge sync --settings FILE [--db PATH] [--dry-run] [--allow-deletes]
+  scimbridge sync --settings FILE [--db PATH] [--dry-run | --changed] [--allow-deletes]
   scimbridge test-connection --settings FILE [--json]
   scimbridge serve [--listen ADDR] [--db PATH] [--settings FILE]
   scimbridge push [--db PATH] [--settings FILE] [--status | --reconcile | --dry-run]

@@ -81,6 +81,7 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer, log *slog.Lo
 	}
 
 	syncer := bridge.NewSyncer(st, ldapsource.Dial, log)
+	syncer.SetChangeDialer(ldapsource.DialChanges)
 	if n, err := syncer.RecoverInterrupted(ctx); err != nil {
 		return err
 	} else if n > 0 {

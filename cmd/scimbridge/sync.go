@@ -23,6 +23,7 @@ func cmdSync(ctx context.Context, args []string, stdout, stderr io.Writer, log *
 	sf := addStoreFlags(fs)
 	dryRun := fs.Bool("dry-run", false, "compute and print the changes without writing anything")
 	allowDeletes := fs.Bool("allow-deletes", false, "approve a run that deletion safety (sync.maxDeletes, empty read) would hold")
+	changed := fs.Bool("changed", false, "run one changed-entries pass: apply what changed since the last pass (a full sync when there is no saved position)")
 	if err := fs.Parse(args); err != nil {
 		return &exitError{code: 2}
 	}
@@ -38,6 +39,13 @@ func cmdSync(ctx context.Context, args []string, stdout, stderr io.Writer, log *
 	syncer := bridge.NewSyncer(st, ldapsource.Dial, log)
 	if settings.Push.Enabled {
 		syncer.SetPusher(push.New(st, log))
+	}
+	if *changed {
+		if *dryRun {
+			return &exitError{code: 2, msg: "--changed and --dry-run cannot be combined"}
+		}
+		syncer.SetChangeDialer(ldapsource.DialChanges)
+		return changedPass(ctx, syncer, settings, *allowDeletes, stdout)
 	}
 	r, err := syncer.Run(ctx, settings, bridge.Options{Trigger: bridge.TriggerManual, DryRun: *dryRun, AllowDeletes: *allowDeletes})
 	if err != nil {
