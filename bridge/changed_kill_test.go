@@ -1,0 +1,164 @@
+package bridge_test
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	_ "modernc.org/sqlite"
+
+	"github.com/scimbridge/scimbridge/bridge"
+	"github.com/scimbridge/scimbridge/internal/slapdtest"
+	"github.com/scimbridge/scimbridge/ldapsource"
+	"github.com/scimbridge/scimbridge/schema"
+	"github.com/scimbridge/scimbridge/store"
+)
+
+// A re-executed test binary with these set runs changed-entries passes on
+// the store at childDBEnv, one after the other, until it is killed.
+const (
+	childDBEnv       = "SCIMBRIDGE_CHANGED_CHILD_DB"
+	childSettingsEnv = "SCIMBRIDGE_CHANGED_CHILD_SETTINGS"
+)
+
+func TestMain(m *testing.M) {
+	if path := os.Getenv(childDBEnv); path != "" {
+		os.Exit(changedChild(path, os.Getenv(childSettingsEnv)))
+	}
+	os.Exit(m.Run())
+}
+
+func changedChild(path, doc string) int {
+	ctx := context.Background()
+	var s schema.Settings
+	if err := json.Unmarshal([]byte(doc), &s); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 2
+	}
+	db, err := store.Open(ctx, path)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 2
+	}
+	sy := bridge.NewSyncer(db, ldapsource.Dial, nil)
+	sy.SetChangeDialer(ldapsource.DialChanges)
+	for {
+		if _, err := sy.RunChanged(ctx, &s, bridge.Options{}); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+		}
+	}
+}
+
+// TestChangedPassKilled: scimbridge is killed (SIGKILL) while it applies a
+// stream of changes; the next pass resumes from the stored position, and
+// the store then serves exactly what a full sync gives, with every user
+// created once in the change log (nothing lost, nothing applied twice).
+func TestChangedPassKilled(t *testing.T) {
+	srv := slapdtest.Start(t)
+	path := filepath.Join(t.TempDir(), "state.db")
+	db, err := store.Open(context.Background(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	sy := bridge.NewSyncer(db, ldapsource.Dial, quietLog())
+	sy.SetChangeDialer(ldapsource.DialChanges)
+	set := srv.Settings()
+	set.Sync.ChangedSyncIntervalSeconds = 60
+	if r, err := sy.Run(context.Background(), set, bridge.Options{}); err != nil || r.Status != bridge.StatusSucceeded {
+		t.Fatalf("first sync: %v %+v", err, r)
+	}
+	doc, _ := json.Marshal(set)
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), childDBEnv+"="+path, childSettingsEnv+"="+string(doc))
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	killed := false
+	kill := func() {
+		if !killed {
+			killed = true
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+		}
+	}
+	t.Cleanup(kill)
+	const n = 60
+	add := func(i int) {
+		srv.Load(t, fmt.Sprintf("dn: uid=k%02d,ou=people,dc=example,dc=com\nobjectClass: inetOrgPerson\nuid: k%02d\ncn: K %d\nsn: K\n\n"+
+			"dn: cn=design,ou=groups,dc=example,dc=com\nchangetype: modify\nadd: member\nmember: uid=k%02d,ou=people,dc=example,dc=com\n", i, i, i, i))
+	}
+	i := 0
+	deadline := time.Now().Add(30 * time.Second)
+	// Changes go on while the child applies them; it is killed once it has
+	// applied some, with more pending.
+	for ; i < n; i++ {
+		add(i)
+		if i >= 10 && created(t, path) >= 3 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the child applied %d users in 30 s", created(t, path))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	kill()
+	applied := created(t, path)
+	for i++; i < n; i++ {
+		add(i)
+	}
+	if applied >= n {
+		t.Fatalf("the child applied every change (%d) before it was killed", applied)
+	}
+	res, err := sy.RunChanged(context.Background(), set, bridge.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range res.Runs {
+		if r.FullSyncReason != "" || r.Status != bridge.StatusSucceeded {
+			t.Fatalf("the pass after the kill: %+v", r)
+		}
+	}
+	if got, want := served(t, db), fullOfSlapd(t, srv, set); !reflect.DeepEqual(got, want) {
+		t.Fatalf("after the kill the store serves\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	if got := created(t, path); got != n {
+		t.Fatalf("the change log has %d user creations for %d new users", got, n)
+	}
+	var dup int
+	raw := openRaw(t, path)
+	if err := raw.QueryRow(`SELECT count(*) FROM (SELECT resource_id FROM changes WHERE op = 'create'
+		GROUP BY resource_type, resource_id HAVING count(*) > 1)`).Scan(&dup); err != nil || dup != 0 {
+		t.Fatalf("resources created twice: %d (%v)", dup, err)
+	}
+	t.Logf("killed after %d of %d users were applied", applied, n)
+}
+
+// created counts the user creations the change log holds after the first sync.
+func created(t *testing.T, path string) int {
+	t.Helper()
+	var c int
+	if err := openRaw(t, path).QueryRow(`SELECT count(*) FROM changes WHERE op = 'create' AND resource_type = 'User'
+		AND run_id > (SELECT min(id) FROM sync_runs)`).Scan(&c); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func openRaw(t *testing.T, path string) *sql.DB {
+	t.Helper()
+	raw, err := sql.Open("sqlite", "file:"+path+"?mode=ro&_pragma=busy_timeout(5000)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { raw.Close() })
+	return raw
+}

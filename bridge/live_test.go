@@ -1,0 +1,142 @@
+package bridge_test
+
+import (
+	"context"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/scimbridge/scimbridge/bridge"
+	"github.com/scimbridge/scimbridge/internal/slapdtest"
+	"github.com/scimbridge/scimbridge/ldapsource"
+	"github.com/scimbridge/scimbridge/schema"
+	"github.com/scimbridge/scimbridge/store"
+)
+
+// TestLiveStreamOnSlapd follows slapd with syncprov: the stream takes its
+// first position with a full sync, applies each change as one run with
+// trigger live, writes nothing while nothing changes, and resumes after
+// slapd restarts without losing or repeating a change.
+func TestLiveStreamOnSlapd(t *testing.T) {
+	srv := slapdtest.Start(t, slapdtest.WithSyncprov())
+	path := filepath.Join(t.TempDir(), "state.db")
+	db, err := store.Open(context.Background(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	sy := bridge.NewSyncer(db, ldapsource.Dial, quietLog())
+	sy.SetChangeDialer(ldapsource.DialChanges)
+	set := srv.Settings()
+	set.Sync.Live = true
+	live := bridge.NewLive(sy, func(context.Context) (*schema.Settings, error) { s := *set; return &s, nil })
+	var runs []*bridge.Report
+	runsCh := make(chan *bridge.Report, 100)
+	live.OnRun = func(r *bridge.Report) { runsCh <- r }
+	live.Start()
+	t.Cleanup(live.Stop)
+
+	next := func(what string) *bridge.Report {
+		t.Helper()
+		select {
+		case r := <-runsCh:
+			runs = append(runs, r)
+			return r
+		case <-time.After(15 * time.Second):
+			t.Fatalf("%s: no run within 15 s (live %+v)", what, live.Status())
+		}
+		return nil
+	}
+	if r := next("first position"); r.FullSyncReason != "no saved change position for syncrepl: a full sync takes the first one" || r.Status != bridge.StatusSucceeded {
+		t.Fatalf("first run: %+v", r)
+	}
+	waitState(t, live, bridge.LiveConnected)
+
+	srv.Load(t, "dn: uid=alice"+people+"\nchangetype: modify\nreplace: mail\nmail: alice@live.example.com\n")
+	r := next("modify")
+	if r.Trigger != bridge.TriggerLive || r.Mechanism != "syncrepl" || r.UsersUpdated != 1 || r.Status != bridge.StatusSucceeded {
+		t.Fatalf("modify: %+v", r)
+	}
+	if !strings.Contains(strings.Join(served(t, db), "\n"), "user alice id=") || mailOf(t, db, "alice") != "alice@live.example.com" {
+		t.Fatalf("alice's mail not served")
+	}
+	st := live.Status()
+	if st.State != bridge.LiveConnected || st.Mechanism != "syncrepl" || st.LastChangeAt == nil || st.LastError != "" {
+		t.Fatalf("status %+v", st)
+	}
+
+	// A quiet period writes nothing: no run, no change, no position.
+	before := storeMarks(t, path)
+	time.Sleep(1500 * time.Millisecond)
+	if got := storeMarks(t, path); got != before {
+		t.Fatalf("a quiet live period wrote to the store: %v -> %v", before, got)
+	}
+	select {
+	case r := <-runsCh:
+		t.Fatalf("a quiet period recorded run %+v", r)
+	default:
+	}
+
+	// slapd restarts: the stream reconnects. slapd keeps its session log in
+	// memory, so it answers the stored cookie with a present phase, which
+	// the source reports as an expired position: a full sync, then live again.
+	srv.Restart(t)
+	srv.Load(t, "dn: uid=bob"+people+"\nchangetype: modify\nreplace: mail\nmail: bob@live.example.com\n")
+	for mailOf(t, db, "bob") != "bob@live.example.com" {
+		r := next("bob's modify after a restart")
+		if r.Status != bridge.StatusSucceeded || r.FullSyncReason != "" && !strings.HasPrefix(r.FullSyncReason, "the directory no longer accepts the saved change position") {
+			t.Fatalf("after the restart: %+v", r)
+		}
+	}
+	waitState(t, live, bridge.LiveConnected)
+	srv.Load(t, "dn: uid=carol"+people+"\nchangetype: modify\nreplace: mail\nmail: carol@live.example.com\n")
+	if r := next("a modify once connected again"); r.Trigger != bridge.TriggerLive || r.FullSyncReason != "" || r.UsersUpdated != 1 {
+		t.Fatalf("after the reconnection: %+v", r)
+	}
+	if got, want := served(t, db), fullOfSlapd(t, srv, set); !reflect.DeepEqual(got, want) {
+		t.Fatalf("the store serves\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	live.Stop()
+	if st := live.Status(); st.State != bridge.LiveOff {
+		t.Fatalf("stopped: %+v", st)
+	}
+}
+
+func waitState(t *testing.T, l *bridge.Live, state string) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for l.Status().State != state {
+		if time.Now().After(deadline) {
+			t.Fatalf("live state %+v, want %s", l.Status(), state)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func mailOf(t *testing.T, db *store.DB, userName string) string {
+	t.Helper()
+	_, users, err := db.ListUsers(context.Background(), store.Query{Count: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, u := range users {
+		if u.UserName == userName {
+			return u.Email
+		}
+	}
+	return ""
+}
+
+// storeMarks is what any write would move: runs, the change log, the position.
+func storeMarks(t *testing.T, path string) [3]string {
+	t.Helper()
+	var m [3]string
+	err := openRaw(t, path).QueryRow(`SELECT (SELECT count(*) FROM sync_runs), (SELECT coalesce(max(seq), 0) FROM changes),
+		(SELECT coalesce(max(updated), '') FROM change_position)`).Scan(&m[0], &m[1], &m[2])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
