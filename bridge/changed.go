@@ -1,6 +1,7 @@
 package bridge
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -56,6 +57,15 @@ type ChangedResult struct {
 	Runs []*Report
 	// Batches and Changes count what the directory delivered.
 	Batches, Changes int
+	// Held says deletion safety holds the changes from the stored position
+	// until a full sync (with allowDeletes) moves it.
+	Held bool
+}
+
+// heldAt says a batch from stored position pos was held.
+func (s *Syncer) heldAt(pos []byte) bool {
+	h := s.held.Load()
+	return h != nil && pos != nil && bytes.Equal(*h, pos)
 }
 
 // ErrNoChangeSource is returned when no change dialer or change store is set.
@@ -105,6 +115,9 @@ func (s *Syncer) RunChanged(ctx context.Context, settings *schema.Settings, opt 
 	}
 	reason := ""
 	switch {
+	case s.heldAt(pos):
+		res.Held = true
+		return res, nil
 	case pos == nil:
 		reason = "no saved change position: a full sync takes the first one"
 	case mech != src.Mechanism():
@@ -128,6 +141,8 @@ func (s *Syncer) RunChanged(ctx context.Context, settings *schema.Settings, opt 
 		case errors.As(err, &nf):
 			reason = nf.reason
 		case errors.Is(err, errHeld):
+			s.held.Store(&pos)
+			res.Held = true
 			return res, nil
 		default:
 			return res, err

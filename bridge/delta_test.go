@@ -386,4 +386,20 @@ func TestChangedPassHeldByMaxDeletes(t *testing.T) {
 	if got := served(t, e.db); !reflect.DeepEqual(got, before) {
 		t.Fatalf("a held pass changed the store")
 	}
+	// Later passes wait for the approval: no run is recorded again.
+	if res := e.pass(t); len(res.Runs) != 0 || !res.Held {
+		t.Fatalf("the pass after a hold: %+v", res)
+	}
+	// The approval is a full sync that may delete them; passes go on after it.
+	if r, err := e.sy.Run(context.Background(), e.set, bridge.Options{AllowDeletes: true}); err != nil || r.UsersDeleted != 2 {
+		t.Fatalf("approval: %v %+v", err, r)
+	}
+	u, g = base()
+	e.f.set(append(u[2:], duser("u5", "eve")), g)
+	if res := e.pass(t); len(res.Runs) != 1 || res.Held || res.Runs[0].UsersCreated != 1 {
+		t.Fatalf("the pass after the approval: %+v", res)
+	}
+	if got, want := served(t, e.db), fullOf(t, e.f, e.set); !reflect.DeepEqual(got, want) {
+		t.Fatalf("served\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
 }

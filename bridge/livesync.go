@@ -171,6 +171,9 @@ func (l *Live) once(ctx context.Context) error {
 	if pos == nil || saved != mech {
 		return l.full(ctx, settings, opt, "no saved change position for "+mech+": a full sync takes the first one")
 	}
+	if l.s.heldAt(pos) {
+		return errHeldWaiting
+	}
 	l.set(func(st *LiveStatus) { st.State, st.Mechanism, st.Note, st.LastError = state, mech, note, "" })
 	err = src.Changes(ctx, pos, true, func(b schema.ChangeBatch) error {
 		if len(b.Changes) == 0 {
@@ -188,10 +191,12 @@ func (l *Live) once(ctx context.Context) error {
 		}
 		if err != nil {
 			if errors.Is(err, errHeld) {
-				return fmt.Errorf("changes held by deletion safety: approve with a full sync with allowDeletes (run %d)", r.ID)
+				l.s.held.Store(&pos)
+				return errHeldWaiting
 			}
 			return err
 		}
+		pos = b.Position
 		done := timeNow()
 		l.set(func(st *LiveStatus) { st.LastChangeAt, st.LagMs = &done, done.Sub(arrived).Milliseconds() })
 		return nil
@@ -209,6 +214,10 @@ func (l *Live) once(ctx context.Context) error {
 	}
 	return err
 }
+
+// errHeldWaiting: a batch was held by deletion safety; the stream waits for
+// a full sync to move the stored position.
+var errHeldWaiting = errors.New("changes held by deletion safety: approve them with a full sync with allowDeletes")
 
 // full runs a full sync for the stream, once the run lock is free.
 func (l *Live) full(ctx context.Context, settings *schema.Settings, opt Options, reason string) error {

@@ -73,6 +73,10 @@ type Syncer struct {
 	// changes connects the change source of changed-entries passes and
 	// live streams; nil when none is set (SetChangeDialer).
 	changes ChangeDialer
+	// held is the stored position a batch was held at (deletion safety):
+	// passes from it wait for a full sync, so that a held batch is recorded
+	// once, not at every pass.
+	held atomic.Pointer[[]byte]
 	log     *slog.Logger
 	pusher  Pusher
 	now     func() time.Time

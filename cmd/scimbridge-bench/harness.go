@@ -56,6 +56,7 @@ type results struct {
 	noChange syncResult
 	changed  int // users whose mail the 1% change rewrote
 	onePct   syncResult
+	changedR changedResult
 	scim     scimResult
 	worst    worstResult
 	push     pushResult
@@ -96,7 +97,7 @@ func run(ctx context.Context, cfg config) (*results, error) {
 	// mdb maps its file sparsely: a generous maxsize costs nothing at 100k
 	// and leaves room at millions of users.
 	srv, err := slapdtest.Launch(slapdDir, slapdtest.Empty(), slapdtest.WithLDIFFile(ldifPath),
-		slapdtest.WithDatabaseConfig("maxsize 68719476736"))
+		slapdtest.WithDatabaseConfig("maxsize 68719476736"), slapdtest.WithSyncprov())
 	if err != nil {
 		return nil, err
 	}
@@ -167,6 +168,12 @@ func run(ctx context.Context, cfg config) (*results, error) {
 		return nil, fmt.Errorf("sync after the 1%% change: %w", err)
 	}
 	logf("sync after changing %d mails: %v, %d users updated", res.changed, res.onePct.duration().Round(time.Millisecond), res.onePct.Summary.UsersUpdated)
+
+	// 8–9. A changed-entries pass and the live stream (issue 15).
+	if res.changedR, err = benchChanged(ctx, settings, mainDB, d, logf); err != nil {
+		res.changedR.err = err.Error()
+		logf("changed-entries rows: %v", err)
+	}
 
 	// 6. SCIM.
 	db, err := store.Open(ctx, mainDB)

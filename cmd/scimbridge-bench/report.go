@@ -146,6 +146,8 @@ func (r *results) rows() []row {
 		fmt.Sprintf("first %s, no change %s, 1%% change %s", mib(f.PeakRSS), mib(nc.PeakRSS), mib(op.PeakRSS)),
 		"≤ " + mib(rssLimit(r.n)), mark(peak <= rssLimit(r.n))})
 
+	rs = append(rs, r.changedR.reportRows(r.n)...)
+
 	s := r.scim
 	rs = append(rs, row{"6a", `SCIM GET /Users?filter=userName eq "…"`, "p50 " + ms(s.p50) + ", p99 " + ms(s.p99), "",
 		fmt.Sprintf("%d random users, sequential; %.0f requests/s with %d clients", s.lookups, s.lookupsPerSec, s.concurrency),
