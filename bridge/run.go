@@ -76,10 +76,10 @@ type Syncer struct {
 	// held is the stored position a batch was held at (deletion safety):
 	// passes from it wait for a full sync, so that a held batch is recorded
 	// once, not at every pass.
-	held atomic.Pointer[[]byte]
-	log     *slog.Logger
-	pusher  Pusher
-	now     func() time.Time
+	held   atomic.Pointer[[]byte]
+	log    *slog.Logger
+	pusher Pusher
+	now    func() time.Time
 	// streamMin is how many new users a run buffers before it writes them
 	// while still reading (DefaultStreamMin).
 	streamMin int
