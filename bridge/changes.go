@@ -58,13 +58,12 @@ type ChangeTx interface {
 	SaveChangeState(st *ChangeState) error
 }
 
-// MemberRef is one stored member of a group and what names it: a user's
-// folded DN and member key, a group's folded DN. A dangling member value
-// has ID "" and its value in DNNorm.
+// MemberRef is one stored member of a group, or (ID "") a member value of
+// the group that names nobody, in DNNorm: a folded DN, or a folded member
+// key in memberUid mode.
 type MemberRef struct {
 	Member
-	DNNorm    string
-	MemberKey string // folded
+	DNNorm string
 }
 
 // GroupEdge says group Child is a direct member of group Parent.
@@ -88,8 +87,8 @@ type ChangeStore interface {
 	UsersByKeys(ctx context.Context, k UserKeys) ([]UserRow, error)
 	// UsersByID returns the stored users with these ids.
 	UsersByID(ctx context.Context, ids []string) ([]UserRow, error)
-	// MembersOf returns the stored members of these groups with their
-	// names, and their dangling member values.
+	// MembersOf returns the stored members of these groups and their
+	// dangling member values.
 	MembersOf(ctx context.Context, groupIDs []string) (map[string][]MemberRef, error)
 	// GroupsWith returns the groups that have any of memberIDs as a direct
 	// member or any of refs as a dangling member value.

@@ -146,13 +146,16 @@ func (w *deltaWorld) members(ctx context.Context) error {
 	changedUser := map[string]string{}
 	var refs []string
 	for c, id := range w.userID {
-		ref := w.d.ref(c)
-		changedUser[ref] = id
-		refs = append(refs, ref)
+		if ref := w.d.ref(c); ref != "" {
+			changedUser[ref] = id
+			refs = append(refs, ref)
+		}
 	}
 	keptUser := map[string]string{}
 	for s, c := range w.uv.kept {
-		keptUser[w.d.ref(c)] = w.d.rows[s].ID
+		if ref := w.d.ref(c); ref != "" {
+			keptUser[ref] = w.d.rows[s].ID
+		}
 	}
 	groupAt := map[string]int{}
 	for i := range g.side.groups {
@@ -189,13 +192,21 @@ func (w *deltaWorld) members(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("read the members of %d groups: %w", len(load), err)
 	}
-	touchedUser := map[string]bool{}
-	for _, id := range w.touchedIDs {
-		touchedUser[id] = true
+	// What named the members a change touches, before the pass.
+	touchedUser := map[string]string{}
+	for i := range w.d.rows {
+		if w.d.touched[i] {
+			touchedUser[w.d.rows[i].ID] = w.d.storedRef(storedID(i))
+		}
 	}
-	touchedGroup := map[string]bool{}
-	for _, id := range touchedIDs {
-		touchedGroup[id] = true
+	touchedGroup := map[string]string{}
+	for s := range g.touched {
+		touchedGroup[g.rows[s].ID] = g.rows[s].DNNorm
+	}
+	for s := range g.rows {
+		if deleted[g.rows[s].ID] {
+			touchedGroup[g.rows[s].ID] = g.rows[s].DNNorm
+		}
 	}
 	// The values each processed group lists.
 	type listed struct {
@@ -218,24 +229,22 @@ func (w *deltaWorld) members(ctx context.Context) error {
 			continue
 		}
 		for _, m := range old[grp.id] {
+			// A member no change touches is still what its value names.
+			ref, touched := touchedUser[m.ID], true
 			switch {
 			case m.ID == "":
-				lists[i] = append(lists[i], listed{ref: m.DNNorm})
-				lookup = append(lookup, m.DNNorm)
-			case m.Type == MemberUser && !touchedUser[m.ID], m.Type == MemberGroup && !touchedGroup[m.ID] && !deleted[m.ID]:
-				ref := m.DNNorm
-				if byUID && m.Type == MemberUser {
-					ref = m.MemberKey
-				}
-				lists[i] = append(lists[i], listed{ref: ref, keep: &Member{ID: m.ID, Type: m.Type}})
+				ref = m.DNNorm
+			case m.Type == MemberGroup:
+				ref, touched = touchedGroup[m.ID]
 			default:
-				ref := m.DNNorm
-				if byUID && m.Type == MemberUser {
-					ref = m.MemberKey
-				}
-				lists[i] = append(lists[i], listed{ref: ref})
-				lookup = append(lookup, ref)
+				_, touched = touchedUser[m.ID]
 			}
+			if m.ID != "" && !touched {
+				lists[i] = append(lists[i], listed{keep: &Member{ID: m.ID, Type: m.Type}})
+				continue
+			}
+			lists[i] = append(lists[i], listed{ref: ref})
+			lookup = append(lookup, ref)
 		}
 	}
 	storedUser := map[string]string{}
@@ -249,7 +258,7 @@ func (w *deltaWorld) members(ctx context.Context) error {
 			return fmt.Errorf("read the users groups name: %w", err)
 		}
 		for i := range rows {
-			if touchedUser[rows[i].ID] {
+			if _, t := touchedUser[rows[i].ID]; t {
 				continue
 			}
 			ref := rows[i].DNNorm
@@ -260,6 +269,12 @@ func (w *deltaWorld) members(ctx context.Context) error {
 		}
 	}
 	resolve := func(self int, l listed) (Member, bool) {
+		if l.keep != nil {
+			return *l.keep, true
+		}
+		if l.ref == "" {
+			return Member{}, false
+		}
 		if !byUID {
 			if i, ok := groupAt[l.ref]; ok {
 				if i == self {
@@ -273,9 +288,6 @@ func (w *deltaWorld) members(ctx context.Context) error {
 		}
 		if id, ok := changedUser[l.ref]; ok {
 			return Member{ID: id, Type: MemberUser}, true
-		}
-		if l.keep != nil {
-			return *l.keep, true
 		}
 		if id, ok := storedUser[l.ref]; ok {
 			return Member{ID: id, Type: MemberUser}, true

@@ -55,8 +55,10 @@ func (db *DB) GroupGraph(ctx context.Context) ([]bridge.GroupRow, []bridge.Group
 		return nil, nil, fmt.Errorf("read groups: %w", err)
 	}
 	var edges []bridge.GroupEdge
+	// CROSS JOIN keeps SQLite from scanning every membership: each group is
+	// looked up in the member index instead.
 	err = eachRowDB(ctx, db.r, `SELECT gm.group_id, gm.member_id FROM groups g
-		JOIN group_members gm ON gm.member_id = g.id AND gm.member_type = 'Group'`, func(r *sql.Rows) error {
+		CROSS JOIN group_members gm ON gm.member_id = g.id AND gm.member_type = 'Group'`, func(r *sql.Rows) error {
 		var e bridge.GroupEdge
 		if err := r.Scan(&e.Parent, &e.Child); err != nil {
 			return err
@@ -87,9 +89,10 @@ func (db *DB) Closure(ctx context.Context) (map[string][]string, error) {
 	return out, nil
 }
 
-// UsersByKeys returns the stored users holding any of the values.
+// UsersByKeys returns the stored users holding any of the values. Each key
+// is looked up by its own index (an OR of them would scan the table).
 func (db *DB) UsersByKeys(ctx context.Context, k bridge.UserKeys) ([]bridge.UserRow, error) {
-	var conds []string
+	var parts []string
 	var args []any
 	for _, c := range []struct {
 		col  string
@@ -100,13 +103,13 @@ func (db *DB) UsersByKeys(ctx context.Context, k bridge.UserKeys) ([]bridge.User
 		if len(vals) == 0 {
 			continue
 		}
-		conds = append(conds, c.col+" IN (SELECT value FROM json_each(?))")
+		parts = append(parts, "SELECT id FROM users WHERE "+c.col+" IN (SELECT value FROM json_each(?))")
 		args = append(args, idsJSON(vals))
 	}
-	if len(conds) == 0 {
+	if len(parts) == 0 {
 		return nil, nil
 	}
-	return db.userRows(ctx, "SELECT "+userCols+" FROM users WHERE "+strings.Join(conds, " OR "), args...)
+	return db.userRows(ctx, "SELECT "+userCols+" FROM users WHERE id IN ("+strings.Join(parts, " UNION ")+")", args...)
 }
 
 // UsersByID returns the stored users with these ids.
@@ -133,26 +136,21 @@ func (db *DB) userRows(ctx context.Context, q string, args ...any) ([]bridge.Use
 	return out, nil
 }
 
-// MembersOf returns the stored members of these groups with the names that
-// name them, and the groups' dangling member values (ID "").
+// MembersOf returns the stored members of these groups, and their dangling
+// member values (ID "", the value in DNNorm).
 func (db *DB) MembersOf(ctx context.Context, groupIDs []string) (map[string][]bridge.MemberRef, error) {
 	out := map[string][]bridge.MemberRef{}
 	if len(groupIDs) == 0 {
 		return out, nil
 	}
 	doc := idsJSON(groupIDs)
-	err := eachRowDB(ctx, db.r, `SELECT gm.group_id, gm.member_id, gm.member_type,
-			coalesce(u.dn_norm, g.dn_norm, ''), coalesce(u.member_key, '')
-		FROM group_members gm
-		LEFT JOIN users u ON gm.member_type = 'User' AND u.id = gm.member_id
-		LEFT JOIN groups g ON gm.member_type = 'Group' AND g.id = gm.member_id
-		WHERE gm.group_id IN (SELECT value FROM json_each(?))`, func(r *sql.Rows) error {
+	err := eachRowDB(ctx, db.r, `SELECT group_id, member_id, member_type FROM group_members
+		WHERE group_id IN (SELECT value FROM json_each(?))`, func(r *sql.Rows) error {
 		var gid string
 		var m bridge.MemberRef
-		if err := r.Scan(&gid, &m.ID, &m.Type, &m.DNNorm, &m.MemberKey); err != nil {
+		if err := r.Scan(&gid, &m.ID, &m.Type); err != nil {
 			return err
 		}
-		m.MemberKey = strings.ToLower(strings.TrimSpace(m.MemberKey))
 		out[gid] = append(out[gid], m)
 		return nil
 	}, doc)
