@@ -113,7 +113,10 @@ type Run struct {
 	Duration        time.Duration
 	// Skipped counts the entries the run skipped; it is exported only for
 	// runs that read the whole directory (succeeded or held).
-	Skipped  int
+	Skipped int
+	// Partial says the run applied a batch of changes (trigger changed or
+	// live) instead of reading the whole directory.
+	Partial  bool
 	Finished time.Time
 }
 
@@ -123,13 +126,15 @@ type Run struct {
 func (m *Metrics) RunEnded(r Run) {
 	m.syncRuns.WithLabelValues(r.Trigger, r.Status).Inc()
 	m.syncDuration.Observe(r.Duration.Seconds())
-	switch r.Status {
-	case "succeeded":
-		m.skipped.Set(float64(r.Skipped))
+	switch {
+	case r.Status == "succeeded":
+		if !r.Partial {
+			m.skipped.Set(float64(r.Skipped))
+		}
 		if !r.DryRun {
 			m.SetLastSuccess(r.Finished)
 		}
-	case "held":
+	case r.Status == "held" && !r.Partial:
 		m.skipped.Set(float64(r.Skipped))
 	}
 }

@@ -42,11 +42,17 @@ func TestRunsSetTheGaugesTheirStatusAllows(t *testing.T) {
 	if got := testutil.ToFloat64(m.lastSuccess); got != float64(end.UnixNano())/1e9 {
 		t.Errorf("last success %v: only the first run was a real success", got)
 	}
+	// A batch of changes applied is a success, but its skipped entries are
+	// only those of its changes.
+	m.RunEnded(Run{Trigger: "live", Status: "succeeded", Skipped: 1, Partial: true, Finished: end.Add(4 * time.Hour)})
+	if got := testutil.ToFloat64(m.lastSuccess); got != float64(end.Add(4*time.Hour).UnixNano())/1e9 {
+		t.Errorf("last success %v: the live run succeeded", got)
+	}
 	if got := testutil.ToFloat64(m.skipped); got != 4 {
 		t.Errorf("skipped %v, want 4 (the dry run, the last to read the whole directory)", got)
 	}
-	if got := testutil.CollectAndCount(m.syncRuns); got != 4 {
-		t.Errorf("%d run series, want 4", got)
+	if got := testutil.CollectAndCount(m.syncRuns); got != 5 {
+		t.Errorf("%d run series, want 5", got)
 	}
 	if got := testutil.ToFloat64(m.syncRuns.WithLabelValues("scheduled", "interrupted")); got != 1 {
 		t.Errorf("interrupted runs %v", got)

@@ -96,7 +96,7 @@ func mountMetrics(ctx context.Context, e *echo.Echo, st *store.DB, sched *schedu
 	}
 	sched.OnRunEnded(func(r *bridge.Report) {
 		m.RunEnded(metrics.Run{Trigger: r.Trigger, Status: r.Status, DryRun: r.DryRun,
-			Duration: time.Duration(r.DurationMs) * time.Millisecond, Skipped: r.Skipped, Finished: r.FinishedAt})
+			Duration: time.Duration(r.DurationMs) * time.Millisecond, Skipped: r.Skipped, Partial: r.Mechanism != "", Finished: r.FinishedAt})
 	})
 	pusher.OnResponse = m.PushRequest
 	e.Use(func(next echo.HandlerFunc) echo.HandlerFunc {
