@@ -79,6 +79,12 @@ func TestChangedPassesOnSamba(t *testing.T) {
 			m.Delete("member", []string{gdn("platform")})
 			return c.Modify(m)
 		}},
+		{"rename a user", func() error {
+			return c.ModifyDN(ldap.NewModifyDNRequest(dn("grace"), "CN=Grace Renamed", true, ""))
+		}},
+		{"move a user out of scope", func() error {
+			return c.ModifyDN(ldap.NewModifyDNRequest(dn("bob"), "CN="+ldap.EscapeDN(mustUser(t, "bob").CN), true, "CN=Users,"+dc.BaseDN))
+		}},
 		{"delete a user", func() error { return c.Del(ldap.NewDelRequest(dn("frank"), nil)) }},
 	}
 	for _, step := range steps {
@@ -153,4 +159,13 @@ func servedAD(t *testing.T, db *store.DB) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+func mustUser(t *testing.T, sam string) sambatest.User {
+	t.Helper()
+	u, ok := sambatest.Data().User(sam)
+	if !ok {
+		t.Fatalf("no user %q in sambatest.Data", sam)
+	}
+	return u
 }
