@@ -63,7 +63,8 @@ func TestAdminSetsUpLDAPInTheConsole(t *testing.T) {
 		t.Errorf("Bind Credential says %q before anything is saved", got)
 	}
 	for name, want := range map[string]string{"username": "uid", "email": "mail", "firstName": "givenName", "lastName": "sn",
-		"name": "cn", "membership": "member", "Full sync interval": "86400", "User object classes": "inetOrgPerson, organizationalPerson"} {
+		"name": "cn", "membership": "member", "Full sync interval": "86400", "User object classes": "inetOrgPerson, organizationalPerson",
+		"Updated/New LDAP user sync interval": "0", "Live poll interval": "5"} {
 		if got := b.value("textbox", name); got != want {
 			t.Errorf("%s = %q, want the default %q", name, got, want)
 		}
@@ -87,6 +88,7 @@ func TestAdminSetsUpLDAPInTheConsole(t *testing.T) {
 	b.fill("Groups DN", slapdtest.GroupsDN)
 	b.fill("Custom group LDAP filter", "(cn=*)")
 	b.fill("Full sync interval", "3600")
+	b.fill("Updated/New LDAP user sync interval", "300")
 	b.fill("Push URL", "https://iomete.example.com/api/v1/identity/scim/v2")
 	b.fill("Push token", pushToken)
 
@@ -148,7 +150,7 @@ func TestAdminSetsUpLDAPInTheConsole(t *testing.T) {
 	b.find("heading", "LDAP settings")
 	for name, want := range map[string]string{"Connection URL": srv.slapd.URL, "Bind DN": slapdtest.AdminDN, "Bind Credential": "",
 		"Users DN": slapdtest.PeopleDN, "Groups DN": slapdtest.GroupsDN, "Custom group LDAP filter": "(cn=*)",
-		"Full sync interval": "3600", "Push token": "",
+		"Full sync interval": "3600", "Push token": "", "Updated/New LDAP user sync interval": "300",
 		"Push URL": "https://iomete.example.com/api/v1/identity/scim/v2"} {
 		if got := b.value("textbox", name); got != want {
 			t.Errorf("after reload %s = %q, want %q", name, got, want)
