@@ -140,3 +140,42 @@ func storeMarks(t *testing.T, path string) [3]string {
 	}
 	return m
 }
+
+// TestLiveWithoutAStreamPolls: live on a slapd without syncprov falls back to
+// polling modifyTimestamp, says so in its status, and still applies changes.
+func TestLiveWithoutAStreamPolls(t *testing.T) {
+	srv := slapdtest.Start(t)
+	db, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "state.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	sy := bridge.NewSyncer(db, ldapsource.Dial, quietLog())
+	sy.SetChangeDialer(ldapsource.DialChanges)
+	set := srv.Settings()
+	set.Sync.Live, set.Sync.LivePollSeconds = true, 1
+	live := bridge.NewLive(sy, func(context.Context) (*schema.Settings, error) { s := *set; return &s, nil })
+	runs := make(chan *bridge.Report, 10)
+	live.OnRun = func(r *bridge.Report) { runs <- r }
+	live.Start()
+	t.Cleanup(live.Stop)
+	waitState(t, live, bridge.LivePolling)
+	st := live.Status()
+	if st.Mechanism != "timestamps" || st.Note != "the directory offers no change stream (OpenLDAP needs the syncprov overlay; Active Directory DirSync): modifyTimestamp is polled every 1 s, deletions are found by full syncs" {
+		t.Fatalf("status %+v", st)
+	}
+	for r := range runs {
+		if r.FullSyncReason == "" {
+			t.Fatalf("first run %+v, want the full sync taking the position", r)
+		}
+		break
+	}
+	srv.Load(t, "dn: uid=alice"+people+"\nchangetype: modify\nreplace: mail\nmail: alice@polled.example.com\n")
+	deadline := time.Now().Add(15 * time.Second)
+	for mailOf(t, db, "alice") != "alice@polled.example.com" {
+		if time.Now().After(deadline) {
+			t.Fatalf("the polled change was not applied (live %+v)", live.Status())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
