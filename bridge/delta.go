@@ -29,31 +29,26 @@ func (e *needFull) Error() string { return e.reason }
 // collapse keeps the last change of each entry (by UUID, else DN), in the
 // order they came, users and groups apart.
 func collapse(changes []schema.Change) (users, groups []schema.Change) {
-	last := map[string]int{}
-	for i, c := range changes {
+	key := func(c *schema.Change) string {
 		k := "dn:" + NormalizeDN(c.Entry.DN)
-		if len(c.UUID) > 0 {
+		if c.UUID != "" {
 			k = "id:" + c.UUID
 		}
 		if c.Group {
 			k = "g" + k
 		}
-		last[k] = i
+		return k
+	}
+	last := map[string]int{}
+	for i := range changes {
+		last[key(&changes[i])] = i
 	}
 	for i, c := range changes {
-		k := "dn:" + NormalizeDN(c.Entry.DN)
-		if len(c.UUID) > 0 {
-			k = "id:" + c.UUID
-		}
-		if c.Group {
-			k = "g" + k
-		}
-		if last[k] != i {
-			continue
-		}
-		if c.Group {
+		switch {
+		case last[key(&c)] != i:
+		case c.Group:
 			groups = append(groups, c)
-		} else {
+		default:
 			users = append(users, c)
 		}
 	}
@@ -99,15 +94,7 @@ func (d *deltaUsers) key(c candID, k keyKind) string {
 }
 func (d *deltaUsers) storedKey(s storedID, k keyKind) string { return userKey(&d.rows[s], k, d.byUID) }
 func (d *deltaUsers) withKey(k keyKind, v string) []candID   { return d.byKey[k][v] }
-func (d *deltaUsers) shared(k keyKind) [][]candID {
-	var out [][]candID
-	for _, cs := range d.byKey[k] {
-		if len(cs) > 1 {
-			out = append(out, cs)
-		}
-	}
-	return out
-}
+func (d *deltaUsers) shared(k keyKind) [][]candID            { return sharedSets(d.byKey[k]) }
 func (d *deltaUsers) rank(c candID, k keyKind) rank {
 	cand := &d.cands[c]
 	r := rank{dnNorm: cand.keys[keyDN], digest: cand.digest}

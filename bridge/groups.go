@@ -94,9 +94,12 @@ func (gr *groupRead) match(c candID) storedID { return gr.cands[c].stored }
 
 func (gr *groupRead) withKey(k keyKind, v string) []candID { return gr.byKey[k][v] }
 
-func (gr *groupRead) shared(k keyKind) [][]candID {
+func (gr *groupRead) shared(k keyKind) [][]candID { return sharedSets(gr.byKey[k]) }
+
+// sharedSets returns the sets of two or more candidates in byValue.
+func sharedSets(byValue map[string][]candID) [][]candID {
 	var out [][]candID
-	for _, cs := range gr.byKey[k] {
+	for _, cs := range byValue {
 		if len(cs) > 1 {
 			out = append(out, cs)
 		}
