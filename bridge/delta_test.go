@@ -403,3 +403,43 @@ func TestChangedPassHeldByMaxDeletes(t *testing.T) {
 		t.Fatalf("served\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }
+
+// TestChangedPassInMemberUidMode: groups that list member keys (memberUid)
+// follow a user whose key appears, changes or goes, as a full sync would.
+func TestChangedPassInMemberUidMode(t *testing.T) {
+	users := func() []*schema.Entry {
+		return []*schema.Entry{duser("u1", "ann", "employeeID: K1"), duser("u2", "bob", "employeeID: k2")}
+	}
+	groups := func(lines ...string) []*schema.Entry {
+		return []*schema.Entry{dgroup("g1", "eng", append([]string{"memberUid: k1", "memberUid: k3"}, lines...)...), dgroup("g2", "ops", "memberUid: K2")}
+	}
+	cases := []struct {
+		name string
+		u    []*schema.Entry
+		g    []*schema.Entry
+	}{
+		{"a user with a listed key appears", append(users(), duser("u3", "cy", "employeeID: k3")), groups()},
+		{"a user's key changes", []*schema.Entry{duser("u1", "ann", "employeeID: k9"), duser("u2", "bob", "employeeID: k2")}, groups()},
+		{"a user goes", users()[:1], groups()},
+		{"a group lists another key", users(), groups("memberUid: k2")},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newDeltaEnvWith(t, users(), groups())
+			e.set.Groups.Attributes.Membership = "memberUid"
+			e.set.Groups.Attributes.MembershipAttributeType = schema.MembershipUID
+			e.set.Groups.Attributes.MembershipUserAttribute = "employeeID"
+			if r := e.full(t); r.Status != bridge.StatusSucceeded {
+				t.Fatalf("full sync in memberUid mode: %+v", r)
+			}
+			e.f.set(tc.u, tc.g)
+			res := e.pass(t)
+			if len(res.Runs) != 1 || res.Runs[0].FullSyncReason != "" || res.Runs[0].Status != bridge.StatusSucceeded {
+				t.Fatalf("runs %+v", res.Runs)
+			}
+			if got, want := served(t, e.db), fullOf(t, e.f, e.set); !reflect.DeepEqual(got, want) {
+				t.Fatalf("after the pass the store serves\n%s\nwant (a full sync)\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+			}
+		})
+	}
+}
