@@ -60,13 +60,23 @@ func (b *settingsBox) set(f func(*schema.Settings)) {
 func newScheduler(t *testing.T, e *env, dial bridge.Dialer) (*scheduler.Scheduler, *settingsBox) {
 	t.Helper()
 	box := &settingsBox{s: *e.set}
-	sched, err := scheduler.New(bridge.NewSyncer(e.db, dial, quietLog()), box.load, quietLog())
+	sched, err := newSchedulerWith(t, bridge.NewSyncer(e.db, dial, quietLog()), box)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return sched, box
+}
+
+// newSchedulerWith starts a scheduler of sy reading box, stopped when the test ends.
+func newSchedulerWith(t *testing.T, sy *bridge.Syncer, box *settingsBox) (*scheduler.Scheduler, error) {
+	t.Helper()
+	sched, err := scheduler.New(sy, box.load, quietLog())
+	if err != nil {
+		return nil, err
+	}
 	sched.Start()
 	t.Cleanup(func() { sched.Stop() })
-	return sched, box
+	return sched, nil
 }
 
 func TestRescheduleTakesEffectAtOnce(t *testing.T) {
