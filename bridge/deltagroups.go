@@ -164,7 +164,7 @@ func (w *deltaWorld) members(ctx context.Context) error {
 			refs = append(refs, g.side.groups[i].dnNorm)
 		}
 	}
-	affectedIDs, err := w.cs.GroupsWith(ctx, append(slices.Clone(w.touchedIDs), touchedIDs...), refs)
+	affectedIDs, err := w.cs.GroupsWith(ctx, w.moved(touchedIDs, changed), refs)
 	if err != nil {
 		return fmt.Errorf("find the groups the changes reach: %w", err)
 	}
@@ -344,6 +344,30 @@ func (w *deltaWorld) members(ctx context.Context) error {
 	w.deletedGroup = deleted
 	sort.Strings(st.DanglingGroups)
 	return w.closure(ctx, deleted)
+}
+
+// moved returns the stored users and groups a change touches whose groups
+// may list them differently now: all but those kept under the same id and
+// the same name (DN, or member key), whose groups are as they were.
+func (w *deltaWorld) moved(touchedGroups []string, changed map[int]bool) []string {
+	stable := map[string]bool{}
+	for c, id := range w.userID {
+		if s := w.uv.final(w.d, c); s != noStored && w.d.rows[s].ID == id && w.d.storedRef(s) == w.d.ref(c) {
+			stable[id] = true
+		}
+	}
+	for i := range changed {
+		if s := w.g.side.stored[i]; s != noStored && w.g.snap.Groups[s].DNNorm == w.g.side.groups[i].dnNorm {
+			stable[w.g.side.groups[i].id] = true
+		}
+	}
+	var out []string
+	for _, id := range append(slices.Clone(w.touchedIDs), touchedGroups...) {
+		if !stable[id] {
+			out = append(out, id)
+		}
+	}
+	return out
 }
 
 // groupRow adds processed group i to the plan when it changed.
