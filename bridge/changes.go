@@ -80,8 +80,6 @@ type ChangeStore interface {
 	ChangePosition(ctx context.Context) (pos []byte, mechanism string, err error)
 	// GroupGraph returns every stored group and every group-in-group edge.
 	GroupGraph(ctx context.Context) ([]GroupRow, []GroupEdge, error)
-	// Closure returns the stored nesting closure (group id → ancestors).
-	Closure(ctx context.Context) (map[string][]string, error)
 	// UsersByKeys returns the stored users holding any of the values
 	// (member keys compared folded).
 	UsersByKeys(ctx context.Context, k UserKeys) ([]UserRow, error)

@@ -343,7 +343,8 @@ func (w *deltaWorld) members(ctx context.Context) error {
 	}
 	w.deletedGroup = deleted
 	sort.Strings(st.DanglingGroups)
-	return w.closure(ctx, deleted)
+	w.closure(deleted)
+	return nil
 }
 
 // moved returns the stored users and groups a change touches whose groups
@@ -412,67 +413,45 @@ func sortedSet(m map[string]bool) []string {
 	return out
 }
 
-// closure recomputes the nesting closure from the stored edges and the
-// processed groups' new members; the plan replaces it when it changed.
-func (w *deltaWorld) closure(ctx context.Context, deleted map[string]bool) error {
+// closure computes the nesting closure before and after the pass, from the
+// stored edges and the processed groups' new members (by the full sync's
+// own function, so the one before is the stored one); the plan replaces it
+// when it changed.
+func (w *deltaWorld) closure(deleted map[string]bool) {
 	g := w.g
-	ids := map[string]int32{}
-	var all []mappedGroup
-	add := func(id string) {
-		if _, ok := ids[id]; !ok && !deleted[id] {
-			ids[id] = int32(len(all))
-			all = append(all, mappedGroup{id: id})
-		}
+	var before, after []string
+	for i := range g.rows {
+		before = append(before, g.rows[i].ID)
 	}
 	for i := range g.side.groups {
-		add(g.side.groups[i].id)
+		after = append(after, g.side.groups[i].id)
 	}
 	for s := range g.side.keptStored {
-		add(g.rows[s].ID)
+		after = append(after, g.rows[s].ID)
 	}
-	link := func(parent, child string) {
-		p, ok1 := ids[parent]
-		c, ok2 := ids[child]
-		if ok1 && ok2 && p != c {
-			all[c].parents = append(all[c].parents, p)
-		}
-	}
+	var oldEdges, newEdges []GroupEdge
 	for _, e := range g.edges {
-		if !w.processed[e.Parent] {
-			link(e.Parent, e.Child)
+		oldEdges = append(oldEdges, e)
+		if !w.processed[e.Parent] && !deleted[e.Parent] && !deleted[e.Child] {
+			newEdges = append(newEdges, e)
 		}
 	}
 	for parent, ms := range w.newMembers {
 		for _, m := range ms {
 			if m.Type == MemberGroup {
-				link(parent, m.ID)
+				newEdges = append(newEdges, GroupEdge{Parent: parent, Child: m.ID})
 			}
 		}
 	}
-	anc := ancestors(all)
-	w.ancestors = map[string][]string{}
-	for i, as := range anc {
-		if len(as) == 0 {
-			continue
-		}
-		out := make([]string, len(as))
-		for k, a := range as {
-			out[k] = all[a].id
-		}
-		sort.Strings(out)
-		w.ancestors[all[i].id] = out
-	}
-	stored, err := w.cs.Closure(ctx)
-	if err != nil {
-		return fmt.Errorf("read the nesting closure: %w", err)
-	}
+	old := closureOf(before, oldEdges)
+	w.ancestors = closureOf(after, newEdges)
 	w.ancChanged = map[string]bool{}
 	for id, as := range w.ancestors {
-		if !slices.Equal(as, sortedCopy(stored[id])) {
+		if !slices.Equal(as, old[id]) {
 			w.ancChanged[id] = true
 		}
 	}
-	for id := range stored {
+	for id := range old {
 		if _, ok := w.ancestors[id]; !ok && !deleted[id] {
 			w.ancChanged[id] = true
 		}
@@ -480,12 +459,38 @@ func (w *deltaWorld) closure(ctx context.Context, deleted map[string]bool) error
 	if len(w.ancChanged) > 0 {
 		w.dp.p.Ancestors = w.ancestors
 	}
-	return nil
 }
 
-func sortedCopy(s []string) []string {
-	out := slices.Clone(s)
-	sort.Strings(out)
+// closureOf returns each group's ancestors (sorted ids) through edges
+// between the groups ids, as a full sync computes them (nesting.go).
+func closureOf(ids []string, edges []GroupEdge) map[string][]string {
+	at := make(map[string]int32, len(ids))
+	all := make([]mappedGroup, 0, len(ids))
+	for _, id := range ids {
+		if _, ok := at[id]; !ok {
+			at[id] = int32(len(all))
+			all = append(all, mappedGroup{id: id})
+		}
+	}
+	for _, e := range edges {
+		p, ok1 := at[e.Parent]
+		c, ok2 := at[e.Child]
+		if ok1 && ok2 && p != c {
+			all[c].parents = append(all[c].parents, p)
+		}
+	}
+	out := map[string][]string{}
+	for i, as := range ancestors(all) {
+		if len(as) == 0 {
+			continue
+		}
+		ids := make([]string, len(as))
+		for k, a := range as {
+			ids[k] = all[a].id
+		}
+		sort.Strings(ids)
+		out[all[i].id] = ids
+	}
 	return out
 }
 

@@ -72,23 +72,6 @@ func (db *DB) GroupGraph(ctx context.Context) ([]bridge.GroupRow, []bridge.Group
 	return groups, edges, nil
 }
 
-// Closure returns the stored nesting closure.
-func (db *DB) Closure(ctx context.Context) (map[string][]string, error) {
-	out := map[string][]string{}
-	err := eachRowDB(ctx, db.r, "SELECT group_id, ancestor_id FROM group_closure", func(r *sql.Rows) error {
-		var g, a string
-		if err := r.Scan(&g, &a); err != nil {
-			return err
-		}
-		out[g] = append(out[g], a)
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("read the nesting closure: %w", err)
-	}
-	return out, nil
-}
-
 // UsersByKeys returns the stored users holding any of the values. Each key
 // is looked up by its own index (an OR of them would scan the table).
 func (db *DB) UsersByKeys(ctx context.Context, k bridge.UserKeys) ([]bridge.UserRow, error) {
