@@ -19,18 +19,23 @@ import (
 // Rows 8 and 9 (issue 15): a changed-entries pass and the live stream on
 // the N-user store, against the same slapd (with syncprov), in this process.
 
-// liveChanges is how many changes row 9 makes, one after the other.
-const liveChanges = 100
+// liveChanges is how many changes row 9 makes, one after the other;
+// passRounds how many rounds of 10 changes row 8 times (the median is kept).
+const (
+	liveChanges = 100
+	passRounds  = 5
+)
 
 type changedResult struct {
 	err string
 	// full is the full sync that took the first change position (the
 	// yardstick of row 8: same process, same store, same moment).
 	full        time.Duration
-	pass        time.Duration
-	passChanges int // entries the directory delivered
-	passes      int // passes until the 10 changes were applied
-	passUpdated int
+	pass        time.Duration   // the median of passTimes
+	passTimes   []time.Duration // the first pass of each round
+	passChanges int             // entries the directory delivered
+	passes      int             // passes until each round's 10 changes were applied
+	passUpdated []int           // users updated, each round
 	passFull    string // a full sync instead, and why (must be "")
 	// live holds, for each change, the time from the LDAP modify's answer
 	// to the user's new mail being served by the store.
@@ -62,37 +67,45 @@ func benchChanged(ctx context.Context, settings *schema.Settings, mainDB string,
 	}
 	logf("full sync taking the first change position: %v", cr.full.Round(time.Millisecond))
 
-	ten := spread(d, 10, 1)
-	if err := modifyMails(settings, d, ten, 4); err != nil {
-		return cr, err
-	}
-	t0 = time.Now()
-	res, err = sy.RunChanged(ctx, &s, bridge.Options{})
-	cr.pass = time.Since(t0)
-	if err != nil {
-		return cr, fmt.Errorf("changed-entries pass: %w", err)
-	}
-	cr.passes = 1
-	for {
-		cr.passChanges += res.Changes
-		for _, r := range res.Runs {
-			cr.passUpdated += r.UsersUpdated
-			if r.FullSyncReason != "" {
-				cr.passFull = r.FullSyncReason
-			}
+	for round := range passRounds {
+		ten := spread(d, 10, 1+round)
+		if err := modifyMails(settings, d, ten, 10+round); err != nil {
+			return cr, err
 		}
-		// syncprov may list a change that had just been made in the next
-		// refresh only: count the passes it takes (the row times the first).
-		if cr.passUpdated >= len(ten) || cr.passes == 5 {
-			break
-		}
-		time.Sleep(100 * time.Millisecond)
-		if res, err = sy.RunChanged(ctx, &s, bridge.Options{}); err != nil {
+		t0 = time.Now()
+		res, err = sy.RunChanged(ctx, &s, bridge.Options{})
+		cr.passTimes = append(cr.passTimes, time.Since(t0))
+		if err != nil {
 			return cr, fmt.Errorf("changed-entries pass: %w", err)
 		}
-		cr.passes++
+		updated, passes := 0, 1
+		for {
+			cr.passChanges += res.Changes
+			for _, r := range res.Runs {
+				updated += r.UsersUpdated
+				if r.FullSyncReason != "" {
+					cr.passFull = r.FullSyncReason
+				}
+			}
+			// syncprov may list a change that had just been made in the
+			// next refresh only: count the passes it takes (the row times
+			// the first).
+			if updated >= len(ten) || passes == 5 {
+				break
+			}
+			time.Sleep(100 * time.Millisecond)
+			if res, err = sy.RunChanged(ctx, &s, bridge.Options{}); err != nil {
+				return cr, fmt.Errorf("changed-entries pass: %w", err)
+			}
+			passes++
+		}
+		cr.passUpdated = append(cr.passUpdated, updated)
+		cr.passes += passes
 	}
-	logf("changed-entries pass with 10 changes: %v (%d changes delivered, %d users updated in %d passes)", cr.pass.Round(time.Millisecond), cr.passChanges, cr.passUpdated, cr.passes)
+	sortedPasses := slices.Sorted(slices.Values(cr.passTimes))
+	cr.pass = sortedPasses[len(sortedPasses)/2]
+	logf("changed-entries passes with 10 changes: median %v of %v (%d changes delivered, users updated %v in %d passes)",
+		cr.pass.Round(time.Millisecond), cr.passTimes, cr.passChanges, cr.passUpdated, cr.passes)
 
 	cr.live, cr.liveState, err = benchLive(ctx, sy, db, &s, d)
 	if err != nil {
@@ -185,11 +198,15 @@ func (cr changedResult) reportRows(n int) []row {
 		return []row{{"8", "changed-entries pass", "", "", cr.err, "", "✗"}}
 	}
 	share := float64(cr.pass) / float64(cr.full)
-	ok := share < 0.05 && cr.passUpdated == 10 && cr.passFull == ""
-	rs := []row{{"8", fmt.Sprintf("changed-entries pass with 10 changes on the %d-user store (syncrepl cookie)", n), ms(cr.pass),
+	ok := share < 0.05 && cr.passFull == ""
+	for _, u := range cr.passUpdated {
+		ok = ok && u == 10
+	}
+	rs := []row{{"8", fmt.Sprintf("changed-entries pass with 10 changes on the %d-user store (syncrepl cookie), median of %d", n, len(cr.passTimes)), ms(cr.pass),
 		fmt.Sprintf("%.1f%% of a full sync", 100*share),
-		fmt.Sprintf("%d changes delivered, %d users updated in %d pass(es); the full sync taking the position: %s", cr.passChanges, cr.passUpdated, cr.passes, ms(cr.full)),
-		"< 5% of a full sync, exactly 10 users updated", mark(ok)}}
+		fmt.Sprintf("passes %s; users updated %v in %d passes, %d changes delivered; the full sync taking the position: %s",
+			durations(cr.passTimes), cr.passUpdated, cr.passes, cr.passChanges, ms(cr.full)),
+		"< 5% of a full sync, exactly 10 users updated each", mark(ok)}}
 	sorted := slices.Sorted(slices.Values(cr.live))
 	p99 := pct(sorted, 99)
 	rs = append(rs, row{"9", fmt.Sprintf("live (syncrepl): %d mail changes one at a time, LDAP modify → served by the store", len(sorted)),
