@@ -21,6 +21,15 @@
 //     hashes, SCIM ids, the writer goroutine, DN normalization.
 //   - progress.go: how far the run in progress has come (phase, entries read), for logs
 //     and the admin console.
+//
+// Changed-entries passes and live changes (issue 15) apply a batch of changes by
+// the same rules over a bounded world:
+//
+//   - changes.go: what they need from a store (ChangeStore) and keep with each batch (ChangeState).
+//   - changed.go: a pass (RunChanged), one batch in one transaction with its position, a full sync instead.
+//   - delta.go: the users of a batch: the changed entries and the stored users sharing a key, decided.
+//   - deltagroups.go, deltamembers.go: the groups, their members resolved again, the closure, users' groups.
+//   - livesync.go: the live stream (Live): reconnection, backoff, its status.
 package bridge
 
 import (
