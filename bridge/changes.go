@@ -34,6 +34,15 @@ type ChangeState struct {
 	// DanglingGroups (all groups when Full).
 	Dangling       []DanglingRef
 	DanglingGroups []string
+	// UUIDs are the directory UUIDs of changed entries whose externalId is
+	// not that UUID, so that a deletion named by UUID alone finds them.
+	UUIDs []UUIDRef
+}
+
+// UUIDRef says the entry with directory UUID UUID is resource ID of Type
+// (MemberUser or MemberGroup).
+type UUIDRef struct {
+	Type, UUID, ID string
 }
 
 // SkippedKeys are the keys of an entry a run skipped as a duplicate.
@@ -71,7 +80,7 @@ type GroupEdge struct{ Parent, Child string }
 
 // UserKeys are the values a pass looks stored users up by.
 type UserKeys struct {
-	ExternalIDs, DNs, Names, MemberKeys []string
+	IDs, ExternalIDs, DNs, Names, MemberKeys []string
 }
 
 // ChangeStore is what changed-entries passes need from the store.
@@ -95,4 +104,7 @@ type ChangeStore interface {
 	DirectGroups(ctx context.Context, userIDs []string) (map[string][]string, error)
 	// SkippedEntries returns the duplicates the runs so far left out.
 	SkippedEntries(ctx context.Context) ([]SkippedKeys, error)
+	// IDsByUUID returns the resources of type typ (MemberUser, MemberGroup)
+	// recorded for these directory UUIDs (ChangeState.UUIDs), by UUID.
+	IDsByUUID(ctx context.Context, typ string, uuids []string) (map[string]string, error)
 }

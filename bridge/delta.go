@@ -55,14 +55,6 @@ func collapse(changes []schema.Change) (users, groups []schema.Change) {
 	return users, groups
 }
 
-// uuidForms returns the external ids a change's directory UUID is stored as.
-func uuidForms(uuid string) []string {
-	if uuid == "" {
-		return nil
-	}
-	return []string{uuid}
-}
-
 // dUser is one candidate of a pass: a changed user entry, or a stored user
 // no change names (row nil), which is its unchanged entry.
 type dUser struct {
@@ -71,6 +63,7 @@ type dUser struct {
 	digest Digest
 	bad    string
 	row    *UserRow // the mapped entry; nil for a stored user
+	uuid   string   // the directory's UUID of a changed entry
 }
 
 // deltaUsers is a pass's user ballot.
@@ -159,10 +152,23 @@ func readUsers(ctx context.Context, cs ChangeStore, settings *schema.Settings, c
 	var h hasher
 	var keys UserKeys
 	var gone []schema.Change
+	var goneUUIDs []string
+	for _, ch := range changes {
+		if ch.Kind == schema.ChangeGone && ch.UUID != "" {
+			goneUUIDs = append(goneUUIDs, ch.UUID)
+		}
+	}
+	byUUID, err := cs.IDsByUUID(ctx, MemberUser, goneUUIDs)
+	if err != nil {
+		return nil, err
+	}
+	for _, id := range byUUID {
+		keys.IDs = append(keys.IDs, id)
+	}
 	for _, ch := range changes {
 		if ch.Kind == schema.ChangeGone {
 			gone = append(gone, ch)
-			keys.ExternalIDs = append(keys.ExternalIDs, uuidForms(ch.UUID)...)
+			keys.ExternalIDs = append(keys.ExternalIDs, ch.UUID)
 			if ch.Entry.DN != "" {
 				keys.DNs = append(keys.DNs, NormalizeDN(ch.Entry.DN))
 			}
@@ -185,6 +191,7 @@ func readUsers(ctx context.Context, cs ChangeStore, settings *schema.Settings, c
 				c.keys[keyMember] = foldKey(u.MemberKey)
 			}
 		}
+		c.uuid = ch.UUID
 		d.cands = append(d.cands, c)
 		keys.ExternalIDs = append(keys.ExternalIDs, c.keys[keyExternalID])
 		keys.DNs = append(keys.DNs, c.keys[keyDN])
@@ -201,7 +208,9 @@ func readUsers(ctx context.Context, cs ChangeStore, settings *schema.Settings, c
 	}
 	sort.Slice(rows, func(i, j int) bool { return rows[i].ID < rows[j].ID })
 	d.rows, d.touched = rows, make([]bool, len(rows))
+	byID := map[string]storedID{}
 	for i := range rows {
+		byID[rows[i].ID] = storedID(i)
 		if rows[i].ExternalID != "" {
 			d.byExt[rows[i].ExternalID] = storedID(i)
 		}
@@ -217,13 +226,15 @@ func readUsers(ctx context.Context, cs ChangeStore, settings *schema.Settings, c
 		dnTaken[c.keys[keyDN]] = true
 	}
 	for _, ch := range gone {
-		matched := false
-		for _, ext := range uuidForms(ch.UUID) {
-			if s, ok := d.byExt[ext]; ok {
-				d.touched[s], matched = true, true
-			}
+		// By externalId, else by the UUID a pass recorded, else by DN.
+		s, ok := d.byExt[ch.UUID]
+		if !ok || ch.UUID == "" {
+			s, ok = byID[byUUID[ch.UUID]]
 		}
-		if s, ok := d.byDN[NormalizeDN(ch.Entry.DN)]; ok && !matched && ch.Entry.DN != "" {
+		if !ok && ch.Entry.DN != "" {
+			s, ok = d.byDN[NormalizeDN(ch.Entry.DN)]
+		}
+		if ok {
 			d.touched[s] = true
 		}
 	}
@@ -462,6 +473,9 @@ func (w *deltaWorld) users(ctx context.Context) error {
 		}
 		w.userID[candID(c)] = row.ID
 		w.changedRows[row.ID] = row
+		if cand.uuid != "" && cand.uuid != cand.keys[keyExternalID] {
+			w.dp.state.UUIDs = append(w.dp.state.UUIDs, UUIDRef{Type: MemberUser, UUID: cand.uuid, ID: row.ID})
+		}
 	}
 	for c := 0; c < d.changedN; c++ {
 		w.dp.state.Unskipped = append(w.dp.state.Unskipped, d.cands[c].keys[keyDN])

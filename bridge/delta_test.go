@@ -22,12 +22,13 @@ import (
 // (Gone) since the previous content, with a position that counts log
 // entries. Real directories are covered by ldapsource's sources.
 type fakeChanges struct {
-	mu      sync.Mutex
-	dir     *bridgetest.Directory
-	users   map[string]*schema.Entry // by entryUUID
-	groups  map[string]*schema.Entry
-	log     []schema.Change
-	expired bool // Changes answers ErrPositionExpired
+	mu       sync.Mutex
+	dir      *bridgetest.Directory
+	users    map[string]*schema.Entry // by entryUUID
+	groups   map[string]*schema.Entry
+	log      []schema.Change
+	expired  bool // Changes answers ErrPositionExpired
+	uuidOnly bool // a deletion names the entry by UUID alone, as syncprov's session log does
 }
 
 func newFakeChanges() *fakeChanges {
@@ -56,7 +57,11 @@ func (f *fakeChanges) set(users, groups []*schema.Entry) {
 		}
 		sort.Strings(gone)
 		for _, id := range gone {
-			f.log = append(f.log, schema.Change{Kind: schema.ChangeGone, Group: group, UUID: id, Entry: &schema.Entry{DN: old[id].DN}})
+			e := &schema.Entry{DN: old[id].DN}
+			if f.uuidOnly {
+				e.DN = ""
+			}
+			f.log = append(f.log, schema.Change{Kind: schema.ChangeGone, Group: group, UUID: id, Entry: e})
 		}
 		return next
 	}
@@ -441,5 +446,35 @@ func TestChangedPassInMemberUidMode(t *testing.T) {
 				t.Fatalf("after the pass the store serves\n%s\nwant (a full sync)\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 			}
 		})
+	}
+}
+
+// TestDeletionByUUIDAloneWithAnotherExternalID: with externalId mapped to an
+// attribute other than the directory's UUID, a deletion named by UUID alone
+// finds the user and the group by the UUID a pass recorded when it saw them.
+func TestDeletionByUUIDAloneWithAnotherExternalID(t *testing.T) {
+	users := []*schema.Entry{duser("u1", "ann", "employeeNumber: 1"), duser("u2", "bob", "employeeNumber: 2")}
+	groups := []*schema.Entry{dgroup("g1", "eng", "employeeNumber: 10", member("ann")), dgroup("g2", "ops", "employeeNumber: 20", member("bob"))}
+	e := newDeltaEnvWith(t, users, groups)
+	e.set.Users.Attributes.ExternalID, e.set.Groups.Attributes.ExternalID = "employeeNumber", "employeeNumber"
+	if r := e.full(t); r.Status != bridge.StatusSucceeded {
+		t.Fatalf("full sync: %+v", r)
+	}
+	e.f.uuidOnly = true
+	// A pass sees ann and ops change: it records their UUIDs.
+	users[0] = duser("u1", "ann", "employeeNumber: 1", "mail: ann@new")
+	groups[1] = dgroup("g2", "ops", "employeeNumber: 20", member("bob"), member("ann"))
+	e.f.set(users, groups)
+	if res := e.pass(t); len(res.Runs) != 1 {
+		t.Fatalf("pass: %+v", res)
+	}
+	// Then both go, named by UUID alone.
+	e.f.set(users[1:], groups[:1])
+	res := e.pass(t)
+	if len(res.Runs) != 1 || res.Runs[0].UsersDeleted != 1 || res.Runs[0].GroupsDeleted != 1 {
+		t.Fatalf("deletions by UUID: %+v", res.Runs)
+	}
+	if got, want := served(t, e.db), fullOf(t, e.f, e.set); !reflect.DeepEqual(got, want) {
+		t.Fatalf("served\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }

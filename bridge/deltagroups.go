@@ -23,6 +23,7 @@ type groupWorld struct {
 	gr       *groupRead // cands[:changedN] are the changed entries
 	changedN int
 	touched  map[storedID]bool // stored groups a change names (or displaces)
+	uuids    []string          // the directory UUIDs of gr.cands[:changedN]
 	side     *groupSide
 }
 
@@ -38,9 +39,20 @@ func readGroupWorld(ctx context.Context, cs ChangeStore, settings *schema.Settin
 		return nil, fmt.Errorf("read the stored groups: %w", err)
 	}
 	sort.Slice(g.rows, func(i, j int) bool { return g.rows[i].ID < g.rows[j].ID })
-	byExt, byDN := map[string]storedID{}, map[string]storedID{}
+	var goneUUIDs []string
+	for _, ch := range changes {
+		if ch.Kind == schema.ChangeGone && ch.UUID != "" {
+			goneUUIDs = append(goneUUIDs, ch.UUID)
+		}
+	}
+	byUUID, err := cs.IDsByUUID(ctx, MemberGroup, goneUUIDs)
+	if err != nil {
+		return nil, err
+	}
+	byExt, byDN, byID := map[string]storedID{}, map[string]storedID{}, map[string]storedID{}
 	for i := range g.rows {
 		r := &g.rows[i]
+		byID[r.ID] = storedID(i)
 		g.snap.Groups = append(g.snap.Groups, StoredGroup{ID: r.ID, ExternalID: r.ExternalID, DNNorm: r.DNNorm,
 			NameNorm: r.NameNorm, Hash: r.Hash, MembersHash: r.MembersHash, Created: r.Created})
 		if r.ExternalID != "" {
@@ -52,13 +64,15 @@ func readGroupWorld(ctx context.Context, cs ChangeStore, settings *schema.Settin
 	dnTaken := map[string]bool{}
 	for _, ch := range changes {
 		if ch.Kind == schema.ChangeGone {
-			matched := false
-			for _, ext := range uuidForms(ch.UUID) {
-				if s, ok := byExt[ext]; ok {
-					g.touched[s], matched = true, true
-				}
+			// By externalId, else by the UUID a pass recorded, else by DN.
+			s, ok := byExt[ch.UUID]
+			if !ok || ch.UUID == "" {
+				s, ok = byID[byUUID[ch.UUID]]
 			}
-			if s, ok := byDN[NormalizeDN(ch.Entry.DN)]; ok && !matched && ch.Entry.DN != "" {
+			if !ok && ch.Entry.DN != "" {
+				s, ok = byDN[NormalizeDN(ch.Entry.DN)]
+			}
+			if ok {
 				g.touched[s] = true
 			}
 			continue
@@ -80,6 +94,7 @@ func readGroupWorld(ctx context.Context, cs ChangeStore, settings *schema.Settin
 		}
 		dnTaken[dn] = true
 		g.gr.cands = append(g.gr.cands, gc)
+		g.uuids = append(g.uuids, ch.UUID)
 	}
 	g.changedN = len(g.gr.cands)
 	for i := range g.rows {

@@ -68,6 +68,9 @@ func (w *deltaWorld) groupChanges() *memberPass {
 		st.UnskippedGroups = append(st.UnskippedGroups, g.gr.cands[c].g.dnNorm)
 		if i, ok := g.kept(c); ok {
 			mp.changed[i] = true
+			if u := g.uuids[c]; u != "" && u != g.side.groups[i].ExternalID {
+				st.UUIDs = append(st.UUIDs, UUIDRef{Type: MemberGroup, UUID: u, ID: g.side.groups[i].id})
+			}
 		}
 	}
 	for s := range g.rows {

@@ -80,7 +80,7 @@ func (db *DB) UsersByKeys(ctx context.Context, k bridge.UserKeys) ([]bridge.User
 	for _, c := range []struct {
 		col  string
 		vals []string
-	}{{"external_id", k.ExternalIDs}, {"dn_norm", k.DNs}, {"user_name_norm", k.Names},
+	}{{"id", k.IDs}, {"external_id", k.ExternalIDs}, {"dn_norm", k.DNs}, {"user_name_norm", k.Names},
 		{lowerFunc + "(trim(member_key))", k.MemberKeys}} {
 		vals := nonEmpty(c.vals)
 		if len(vals) == 0 {
@@ -208,6 +208,27 @@ func (db *DB) SkippedEntries(ctx context.Context) ([]bridge.SkippedKeys, error) 
 	return out, nil
 }
 
+// IDsByUUID returns the resources of type typ recorded for these directory UUIDs.
+func (db *DB) IDsByUUID(ctx context.Context, typ string, uuids []string) (map[string]string, error) {
+	out := map[string]string{}
+	if len(uuids) == 0 {
+		return out, nil
+	}
+	err := eachRowDB(ctx, db.r, `SELECT uuid, resource_id FROM directory_uuids
+		WHERE resource_type = ? AND uuid IN (SELECT value FROM json_each(?))`, func(r *sql.Rows) error {
+		var u, id string
+		if err := r.Scan(&u, &id); err != nil {
+			return err
+		}
+		out[u] = id
+		return nil
+	}, typ, idsJSON(uuids))
+	if err != nil {
+		return nil, fmt.Errorf("read directory UUIDs: %w", err)
+	}
+	return out, nil
+}
+
 // SaveChangeState writes st in the run's transaction (see bridge.ChangeState).
 func (t *runTx) SaveChangeState(st *bridge.ChangeState) error {
 	if t.done {
@@ -258,6 +279,12 @@ func (t *runTx) SaveChangeState(st *bridge.ChangeState) error {
 		}
 		if err := b.flush(); err != nil {
 			return fmt.Errorf("save the change state: dangling members: %w", err)
+		}
+	}
+	for _, u := range st.UUIDs {
+		if err := exec("directory UUID", `INSERT OR REPLACE INTO directory_uuids (resource_type, uuid, resource_id)
+			VALUES (?, ?, ?)`, u.Type, u.UUID, u.ID); err != nil {
+			return err
 		}
 	}
 	if st.Position == nil {

@@ -179,5 +179,12 @@ CREATE TABLE dangling_members (
 	PRIMARY KEY (group_id, ref)
 ) WITHOUT ROWID;
 CREATE INDEX dangling_members_ref ON dangling_members(ref);
+-- Directory UUIDs of entries whose externalId is something else, as passes saw them.
+CREATE TABLE directory_uuids (
+	resource_type TEXT NOT NULL CHECK (resource_type IN ('User', 'Group')),
+	uuid          TEXT NOT NULL,
+	resource_id   TEXT NOT NULL,
+	PRIMARY KEY (resource_type, uuid)
+) WITHOUT ROWID;
 `,
 }
