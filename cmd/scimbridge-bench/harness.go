@@ -291,6 +291,15 @@ func benchPush(ctx context.Context, cfg config, d *directory, settings *schema.S
 		return pr, err
 	}
 	logf("push of 1 changed user: %v", pr.oneChangeReqs)
+
+	// 9b. The live stream pushing to the same scoped target (issue 15).
+	if pr.live, err = benchLivePush(ctx, ps, mainDB, d, leaf, target); err != nil {
+		pr.liveErr = err.Error()
+		logf("live with push: %v", err)
+	} else {
+		sorted := slices.Sorted(slices.Values(pr.live))
+		logf("live with push: %d changes, p50 %v p99 %v", len(sorted), pct(sorted, 50), pct(sorted, 99))
+	}
 	return pr, nil
 }
 

@@ -12,7 +12,9 @@
 //  5. the peak RSS of those syncs, each run in a child process;
 //  6. SCIM userName eq lookups and a full walk of /Users;
 //  7. the initial push of 10,000 users to a SCIMMY target at concurrency 1
-//     and 4, and the requests one changed user causes.
+//     and 4, and the requests one changed user causes;
+//  8. a changed-entries pass with 10 changes, against a full sync (issue 15);
+//  9. live changes, LDAP modify → served by the store, and (9b) → at the push target.
 //
 // It prints one markdown table and writes it, with the machine's
 // description, to bench/results/latest.md.

@@ -172,6 +172,7 @@ func (r *results) rows() []row {
 		fmt.Sprintf("requests: %s (sync found %d change, %s); target scoped to %s (%d requests to set up)",
 			counts(p.oneChangeReqs), p.oneChangeSync.changesFound(), ms(p.oneChangeSync.duration()), p.scopeGroup, p.scopeInitial.Sent),
 		"1 request (PATCH /Users)", mark(oneOK)})
+	rs = append(rs, livePushRow(p))
 	return rs
 }
 
