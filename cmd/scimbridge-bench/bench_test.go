@@ -125,12 +125,21 @@ func TestSmoke(t *testing.T) {
 		t.Errorf("one change: requests %v, sync %+v", p.oneChangeReqs, p.oneChangeSync.Summary)
 	}
 
+	c := res.changedR
+	if c.err != "" || c.passFull != "" || fmt.Sprint(c.passUpdated) != "[10 10 10 10 10]" || len(c.live) != liveChanges || c.liveState != "connected" {
+		t.Errorf("changed-entries rows: err %q, full sync %q, updated %v, %d live changes (%s)", c.err, c.passFull, c.passUpdated, len(c.live), c.liveState)
+	}
+	if p.liveErr != "" || len(p.live) == 0 {
+		t.Errorf("live with push: %q, %d changes", p.liveErr, len(p.live))
+	}
+
 	md := res.markdown("test machine")
 	for _, want := range []string{"| 1 | `ldapsearch -E pr=1000/noprompt`", "| 1b | raw read with go-ldap", "| 1c | raw read with ldapsource's bulk path",
 		`shape "deep": 2%/4%/9%/85%`, "| 2 | first full sync", "| 3 | second full sync, no change",
 		"rows written: 0; changes found: 0", "| 4 | full sync after changing 1% of users (20 mails)", "changes found: 20",
 		"| 5 | peak RSS", "| 6a | SCIM GET", "| 6b | SCIM full walk", "| 6c.1 | SCIM GET /Users?count=100&filter=`groups.display co", "| 6d | SCIM userName eq while 4 clients", "| 7 (c=1) | initial push of 500 users",
-		"| 7 (c=4) |", "requests: PATCH /Users ×1", "Machine: test machine"} {
+		"| 7 (c=4) |", "requests: PATCH /Users ×1", "| 8 | changed-entries pass with 10 changes on the 2000-user store",
+		"| 9 | live (syncrepl): 100 mail changes", "| 9b | live (syncrepl) with push:", "Machine: test machine"} {
 		if !strings.Contains(md, want) {
 			t.Errorf("report lacks %q:\n%s", want, md)
 		}
