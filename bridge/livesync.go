@@ -25,6 +25,7 @@ type LiveStatus struct {
 	// Note says in words what the state means, e.g. that the directory has
 	// no change stream and is polled instead.
 	Note         string     `json:"note,omitempty"`
+	// LastChangeAt is when the last batch that changed something was applied.
 	LastChangeAt *time.Time `json:"lastChangeAt"`
 	// LagMs is how long the last batch took from its arrival to its commit.
 	LagMs     int64  `json:"lagMs"`
@@ -197,8 +198,10 @@ func (l *Live) once(ctx context.Context) error {
 			return err
 		}
 		pos = b.Position
-		done := timeNow()
-		l.set(func(st *LiveStatus) { st.LastChangeAt, st.LagMs = &done, done.Sub(arrived).Milliseconds() })
+		if r != nil { // a batch that changed nothing is no change applied
+			done := timeNow()
+			l.set(func(st *LiveStatus) { st.LastChangeAt, st.LagMs = &done, done.Sub(arrived).Milliseconds() })
+		}
 		return nil
 	})
 	var nf *needFull

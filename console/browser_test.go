@@ -96,6 +96,7 @@ func startServer(t *testing.T, opts ...serverOption) *server {
 		dial = cfg.gate.Dialer(dial)
 	}
 	syncer := bridge.NewSyncer(db, dial, log)
+	syncer.SetChangeDialer(ldapsource.DialChanges) // as serve does
 	deps := adminapi.Deps{Key: key, Token: adminToken, SCIMTokens: []string{scimToken}, Logger: log, Store: db}
 	if cfg.push {
 		client := push.New(db, log)
@@ -127,10 +128,13 @@ func startServer(t *testing.T, opts ...serverOption) *server {
 
 // saveLDAPSettings stores the settings for the server's slapd, LDAP still
 // disabled, as a script would.
-func (s *server) saveLDAPSettings(t *testing.T) {
+func (s *server) saveLDAPSettings(t *testing.T, edit ...func(*schema.Settings)) {
 	t.Helper()
 	st := s.slapd.Settings()
 	st.Enabled = false
+	for _, f := range edit {
+		f(st)
+	}
 	doc, err := json.Marshal(st)
 	if err != nil {
 		t.Fatal(err)

@@ -19,6 +19,7 @@ import (
 	"github.com/scimbridge/scimbridge/internal/bridgetest"
 	"github.com/scimbridge/scimbridge/internal/scimmytest"
 	"github.com/scimbridge/scimbridge/internal/slapdtest"
+	"github.com/scimbridge/scimbridge/schema"
 )
 
 // TestAdminSetsUpLDAPInTheConsole walks IOMETE's "one single page" in a real
@@ -163,7 +164,7 @@ func TestAdminSetsUpLDAPInTheConsole(t *testing.T) {
 	}
 	b.noSecrets(secrets)
 	if got, want := b.terms("status-panel"), map[string]string{
-		"LDAP": "disabled", "Last run": "none yet", "Next run": "none scheduled", "Users": "0", "Groups": "0", "Push": "off",
+		"LDAP": "disabled", "Last run": "none yet", "Next run": "none scheduled", "Users": "0", "Groups": "0", "Push": "off", "Live changes": "off",
 	}; !reflect.DeepEqual(got, want) {
 		t.Errorf("status panel before enabling: %v, want %v", got, want)
 	}
@@ -518,4 +519,37 @@ func TestConsolePushesToASCIMTarget(t *testing.T) {
 	}
 	b.shotAt("06-push-report-view-1280", 1280, 900, "heading", "Report of run 1")
 	b.noPageErrors()
+}
+
+// TestStatusSaysWhenLiveChangesArePolled: with live changes on and a
+// directory that has no change stream (slapd without syncprov), the status
+// panel says the directory is polled instead, and why.
+func TestStatusSaysWhenLiveChangesArePolled(t *testing.T) {
+	srv := startServer(t)
+	srv.saveLDAPSettings(t, func(s *schema.Settings) { s.Sync.Live, s.Sync.LivePollSeconds = true, 2 })
+	b := startBrowser(t)
+	b.openSignedIn(srv)
+	if got := b.result("Enable LDAP", "LDAP result"); got != "LDAP enabled: syncs run on schedule (see Next run)." {
+		t.Fatalf("Enable LDAP: %q", got)
+	}
+	want := "polling (timestamps). the directory offers no change stream (OpenLDAP needs the syncprov overlay; Active Directory DirSync): " +
+		"modifyTimestamp is polled every 2 s, deletions are found by full syncs"
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		b.do(chromedp.Reload())
+		b.find("heading", "LDAP settings")
+		got, ok := "", false
+		for i := 0; i < 50 && !ok; i++ { // the panel fills once the status arrives
+			got, ok = b.terms("status-panel")["Live changes"]
+			time.Sleep(20 * time.Millisecond)
+		}
+		if got == want {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("Live changes says %q, want %q", got, want)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	b.shotBoth("09-live-polled")
 }

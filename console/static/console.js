@@ -460,6 +460,16 @@ async function refreshStatus() {
   if (r.status === 200) renderStatus(r.body);
 }
 
+// liveText says the live stream's state in words, with what it means.
+function liveText(l) {
+  if (!l || l.state === "off") return "off";
+  let t = l.state + (l.mechanism ? " (" + l.mechanism + ")" : "");
+  if (l.lastChangeAt) t += ", last change " + fmtTime(l.lastChangeAt) + ", lag " + l.lagMs + " ms";
+  if (l.note) t += ". " + l.note;
+  if (l.lastError) t += ". Last error: " + l.lastError;
+  return t;
+}
+
 function renderStatus(s) {
   ldapEnabled = !!s.enabled;
   $("toggle-ldap").textContent = ldapEnabled ? "Disable LDAP" : "Enable LDAP";
@@ -472,6 +482,7 @@ function renderStatus(s) {
     ["Groups", String(s.groups)],
     ["Push", !s.pushEnabled ? "off" : s.push
       ? s.push.pendingChanges + " changes to send, " + s.push.pending + " pending, " + s.push.failed + " failed" : "on"],
+    ["Live changes", liveText(s.live)],
   ];
   $("status-panel").replaceChildren(...rows.flatMap(([k, v]) => [el("dt", {text: k}), el("dd", {text: v})]));
 }
