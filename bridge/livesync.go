@@ -24,7 +24,7 @@ type LiveStatus struct {
 	Mechanism string `json:"mechanism"`
 	// Note says in words what the state means, e.g. that the directory has
 	// no change stream and is polled instead.
-	Note         string     `json:"note,omitempty"`
+	Note string `json:"note,omitempty"`
 	// LastChangeAt is when the last batch that changed something was applied.
 	LastChangeAt *time.Time `json:"lastChangeAt"`
 	// LagMs is how long the last batch took from its arrival to its commit.
