@@ -37,6 +37,8 @@ func cmdSync(ctx context.Context, args []string, stdout, stderr io.Writer, log *
 		return err
 	}
 	syncer := bridge.NewSyncer(st, ldapsource.Dial, log)
+	// A full sync with change tracking on stores the position passes resume from.
+	syncer.SetChangeDialer(ldapsource.DialChanges)
 	if settings.Push.Enabled {
 		syncer.SetPusher(push.New(st, log))
 	}
@@ -44,7 +46,6 @@ func cmdSync(ctx context.Context, args []string, stdout, stderr io.Writer, log *
 		if *dryRun {
 			return &exitError{code: 2, msg: "--changed and --dry-run cannot be combined"}
 		}
-		syncer.SetChangeDialer(ldapsource.DialChanges)
 		return changedPass(ctx, syncer, settings, *allowDeletes, stdout)
 	}
 	r, err := syncer.Run(ctx, settings, bridge.Options{Trigger: bridge.TriggerManual, DryRun: *dryRun, AllowDeletes: *allowDeletes})
