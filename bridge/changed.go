@@ -123,15 +123,20 @@ func (s *Syncer) RunChanged(ctx context.Context, settings *schema.Settings, opt 
 	case mech != src.Mechanism():
 		reason = fmt.Sprintf("the saved change position is %s's, the directory now offers %s: a full sync takes a new one", mech, src.Mechanism())
 	default:
+		cur := pos // the stored position
 		err = src.Changes(ctx, pos, false, func(b schema.ChangeBatch) error {
 			res.Batches++
 			res.Changes += len(b.Changes)
-			r, err := s.applyBatch(ctx, cs, settings, src.Mechanism(), b, opt)
+			r, err := s.applyBatch(ctx, cs, settings, src.Mechanism(), cur, b, opt)
 			if r != nil {
 				res.Runs = append(res.Runs, r)
 			}
+			if err == nil && len(b.Changes) > 0 {
+				cur = b.Position
+			}
 			return err
 		})
+		pos = cur
 		var nf *needFull
 		switch {
 		case err == nil:
@@ -173,10 +178,11 @@ func (s *Syncer) fullInstead(ctx context.Context, settings *schema.Settings, opt
 var errHeld = errors.New("held by deletion safety")
 
 // applyBatch applies one batch of changes with its position, in one
-// transaction. An empty batch writes nothing; a batch that changes nothing
-// stores only its position; else it is one run in the history, pushed at
+// transaction; from is the stored position it follows. An empty batch
+// writes nothing; a batch that changes nothing stores only its position
+// (nothing when that is from); else it is one run in the history, pushed at
 // once. It returns that run, if any.
-func (s *Syncer) applyBatch(ctx context.Context, cs ChangeStore, settings *schema.Settings, mech string, b schema.ChangeBatch, opt Options) (*Report, error) {
+func (s *Syncer) applyBatch(ctx context.Context, cs ChangeStore, settings *schema.Settings, mech string, from []byte, b schema.ChangeBatch, opt Options) (*Report, error) {
 	if len(b.Changes) == 0 {
 		return nil, nil
 	}
@@ -201,6 +207,12 @@ func (s *Syncer) applyBatch(ctx context.Context, cs ChangeStore, settings *schem
 	}
 	dp.state.Position, dp.state.Mechanism = b.Position, mech
 	if dp.p.Empty() {
+		// Entries delivered again (a timestamp pass's overlap window) that
+		// change nothing at a position already stored: nothing to write.
+		st := dp.state
+		if bytes.Equal(b.Position, from) && len(st.Skipped)+len(st.Unskipped)+len(st.UnskippedGroups)+len(st.DanglingGroups)+len(st.UUIDs) == 0 {
+			return nil, nil
+		}
 		return nil, s.saveState(ctx, dp, nil)
 	}
 	if err := s.store.StartRun(ctx, r); err != nil {

@@ -361,6 +361,7 @@ func (s *Syncer) planDelta(ctx context.Context, cs ChangeStore, settings *schema
 		return nil, err
 	}
 	w.finish(r)
+	dp.state.Unskipped, dp.state.UnskippedGroups = skippedOnly(skipped, false, dp.state.Unskipped), skippedOnly(skipped, true, dp.state.UnskippedGroups)
 	r.Users, r.Groups = len(userChanges), len(groupChanges)
 	if held := deltaHold(dp.p, settings, opt); held != "" {
 		r.Status, r.Error = StatusHeld, held
@@ -370,6 +371,23 @@ func (s *Syncer) planDelta(ctx context.Context, cs ChangeStore, settings *schema
 		return nil, err
 	}
 	return dp, nil
+}
+
+// skippedOnly keeps the DNs of dns that are stored as skipped (users, or groups).
+func skippedOnly(skipped []SkippedKeys, group bool, dns []string) []string {
+	set := map[string]bool{}
+	for _, k := range skipped {
+		if k.Group == group {
+			set[k.DNNorm] = true
+		}
+	}
+	var out []string
+	for _, dn := range dns {
+		if set[dn] {
+			out = append(out, dn)
+		}
+	}
+	return out
 }
 
 // deltaHold says why deletion safety holds a pass, or "".

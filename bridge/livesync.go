@@ -185,7 +185,7 @@ func (l *Live) once(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		r, err := l.s.applyBatch(ctx, cs, settings, mech, b, opt)
+		r, err := l.s.applyBatch(ctx, cs, settings, mech, pos, b, opt)
 		unlock()
 		if r != nil && l.OnRun != nil {
 			l.OnRun(r)
