@@ -152,35 +152,19 @@ func (w *deltaWorld) moved(touchedGroups []string, changed map[int]bool) []strin
 
 // groupRow adds processed group i to the plan when it changed.
 func (w *deltaWorld) groupRow(i int, changed bool, ms []Member) {
-	g, p := w.g, w.dp.p
+	g := w.g
 	grp := &g.side.groups[i]
-	s := g.side.stored[i]
 	row := GroupRow{ID: grp.id, ExternalID: grp.ExternalID, DN: grp.DN, DNNorm: grp.dnNorm, Name: grp.Name,
 		NameNorm: grp.nameNorm, Hash: w.h.group(grp), MembersHash: w.h.members(ms), Created: w.now, LastModified: w.now}
+	var old *StoredGroup
+	if s := g.side.stored[i]; s != noStored {
+		old = &g.snap.Groups[s]
+		if !changed {
+			row.Hash = old.Hash
+		}
+	}
 	row.Version = w.h.version(row.Hash, row.MembersHash)
-	if s == noStored {
-		p.CreateGroups = append(p.CreateGroups, row)
-		p.GroupMembers[row.ID] = ms
-		p.Changes = append(p.Changes, Change{ResourceType: MemberGroup, ResourceID: row.ID, Op: OpCreate, Name: row.Name})
-		return
-	}
-	old := &g.snap.Groups[s]
-	if !changed {
-		row.Hash = old.Hash
-		row.Version = w.h.version(row.Hash, row.MembersHash)
-	}
-	if old.Hash == row.Hash && old.MembersHash == row.MembersHash {
-		return
-	}
-	row.Created = old.Created
-	p.UpdateGroups = append(p.UpdateGroups, row)
-	if old.Hash != row.Hash {
-		p.Changes = append(p.Changes, Change{ResourceType: MemberGroup, ResourceID: row.ID, Op: OpUpdate, Name: row.Name})
-	}
-	if old.MembersHash != row.MembersHash {
-		p.GroupMembers[row.ID] = ms
-		p.Changes = append(p.Changes, Change{ResourceType: MemberGroup, ResourceID: row.ID, Op: OpMembers, Name: row.Name})
-	}
+	planGroup(w.dp.p, row, ms, old)
 }
 
 func sortedSet(m map[string]bool) []string {

@@ -216,6 +216,30 @@ func (b byGroupDN) Swap(i, j int) {
 	b.stored[i], b.stored[j] = b.stored[j], b.stored[i]
 }
 
+// planGroup adds group row with its direct members to p: a create when old
+// (its stored group) is nil, else an update when its attributes or members
+// changed.
+func planGroup(p *Plan, row GroupRow, members []Member, old *StoredGroup) {
+	if old == nil {
+		p.CreateGroups = append(p.CreateGroups, row)
+		p.GroupMembers[row.ID] = members
+		p.Changes = append(p.Changes, Change{ResourceType: MemberGroup, ResourceID: row.ID, Op: OpCreate, Name: row.Name})
+		return
+	}
+	if old.Hash == row.Hash && old.MembersHash == row.MembersHash {
+		return
+	}
+	row.Created = old.Created
+	p.UpdateGroups = append(p.UpdateGroups, row)
+	if old.Hash != row.Hash {
+		p.Changes = append(p.Changes, Change{ResourceType: MemberGroup, ResourceID: row.ID, Op: OpUpdate, Name: row.Name})
+	}
+	if old.MembersHash != row.MembersHash {
+		p.GroupMembers[row.ID] = members
+		p.Changes = append(p.Changes, Change{ResourceType: MemberGroup, ResourceID: row.ID, Op: OpMembers, Name: row.Name})
+	}
+}
+
 // diffGroups adds the groups' part of the run to p once the users are
 // decided (members are user ids: userID maps a kept user candidate to its id).
 func diffGroups(p *Plan, side *groupSide, gi *groupIndex, snap *Snapshot, userID func(candID) string, now time.Time) {
@@ -226,26 +250,11 @@ func diffGroups(p *Plan, side *groupSide, gi *groupIndex, snap *Snapshot, userID
 		row := GroupRow{ID: g.id, ExternalID: g.ExternalID, DN: g.DN, DNNorm: g.dnNorm, Name: g.Name,
 			NameNorm: g.nameNorm, Hash: h.group(g), MembersHash: h.members(members), Created: now, LastModified: now}
 		row.Version = h.version(row.Hash, row.MembersHash)
-		si := side.stored[i]
-		if si == noStored {
-			p.CreateGroups = append(p.CreateGroups, row)
-			p.GroupMembers[row.ID] = members
-			p.Changes = append(p.Changes, Change{ResourceType: MemberGroup, ResourceID: row.ID, Op: OpCreate, Name: row.Name})
-			continue
+		var old *StoredGroup
+		if si := side.stored[i]; si != noStored {
+			old = &snap.Groups[si]
 		}
-		old := &snap.Groups[si]
-		if old.Hash == row.Hash && old.MembersHash == row.MembersHash {
-			continue
-		}
-		row.Created = old.Created
-		p.UpdateGroups = append(p.UpdateGroups, row)
-		if old.Hash != row.Hash {
-			p.Changes = append(p.Changes, Change{ResourceType: MemberGroup, ResourceID: row.ID, Op: OpUpdate, Name: row.Name})
-		}
-		if old.MembersHash != row.MembersHash {
-			p.GroupMembers[row.ID] = members
-			p.Changes = append(p.Changes, Change{ResourceType: MemberGroup, ResourceID: row.ID, Op: OpMembers, Name: row.Name})
-		}
+		planGroup(p, row, members, old)
 	}
 	for i := range snap.Groups {
 		g := &snap.Groups[i]
