@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -63,14 +62,7 @@ func changedChild(path, doc string) int {
 // created once in the change log (nothing lost, nothing applied twice).
 func TestChangedPassKilled(t *testing.T) {
 	srv := slapdtest.Start(t)
-	path := filepath.Join(t.TempDir(), "state.db")
-	db, err := store.Open(context.Background(), path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	sy := bridge.NewSyncer(db, ldapsource.Dial, quietLog())
-	sy.SetChangeDialer(ldapsource.DialChanges)
+	db, path, sy := changeSyncer(t)
 	set := srv.Settings()
 	set.Sync.ChangedSyncIntervalSeconds = 60
 	if r, err := sy.Run(context.Background(), set, bridge.Options{}); err != nil || r.Status != bridge.StatusSucceeded {

@@ -60,13 +60,7 @@ func TestChangedPassesOnSlapd(t *testing.T) {
 	} {
 		t.Run(mode.name, func(t *testing.T) {
 			srv := slapdtest.Start(t, mode.opts...)
-			db, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "state.db"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { db.Close() })
-			sy := bridge.NewSyncer(db, ldapsource.Dial, quietLog())
-			sy.SetChangeDialer(ldapsource.DialChanges)
+			db, _, sy := changeSyncer(t)
 			set := srv.Settings()
 			set.Sync.ChangedSyncIntervalSeconds, set.Sync.Live = 60, mode.live
 			if r, err := sy.Run(context.Background(), set, bridge.Options{}); err != nil || r.Status != bridge.StatusSucceeded {
@@ -119,6 +113,21 @@ func TestChangedPassesOnSlapd(t *testing.T) {
 			}
 		})
 	}
+}
+
+// changeSyncer is a real SQLite store (and its path) and a Syncer that
+// reads the directory with ldapsource, changes included.
+func changeSyncer(t *testing.T) (*store.DB, string, *bridge.Syncer) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "state.db")
+	db, err := store.Open(context.Background(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	sy := bridge.NewSyncer(db, ldapsource.Dial, quietLog())
+	sy.SetChangeDialer(ldapsource.DialChanges)
+	return db, path, sy
 }
 
 // fullOfSlapd is what a full sync of srv gives on a new store.

@@ -2,7 +2,6 @@ package bridge_test
 
 import (
 	"context"
-	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -10,7 +9,6 @@ import (
 
 	"github.com/scimbridge/scimbridge/bridge"
 	"github.com/scimbridge/scimbridge/internal/slapdtest"
-	"github.com/scimbridge/scimbridge/ldapsource"
 	"github.com/scimbridge/scimbridge/schema"
 	"github.com/scimbridge/scimbridge/store"
 )
@@ -21,14 +19,7 @@ import (
 // slapd restarts without losing or repeating a change.
 func TestLiveStreamOnSlapd(t *testing.T) {
 	srv := slapdtest.Start(t, slapdtest.WithSyncprov())
-	path := filepath.Join(t.TempDir(), "state.db")
-	db, err := store.Open(context.Background(), path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	sy := bridge.NewSyncer(db, ldapsource.Dial, quietLog())
-	sy.SetChangeDialer(ldapsource.DialChanges)
+	db, path, sy := changeSyncer(t)
 	set := srv.Settings()
 	set.Sync.Live = true
 	live := bridge.NewLive(sy, func(context.Context) (*schema.Settings, error) { s := *set; return &s, nil })
@@ -145,13 +136,7 @@ func storeMarks(t *testing.T, path string) [3]string {
 // polling modifyTimestamp, says so in its status, and still applies changes.
 func TestLiveWithoutAStreamPolls(t *testing.T) {
 	srv := slapdtest.Start(t)
-	db, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "state.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	sy := bridge.NewSyncer(db, ldapsource.Dial, quietLog())
-	sy.SetChangeDialer(ldapsource.DialChanges)
+	db, _, sy := changeSyncer(t)
 	set := srv.Settings()
 	set.Sync.Live, set.Sync.LivePollSeconds = true, 1
 	live := bridge.NewLive(sy, func(context.Context) (*schema.Settings, error) { s := *set; return &s, nil })
