@@ -73,13 +73,18 @@ func pageIn(ctx context.Context, tx *sql.Tx, q Query, users bool, idCol string) 
 			err = tx.QueryRowContext(ctx, query, args...).Scan(&n)
 			return n, err
 		}
+		// query yields one column, id.
+		c.listIDs = func(query string, args []any) (ids string, err error) {
+			err = tx.QueryRowContext(ctx, "SELECT coalesce(json_group_array(id), '[]') FROM ("+query+")", args...).Scan(&ids)
+			return ids, err
+		}
 	}
 	where = "1"
 	if q.Filter != nil {
 		if err = CheckFilter(q.Filter, users); err != nil {
 			return "", nil, "", 0, 0, err
 		}
-		if where, err = c.where(q.Filter); err != nil {
+		if where, err = c.where(c.foldOr(q.Filter)); err != nil {
 			return "", nil, "", 0, 0, err
 		}
 	}
@@ -213,15 +218,15 @@ func loadGroups(ctx context.Context, tx *sql.Tx, users []UserResource) error {
 // them q selects (with their direct members when q.WithMembers). An invalid
 // filter or sort attribute gives an error wrapping ErrBadFilter.
 func (db *DB) ListGroups(ctx context.Context, q Query) (total int, groups []GroupResource, err error) {
-	where, args, order, limit, offset, err := page(q, false, "g.id")
-	if err != nil {
-		return 0, nil, fmt.Errorf("list groups: %w", err)
-	}
 	tx, err := db.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
 		return 0, nil, fmt.Errorf("list groups: %w", err)
 	}
 	defer tx.Rollback()
+	where, args, order, limit, offset, err := pageIn(ctx, tx, q, false, "g.id")
+	if err != nil {
+		return 0, nil, fmt.Errorf("list groups: %w", err)
+	}
 	total, groups, err = listPage(ctx, db, tx, groupSelect, "groups g", "g.id", where, args, order, limit, offset, scanGroup,
 		func(g *GroupResource) string { return g.ID })
 	if err != nil {
