@@ -225,7 +225,7 @@ func groupsOfUser(c *compiler, cond string, args []any, typed bool) (string, []a
 // groupsAndNested lists the groups matching cond and the groups nested in them.
 func groupsAndNested(cond string, args []any) (string, []any) {
 	return "SELECT g.id FROM groups g WHERE " + cond +
-		" UNION ALL SELECT c.group_id FROM groups g CROSS JOIN group_closure c ON c.ancestor_id = g.id WHERE " + cond,
+			" UNION ALL SELECT c.group_id FROM groups g CROSS JOIN group_closure c ON c.ancestor_id = g.id WHERE " + cond,
 		append(append([]any(nil), args...), args...)
 }
 
