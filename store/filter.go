@@ -183,8 +183,10 @@ func groupsMembers(cond string, args []any, typed bool) (string, []any) {
 // reading the list's groups' members instead. Without "type", those groups
 // are the matching ones and the groups nested in them; with it, a direct
 // group must match as 'direct', and an ancestor of a direct group that does
-// not list the user must match as 'indirect'; an arm whose list is empty
-// is left out.
+// not list the user must match as 'indirect' (whether it lists the user is
+// read from the user's entries of the member index, which the user's
+// groups were just read from, not from another place of the table); an arm
+// whose list is empty is left out.
 func groupsOfUser(c *compiler, cond string, args []any, typed bool) (string, []any, error) {
 	const own = "gm.member_id = u.id AND gm.member_type = 'User'"
 	if !typed {
@@ -197,7 +199,7 @@ func groupsOfUser(c *compiler, cond string, args []any, typed bool) (string, []a
 	indirect := func(cond string) string {
 		return "EXISTS (SELECT 1 FROM group_members gm CROSS JOIN group_closure c ON c.group_id = gm.group_id WHERE " + own +
 			" AND +c.ancestor_id IN (SELECT g.id FROM groups g WHERE " + cond + ")" +
-			" AND NOT EXISTS (SELECT 1 FROM group_members dm WHERE dm.group_id = c.ancestor_id AND dm.member_id = u.id))"
+			" AND NOT EXISTS (SELECT 1 FROM group_members dm WHERE dm.member_id = u.id AND dm.member_type = 'User' AND +dm.group_id = c.ancestor_id))"
 	}
 	var sql []string
 	var all []any
