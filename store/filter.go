@@ -193,30 +193,42 @@ func groupsOfUser(c *compiler, cond string, args []any, typed bool) (string, []a
 		list, largs := groupsAndNested(cond, args)
 		return "EXISTS (SELECT 1 FROM group_members gm WHERE " + own + " AND +gm.group_id IN (" + list + "))", largs, nil
 	}
-	direct := func(cond string) string {
-		return "EXISTS (SELECT 1 FROM group_members gm WHERE " + own + " AND +gm.group_id IN (SELECT g.id FROM groups g WHERE " + cond + "))"
-	}
-	indirect := func(cond string) string {
+	// in(id) is the condition that the group id matches cond as typed;
+	// "1" when every group does (groups.type eq "indirect"), which saves a
+	// lookup in the list for each of the user's groups.
+	arm := func(t string, in func(id string) string) string {
+		if t == "direct" {
+			return "EXISTS (SELECT 1 FROM group_members gm WHERE " + own + " AND " + in("+gm.group_id") + ")"
+		}
 		return "EXISTS (SELECT 1 FROM group_members gm CROSS JOIN group_closure c ON c.group_id = gm.group_id WHERE " + own +
-			" AND +c.ancestor_id IN (SELECT g.id FROM groups g WHERE " + cond + ")" +
+			" AND " + in("+c.ancestor_id") +
 			" AND NOT EXISTS (SELECT 1 FROM group_members dm WHERE dm.member_id = u.id AND dm.member_type = 'User' AND +dm.group_id = c.ancestor_id))"
 	}
 	var sql []string
 	var all []any
 	for _, t := range []string{"direct", "indirect"} {
 		typedCond := strings.ReplaceAll(cond, typeToken, "'"+t+"'")
-		n, err := c.count("SELECT 1 FROM groups g WHERE "+typedCond, args, 1)
+		inList := func(id string) string { return id + " IN (SELECT g.id FROM groups g WHERE " + typedCond + ")" }
+		if c.probe == nil {
+			sql, all = append(sql, arm(t, inList)), append(all, args...)
+			continue
+		}
+		some, err := c.count("SELECT 1 FROM groups g WHERE "+typedCond, args, 1)
 		if err != nil {
 			return "", nil, err
 		}
-		if n == 0 && c.probe != nil {
+		if some == 0 {
 			continue
 		}
-		arm, aargs := arms(cond, args, direct, t)
-		if t == "indirect" {
-			arm, aargs = arms(cond, args, indirect, t)
+		notAll, err := c.count("SELECT 1 FROM groups g WHERE coalesce(("+typedCond+"), 0) = 0", args, 1)
+		if err != nil {
+			return "", nil, err
 		}
-		sql, all = append(sql, arm), append(all, aargs...)
+		if notAll == 0 {
+			sql = append(sql, arm(t, func(string) string { return "1" }))
+			continue
+		}
+		sql, all = append(sql, arm(t, inList)), append(all, args...)
 	}
 	if len(sql) == 0 {
 		return "0", nil, nil
