@@ -107,7 +107,7 @@ func (d *dirSync) poll(ctx context.Context, cookie []byte, filter string, fn fun
 	for _, q := range d.queries {
 		attrs = append(attrs, q.attrs...)
 	}
-	attrs = attrList(append(attrs, "objectGUID", "isDeleted", "objectClass")...)
+	attrs = attrList(append(attrs, "objectGUID", "isDeleted", "objectClass", "name")...)
 	for {
 		if err := ctx.Err(); err != nil {
 			return nil, err
