@@ -193,24 +193,37 @@ func groupsOfUser(c *compiler, cond string, args []any, typed bool) (string, []a
 		list, largs := groupsAndNested(cond, args)
 		return "EXISTS (SELECT 1 FROM group_members gm WHERE " + own + " AND +gm.group_id IN (" + list + "))", largs, nil
 	}
-	// in(id) is the condition that the group id matches cond as typed;
-	// "1" when every group does (groups.type eq "indirect"), which saves a
-	// lookup in the list for each of the user's groups.
-	arm := func(t string, in func(id string) string) string {
+	// in(id) is the condition that the group id matches cond as typed, and
+	// uses how many times it holds cond; "1" when every group does
+	// (groups.type eq "indirect"), which saves a lookup in the list for each
+	// of the user's groups.
+	arm := func(t string, in func(id string) string, uses int) (string, int) {
 		if t == "direct" {
-			return "EXISTS (SELECT 1 FROM group_members gm WHERE " + own + " AND " + in("+gm.group_id") + ")"
+			return "EXISTS (SELECT 1 FROM group_members gm WHERE " + own + " AND " + in("+gm.group_id") + ")", uses
+		}
+		// A direct group none of whose ancestors match is passed over
+		// before its ancestors are read.
+		nested := ""
+		if uses > 0 {
+			nested = " AND +gm.group_id IN (SELECT na.group_id FROM group_closure na WHERE " + in("+na.ancestor_id") + ")"
 		}
 		return "EXISTS (SELECT 1 FROM group_members gm CROSS JOIN group_closure c ON c.group_id = gm.group_id WHERE " + own +
-			" AND " + in("+c.ancestor_id") +
-			" AND NOT EXISTS (SELECT 1 FROM group_members dm WHERE dm.member_id = u.id AND dm.member_type = 'User' AND +dm.group_id = c.ancestor_id))"
+			nested + " AND " + in("+c.ancestor_id") +
+			" AND NOT EXISTS (SELECT 1 FROM group_members dm WHERE dm.member_id = u.id AND dm.member_type = 'User' AND +dm.group_id = c.ancestor_id))", 2 * uses
 	}
 	var sql []string
 	var all []any
+	add := func(armSQL string, uses int) {
+		sql = append(sql, armSQL)
+		for range uses {
+			all = append(all, args...)
+		}
+	}
 	for _, t := range []string{"direct", "indirect"} {
 		typedCond := strings.ReplaceAll(cond, typeToken, "'"+t+"'")
 		inList := func(id string) string { return id + " IN (SELECT g.id FROM groups g WHERE " + typedCond + ")" }
 		if c.probe == nil {
-			sql, all = append(sql, arm(t, inList)), append(all, args...)
+			add(arm(t, inList, 1))
 			continue
 		}
 		some, err := c.count("SELECT 1 FROM groups g WHERE "+typedCond, args, 1)
@@ -225,10 +238,10 @@ func groupsOfUser(c *compiler, cond string, args []any, typed bool) (string, []a
 			return "", nil, err
 		}
 		if notAll == 0 {
-			sql = append(sql, arm(t, func(string) string { return "1" }))
+			add(arm(t, func(string) string { return "1" }, 0))
 			continue
 		}
-		sql, all = append(sql, arm(t, inList)), append(all, args...)
+		add(arm(t, inList, 1))
 	}
 	if len(sql) == 0 {
 		return "0", nil, nil
