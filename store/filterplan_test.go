@@ -4,6 +4,7 @@ import (
 	stdcmp "cmp"
 	"context"
 	"fmt"
+	mrand "math/rand/v2"
 	"slices"
 	"strings"
 	"testing"
@@ -179,6 +180,101 @@ func TestFilterPlansAgreeWithTheFilterSemantics(t *testing.T) {
 	}
 }
 
+// TestRandomFiltersAgreeWithTheFilterSemantics compares random filters
+// over the attributes compared without case (and the groups and members
+// conditions around them) with the filter evaluated in Go, in the spirit of
+// the test above but with values picked to meet LIKE's corners.
+func TestRandomFiltersAgreeWithTheFilterSemantics(t *testing.T) {
+	ctx := context.Background()
+	db := openTest(t)
+	p := corpPlan()
+	p.CreateUsers = p.CreateUsers[:300]
+	for gid, ms := range p.GroupMembers {
+		kept := ms[:0]
+		for _, m := range ms {
+			if m.Type == bridge.MemberGroup || slices.ContainsFunc(p.CreateUsers, func(u bridge.UserRow) bool { return u.ID == m.ID }) {
+				kept = append(kept, m)
+			}
+		}
+		p.GroupMembers[gid] = kept
+	}
+	mustApply(t, db, p)
+	_, allUsers, err := db.ListUsers(ctx, Query{Count: 10000, WithGroups: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, allGroups, err := db.ListGroups(ctx, Query{Count: 10000, WithMembers: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rng := mrand.New(mrand.NewPCG(14, 1))
+	values := []string{"", "a", "A", "k", "K", "\u212a", "i", "İ", "I", "ä", "Ä", "ë", "%", "_", "\\", "e_", "100%_", "zz", "Z",
+		"given", "GIVEN F", "family1", "group 00", "0", "7", "user0001", "@example.com", "EXAMPLE", "q0x", "ärger dave", "\u212aelvin"}
+	pick := func(xs []string) string { return xs[rng.IntN(len(xs))] }
+	ops := []string{"eq", "ne", "co", "sw", "ew"}
+	userAttrs := []string{"displayName", "name.givenName", "name.familyName", "name.formatted", "emails.value", "userName", "groups.display"}
+	var leaf func(users bool) *Expr
+	leaf = func(users bool) *Expr {
+		if !users {
+			attr := pick([]string{"displayName", "members.display", "members.type"})
+			return cmp(pick(ops), attr, pick(append(values, "User", "group")))
+		}
+		if rng.IntN(6) == 0 {
+			return anyOf("groups", and(cmp("eq", "type", pick([]string{"direct", "indirect"})), cmp(pick(ops), "display", pick(values))))
+		}
+		return cmp(pick(ops), pick(userAttrs), pick(values))
+	}
+	var gen func(users bool, depth int) *Expr
+	gen = func(users bool, depth int) *Expr {
+		switch n := rng.IntN(6); {
+		case depth > 2 || n < 3:
+			return leaf(users)
+		case n == 3:
+			return not(gen(users, depth+1))
+		case n == 4:
+			return and(gen(users, depth+1), gen(users, depth+1))
+		default:
+			return or(gen(users, depth+1), gen(users, depth+1))
+		}
+	}
+	for range 300 {
+		users := rng.IntN(3) > 0
+		f := gen(users, 0)
+		if CheckFilter(f, users) != nil {
+			continue
+		}
+		var want, got []string
+		var total int
+		if users {
+			for _, u := range allUsers {
+				if evalUser(f, &u) {
+					want = append(want, u.ID)
+				}
+			}
+			var us []UserResource
+			total, us, err = db.ListUsers(ctx, Query{Filter: f, Count: 10000})
+			got = userIDs(us)
+		} else {
+			for _, g := range allGroups {
+				if evalGroup(f, &g) {
+					want = append(want, g.ID)
+				}
+			}
+			var gs []GroupResource
+			total, gs, err = db.ListGroups(ctx, Query{Filter: f, Count: 10000})
+			got = groupIDs(gs)
+		}
+		if err != nil {
+			t.Fatalf("%s: %v", exprText(f), err)
+		}
+		if want == nil {
+			want = []string{}
+		}
+		equal(t, exprText(f)+": ids", got, want)
+		equal(t, exprText(f)+": total", total, len(want))
+	}
+}
+
 // TestFoldsToASCIIListsEveryRune: compareFolded relies on foldsToASCII
 // holding every rune beyond ASCII that strings.ToLower makes ASCII.
 func TestFoldsToASCIIListsEveryRune(t *testing.T) {
@@ -323,6 +419,10 @@ func evalUser(e *Expr, u *UserResource) bool {
 			return &element{text: u.UserName, present: true, fold: true}
 		case "displayname":
 			return new(textOf(u.DisplayName, true))
+		case "name.givenname":
+			return new(textOf(u.GivenName, true))
+		case "name.familyname":
+			return new(textOf(u.FamilyName, true))
 		case "name.formatted":
 			return new(textOf(strings.Trim(u.GivenName+" "+u.FamilyName, " "), true))
 		case "meta.lastmodified":
