@@ -243,32 +243,21 @@ func TestRandomFiltersAgreeWithTheFilterSemantics(t *testing.T) {
 		if CheckFilter(f, users) != nil {
 			continue
 		}
-		var want, got []string
+		want, got := []string{}, []string{}
 		var total int
 		if users {
-			for _, u := range allUsers {
-				if evalUser(f, &u) {
-					want = append(want, u.ID)
-				}
-			}
+			want = matching(allUsers, func(u *UserResource) bool { return evalUser(f, u) }, userIDs)
 			var us []UserResource
 			total, us, err = db.ListUsers(ctx, Query{Filter: f, Count: 10000})
 			got = userIDs(us)
 		} else {
-			for _, g := range allGroups {
-				if evalGroup(f, &g) {
-					want = append(want, g.ID)
-				}
-			}
+			want = matching(allGroups, func(g *GroupResource) bool { return evalGroup(f, g) }, groupIDs)
 			var gs []GroupResource
 			total, gs, err = db.ListGroups(ctx, Query{Filter: f, Count: 10000})
 			got = groupIDs(gs)
 		}
 		if err != nil {
 			t.Fatalf("%s: %v", exprText(f), err)
-		}
-		if want == nil {
-			want = []string{}
 		}
 		equal(t, exprText(f)+": ids", got, want)
 		equal(t, exprText(f)+": total", total, len(want))
@@ -285,6 +274,17 @@ func TestFoldsToASCIIListsEveryRune(t *testing.T) {
 		}
 	}
 	equal(t, "runes", string(got), foldsToASCII)
+}
+
+// matching returns the ids of the resources of all that eval holds for.
+func matching[T any](all []T, eval func(*T) bool, ids func([]T) []string) []string {
+	var out []T
+	for i := range all {
+		if eval(&all[i]) {
+			out = append(out, all[i])
+		}
+	}
+	return ids(out)
 }
 
 func pageOf[T any](all []T, q Query, key func(T) (id, sort string)) []T {
