@@ -65,13 +65,17 @@ func scanGroup(s scanner) (GroupResource, error) {
 const readMmap = 1 << 30
 
 // beginRead begins a read transaction for the SCIM server on a read
-// connection with the store file mapped; done ends it.
-func (db *DB) beginRead(ctx context.Context) (tx *sql.Tx, done func(), err error) {
+// connection, with the store file mapped when mapped is set (lists that
+// scan; a lookup by key spares the statement); done ends it.
+func (db *DB) beginRead(ctx context.Context, mapped bool) (tx *sql.Tx, done func(), err error) {
 	conn, err := db.r.Conn(ctx)
 	if err != nil {
 		return nil, nil, err
 	}
-	if _, err = conn.ExecContext(ctx, fmt.Sprintf("PRAGMA mmap_size = %d", readMmap)); err == nil {
+	if mapped {
+		_, err = conn.ExecContext(ctx, fmt.Sprintf("PRAGMA mmap_size = %d", readMmap))
+	}
+	if err == nil {
 		tx, err = conn.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	}
 	if err != nil {
@@ -172,7 +176,7 @@ func listPage[T any](ctx context.Context, db *DB, tx *sql.Tx, selectFrom, from, 
 // them q selects (with their groups when q.WithGroups). An invalid filter or
 // sort attribute gives an error wrapping ErrBadFilter.
 func (db *DB) ListUsers(ctx context.Context, q Query) (total int, users []UserResource, err error) {
-	tx, done, err := db.beginRead(ctx)
+	tx, done, err := db.beginRead(ctx, !q.Indexed(true))
 	if err != nil {
 		return 0, nil, fmt.Errorf("list users: %w", err)
 	}
@@ -196,7 +200,7 @@ func (db *DB) ListUsers(ctx context.Context, q Query) (total int, users []UserRe
 
 // GetUser returns the user with that id, with its groups.
 func (db *DB) GetUser(ctx context.Context, id string) (UserResource, bool, error) {
-	tx, done, err := db.beginRead(ctx)
+	tx, done, err := db.beginRead(ctx, false)
 	if err != nil {
 		return UserResource{}, false, fmt.Errorf("read user %s: %w", id, err)
 	}
@@ -247,7 +251,7 @@ func loadGroups(ctx context.Context, tx *sql.Tx, users []UserResource) error {
 // them q selects (with their direct members when q.WithMembers). An invalid
 // filter or sort attribute gives an error wrapping ErrBadFilter.
 func (db *DB) ListGroups(ctx context.Context, q Query) (total int, groups []GroupResource, err error) {
-	tx, done, err := db.beginRead(ctx)
+	tx, done, err := db.beginRead(ctx, !q.Indexed(false))
 	if err != nil {
 		return 0, nil, fmt.Errorf("list groups: %w", err)
 	}
@@ -271,7 +275,7 @@ func (db *DB) ListGroups(ctx context.Context, q Query) (total int, groups []Grou
 
 // GetGroup returns the group with that id, with its direct members.
 func (db *DB) GetGroup(ctx context.Context, id string) (GroupResource, bool, error) {
-	tx, done, err := db.beginRead(ctx)
+	tx, done, err := db.beginRead(ctx, false)
 	if err != nil {
 		return GroupResource{}, false, fmt.Errorf("read group %s: %w", id, err)
 	}
