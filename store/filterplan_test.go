@@ -213,8 +213,7 @@ func TestRandomFiltersAgreeWithTheFilterSemantics(t *testing.T) {
 	pick := func(xs []string) string { return xs[rng.IntN(len(xs))] }
 	ops := []string{"eq", "ne", "co", "sw", "ew"}
 	userAttrs := []string{"displayName", "name.givenName", "name.familyName", "name.formatted", "emails.value", "userName", "groups.display"}
-	var leaf func(users bool) *Expr
-	leaf = func(users bool) *Expr {
+	leaf := func(users bool) *Expr {
 		if !users {
 			attr := pick([]string{"displayName", "members.display", "members.type"})
 			return cmp(pick(ops), attr, pick(append(values, "User", "group")))
@@ -243,7 +242,7 @@ func TestRandomFiltersAgreeWithTheFilterSemantics(t *testing.T) {
 		if CheckFilter(f, users) != nil {
 			continue
 		}
-		want, got := []string{}, []string{}
+		var want, got []string
 		var total int
 		if users {
 			want = matching(allUsers, func(u *UserResource) bool { return evalUser(f, u) }, userIDs)
