@@ -226,8 +226,8 @@ type Tx interface {
 	// their changes go at Commit.
 	DeleteCreated(ids []string) error
 	// Commit writes p, records r as finished (unless nil) and commits.
-	// r's FinishedAt and DurationMs are set to the end of the writing, so
-	// that they count the commit's own work too.
+	// r's FinishedAt and DurationMs are set to the end of the writing; the
+	// syncer stamps them again after the commit and records r once more.
 	Commit(p *Plan, r *Report) error
 	// Rollback discards everything written; after Commit it does nothing.
 	Rollback() error

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/scimbridge/scimbridge/bridge"
 	"github.com/scimbridge/scimbridge/internal/strpool"
@@ -28,7 +29,9 @@ func (db *DB) Snapshot(ctx context.Context) (*bridge.Snapshot, error) {
 	}
 	snap := &bridge.Snapshot{Users: make([]bridge.StoredUser, 0, nu), Groups: make([]bridge.StoredGroup, 0, ng)}
 	var pool strpool.Pool // a million users are then a few thousand objects
-	err = eachRow(ctx, tx, "SELECT id, external_id, dn_norm, user_name_norm, member_key, hash, groups_hash FROM users ORDER BY id",
+	// In table order, sorted here: ordered by id, SQLite would visit the
+	// table once per row through the id index.
+	err = eachRow(ctx, tx, "SELECT id, external_id, dn_norm, user_name_norm, member_key, hash, groups_hash FROM users",
 		func(rows *sql.Rows) error {
 			var u bridge.StoredUser
 			var id, ext, dn, name, key, hash, groupsHash sql.RawBytes
@@ -47,6 +50,10 @@ func (db *DB) Snapshot(ctx context.Context) (*bridge.Snapshot, error) {
 		})
 	if err != nil {
 		return nil, fmt.Errorf("snapshot users: %w", err)
+	}
+	storedByID := func(a, b bridge.StoredUser) int { return strings.Compare(a.ID, b.ID) }
+	if !slices.IsSortedFunc(snap.Users, storedByID) {
+		slices.SortFunc(snap.Users, storedByID)
 	}
 	err = eachRow(ctx, tx, "SELECT id, external_id, dn_norm, name_norm, hash, members_hash, created FROM groups ORDER BY id",
 		func(rows *sql.Rows) error {
