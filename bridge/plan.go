@@ -83,6 +83,11 @@ func (s *Syncer) plan(ctx context.Context, settings *schema.Settings, opt Option
 	st.release()
 	snap.Users = nil
 
+	if st.out != nil {
+		if err := st.out.wait(); err != nil {
+			return nil, nil, &writeError{err}
+		}
+	}
 	if held := holdReason(p, storedUsers, storedGroups, r, settings, opt); held != "" {
 		r.Status, r.Error = StatusHeld, held
 		return p, nil, nil

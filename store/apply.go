@@ -19,8 +19,11 @@ type applier struct {
 	tx      *sql.Tx
 	p       *bridge.Plan
 	bulk    map[string]bool // tables bulkLoad has decided on
-	dropped [][2]string     // indexes to rebuild: name, CREATE statement
+	dropped []droppedIndex  // indexes to rebuild
 }
+
+// droppedIndex is an index bulkLoad dropped, to be rebuilt.
+type droppedIndex struct{ table, name, def string }
 
 func (a *applier) apply(runID int64) error {
 	p := a.p
@@ -45,7 +48,8 @@ func (a *applier) apply(runID int64) error {
 		}
 	}
 	steps := []func() error{a.updateGroups, a.insertGroups, a.updateUsers, a.insertUsers,
-		a.replaceGroupMembers, a.replaceClosure, func() error { return a.changes(runID) }, a.restoreIndexes}
+		a.replaceGroupMembers, a.replaceClosure, func() error { return a.changes(runID) },
+		func() error { return a.restoreIndexes("") }}
 	for _, step := range steps {
 		if err := step(); err != nil {
 			return err
@@ -80,34 +84,41 @@ func (a *applier) bulkLoad(table string, rows int) error {
 	if err != nil {
 		return fmt.Errorf("list indexes of %s: %w", table, err)
 	}
-	var idx [][2]string
+	var idx []droppedIndex
 	for q.Next() {
-		var name, def string
-		if err := q.Scan(&name, &def); err != nil {
+		ix := droppedIndex{table: table}
+		if err := q.Scan(&ix.name, &ix.def); err != nil {
 			q.Close()
 			return fmt.Errorf("list indexes of %s: %w", table, err)
 		}
-		idx = append(idx, [2]string{name, def})
+		idx = append(idx, ix)
 	}
 	if err := errors.Join(q.Err(), q.Close()); err != nil {
 		return fmt.Errorf("list indexes of %s: %w", table, err)
 	}
 	for _, ix := range idx {
-		if _, err := a.tx.ExecContext(a.ctx, `DROP INDEX "`+strings.ReplaceAll(ix[0], `"`, `""`)+`"`); err != nil {
-			return fmt.Errorf("drop index %s for a bulk load: %w", ix[0], err)
+		if _, err := a.tx.ExecContext(a.ctx, `DROP INDEX "`+strings.ReplaceAll(ix.name, `"`, `""`)+`"`); err != nil {
+			return fmt.Errorf("drop index %s for a bulk load: %w", ix.name, err)
 		}
 		a.dropped = append(a.dropped, ix)
 	}
 	return nil
 }
 
-// restoreIndexes rebuilds the indexes bulkLoad dropped.
-func (a *applier) restoreIndexes() error {
+// restoreIndexes rebuilds the indexes bulkLoad dropped from table ("": from
+// every table).
+func (a *applier) restoreIndexes(table string) error {
+	var keep []droppedIndex
 	for _, ix := range a.dropped {
-		if _, err := a.tx.ExecContext(a.ctx, ix[1]); err != nil {
-			return fmt.Errorf("rebuild index %s: %w", ix[0], err)
+		if table != "" && ix.table != table {
+			keep = append(keep, ix)
+			continue
+		}
+		if _, err := a.tx.ExecContext(a.ctx, ix.def); err != nil {
+			return fmt.Errorf("rebuild index %s: %w", ix.name, err)
 		}
 	}
+	a.dropped = keep
 	return nil
 }
 

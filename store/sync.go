@@ -280,7 +280,34 @@ func (t *runTx) dropTakenBack() error {
 		AND resource_id IN (SELECT value FROM json_each(?))`, t.firstSeq, bridge.MemberUser, idsJSON(t.takenBack)); err != nil {
 		return fmt.Errorf("take back %d created users' changes: %w", len(t.takenBack), err)
 	}
+	t.takenBack = nil
 	return nil
+}
+
+// UsersDone ends the users written during the read: the last of them are
+// written and, after a bulk load, the users' indexes are rebuilt now, while
+// the caller computes the rest of the plan.
+func (t *runTx) UsersDone() error {
+	if t.done {
+		return errTxDone
+	}
+	if err := t.endUsers(); err != nil {
+		return err
+	}
+	if err := t.a.restoreIndexes("users"); err != nil {
+		return fmt.Errorf("insert users: %w", err)
+	}
+	return nil
+}
+
+// endUsers writes the last users of the read and drops the changes of
+// those taken back.
+func (t *runTx) endUsers() error {
+	if err := t.flushUsers(); err != nil {
+		return err
+	}
+	t.closeUsers()
+	return t.dropTakenBack()
 }
 
 func (t *runTx) flushUsers() error {
@@ -311,11 +338,7 @@ func (t *runTx) Commit(p *bridge.Plan, r *bridge.Report) error {
 		return errTxDone
 	}
 	defer t.Rollback()
-	if err := t.flushUsers(); err != nil {
-		return fmt.Errorf("apply plan: %w", err)
-	}
-	t.closeUsers()
-	if err := t.dropTakenBack(); err != nil {
+	if err := t.endUsers(); err != nil {
 		return fmt.Errorf("apply plan: %w", err)
 	}
 	var runID int64
