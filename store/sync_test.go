@@ -426,11 +426,26 @@ func TestApplyNamesTheRowOfAFailedInsert(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "members of group nope: the group is not stored") {
 		t.Errorf("members of an unknown group: %v", err)
 	}
+	g := mkGroup("g1", "Admins")
+	for _, c := range []struct {
+		members []bridge.Member
+		want    string
+	}{
+		{[]bridge.Member{{ID: "a", Type: "Robot"}}, `insert members of group g1: member a has type "Robot", not User or Group`},
+		{[]bridge.Member{{ID: "a", Type: bridge.MemberUser}, {ID: "a", Type: bridge.MemberUser}}, "insert members of group g1: constraint failed: UNIQUE constraint failed: group_members.group_id, group_members.member_id"},
+	} {
+		err = db.Apply(context.Background(), &bridge.Plan{CreateGroups: []bridge.GroupRow{g},
+			GroupMembers: map[string][]bridge.Member{"g1": c.members}}, nil)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("members %v: error = %v, want %q", c.members, err, c.want)
+		}
+	}
 	err = db.Apply(context.Background(), &bridge.Plan{Ancestors: map[string][]string{"nobody": {}}}, nil)
 	if err == nil || !strings.Contains(err.Error(), "nesting of group nobody: the group is not stored") {
 		t.Errorf("nesting of an unknown group: %v", err)
 	}
 	equal(t, "users", dump(t, db)["users"], []string(nil))
+	equal(t, "groups", dump(t, db)["groups"], []string(nil))
 }
 
 // A run's transaction takes new users while the directory is still being
