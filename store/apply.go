@@ -62,11 +62,17 @@ func (a *applier) apply(runID int64) error {
 // before its secondary indexes are dropped and rebuilt around it.
 const bulkMinRows = 10_000
 
+// appendingIndexes are kept through a bulk load: their keys arrive in
+// order. A run stamps every user it creates with one time, later than the
+// stored ones, so those rows append to users_last_modified (equal keys go
+// in rowid order) as they append to the table.
+var appendingIndexes = map[string]bool{"users_last_modified": true}
+
 // bulkLoad prepares table for inserting rows new rows: when they are many
 // and at least as many as the table holds (an initial sync), the table's
-// secondary indexes are dropped now and rebuilt by restoreIndexes, which
-// sorts once instead of inserting each key at a random place. A rebuilt
-// UNIQUE index still refuses duplicates.
+// secondary indexes (but appendingIndexes) are dropped now and rebuilt by
+// restoreIndexes, which sorts once instead of inserting each key at a
+// random place. A rebuilt UNIQUE index still refuses duplicates.
 func (a *applier) bulkLoad(table string, rows int) error {
 	if rows < bulkMinRows || a.bulk[table] {
 		return nil
@@ -91,7 +97,9 @@ func (a *applier) bulkLoad(table string, rows int) error {
 			q.Close()
 			return fmt.Errorf("list indexes of %s: %w", table, err)
 		}
-		idx = append(idx, ix)
+		if !appendingIndexes[ix.name] {
+			idx = append(idx, ix)
+		}
 	}
 	if err := errors.Join(q.Err(), q.Close()); err != nil {
 		return fmt.Errorf("list indexes of %s: %w", table, err)
