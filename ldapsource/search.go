@@ -61,6 +61,11 @@ func (c *Conn) run(ctx context.Context, q query, fn func(*schema.Entry) error) e
 			return err
 		}
 	}
+	return c.runPaged(ctx, q, fn)
+}
+
+// runPaged reads q with go-ldap on the bound connection, page by page.
+func (c *Conn) runPaged(ctx context.Context, q query, fn func(*schema.Entry) error) error {
 	pageSize := c.pageSize()
 	paging := ldap.NewControlPaging(uint32(pageSize))
 	for {

@@ -11,16 +11,26 @@ const (
 	// attribute, as Users or Groups would give them.
 	ChangePresent ChangeKind = iota + 1
 	// ChangeGone: the entry was deleted or left the search's scope (filter,
-	// base, object class). Change.Entry.DN is its last DN when the directory
-	// says it (it may be empty); Change.UUID names it.
+	// base, object class). Change.UUID names it; Change.Entry.DN is the DN
+	// the directory gave with it, if any (a moved entry's new DN, or
+	// empty), so match by UUID first. A directory may report an entry gone
+	// from a search it never was in (syncprov does, for a modified user, on
+	// the groups' search): a gone change removes only a resource of its own
+	// kind (Change.Group) that the engine holds, and one it does not hold is
+	// ignored.
 	ChangeGone
 )
 
 // Change is one entry a changed-entries pass or a live stream reports.
 type Change struct {
 	Kind  ChangeKind
-	Group bool   // from the groups' search; else from the users' search
-	UUID  []byte // the directory's own id (entryUUID, objectGUID), raw bytes; nil if unknown
+	Group bool // from the groups' search; else from the users' search
+	// UUID is the directory's own immutable id of the entry, in the form the
+	// mapping gives it as an externalId: OpenLDAP's entryUUID as lower-case
+	// text, AD's objectGUID as FormatGUID formats it. "" if unknown. A
+	// ChangeGone always has it or a DN, and has a UUID whenever the directory
+	// gives one.
+	UUID  string
 	Entry *Entry // never nil; for ChangeGone it may hold only a DN
 }
 

@@ -61,6 +61,7 @@ func Defaults(vendor string) Settings {
 			PeriodicFullSync:        true,
 			FullSyncIntervalSeconds: 86400,
 			MaxDeletes:              500,
+			LivePollSeconds:         DefaultLivePollSeconds,
 		},
 		Push: Push{ScopeGroups: []string{}}.WithDefaults(),
 	}

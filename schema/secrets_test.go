@@ -263,7 +263,7 @@ func TestChangedFieldsFromNothing(t *testing.T) {
 		"users.attributes.externalId", "groups.enabled", "groups.objectClasses", "groups.scope",
 		"groups.attributes.name", "groups.attributes.membership", "groups.attributes.membershipAttributeType",
 		"groups.attributes.membershipUserAttribute", "groups.attributes.externalId",
-		"sync.periodicFullSync", "sync.fullSyncIntervalSeconds", "sync.maxDeletes",
+		"sync.periodicFullSync", "sync.fullSyncIntervalSeconds", "sync.maxDeletes", "sync.livePollSeconds",
 		"push.authHeader", "push.profile", "push.deprovision", "push.groupMembers", "push.concurrency",
 		"push.timeoutSeconds"} // an empty list equals none: push.scopeGroups is unchanged
 	if !reflect.DeepEqual(got, want) {

@@ -162,6 +162,17 @@ type Sync struct {
 	// MaxDeletes is the most users, and separately groups, one run may delete
 	// before it is held for an admin's approval (default 500).
 	MaxDeletes int `json:"maxDeletes"`
+	// ChangedSyncIntervalSeconds runs a changed-entries pass every so many
+	// seconds: only the entries the directory says changed since the last
+	// pass are read (DirSync on Active Directory, modifyTimestamp elsewhere).
+	// 0 (default) turns it off.
+	ChangedSyncIntervalSeconds int `json:"changedSyncIntervalSeconds"`
+	// Live keeps a change stream open where the directory has one (syncrepl
+	// on OpenLDAP with syncprov; DirSync polled every LivePollSeconds on
+	// Active Directory) and applies each change as it comes. Default false.
+	Live bool `json:"live"`
+	// LivePollSeconds is how often a polled live stream asks (default 5).
+	LivePollSeconds int `json:"livePollSeconds"`
 }
 
 // Push says where and how each sync's changes are sent as a SCIM client.

@@ -33,7 +33,8 @@ func docOf(t *testing.T, s string) map[string]any {
 
 const commonDefaults = `
   "enabled": false,
-  "sync": {"periodicFullSync": true, "fullSyncIntervalSeconds": 86400, "maxDeletes": 500},
+  "sync": {"periodicFullSync": true, "fullSyncIntervalSeconds": 86400, "maxDeletes": 500,
+           "changedSyncIntervalSeconds": 0, "live": false, "livePollSeconds": 5},
   "push": {"enabled": false, "url": "", "token": "", "authHeader": "Authorization", "profile": "rfc",
            "deprovision": "delete", "groupMembers": "flatten", "concurrency": 4, "timeoutSeconds": 30,
            "caCertPem": "", "insecureSkipVerify": false, "scopeGroups": []},

@@ -18,8 +18,12 @@ const (
 	MinFullSyncIntervalSeconds = 60
 	// MaxFullSyncIntervalSeconds is one year; longer intervals are a typo.
 	MaxFullSyncIntervalSeconds = 365 * 24 * 3600
-	MaxPushConcurrency         = 64
-	MaxPushTimeoutSeconds      = 600
+	// DefaultLivePollSeconds is how often a polled live stream asks by default.
+	DefaultLivePollSeconds = 5
+	// MaxLivePollSeconds is one hour; a slower poll is the changed-entries pass.
+	MaxLivePollSeconds    = 3600
+	MaxPushConcurrency    = 64
+	MaxPushTimeoutSeconds = 600
 )
 
 // Validate checks the whole document and returns nil or a *ValidationError
@@ -206,6 +210,18 @@ func (v *validator) sync(s *Sync) {
 	}
 	if s.MaxDeletes < 0 {
 		v.add("sync.maxDeletes", "must be 0 or more")
+	}
+	switch n := s.ChangedSyncIntervalSeconds; {
+	case n < 0:
+		v.add("sync.changedSyncIntervalSeconds", "must be 0 (off) or more")
+	case n > MaxFullSyncIntervalSeconds:
+		v.add("sync.changedSyncIntervalSeconds", "must be at most %d (one year)", MaxFullSyncIntervalSeconds)
+	}
+	switch n := s.LivePollSeconds; {
+	case n < 1:
+		v.add("sync.livePollSeconds", "must be at least 1")
+	case n > MaxLivePollSeconds:
+		v.add("sync.livePollSeconds", "must be at most %d (one hour)", MaxLivePollSeconds)
 	}
 }
 

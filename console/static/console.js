@@ -58,6 +58,9 @@ const SECTIONS = [
     ["sync.periodicFullSync", "Periodic full sync", "bool"],
     ["sync.fullSyncIntervalSeconds", "Full sync interval", "int", null, "seconds"],
     ["sync.maxDeletes", "Maximum deletions per run", "int", null, "a run that would delete more is held for approval"],
+    ["sync.changedSyncIntervalSeconds", "Updated/New LDAP user sync interval", "int", null, "seconds; 0: off"],
+    ["sync.live", "Live changes", "bool"],
+    ["sync.livePollSeconds", "Live poll interval", "int", null, "seconds, where the directory is polled (Active Directory)"],
   ]},
   {id: "push", title: "Push target", fields: [
     ["push.enabled", "Push each sync's changes to a SCIM target", "bool"],

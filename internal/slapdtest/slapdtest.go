@@ -102,6 +102,7 @@ type config struct {
 	ldif      []string
 	ldifFiles []string
 	database  []string
+	syncprov  bool
 }
 
 // Empty starts without the base fixture: only the suffix entry and ReaderDN exist.
@@ -134,6 +135,12 @@ func WithSizeLimit(n int) Option {
 func WithDatabaseConfig(lines string) Option {
 	return func(c *config) { c.database = append(c.database, lines) }
 }
+
+// WithSyncprov adds the syncprov overlay (RFC 4533 content synchronization:
+// syncrepl refreshOnly and refreshAndPersist) with a checkpoint and a session
+// log of 10,000 operations, so a consumer's cookie resumes with deletes
+// listed rather than a present phase.
+func WithSyncprov() Option { return func(c *config) { c.syncprov = true } }
 
 // Start starts a slapd for the test and stops it when the test ends.
 func Start(t testing.TB, opts ...Option) *Server {
@@ -297,6 +304,9 @@ func (s *Server) slapdConf(c config) (string, error) {
 	fmt.Fprintf(&b, "include %q\n", adlite)
 	fmt.Fprintf(&b, "pidfile %q\nargsfile %q\n", filepath.Join(s.Dir, "slapd.pid"), filepath.Join(s.Dir, "slapd.args"))
 	b.WriteString("modulepath /usr/lib/ldap\nmoduleload back_mdb\nmoduleload memberof\n")
+	if c.syncprov {
+		b.WriteString("moduleload syncprov\n")
+	}
 	fmt.Fprintf(&b, "TLSCACertificateFile %q\nTLSCertificateFile %q\nTLSCertificateKeyFile %q\n",
 		filepath.Join(s.Dir, "ca.pem"), filepath.Join(s.Dir, "server.pem"), filepath.Join(s.Dir, "server.key"))
 	b.WriteString("database mdb\nmaxsize 1073741824\n")
@@ -310,7 +320,13 @@ func (s *Server) slapdConf(c config) (string, error) {
 		b.WriteString(l)
 		b.WriteByte('\n')
 	}
+	if c.syncprov {
+		b.WriteString("index entryCSN eq\n")
+	}
 	b.WriteString("overlay memberof\nmemberof-refint TRUE\n")
+	if c.syncprov {
+		b.WriteString("overlay syncprov\nsyncprov-checkpoint 100 10\nsyncprov-sessionlog 10000\n")
+	}
 	return b.String(), nil
 }
 
