@@ -166,10 +166,42 @@ const userCols = "id, external_id, dn, dn_norm, user_name, user_name_norm, given
 // userColsCreated is the place of created in userCols.
 const userColsCreated = 17
 
+// userArgs are the column values of u. A user row is written compact (a
+// million of them make most of the store): dn_norm is "" when it equals dn,
+// as it does for a directory that writes its DNs in lower case, and the
+// hashes are 16-byte blobs. scanUser and Snapshot read both forms.
 func userArgs(u *bridge.UserRow) []any {
-	return []any{u.ID, u.ExternalID, u.DN, u.DNNorm, u.UserName, u.UserNameNorm, u.GivenName, u.FamilyName,
-		u.DisplayName, u.Email, u.Active, u.EmployeeNumber, u.Department, u.MemberKey, u.Hash, u.GroupsHash,
-		u.Version, formatTS(u.Created), formatTS(u.LastModified)}
+	dnNorm := u.DNNorm
+	if dnNorm == u.DN {
+		dnNorm = ""
+	}
+	return []any{u.ID, u.ExternalID, u.DN, dnNorm, u.UserName, u.UserNameNorm, u.GivenName, u.FamilyName,
+		u.DisplayName, u.Email, u.Active, u.EmployeeNumber, u.Department, u.MemberKey, hashValue(u.Hash),
+		hashValue(u.GroupsHash), u.Version, formatTS(u.Created), formatTS(u.LastModified)}
+}
+
+// hashValue stores a hash given in hex (as the bridge writes them) as its
+// bytes, and any other text as it is.
+func hashValue(h string) any {
+	if d, err := bridge.ParseDigest([]byte(h)); err == nil {
+		return d[:]
+	}
+	return h
+}
+
+// hashText reads a stored hash (hashValue) back as text.
+func hashText(v any) (string, error) {
+	switch v := v.(type) {
+	case []byte:
+		if len(v) != len(bridge.Digest{}) {
+			return "", fmt.Errorf("stored hash of %d bytes, want %d", len(v), len(bridge.Digest{}))
+		}
+		return bridge.Digest(v).String(), nil
+	case string:
+		return v, nil
+	default:
+		return "", fmt.Errorf("stored hash of type %T", v)
+	}
 }
 
 // setList turns "id, a, b" into "a = ?, b = ?" (every column but the id).

@@ -121,3 +121,53 @@ func TestMigrationRebuildingATableKeepsOtherIndexes(t *testing.T) {
 		t.Errorf("an index dropped by a migration came back:\n%s", got)
 	}
 }
+
+// A user row is stored compact (dn_norm empty when it equals dn, the hashes
+// as 16 bytes), and a row written in the earlier form (dn_norm spelled out,
+// hex hashes) reads the same: through GetUser and through Snapshot.
+func TestUserRowsCompactAndEarlierFormReadAlike(t *testing.T) {
+	ctx := context.Background()
+	db := openTest(t)
+	lower := mkUser("u1", "ann") // dn_norm equals dn
+	mixed := mkUser("u2", "bea") // dn_norm differs
+	mixed.DN = "UID=bea,OU=People,DC=example,DC=com"
+	mustApply(t, db, &bridge.Plan{CreateUsers: []bridge.UserRow{lower, mixed}})
+	if _, err := db.w.Exec("INSERT INTO users ("+userCols+") SELECT 'u3', external_id, dn, dn, 'cid', 'cid', "+
+		"given_name, family_name, display_name, email, active, employee_number, department, member_key, ?, ?, "+
+		"version, created, last_modified FROM users WHERE id = 'u1'", digest("h3"), digest("gh3")); err != nil {
+		t.Fatal(err)
+	}
+	earlier := lower
+	earlier.ID, earlier.UserName, earlier.UserNameNorm, earlier.Hash, earlier.GroupsHash = "u3", "cid", "cid", digest("h3"), digest("gh3")
+
+	type stored struct {
+		DNNorm               string
+		HashType, GroupsType string
+		HashLen              int
+	}
+	for _, c := range []struct {
+		row  bridge.UserRow
+		want stored
+	}{
+		{lower, stored{"", "blob", "blob", 16}},
+		{mixed, stored{mixed.DNNorm, "blob", "blob", 16}},
+		{earlier, stored{earlier.DN, "text", "text", 32}},
+	} {
+		var got stored
+		if err := db.r.QueryRow("SELECT dn_norm, typeof(hash), typeof(groups_hash), length(hash) FROM users WHERE id = ?", c.row.ID).
+			Scan(&got.DNNorm, &got.HashType, &got.GroupsType, &got.HashLen); err != nil {
+			t.Fatal(err)
+		}
+		equal(t, "stored form of "+c.row.ID, got, c.want)
+		u, ok, err := db.GetUser(ctx, c.row.ID)
+		if err != nil || !ok {
+			t.Fatalf("GetUser(%s): %v %v", c.row.ID, ok, err)
+		}
+		equal(t, "user row "+c.row.ID, u.UserRow, c.row)
+	}
+	snap, err := db.Snapshot(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	equal(t, "snapshot users", snap.Users, []bridge.StoredUser{storedUser(t, lower), storedUser(t, mixed), storedUser(t, earlier)})
+}

@@ -31,7 +31,7 @@ func (db *DB) Snapshot(ctx context.Context) (*bridge.Snapshot, error) {
 	var pool strpool.Pool // a million users are then a few thousand objects
 	// In table order, sorted here: ordered by id, SQLite would visit the
 	// table once per row through the id index.
-	err = eachRow(ctx, tx, "SELECT id, external_id, dn_norm, user_name_norm, member_key, hash, groups_hash FROM users",
+	err = eachRow(ctx, tx, "SELECT id, external_id, CASE WHEN dn_norm = '' THEN dn ELSE dn_norm END, user_name_norm, member_key, hash, groups_hash FROM users",
 		func(rows *sql.Rows) error {
 			var u bridge.StoredUser
 			var id, ext, dn, name, key, hash, groupsHash sql.RawBytes
@@ -39,10 +39,10 @@ func (db *DB) Snapshot(ctx context.Context) (*bridge.Snapshot, error) {
 				return err
 			}
 			u.ID, u.ExternalID, u.DNNorm, u.UserNameNorm, u.MemberKey = pool.Bytes(id), pool.Bytes(ext), pool.Bytes(dn), pool.Bytes(name), pool.Bytes(key)
-			if u.Hash, err = bridge.ParseDigest(hash); err != nil {
+			if u.Hash, err = storedDigest(hash); err != nil {
 				return fmt.Errorf("user %s: %w", u.ID, err)
 			}
-			if u.GroupsHash, err = bridge.ParseDigest(groupsHash); err != nil {
+			if u.GroupsHash, err = storedDigest(groupsHash); err != nil {
 				return fmt.Errorf("user %s: %w", u.ID, err)
 			}
 			snap.Users = append(snap.Users, u)
@@ -72,6 +72,17 @@ func (db *DB) Snapshot(ctx context.Context) (*bridge.Snapshot, error) {
 		return nil, fmt.Errorf("snapshot groups: %w", err)
 	}
 	return snap, nil
+}
+
+// storedDigest reads a user's stored hash: its 16 bytes (hashValue), or 32
+// hex digits as stores before those were written.
+func storedDigest(b []byte) (bridge.Digest, error) {
+	var d bridge.Digest
+	if len(b) == len(d) {
+		copy(d[:], b)
+		return d, nil
+	}
+	return bridge.ParseDigest(b)
 }
 
 // eachRow runs query and calls fn for every row.
