@@ -2,7 +2,9 @@ package store
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
+	mrand "math/rand/v2"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -170,4 +172,34 @@ func TestUserRowsCompactAndEarlierFormReadAlike(t *testing.T) {
 		t.Fatal(err)
 	}
 	equal(t, "snapshot users", snap.Users, []bridge.StoredUser{storedUser(t, lower), storedUser(t, mixed), storedUser(t, earlier)})
+}
+
+// Users come out of the snapshot in id order whatever their order in the
+// table: ids that share their first 8 bytes, ids shorter than 8 bytes, a NUL
+// byte, several sizes of permutation cycles.
+func TestSortUsersByID(t *testing.T) {
+	ids := []string{"", "a", "a\x00", "a\x00b", "ab", "abcdefgh", "abcdefgh-1", "abcdefgh-2", "abcdefgi",
+		"b", "zz", "\xff", "00000000-0000-5000-8000-000000000001", "00000000-0000-5000-8000-000000000002",
+		"7f280bf0-9b09-5219-b06b-b8bf77cdfc1d", "ffffffff-ffff-5fff-bfff-ffffffffffff"}
+	want := slices.Clone(ids)
+	slices.Sort(want)
+	rng := mrand.New(mrand.NewPCG(7, 11))
+	for round := range 50 {
+		us := make([]bridge.StoredUser, len(ids))
+		for i, j := range rng.Perm(len(ids)) {
+			us[i] = bridge.StoredUser{ID: ids[j], UserNameNorm: "name-" + ids[j]}
+		}
+		if round == 0 {
+			slices.Reverse(us)
+		}
+		sortUsersByID(us)
+		var got []string
+		for _, u := range us {
+			if u.UserNameNorm != "name-"+u.ID {
+				t.Fatalf("round %d: user %q carries %q: records were mixed up", round, u.ID, u.UserNameNorm)
+			}
+			got = append(got, u.ID)
+		}
+		equal(t, fmt.Sprint("round ", round), got, want)
+	}
 }
