@@ -20,7 +20,8 @@ const (
 	MaxFilterDepth = 64
 	// MaxFilterFolds is the most comparisons with attributes that compare
 	// without case and have no folded copy (displayName, name.*, emails,
-	// employeeNumber, department): each folds every row of a scan again.
+	// employeeNumber, department): each compares every row of a scan again
+	// (with LIKE, and through lowerFunc where the text is not ASCII).
 	MaxFilterFolds = 4
 )
 

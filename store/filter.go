@@ -25,6 +25,10 @@ type attrDef struct {
 	// folded the same way (strings.ToLower).
 	col  string
 	fold bool
+	// raw, for an attribute folded per row (col is lowerFunc of it), is the
+	// unfolded text: eq, co, sw and ew compare it with SQLite's LIKE first
+	// (see compareFolded).
+	raw string
 	// present, when set, is the SQL condition for "the attribute has a value"
 	// (optional attributes are stored as ''); otherwise it is always present.
 	present string
@@ -74,9 +78,15 @@ func lowerOf(col string) string { return lowerFunc + "(" + col + ")" }
 func optional(col string, fold bool) attrDef {
 	d := attrDef{kind: kindString, col: col, present: col + " <> ''"}
 	if fold {
-		d.col, d.fold = lowerOf(col), true
+		d.col, d.fold, d.raw = lowerOf(col), true, col
 	}
 	return d
+}
+
+// folded is a caseExact=false attribute without a folded copy: compared
+// through lowerFunc, or LIKE where that gives the same answer.
+func folded(col string) attrDef {
+	return attrDef{kind: kindString, col: lowerOf(col), fold: true, raw: col}
 }
 
 var userAttrs = map[string]attrDef{
@@ -103,7 +113,7 @@ var userMulti = map[string]multiDef{
 	// A user has at most one email, of type "work", primary.
 	"emails": {
 		subs: map[string]attrDef{
-			"value":   {kind: kindString, col: lowerOf("u.email"), fold: true},
+			"value":   folded("u.email"),
 			"type":    {kind: kindString, col: "'work'", fold: true},
 			"primary": {kind: kindBool, col: "1"},
 		},
@@ -133,8 +143,7 @@ var userMulti = map[string]multiDef{
 			if n <= broadMemberships {
 				return "u.id IN (" + list + ")", largs, nil
 			}
-			exists, eargs := groupsOfUser(cond, args)
-			return "(" + exists + ")", eargs, nil
+			return groupsOfUser(c, cond, args, typed)
 		},
 	},
 }
@@ -148,10 +157,8 @@ var userMulti = map[string]multiDef{
 // arms, each with its type as a constant.
 func groupsMembers(cond string, args []any, typed bool) (string, []any) {
 	if !typed {
-		return "SELECT gm.member_id FROM group_members gm WHERE gm.member_type = 'User' AND gm.group_id IN (" +
-			"SELECT g.id FROM groups g WHERE " + cond +
-			" UNION ALL SELECT c.group_id FROM groups g CROSS JOIN group_closure c ON c.ancestor_id = g.id WHERE " + cond +
-			")", append(append([]any(nil), args...), args...)
+		list, largs := groupsAndNested(cond, args)
+		return "SELECT gm.member_id FROM group_members gm WHERE gm.member_type = 'User' AND gm.group_id IN (" + list + ")", largs
 	}
 	direct := func(cond string) string {
 		return "SELECT gm.member_id FROM groups g CROSS JOIN group_members gm ON gm.group_id = g.id" +
@@ -170,20 +177,83 @@ func groupsMembers(cond string, args []any, typed bool) (string, []any) {
 // groupsOfUser is the condition that one of the user's own groups, found
 // through the member index (a user is in a few), matches cond: for broad
 // conditions, where listing the matching groups' members would read most
-// memberships and then look each user up.
-func groupsOfUser(cond string, args []any) (string, []any) {
-	direct := func(cond string) string {
-		return "EXISTS (SELECT 1 FROM group_members gm CROSS JOIN groups g ON g.id = gm.group_id" +
-			" WHERE gm.member_id = u.id AND gm.member_type = 'User' AND " + cond + ")"
+// memberships and then look each user up. The matching groups are resolved
+// once per statement (SQLite keeps a non-correlated IN list), and each
+// user's groups are only looked up in that list: "+" keeps SQLite from
+// reading the list's groups' members instead. Without "type", those groups
+// are the matching ones and the groups nested in them; with it, a direct
+// group must match as 'direct', and an ancestor of a direct group that does
+// not list the user must match as 'indirect' (whether it lists the user is
+// read from the user's entries of the member index, which the user's
+// groups were just read from, not from another place of the table); an arm
+// whose list is empty is left out.
+func groupsOfUser(c *compiler, cond string, args []any, typed bool) (string, []any, error) {
+	const own = "gm.member_id = u.id AND gm.member_type = 'User'"
+	if !typed {
+		list, largs := groupsAndNested(cond, args)
+		return "EXISTS (SELECT 1 FROM group_members gm WHERE " + own + " AND +gm.group_id IN (" + list + "))", largs, nil
 	}
-	indirect := func(cond string) string {
-		return "EXISTS (SELECT 1 FROM group_members gm CROSS JOIN group_closure c ON c.group_id = gm.group_id" +
-			" CROSS JOIN groups g ON g.id = c.ancestor_id WHERE gm.member_id = u.id AND gm.member_type = 'User' AND " + cond +
-			" AND NOT EXISTS (SELECT 1 FROM group_members dm WHERE dm.group_id = g.id AND dm.member_id = u.id))"
+	// in(id) is the condition that the group id matches cond as typed, and
+	// uses how many times it holds cond; "1" when every group does
+	// (groups.type eq "indirect"), which saves a lookup in the list for each
+	// of the user's groups.
+	arm := func(t string, in func(id string) string, uses int) (string, int) {
+		if t == "direct" {
+			return "EXISTS (SELECT 1 FROM group_members gm WHERE " + own + " AND " + in("+gm.group_id") + ")", uses
+		}
+		// A direct group none of whose ancestors match is passed over
+		// before its ancestors are read.
+		nested := ""
+		if uses > 0 {
+			nested = " AND +gm.group_id IN (SELECT na.group_id FROM group_closure na WHERE " + in("+na.ancestor_id") + ")"
+		}
+		return "EXISTS (SELECT 1 FROM group_members gm CROSS JOIN group_closure c ON c.group_id = gm.group_id WHERE " + own +
+			nested + " AND " + in("+c.ancestor_id") +
+			" AND NOT EXISTS (SELECT 1 FROM group_members dm WHERE dm.member_id = u.id AND dm.member_type = 'User' AND +dm.group_id = c.ancestor_id))", 2 * uses
 	}
-	d, dargs := arms(cond, args, direct, "direct")
-	i, iargs := arms(cond, args, indirect, "indirect")
-	return d + " OR " + i, append(dargs, iargs...)
+	var sql []string
+	var all []any
+	add := func(armSQL string, uses int) {
+		sql = append(sql, armSQL)
+		for range uses {
+			all = append(all, args...)
+		}
+	}
+	for _, t := range []string{"direct", "indirect"} {
+		typedCond := strings.ReplaceAll(cond, typeToken, "'"+t+"'")
+		inList := func(id string) string { return id + " IN (SELECT g.id FROM groups g WHERE " + typedCond + ")" }
+		if c.probe == nil {
+			add(arm(t, inList, 1))
+			continue
+		}
+		some, err := c.count("SELECT 1 FROM groups g WHERE "+typedCond, args, 1)
+		if err != nil {
+			return "", nil, err
+		}
+		if some == 0 {
+			continue
+		}
+		notAll, err := c.count("SELECT 1 FROM groups g WHERE coalesce(("+typedCond+"), 0) = 0", args, 1)
+		if err != nil {
+			return "", nil, err
+		}
+		if notAll == 0 {
+			add(arm(t, func(string) string { return "1" }, 0))
+			continue
+		}
+		add(arm(t, inList, 1))
+	}
+	if len(sql) == 0 {
+		return "0", nil, nil
+	}
+	return "(" + strings.Join(sql, " OR ") + ")", all, nil
+}
+
+// groupsAndNested lists the groups matching cond and the groups nested in them.
+func groupsAndNested(cond string, args []any) (string, []any) {
+	return "SELECT g.id FROM groups g WHERE " + cond +
+			" UNION ALL SELECT c.group_id FROM groups g CROSS JOIN group_closure c ON c.ancestor_id = g.id WHERE " + cond,
+		append(append([]any(nil), args...), args...)
 }
 
 var groupAttrs = map[string]attrDef{
@@ -205,26 +275,34 @@ var groupMulti = map[string]multiDef{
 	// Without display, the condition reads group_members alone. With it, the
 	// members are resolved first: users (display: displayName, else
 	// userName) and groups each read once, then their groups through the
-	// member index, instead of a lookup of each membership's member.
+	// member index, instead of a lookup of each membership's member. Those
+	// groups (at most every group) are listed once per read, not once for
+	// the total and again for the page.
 	"members": {
 		subs: map[string]attrDef{
-			"value":   {kind: kindString, col: "gm.member_id"},
-			"display": {kind: kindString, col: "m.display", fold: true},
+			"value": {kind: kindString, col: "gm.member_id"},
+			// A group's display is its name, stored folded: lowerFunc leaves
+			// folded text as it is.
+			"display": folded("m.display"),
 			// member_type is 'User' or 'Group': SQLite's ASCII lower() folds it
 			// as strings.ToLower does, without a call into Go per membership.
 			"type": {kind: kindString, col: "lower(gm.member_type)", fold: true},
 		},
 		joinCols: map[string]bool{"display": true},
-		wrap: func(_ *compiler, cond string, args []any, display bool) (string, []any, error) {
+		wrap: func(c *compiler, cond string, args []any, display bool) (string, []any, error) {
 			if !display {
 				return "g.id IN (SELECT gm.group_id FROM group_members gm WHERE " + cond + ")", args, nil
 			}
-			users := "SELECT gm.group_id FROM (SELECT mu.id, " +
-				lowerOf("CASE WHEN mu.display_name <> '' THEN mu.display_name ELSE mu.user_name END") +
+			users := "SELECT gm.group_id FROM (SELECT mu.id, CASE WHEN mu.display_name <> '' THEN mu.display_name ELSE mu.user_name END" +
 				" AS display FROM users mu) m CROSS JOIN group_members gm ON gm.member_id = m.id AND gm.member_type = 'User' WHERE " + cond
 			groups := "SELECT gm.group_id FROM (SELECT mg.id, mg.name_norm AS display FROM groups mg) m" +
 				" CROSS JOIN group_members gm ON gm.member_id = m.id AND gm.member_type = 'Group' WHERE " + cond
-			return "g.id IN (" + users + " UNION ALL " + groups + ")", append(append([]any(nil), args...), args...), nil
+			list, largs := users+" UNION ALL "+groups, append(append([]any(nil), args...), args...)
+			ids, err := c.list(list, "group_id", largs)
+			if err != nil || ids == nil {
+				return "g.id IN (" + list + ")", largs, err
+			}
+			return "g.id IN (SELECT value FROM json_each(?))", []any{*ids}, nil
 		},
 	},
 }
@@ -256,6 +334,9 @@ type compiler struct {
 	// probe, when set, runs a count(*) query in the read that will run the
 	// filter, so that a wrap can choose its plan by the data.
 	probe func(query string, args []any) (int, error)
+	// listIDs, when set, runs a query of ids in the read that will run the
+	// filter and returns them as a JSON array.
+	listIDs func(query string, args []any) (string, error)
 }
 
 func newCompiler(users bool) *compiler {
@@ -330,6 +411,100 @@ func (c *compiler) inElement(m *multiDef, name string, f *Expr) (string, error) 
 	return sql, nil
 }
 
+// foldOr rewrites the "or" chains of e so that the terms on one
+// multi-valued attribute become one condition on its elements:
+// "groups.display co a or groups.display co b" is any(groups, display co a
+// or display co b), which holds exactly when one of the terms does (some
+// element matches a, or some element matches b). Each condition on groups
+// or members reads the groups or the memberships once: folded, an or of
+// them reads them once, not once per term.
+func (c *compiler) foldOr(e *Expr) *Expr {
+	if e == nil {
+		return nil
+	}
+	switch strings.ToLower(e.Op) {
+	case "and", "not":
+		f := *e
+		f.Left, f.Right = c.foldOr(e.Left), c.foldOr(e.Right)
+		return &f
+	case "or":
+		if e.Left == nil || e.Right == nil {
+			return e // where refuses it
+		}
+	default:
+		return e
+	}
+	var terms []*Expr
+	var collect func(e *Expr)
+	collect = func(e *Expr) {
+		if strings.EqualFold(e.Op, "or") && e.Left != nil && e.Right != nil {
+			collect(e.Left)
+			collect(e.Right)
+			return
+		}
+		terms = append(terms, c.foldOr(e))
+	}
+	collect(e)
+	var out []*Expr
+	at := map[string]int{} // multi-valued attribute → its term in out
+	for _, t := range terms {
+		name, inner := c.asElements(t)
+		if inner == nil {
+			out = append(out, t)
+			continue
+		}
+		if i, ok := at[name]; ok {
+			out[i] = &Expr{Op: "any", Attr: name, Left: &Expr{Op: "or", Left: out[i].Left, Right: inner}}
+			continue
+		}
+		at[name] = len(out)
+		out = append(out, &Expr{Op: "any", Attr: name, Left: inner})
+	}
+	if len(out) == len(terms) {
+		return e // nothing to fold
+	}
+	folded := out[0]
+	for _, t := range out[1:] {
+		folded = &Expr{Op: "or", Left: folded, Right: t}
+	}
+	return folded
+}
+
+// asElements returns the multi-valued attribute that e is a condition on
+// (groups, members) and the condition on its elements, as compare reads
+// "groups.display co x" and a bare "groups"; else inner is nil.
+func (c *compiler) asElements(e *Expr) (name string, inner *Expr) {
+	if e == nil {
+		return "", nil
+	}
+	op := strings.ToLower(e.Op)
+	if op == "any" {
+		name = normAttr(e.Attr)
+		if !isSubquery(c.multi, name) || e.Left == nil {
+			return "", nil
+		}
+		return name, e.Left
+	}
+	if e.Left != nil || e.Right != nil || op == "and" || op == "or" || op == "not" {
+		return "", nil
+	}
+	attr := normAttr(e.Attr)
+	if _, ok := c.attrs[attr]; ok {
+		return "", nil
+	}
+	parent, sub, _ := strings.Cut(attr, ".")
+	if !isSubquery(c.multi, parent) {
+		return "", nil
+	}
+	if sub == "" {
+		if op == "pr" {
+			return parent, &Expr{Op: "pr", Attr: "value"}
+		}
+		sub = "value"
+	}
+	return parent, &Expr{Op: e.Op, Attr: sub, Value: e.Value}
+}
+
 // count returns how many rows query yields, reading at most limit of them;
 // without a probe (a compiler not tied to a read) it is 0.
 func (c *compiler) count(query string, args []any, limit int) (int, error) {
@@ -337,6 +512,17 @@ func (c *compiler) count(query string, args []any, limit int) (int, error) {
 		return 0, nil
 	}
 	return c.probe("SELECT count(*) FROM ("+query+" LIMIT ?)", append(append([]any(nil), args...), limit))
+}
+
+// list returns the distinct ids (column col) query yields as a JSON array, for a wrap
+// that resolves a bounded set once instead of in every statement of a read;
+// without listIDs (a compiler not tied to a read) it is nil.
+func (c *compiler) list(query, col string, args []any) (*string, error) {
+	if c.listIDs == nil {
+		return nil, nil
+	}
+	ids, err := c.listIDs("SELECT DISTINCT "+col+" AS id FROM ("+query+")", args)
+	return &ids, err
 }
 
 // compare compiles one attribute comparison (or pr).
@@ -419,33 +605,81 @@ func (c *compiler) compareString(op string, e *Expr, d attrDef) (string, error) 
 	if d.fold {
 		v = strings.ToLower(v)
 	}
-	var cond string
-	switch op {
-	case "eq", "ne":
-		if v != "" {
-			c.args = append(c.args, v)
-			return d.col + " = ?", nil // a non-empty value implies presence
-		}
-		cond = d.col + " = ?"
-		c.args = append(c.args, v)
-	case "co":
-		cond = "instr(" + d.col + ", ?) > 0"
-		c.args = append(c.args, v)
-	case "sw":
-		// Byte-wise prefix range: no stored UTF-8 text holds the byte 0xFF.
-		cond = "(" + d.col + " >= ? AND " + d.col + " < ?)"
-		c.args = append(c.args, v, v+"\xff")
-	case "ew":
-		cond = "(length(" + d.col + ") >= length(?) AND substr(" + d.col + ", length(" + d.col + ") - length(?) + 1) = ?)"
-		c.args = append(c.args, v, v, v)
-	case "gt", "ge", "lt", "le":
-		cond = d.col + " " + cmpOps[op] + " ?"
-		c.args = append(c.args, v)
+	cond := c.stringCond(op, v, d)
+	if (op == "eq" || op == "ne") && v != "" {
+		return cond, nil // a non-empty value implies presence
 	}
 	if d.present != "" {
 		cond = "(" + d.present + " AND " + cond + ")"
 	}
 	return cond, nil
+}
+
+// likeShapes are the LIKE patterns of the comparisons compareFolded makes
+// with LIKE, around the escaped value.
+var likeShapes = map[string][2]string{"eq": {"", ""}, "ne": {"", ""}, "co": {"%", "%"}, "sw": {"", "%"}, "ew": {"%", ""}}
+
+// stringCond compares d with the (folded) value v, appending the arguments.
+func (c *compiler) stringCond(op, v string, d attrDef) string {
+	if shape, ok := likeShapes[op]; ok && d.raw != "" && v != "" && !strings.ContainsRune(v, 0) {
+		return c.compareFolded(op, v, d, shape)
+	}
+	return c.exactString(op, d.col, v)
+}
+
+// foldsToASCII are the runes beyond ASCII that strings.ToLower turns into
+// ASCII letters (İ into i, the Kelvin sign into k); a test checks every rune.
+const foldsToASCII = "\u0130\u212a"
+
+// compareFolded compares lowerFunc(d.raw) with v as exactString does,
+// without a call of lowerFunc (an allocation in Go) on most rows. SQLite's
+// LIKE folds ASCII letters only, and reads text up to a NUL. Where v is
+// ASCII, it answers as strings.ToLower does for every row whose text holds
+// none of foldsToASCII and no NUL: the ASCII runs of the folded text are
+// then those of the text, folded. Only rows holding one of those (non-ASCII
+// text, length below octet_length) are compared through lowerFunc. Where v
+// is not ASCII, no ASCII text can hold it.
+func (c *compiler) compareFolded(op, v string, d attrDef, shape [2]string) string {
+	nonASCII := "length(" + d.raw + ") <> octet_length(" + d.raw + ")"
+	if !isASCII(v) {
+		return "(" + nonASCII + " AND " + c.exactString(op, d.col, v) + ")"
+	}
+	c.args = append(c.args, shape[0]+likeEscaper.Replace(v)+shape[1], "*["+foldsToASCII+"]*")
+	return "(" + d.raw + ` LIKE ? ESCAPE '\' OR (` + nonASCII + " AND (" + d.raw + " GLOB ? OR instr(" + d.raw +
+		", char(0)) > 0) AND " + c.exactString(op, d.col, v) + "))"
+}
+
+var likeEscaper = strings.NewReplacer(`\`, `\\`, "%", `\%`, "_", `\_`)
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
+}
+
+// exactString is the condition that col compares with v (already folded
+// when col is), appending its arguments.
+func (c *compiler) exactString(op, col, v string) string {
+	switch op {
+	case "co":
+		c.args = append(c.args, v)
+		return "instr(" + col + ", ?) > 0"
+	case "sw":
+		// Byte-wise prefix range: no stored UTF-8 text holds the byte 0xFF.
+		c.args = append(c.args, v, v+"\xff")
+		return "(" + col + " >= ? AND " + col + " < ?)"
+	case "ew":
+		c.args = append(c.args, v, v, v)
+		return "(length(" + col + ") >= length(?) AND substr(" + col + ", length(" + col + ") - length(?) + 1) = ?)"
+	case "gt", "ge", "lt", "le":
+		c.args = append(c.args, v)
+		return col + " " + cmpOps[op] + " ?"
+	}
+	c.args = append(c.args, v) // eq, ne
+	return col + " = ?"
 }
 
 var cmpOps = map[string]string{"gt": ">", "ge": ">=", "lt": "<", "le": "<="}

@@ -73,6 +73,36 @@ func TestGroupAndMemberFiltersResolveTheSmallSideFirst(t *testing.T) {
 	}
 }
 
+// TestBroadGroupFiltersLookUpEachUsersGroups pins down the plan of a
+// condition on users' groups that most memberships meet: each user's groups
+// are read through the member index and looked up in the matching groups'
+// list, resolved once. SQLite otherwise prefers to probe the primary key of
+// group_members once per group of that list for each user (25 s at 100k
+// users for groups.display co "1").
+func TestBroadGroupFiltersLookUpEachUsersGroups(t *testing.T) {
+	db := openTest(t)
+	defer func(n int) { broadMemberships = n }(broadMemberships)
+	broadMemberships = -1
+	for _, e := range []*Expr{
+		cmp("co", "groups.display", "1"),
+		cmp("eq", "groups.type", "indirect"),
+		anyOf("groups", and(cmp("eq", "type", "indirect"), cmp("ew", "display", "7"))),
+	} {
+		steps := planOf(t, db, e, true)
+		if !slices.ContainsFunc(steps, func(s string) bool {
+			return strings.HasPrefix(s, "SEARCH gm ") && strings.HasSuffix(s, "USING COVERING INDEX group_members_member (member_id=? AND member_type=?)")
+		}) {
+			t.Errorf("%s: plan %q does not read the user's groups from the member index", exprText(e), steps)
+		}
+		for _, s := range steps {
+			if strings.HasPrefix(s, "SEARCH gm USING PRIMARY KEY") || strings.HasPrefix(s, "SEARCH dm USING PRIMARY KEY") ||
+				strings.HasPrefix(s, "SCAN gm") || strings.HasPrefix(s, "SCAN c") {
+				t.Errorf("%s: plan %q has %q", exprText(e), steps, s)
+			}
+		}
+	}
+}
+
 // TestCheckFilterBoundsDepthAndSubqueries pins down the store's own bounds,
 // whatever its caller checked: expression depth (finding 4 of issue 14: 500
 // nested "not" answered "Expression tree is too large") and the number of

@@ -65,6 +65,39 @@ func scanGroup(s scanner) (GroupResource, error) {
 	return g, nil
 }
 
+// readMmap is how much of the store file the SCIM reads map into memory
+// (PRAGMA mmap_size). Their lookups land all over the memberships and the
+// users (a user's groups, a member's display): through each read
+// connection's own page cache (8 MB) most were a system call each, through
+// the map they are memory reads, and the four read connections share the
+// pages instead of each caching its own. Only these reads turn it on, so a
+// sync run alone (scimbridge sync) keeps the memory it had.
+const readMmap = 1 << 30
+
+// beginRead begins a read transaction for the SCIM server on a read
+// connection, with the store file mapped when mapped is set (lists that
+// scan; a lookup by key spares the statement); done ends it.
+func (db *DB) beginRead(ctx context.Context, mapped bool) (tx *sql.Tx, done func(), err error) {
+	conn, err := db.r.Conn(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	if mapped {
+		_, err = conn.ExecContext(ctx, fmt.Sprintf("PRAGMA mmap_size = %d", readMmap))
+	}
+	if err == nil {
+		tx, err = conn.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	}
+	if err != nil {
+		conn.Close()
+		return nil, nil, err
+	}
+	return tx, func() {
+		tx.Rollback()
+		conn.Close()
+	}, nil
+}
+
 // Pages select ids first ("deferred join"): skipping OFFSET rows then reads
 // only a covering index, not every skipped row.
 
@@ -83,13 +116,18 @@ func pageIn(ctx context.Context, tx *sql.Tx, q Query, users bool, idCol string) 
 			err = tx.QueryRowContext(ctx, query, args...).Scan(&n)
 			return n, err
 		}
+		// query yields one column, id.
+		c.listIDs = func(query string, args []any) (ids string, err error) {
+			err = tx.QueryRowContext(ctx, "SELECT coalesce(json_group_array(id), '[]') FROM ("+query+")", args...).Scan(&ids)
+			return ids, err
+		}
 	}
 	where = "1"
 	if q.Filter != nil {
 		if err = CheckFilter(q.Filter, users); err != nil {
 			return "", nil, "", 0, 0, err
 		}
-		if where, err = c.where(q.Filter); err != nil {
+		if where, err = c.where(c.foldOr(q.Filter)); err != nil {
 			return "", nil, "", 0, 0, err
 		}
 	}
@@ -148,11 +186,11 @@ func listPage[T any](ctx context.Context, db *DB, tx *sql.Tx, selectFrom, from, 
 // them q selects (with their groups when q.WithGroups). An invalid filter or
 // sort attribute gives an error wrapping ErrBadFilter.
 func (db *DB) ListUsers(ctx context.Context, q Query) (total int, users []UserResource, err error) {
-	tx, err := db.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	tx, done, err := db.beginRead(ctx, !q.Indexed(true))
 	if err != nil {
 		return 0, nil, fmt.Errorf("list users: %w", err)
 	}
-	defer tx.Rollback()
+	defer done()
 	where, args, order, limit, offset, err := pageIn(ctx, tx, q, true, "u.id")
 	if err != nil {
 		return 0, nil, fmt.Errorf("list users: %w", err)
@@ -172,11 +210,11 @@ func (db *DB) ListUsers(ctx context.Context, q Query) (total int, users []UserRe
 
 // GetUser returns the user with that id, with its groups.
 func (db *DB) GetUser(ctx context.Context, id string) (UserResource, bool, error) {
-	tx, err := db.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	tx, done, err := db.beginRead(ctx, false)
 	if err != nil {
 		return UserResource{}, false, fmt.Errorf("read user %s: %w", id, err)
 	}
-	defer tx.Rollback()
+	defer done()
 	u, err := scanUser(tx.QueryRowContext(ctx, userSelect+" WHERE u.id = ?", id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return UserResource{}, false, nil
@@ -223,15 +261,15 @@ func loadGroups(ctx context.Context, tx *sql.Tx, users []UserResource) error {
 // them q selects (with their direct members when q.WithMembers). An invalid
 // filter or sort attribute gives an error wrapping ErrBadFilter.
 func (db *DB) ListGroups(ctx context.Context, q Query) (total int, groups []GroupResource, err error) {
-	where, args, order, limit, offset, err := page(q, false, "g.id")
+	tx, done, err := db.beginRead(ctx, !q.Indexed(false))
 	if err != nil {
 		return 0, nil, fmt.Errorf("list groups: %w", err)
 	}
-	tx, err := db.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	defer done()
+	where, args, order, limit, offset, err := pageIn(ctx, tx, q, false, "g.id")
 	if err != nil {
 		return 0, nil, fmt.Errorf("list groups: %w", err)
 	}
-	defer tx.Rollback()
 	total, groups, err = listPage(ctx, db, tx, groupSelect, "groups g", "g.id", where, args, order, limit, offset, scanGroup,
 		func(g *GroupResource) string { return g.ID })
 	if err != nil {
@@ -247,11 +285,11 @@ func (db *DB) ListGroups(ctx context.Context, q Query) (total int, groups []Grou
 
 // GetGroup returns the group with that id, with its direct members.
 func (db *DB) GetGroup(ctx context.Context, id string) (GroupResource, bool, error) {
-	tx, err := db.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	tx, done, err := db.beginRead(ctx, false)
 	if err != nil {
 		return GroupResource{}, false, fmt.Errorf("read group %s: %w", id, err)
 	}
-	defer tx.Rollback()
+	defer done()
 	g, err := scanGroup(tx.QueryRowContext(ctx, groupSelect+" WHERE g.id = ?", id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return GroupResource{}, false, nil
