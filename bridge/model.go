@@ -237,9 +237,13 @@ type Tx interface {
 	// DeleteCreated removes users CreateUsers inserted in this transaction;
 	// their changes go at Commit.
 	DeleteCreated(ids []string) error
+	// UsersDone says the read is over: no more CreateUsers or
+	// DeleteCreated. The store may finish the users' table work now (a
+	// bulk load's indexes) while the caller computes the rest of the plan.
+	UsersDone() error
 	// Commit writes p, records r as finished (unless nil) and commits.
-	// r's FinishedAt and DurationMs are set to the end of the writing, so
-	// that they count the commit's own work too.
+	// r's FinishedAt and DurationMs are set to the end of the writing; the
+	// syncer stamps them again after the commit and records r once more.
 	Commit(p *Plan, r *Report) error
 	// Rollback discards everything written; after Commit it does nothing.
 	Rollback() error

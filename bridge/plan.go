@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime/debug"
 	"sort"
 	"time"
 
@@ -102,6 +103,15 @@ func (s *Syncer) plan(ctx context.Context, settings *schema.Settings, opt Option
 	st.release()
 	snap.Users = nil
 
+	if st.out != nil {
+		// Many new users: the store's bulk work (index sorts) comes next.
+		// Handing the read's memory back to the OS first keeps the run's
+		// peak RSS at the read's instead of the read's plus the sorts'.
+		debug.FreeOSMemory()
+		if err := st.out.wait(); err != nil {
+			return nil, nil, &writeError{err}
+		}
+	}
 	if held := holdReason(p, storedUsers, storedGroups, r, settings, opt); held != "" {
 		r.Status, r.Error = StatusHeld, held
 		return p, nil, nil

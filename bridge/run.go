@@ -278,15 +278,19 @@ func (p *Pending) Complete(ctx context.Context, settings *schema.Settings) (*Rep
 			break
 		}
 		applied = tx != nil || !plan.Empty() || plan.state != nil
+		if applied {
+			// The run's record went in with the data; its duration now
+			// counts the commit too (at a million users, seconds).
+			r.FinishedAt = s.now().UTC()
+			r.DurationMs = r.FinishedAt.Sub(r.StartedAt).Milliseconds()
+		}
 		// Push after every successful run, changed or not: changes a
 		// previous push could not deliver are still pending.
 		s.push(ctx, settings, opt, r, log)
 	}
 	rollback()
-	if !applied || r.Push != nil {
-		if err := s.store.FinishRun(context.WithoutCancel(ctx), r); err != nil {
-			return r, fmt.Errorf("record sync run %d: %w", r.ID, err)
-		}
+	if err := s.store.FinishRun(context.WithoutCancel(ctx), r); err != nil {
+		return r, fmt.Errorf("record sync run %d: %w", r.ID, err)
 	}
 	s.logDone(log, r)
 	return r, nil

@@ -3,10 +3,12 @@ package bridge_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"reflect"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/scimbridge/scimbridge/bridge"
 	"github.com/scimbridge/scimbridge/internal/slapdtest"
@@ -230,5 +232,65 @@ deleteoldrdn: 1
 	}
 	if got, want := changesOf(t, e.db, r.ID), []string{"User create robert"}; !reflect.DeepEqual(got, want) {
 		t.Errorf("changes = %v, want %v", got, want)
+	}
+}
+
+// slowCommitStore is a fake named for what it is: the real store, whose run
+// transaction's commit moves the syncer's clock on by an hour, as a long
+// COMMIT of a million rows does, without a test waiting for one.
+type slowCommitStore struct {
+	*store.DB
+	advance func()
+}
+
+func (s slowCommitStore) Begin(ctx context.Context) (bridge.Tx, error) {
+	tx, err := s.DB.Begin(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return slowCommitTx{Tx: tx, advance: s.advance}, nil
+}
+
+type slowCommitTx struct {
+	bridge.Tx
+	advance func()
+}
+
+func (t slowCommitTx) Commit(p *bridge.Plan, r *bridge.Report) error {
+	if err := t.Tx.Commit(p, r); err != nil {
+		return err
+	}
+	t.advance()
+	return nil
+}
+
+// durationMs counts the run's commit, in the report returned and in the one
+// recorded, streamed or not.
+func TestDurationCountsTheCommit(t *testing.T) {
+	for _, streamMin := range []int{1, bridge.DefaultStreamMin} {
+		t.Run(fmt.Sprint("streamMin=", streamMin), func(t *testing.T) {
+			e := newEnv(t)
+			clock := time.Date(2026, 12, 6, 4, 0, 0, 0, time.UTC)
+			sy := bridge.NewSyncer(slowCommitStore{e.db, func() { clock = clock.Add(time.Hour) }}, ldapsource.Dial, quietLog())
+			bridge.SetStreamMin(sy, streamMin)
+			bridge.SetClock(sy, func() time.Time { return clock })
+			r, err := sy.Run(context.Background(), e.set, bridge.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r.Status != bridge.StatusSucceeded || r.UsersCreated == 0 {
+				t.Fatalf("status %s (%s), %d users created: want a first sync that succeeded", r.Status, r.Error, r.UsersCreated)
+			}
+			if want := time.Hour.Milliseconds(); r.DurationMs != want {
+				t.Errorf("durationMs = %d, want %d (the commit's hour)", r.DurationMs, want)
+			}
+			stored, found, err := e.db.Run(context.Background(), r.ID)
+			if err != nil || !found {
+				t.Fatalf("run %d: found %v, %v", r.ID, found, err)
+			}
+			if stored.DurationMs != r.DurationMs || !stored.FinishedAt.Equal(r.FinishedAt) {
+				t.Errorf("recorded durationMs %d, finishedAt %v; want %d, %v", stored.DurationMs, stored.FinishedAt, r.DurationMs, r.FinishedAt)
+			}
+		})
 	}
 }

@@ -134,8 +134,10 @@ func (st *userStream) finish(skips *skipList) (*verdict, int, error) {
 		if err := st.flush(); err != nil {
 			return nil, 0, err
 		}
-		if err := st.out.wait(); err != nil {
-			return nil, 0, &writeError{err}
+		// The plan is computed while the writer ends the users' work;
+		// plan waits for it before the transaction is the caller's.
+		if err := st.out.end(); err != nil {
+			return nil, 0, err
 		}
 	}
 	st.report(v, skips)

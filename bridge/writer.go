@@ -5,11 +5,13 @@ import (
 	"sync/atomic"
 )
 
-// writeOp is one step for the writer: rows to insert, or ids to take back.
+// writeOp is one step for the writer: rows to insert, ids to take back, or
+// the end of the read.
 type writeOp struct {
 	runID int64
 	rows  []UserRow
 	del   []string
+	end   bool
 }
 
 // userWriter writes new users into the run's transaction on a goroutine of
@@ -31,9 +33,12 @@ func startWriter(tx Tx) *userWriter {
 			if w.err != nil {
 				continue
 			}
-			if op.rows != nil {
+			switch {
+			case op.end:
+				w.err = tx.UsersDone()
+			case op.rows != nil:
 				w.err = tx.CreateUsers(op.runID, op.rows)
-			} else {
+			default:
 				w.err = tx.DeleteCreated(op.del)
 			}
 			if w.err != nil {
@@ -49,6 +54,16 @@ func (w *userWriter) send(op writeOp) error {
 		return &writeError{w.wait()}
 	}
 	w.ops <- op
+	return nil
+}
+
+// end tells the writer the read is over and lets it finish the users'
+// work without waiting for it; wait collects its error.
+func (w *userWriter) end() error {
+	if err := w.send(writeOp{end: true}); err != nil {
+		return err
+	}
+	w.once.Do(func() { close(w.ops) })
 	return nil
 }
 

@@ -19,8 +19,11 @@ type applier struct {
 	tx      *sql.Tx
 	p       *bridge.Plan
 	bulk    map[string]bool // tables bulkLoad has decided on
-	dropped [][2]string     // indexes to rebuild: name, CREATE statement
+	dropped []droppedIndex  // indexes to rebuild
 }
+
+// droppedIndex is an index bulkLoad dropped, to be rebuilt.
+type droppedIndex struct{ table, name, def string }
 
 func (a *applier) apply(runID int64) error {
 	p := a.p
@@ -45,7 +48,8 @@ func (a *applier) apply(runID int64) error {
 		}
 	}
 	steps := []func() error{a.updateGroups, a.insertGroups, a.updateUsers, a.insertUsers,
-		a.replaceGroupMembers, a.replaceClosure, func() error { return a.changes(runID) }, a.restoreIndexes}
+		a.replaceGroupMembers, a.replaceClosure, func() error { return a.changes(runID) },
+		func() error { return a.restoreIndexes("") }}
 	for _, step := range steps {
 		if err := step(); err != nil {
 			return err
@@ -58,11 +62,17 @@ func (a *applier) apply(runID int64) error {
 // before its secondary indexes are dropped and rebuilt around it.
 const bulkMinRows = 10_000
 
+// appendingIndexes are kept through a bulk load: their keys arrive in
+// order. A run stamps every user it creates with one time, later than the
+// stored ones, so those rows append to users_last_modified (equal keys go
+// in rowid order) as they append to the table.
+var appendingIndexes = map[string]bool{"users_last_modified": true}
+
 // bulkLoad prepares table for inserting rows new rows: when they are many
 // and at least as many as the table holds (an initial sync), the table's
-// secondary indexes are dropped now and rebuilt by restoreIndexes, which
-// sorts once instead of inserting each key at a random place. A rebuilt
-// UNIQUE index still refuses duplicates.
+// secondary indexes (but appendingIndexes) are dropped now and rebuilt by
+// restoreIndexes, which sorts once instead of inserting each key at a
+// random place. A rebuilt UNIQUE index still refuses duplicates.
 func (a *applier) bulkLoad(table string, rows int) error {
 	if rows < bulkMinRows || a.bulk[table] {
 		return nil
@@ -80,34 +90,43 @@ func (a *applier) bulkLoad(table string, rows int) error {
 	if err != nil {
 		return fmt.Errorf("list indexes of %s: %w", table, err)
 	}
-	var idx [][2]string
+	var idx []droppedIndex
 	for q.Next() {
-		var name, def string
-		if err := q.Scan(&name, &def); err != nil {
+		ix := droppedIndex{table: table}
+		if err := q.Scan(&ix.name, &ix.def); err != nil {
 			q.Close()
 			return fmt.Errorf("list indexes of %s: %w", table, err)
 		}
-		idx = append(idx, [2]string{name, def})
+		if !appendingIndexes[ix.name] {
+			idx = append(idx, ix)
+		}
 	}
 	if err := errors.Join(q.Err(), q.Close()); err != nil {
 		return fmt.Errorf("list indexes of %s: %w", table, err)
 	}
 	for _, ix := range idx {
-		if _, err := a.tx.ExecContext(a.ctx, `DROP INDEX "`+strings.ReplaceAll(ix[0], `"`, `""`)+`"`); err != nil {
-			return fmt.Errorf("drop index %s for a bulk load: %w", ix[0], err)
+		if _, err := a.tx.ExecContext(a.ctx, `DROP INDEX "`+strings.ReplaceAll(ix.name, `"`, `""`)+`"`); err != nil {
+			return fmt.Errorf("drop index %s for a bulk load: %w", ix.name, err)
 		}
 		a.dropped = append(a.dropped, ix)
 	}
 	return nil
 }
 
-// restoreIndexes rebuilds the indexes bulkLoad dropped.
-func (a *applier) restoreIndexes() error {
+// restoreIndexes rebuilds the indexes bulkLoad dropped from table ("": from
+// every table).
+func (a *applier) restoreIndexes(table string) error {
+	var keep []droppedIndex
 	for _, ix := range a.dropped {
-		if _, err := a.tx.ExecContext(a.ctx, ix[1]); err != nil {
-			return fmt.Errorf("rebuild index %s: %w", ix[0], err)
+		if table != "" && ix.table != table {
+			keep = append(keep, ix)
+			continue
+		}
+		if _, err := a.tx.ExecContext(a.ctx, ix.def); err != nil {
+			return fmt.Errorf("rebuild index %s: %w", ix.name, err)
 		}
 	}
+	a.dropped = keep
 	return nil
 }
 
@@ -147,10 +166,38 @@ const userCols = "id, external_id, dn, dn_norm, user_name, user_name_norm, given
 // userColsCreated is the place of created in userCols.
 const userColsCreated = 17
 
+// userArgs are the column values of u. The hashes are written compact (a
+// million user rows make most of the store), as 16-byte blobs; scanUser and
+// Snapshot read them and the earlier hex text alike. dn_norm is always
+// written: changed-entries passes look users up by it (users_dn_norm).
 func userArgs(u *bridge.UserRow) []any {
 	return []any{u.ID, u.ExternalID, u.DN, u.DNNorm, u.UserName, u.UserNameNorm, u.GivenName, u.FamilyName,
-		u.DisplayName, u.Email, u.Active, u.EmployeeNumber, u.Department, u.MemberKey, u.Hash, u.GroupsHash,
-		u.Version, formatTS(u.Created), formatTS(u.LastModified)}
+		u.DisplayName, u.Email, u.Active, u.EmployeeNumber, u.Department, u.MemberKey, hashValue(u.Hash),
+		hashValue(u.GroupsHash), u.Version, formatTS(u.Created), formatTS(u.LastModified)}
+}
+
+// hashValue stores a hash given in hex (as the bridge writes them) as its
+// bytes, and any other text as it is.
+func hashValue(h string) any {
+	if d, err := bridge.ParseDigest([]byte(h)); err == nil {
+		return d[:]
+	}
+	return h
+}
+
+// hashText reads a stored hash (hashValue) back as text.
+func hashText(v any) (string, error) {
+	switch v := v.(type) {
+	case []byte:
+		if len(v) != len(bridge.Digest{}) {
+			return "", fmt.Errorf("stored hash of %d bytes, want %d", len(v), len(bridge.Digest{}))
+		}
+		return bridge.Digest(v).String(), nil
+	case string:
+		return v, nil
+	default:
+		return "", fmt.Errorf("stored hash of type %T", v)
+	}
 }
 
 // setList turns "id, a, b" into "a = ?, b = ?" (every column but the id).
@@ -290,21 +337,41 @@ func (a *applier) replaceGroupMembers() error {
 	} else if id != "" {
 		return fmt.Errorf("members of group %s: the group is not stored", id)
 	}
-	b := newBatcher(a.ctx, a.tx, "INSERT INTO group_members (group_id, member_id, member_type) VALUES ", 3)
-	defer b.close()
+	// One statement per group and member type, the ids in one JSON array:
+	// millions of rows bound one value at a time cost more in Go than in SQLite.
+	st, err := a.tx.PrepareContext(a.ctx, `INSERT INTO group_members (group_id, member_id, member_type)
+		SELECT ?, value, ? FROM json_each(?)`)
+	if err != nil {
+		return fmt.Errorf("insert members of groups: %w", err)
+	}
+	defer st.Close()
+	var users, groups []string
 	for _, id := range ids {
-		ms := gm[id]
-		if !slices.IsSortedFunc(ms, cmpMember) {
-			ms = slices.SortedFunc(slices.Values(ms), cmpMember)
-		}
-		for _, m := range ms {
-			if err := b.add(id, m.ID, m.Type); err != nil {
-				return fmt.Errorf("insert members of groups: %w", err)
+		users, groups = users[:0], groups[:0]
+		for _, m := range gm[id] {
+			switch m.Type {
+			case bridge.MemberUser:
+				users = append(users, m.ID)
+			case bridge.MemberGroup:
+				groups = append(groups, m.ID)
+			default:
+				return fmt.Errorf("insert members of group %s: member %s has type %q, not %s or %s", id, m.ID, m.Type, bridge.MemberUser, bridge.MemberGroup)
 			}
 		}
-	}
-	if err := b.flush(); err != nil {
-		return fmt.Errorf("insert members of groups: %w", err)
+		for _, part := range []struct {
+			typ string
+			ids []string
+		}{{bridge.MemberUser, users}, {bridge.MemberGroup, groups}} {
+			if len(part.ids) == 0 {
+				continue
+			}
+			if !slices.IsSorted(part.ids) {
+				slices.Sort(part.ids) // the key's order: the rows append
+			}
+			if _, err := st.ExecContext(a.ctx, id, part.typ, idsJSON(part.ids)); err != nil {
+				return fmt.Errorf("insert members of group %s: %w", id, err)
+			}
+		}
 	}
 	return nil
 }
@@ -419,8 +486,6 @@ func (a *applier) changes(runID int64) error {
 	}
 	return nil
 }
-
-func cmpMember(a, b bridge.Member) int { return strings.Compare(a.ID, b.ID) }
 
 // sortedBy returns the indexes of xs in key order: B-trees fill faster in key order.
 func sortedBy[T any](xs []T, key func(*T) string) []int {

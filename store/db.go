@@ -23,6 +23,7 @@ import (
 	"database/sql/driver"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -63,6 +64,12 @@ func init() {
 // brings its schema up to date. A database written by a newer scimbridge, with
 // more migrations than this build knows, is refused.
 func Open(ctx context.Context, path string) (*DB, error) {
+	return open(ctx, path, migrations)
+}
+
+// open opens the store at path with the schema migs brings it to (the tests
+// write stores of an older schema with a prefix of migrations).
+func open(ctx context.Context, path string, migs []string) (*DB, error) {
 	if path == "" {
 		return nil, errors.New("open state store: empty path")
 	}
@@ -84,7 +91,7 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	w.SetMaxIdleConns(1)
 	w.SetConnMaxLifetime(0)
 	w.SetConnMaxIdleTime(0)
-	if err := migrate(ctx, w); err != nil {
+	if err := migrate(ctx, w, migs); err != nil {
 		w.Close()
 		return nil, fmt.Errorf("open state store %q: %w", path, err)
 	}
@@ -107,16 +114,16 @@ func Open(ctx context.Context, path string) (*DB, error) {
 // migrate applies the migrations the database lacks, each in its own
 // IMMEDIATE transaction that re-reads user_version, so two processes opening
 // the same new file do not both apply a migration.
-func migrate(ctx context.Context, w *sql.DB) error {
+func migrate(ctx context.Context, w *sql.DB, migs []string) error {
 	for {
-		done, err := migrateOne(ctx, w)
+		done, err := migrateOne(ctx, w, migs)
 		if err != nil || done {
 			return err
 		}
 	}
 }
 
-func migrateOne(ctx context.Context, w *sql.DB) (done bool, err error) {
+func migrateOne(ctx context.Context, w *sql.DB, migs []string) (done bool, err error) {
 	tx, err := w.BeginTx(ctx, nil)
 	if err != nil {
 		return false, fmt.Errorf("begin migration: %w", err)
@@ -127,12 +134,19 @@ func migrateOne(ctx context.Context, w *sql.DB) (done bool, err error) {
 		return false, fmt.Errorf("read schema version: %w", err)
 	}
 	switch {
-	case v > len(migrations):
-		return false, fmt.Errorf("the database has schema version %d, newer than this scimbridge knows (%d): it was written by a newer version", v, len(migrations))
-	case v == len(migrations):
+	case v > len(migs):
+		return false, fmt.Errorf("the database has schema version %d, newer than this scimbridge knows (%d): it was written by a newer version", v, len(migs))
+	case v == len(migs):
 		return true, nil
 	}
-	if _, err := tx.ExecContext(ctx, migrations[v]); err != nil {
+	before, err := schemaObjects(ctx, tx)
+	if err != nil {
+		return false, fmt.Errorf("apply migration %d: %w", v+1, err)
+	}
+	if _, err := tx.ExecContext(ctx, migs[v]); err != nil {
+		return false, fmt.Errorf("apply migration %d: %w", v+1, err)
+	}
+	if err := keepIndexes(ctx, tx, before); err != nil {
 		return false, fmt.Errorf("apply migration %d: %w", v+1, err)
 	}
 	// PRAGMA takes no parameters; v is an int we computed.
@@ -143,6 +157,66 @@ func migrateOne(ctx context.Context, w *sql.DB) (done bool, err error) {
 		return false, fmt.Errorf("commit migration %d: %w", v+1, err)
 	}
 	return false, nil
+}
+
+// schemaObject is a row of sqlite_schema.
+type schemaObject struct {
+	typ, table, sql string
+	rootpage        int64
+}
+
+func schemaObjects(ctx context.Context, tx *sql.Tx) (map[string]schemaObject, error) {
+	rows, err := tx.QueryContext(ctx, "SELECT type, name, tbl_name, coalesce(sql, ''), rootpage FROM sqlite_schema")
+	if err != nil {
+		return nil, fmt.Errorf("read the schema: %w", err)
+	}
+	defer rows.Close()
+	objs := map[string]schemaObject{}
+	for rows.Next() {
+		var o schemaObject
+		var name string
+		if err := rows.Scan(&o.typ, &name, &o.table, &o.sql, &o.rootpage); err != nil {
+			return nil, fmt.Errorf("read the schema: %w", err)
+		}
+		objs[name] = o
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read the schema: %w", err)
+	}
+	return objs, nil
+}
+
+// keepIndexes recreates the indexes a migration lost by rebuilding their
+// table (a new table renamed over the old one), so that a migration that
+// rebuilds a table keeps the indexes other migrations added to it, whatever
+// their order. An index dropped from a table that was not rebuilt stays dropped.
+func keepIndexes(ctx context.Context, tx *sql.Tx, before map[string]schemaObject) error {
+	after, err := schemaObjects(ctx, tx)
+	if err != nil {
+		return err
+	}
+	names := make([]string, 0, len(before))
+	for name := range before {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	for _, name := range names {
+		ix := before[name]
+		if ix.typ != "index" || ix.sql == "" {
+			continue
+		}
+		if _, ok := after[name]; ok {
+			continue
+		}
+		oldT, newT := before[ix.table], after[ix.table]
+		if newT.typ != "table" || newT.rootpage == oldT.rootpage {
+			continue
+		}
+		if _, err := tx.ExecContext(ctx, ix.sql); err != nil {
+			return fmt.Errorf("recreate index %s of the rebuilt table %s: %w", name, ix.table, err)
+		}
+	}
+	return nil
 }
 
 // Close closes both pools.

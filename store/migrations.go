@@ -150,7 +150,48 @@ CREATE TABLE push_meta (
 	`
 CREATE INDEX push_state_remote ON push_state(resource_type, remote_id);
 `,
-	// 6: changed-entries and live sync (issue 15): the position the changes
+	// 6: users become a rowid table, the id a unique column. A first sync
+	// inserts users in the order they are read, and their ids (name-based
+	// UUIDs) are random: keyed by id, every insert landed at a random page of
+	// a table far larger than the cache. Appended by rowid, the id index is
+	// sorted once (the bulk load rebuilds it) or stays small enough to cache.
+	`
+CREATE TABLE users_by_rowid (
+	rid             INTEGER PRIMARY KEY,
+	id              TEXT NOT NULL,
+	external_id     TEXT NOT NULL DEFAULT '',
+	dn              TEXT NOT NULL,
+	dn_norm         TEXT NOT NULL,
+	user_name       TEXT NOT NULL,
+	user_name_norm  TEXT NOT NULL,
+	given_name      TEXT NOT NULL DEFAULT '',
+	family_name     TEXT NOT NULL DEFAULT '',
+	display_name    TEXT NOT NULL DEFAULT '',
+	email           TEXT NOT NULL DEFAULT '',
+	active          INTEGER NOT NULL DEFAULT 1,
+	employee_number TEXT NOT NULL DEFAULT '',
+	department      TEXT NOT NULL DEFAULT '',
+	member_key      TEXT NOT NULL DEFAULT '',
+	hash            TEXT NOT NULL,
+	groups_hash     TEXT NOT NULL,
+	version         TEXT NOT NULL,
+	created         TEXT NOT NULL,
+	last_modified   TEXT NOT NULL
+);
+INSERT INTO users_by_rowid (id, external_id, dn, dn_norm, user_name, user_name_norm, given_name, family_name,
+	display_name, email, active, employee_number, department, member_key, hash, groups_hash, version, created,
+	last_modified)
+SELECT id, external_id, dn, dn_norm, user_name, user_name_norm, given_name, family_name,
+	display_name, email, active, employee_number, department, member_key, hash, groups_hash, version, created,
+	last_modified FROM users ORDER BY id;
+DROP TABLE users;
+ALTER TABLE users_by_rowid RENAME TO users;
+CREATE UNIQUE INDEX users_id ON users(id);
+CREATE UNIQUE INDEX users_user_name_norm ON users(user_name_norm);
+CREATE INDEX users_external_id ON users(external_id);
+CREATE INDEX users_last_modified ON users(last_modified);
+`,
+	// 7: changed-entries and live sync (issue 15): the position the changes
 	// applied so far reach, the duplicates skipped and the member values that
 	// named nobody (which a later pass needs to decide as a full sync would),
 	// and look-ups by folded DN.

@@ -23,11 +23,21 @@ const groupSelect = "SELECT g.id, g.external_id, g.dn, g.dn_norm, g.name, g.name
 func scanUser(s scanner) (UserResource, error) {
 	var u UserResource
 	var created, modified string
+	var hash, groupsHash any
 	err := s.Scan(&u.ID, &u.ExternalID, &u.DN, &u.DNNorm, &u.UserName, &u.UserNameNorm, &u.GivenName,
 		&u.FamilyName, &u.DisplayName, &u.Email, &u.Active, &u.EmployeeNumber, &u.Department, &u.MemberKey,
-		&u.Hash, &u.GroupsHash, &u.Version, &created, &modified)
+		&hash, &groupsHash, &u.Version, &created, &modified)
 	if err != nil {
 		return u, err
+	}
+	if u.DNNorm == "" { // stored compact (userArgs)
+		u.DNNorm = u.DN
+	}
+	if u.Hash, err = hashText(hash); err != nil {
+		return u, fmt.Errorf("user %s: %w", u.ID, err)
+	}
+	if u.GroupsHash, err = hashText(groupsHash); err != nil {
+		return u, fmt.Errorf("user %s: %w", u.ID, err)
 	}
 	if u.Created, err = parseTS(created); err != nil {
 		return u, fmt.Errorf("user %s: %w", u.ID, err)

@@ -426,11 +426,26 @@ func TestApplyNamesTheRowOfAFailedInsert(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "members of group nope: the group is not stored") {
 		t.Errorf("members of an unknown group: %v", err)
 	}
+	g := mkGroup("g1", "Admins")
+	for _, c := range []struct {
+		members []bridge.Member
+		want    string
+	}{
+		{[]bridge.Member{{ID: "a", Type: "Robot"}}, `insert members of group g1: member a has type "Robot", not User or Group`},
+		{[]bridge.Member{{ID: "a", Type: bridge.MemberUser}, {ID: "a", Type: bridge.MemberUser}}, "insert members of group g1: constraint failed: UNIQUE constraint failed: group_members.group_id, group_members.member_id"},
+	} {
+		err = db.Apply(context.Background(), &bridge.Plan{CreateGroups: []bridge.GroupRow{g},
+			GroupMembers: map[string][]bridge.Member{"g1": c.members}}, nil)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("members %v: error = %v, want %q", c.members, err, c.want)
+		}
+	}
 	err = db.Apply(context.Background(), &bridge.Plan{Ancestors: map[string][]string{"nobody": {}}}, nil)
 	if err == nil || !strings.Contains(err.Error(), "nesting of group nobody: the group is not stored") {
 		t.Errorf("nesting of an unknown group: %v", err)
 	}
 	equal(t, "users", dump(t, db)["users"], []string(nil))
+	equal(t, "groups", dump(t, db)["groups"], []string(nil))
 }
 
 // A run's transaction takes new users while the directory is still being
@@ -464,6 +479,15 @@ func TestRunTxStreamsUsersAndTakesThemBack(t *testing.T) {
 	if err := tx.DeleteCreated([]string{"nobody"}); err == nil || !strings.Contains(err.Error(), "0 were stored") {
 		t.Fatalf("taking back a user never created: %v", err)
 	}
+	// The end of the read rebuilds the users' indexes before the commit.
+	if err := tx.UsersDone(); err != nil {
+		t.Fatal(err)
+	}
+	var usersIndexes int
+	if err := tx.(*runTx).a.tx.QueryRow("SELECT count(*) FROM sqlite_schema WHERE type = 'index' AND tbl_name = 'users' AND sql IS NOT NULL").Scan(&usersIndexes); err != nil {
+		t.Fatal(err)
+	}
+	equal(t, "users' indexes once the read is done", usersIndexes, 4)
 	g := mkGroup("g1", "Admins")
 	r.Status = bridge.StatusSucceeded
 	if err := tx.Commit(&bridge.Plan{CreateGroups: []bridge.GroupRow{g},
@@ -488,8 +512,8 @@ func TestRunTxStreamsUsersAndTakesThemBack(t *testing.T) {
 		t.Fatalf("%d changes, want one per user kept and the group's", n)
 	}
 	// The rebuilt unique index still refuses a second holder of a username.
-	if _, err := db.SQL().ExecContext(ctx, "INSERT INTO users SELECT 'dup', external_id, dn, dn_norm, user_name, user_name_norm, given_name, family_name, display_name, email, active, employee_number, department, member_key, hash, groups_hash, version, created, last_modified FROM users WHERE id = 'u000000'"); err == nil {
-		t.Fatal("a duplicate user_name_norm was accepted after the bulk load")
+	if _, err := db.SQL().ExecContext(ctx, "INSERT INTO users ("+userCols+") SELECT 'dup', external_id, dn, dn_norm, user_name, user_name_norm, given_name, family_name, display_name, email, active, employee_number, department, member_key, hash, groups_hash, version, created, last_modified FROM users WHERE id = 'u000000'"); err == nil || !strings.Contains(err.Error(), "UNIQUE constraint failed: users.user_name_norm") {
+		t.Fatalf("a duplicate user_name_norm after the bulk load: %v", err)
 	}
 
 	tx, err = db.Begin(ctx)

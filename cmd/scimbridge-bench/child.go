@@ -30,7 +30,8 @@ const childEnv = "SCIMBRIDGE_BENCH_CHILD"
 const profileEnv = "SCIMBRIDGE_BENCH_CPUPROFILE"
 
 // runRecordWrites are the rows every run writes besides data: the sync_runs
-// row is inserted at the start and updated at the end.
+// row is inserted at the start and updated at the end; a run that writes
+// data updates it twice (with the data, and after the commit).
 const runRecordWrites = 2
 
 // childResult is what a sync child prints: the run's report, its duration
@@ -51,7 +52,12 @@ type syncResult struct {
 func (r syncResult) duration() time.Duration { return time.Duration(r.Nanos) }
 
 // rowsWritten counts the users, groups and memberships rows the run wrote.
-func (r syncResult) rowsWritten() int64 { return r.TotalChanges - runRecordWrites }
+func (r syncResult) rowsWritten() int64 {
+	if r.changesFound() > 0 || r.Summary.MembershipsChanged > 0 {
+		return r.TotalChanges - runRecordWrites - 1
+	}
+	return r.TotalChanges - runRecordWrites
+}
 
 // changesFound counts what the run found changed.
 func (r syncResult) changesFound() int {
