@@ -150,7 +150,44 @@ CREATE TABLE push_meta (
 	`
 CREATE INDEX push_state_remote ON push_state(resource_type, remote_id);
 `,
-	// 6: users become a rowid table, the id a unique column. A first sync
+	// 6: changed-entries and live sync (issue 15): the position the changes
+	// applied so far reach, the duplicates skipped and the member values that
+	// named nobody (which a later pass needs to decide as a full sync would),
+	// and look-ups by folded DN.
+	`
+CREATE INDEX users_dn_norm ON users(dn_norm);
+CREATE INDEX groups_dn_norm ON groups(dn_norm);
+CREATE TABLE change_position (
+	id        INTEGER PRIMARY KEY CHECK (id = 1),
+	mechanism TEXT NOT NULL, -- syncrepl, dirsync or timestamps
+	position  BLOB NOT NULL, -- opaque to the store and the bridge
+	updated   TEXT NOT NULL
+);
+-- Entries the runs skipped as duplicates (they are not in users or groups).
+CREATE TABLE skipped_entries (
+	kind        TEXT NOT NULL CHECK (kind IN ('User', 'Group')),
+	dn_norm     TEXT NOT NULL,
+	external_id TEXT NOT NULL DEFAULT '',
+	name_norm   TEXT NOT NULL DEFAULT '',
+	member_key  TEXT NOT NULL DEFAULT '',
+	PRIMARY KEY (kind, dn_norm)
+) WITHOUT ROWID;
+-- Member values of groups that name no synced user or group (folded DN or member key).
+CREATE TABLE dangling_members (
+	group_id TEXT NOT NULL,
+	ref      TEXT NOT NULL,
+	PRIMARY KEY (group_id, ref)
+) WITHOUT ROWID;
+CREATE INDEX dangling_members_ref ON dangling_members(ref);
+-- Directory UUIDs of entries whose externalId is something else, as passes saw them.
+CREATE TABLE directory_uuids (
+	resource_type TEXT NOT NULL CHECK (resource_type IN ('User', 'Group')),
+	uuid          TEXT NOT NULL,
+	resource_id   TEXT NOT NULL,
+	PRIMARY KEY (resource_type, uuid)
+) WITHOUT ROWID;
+`,
+	// 7: users become a rowid table, the id a unique column. A first sync
 	// inserts users in the order they are read, and their ids (name-based
 	// UUIDs) are random: keyed by id, every insert landed at a random page of
 	// a table far larger than the cache. Appended by rowid, the id index is
@@ -190,42 +227,5 @@ CREATE UNIQUE INDEX users_id ON users(id);
 CREATE UNIQUE INDEX users_user_name_norm ON users(user_name_norm);
 CREATE INDEX users_external_id ON users(external_id);
 CREATE INDEX users_last_modified ON users(last_modified);
-`,
-	// 7: changed-entries and live sync (issue 15): the position the changes
-	// applied so far reach, the duplicates skipped and the member values that
-	// named nobody (which a later pass needs to decide as a full sync would),
-	// and look-ups by folded DN.
-	`
-CREATE INDEX users_dn_norm ON users(dn_norm);
-CREATE INDEX groups_dn_norm ON groups(dn_norm);
-CREATE TABLE change_position (
-	id        INTEGER PRIMARY KEY CHECK (id = 1),
-	mechanism TEXT NOT NULL, -- syncrepl, dirsync or timestamps
-	position  BLOB NOT NULL, -- opaque to the store and the bridge
-	updated   TEXT NOT NULL
-);
--- Entries the runs skipped as duplicates (they are not in users or groups).
-CREATE TABLE skipped_entries (
-	kind        TEXT NOT NULL CHECK (kind IN ('User', 'Group')),
-	dn_norm     TEXT NOT NULL,
-	external_id TEXT NOT NULL DEFAULT '',
-	name_norm   TEXT NOT NULL DEFAULT '',
-	member_key  TEXT NOT NULL DEFAULT '',
-	PRIMARY KEY (kind, dn_norm)
-) WITHOUT ROWID;
--- Member values of groups that name no synced user or group (folded DN or member key).
-CREATE TABLE dangling_members (
-	group_id TEXT NOT NULL,
-	ref      TEXT NOT NULL,
-	PRIMARY KEY (group_id, ref)
-) WITHOUT ROWID;
-CREATE INDEX dangling_members_ref ON dangling_members(ref);
--- Directory UUIDs of entries whose externalId is something else, as passes saw them.
-CREATE TABLE directory_uuids (
-	resource_type TEXT NOT NULL CHECK (resource_type IN ('User', 'Group')),
-	uuid          TEXT NOT NULL,
-	resource_id   TEXT NOT NULL,
-	PRIMARY KEY (resource_type, uuid)
-) WITHOUT ROWID;
 `,
 }

@@ -487,7 +487,7 @@ func TestRunTxStreamsUsersAndTakesThemBack(t *testing.T) {
 	if err := tx.(*runTx).a.tx.QueryRow("SELECT count(*) FROM sqlite_schema WHERE type = 'index' AND tbl_name = 'users' AND sql IS NOT NULL").Scan(&usersIndexes); err != nil {
 		t.Fatal(err)
 	}
-	equal(t, "users' indexes once the read is done", usersIndexes, 4)
+	equal(t, "users' indexes once the read is done", usersIndexes, 5)
 	g := mkGroup("g1", "Admins")
 	r.Status = bridge.StatusSucceeded
 	if err := tx.Commit(&bridge.Plan{CreateGroups: []bridge.GroupRow{g},
