@@ -89,12 +89,17 @@ type Syncer struct {
 	live    live          // how far the run in progress has come
 }
 
+// storeClock is the time to the millisecond, as the store keeps times: a
+// run's report and its stored row (and what metrics take from the report)
+// then say the same instant.
+func storeClock() time.Time { return time.Now().Truncate(time.Millisecond) }
+
 // NewSyncer returns a Syncer that reads with dial and writes to st.
 func NewSyncer(st Store, dial Dialer, log *slog.Logger) *Syncer {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Syncer{store: st, dial: dial, log: log, now: time.Now, streamMin: DefaultStreamMin, sem: make(chan struct{}, 1)}
+	return &Syncer{store: st, dial: dial, log: log, now: storeClock, streamMin: DefaultStreamMin, sem: make(chan struct{}, 1)}
 }
 
 // SetPusher sets the push client called after each applied run.

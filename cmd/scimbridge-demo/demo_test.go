@@ -31,6 +31,7 @@ func TestDemoEndToEnd(t *testing.T) {
 		"engineers has members ",
 		"backend (Group)",
 		"$ GET /api/v1/status",
+		"== live: add uid=newhire",
 		"SCIM token:  ",
 		"Admin token: ",
 		"curl -s -H \"Authorization: Bearer ",
@@ -39,6 +40,9 @@ func TestDemoEndToEnd(t *testing.T) {
 		if !strings.Contains(text, want) {
 			t.Errorf("demo output lacks %q:\n%s", want, text)
 		}
+	}
+	if !regexp.MustCompile(`-> newhire is in [^\n]*sre \(direct\)[^\n]*, served \d+ ms after the LDAP add`).MatchString(text) {
+		t.Errorf("the new hire is not shown served live with its groups:\n%s", text)
 	}
 	if !regexp.MustCompile(`dave is in [^\n]*engineers \(indirect\)`).MatchString(text) {
 		t.Errorf("dave is not shown in engineers as an indirect group:\n%s", text)

@@ -2,7 +2,9 @@
 // directory (`make demo`): it starts a slapd holding testdata/ldif/base.ldif
 // (users and nested groups), syncs it with `scimbridge sync`, serves it with
 // `scimbridge serve` and prints a few real SCIM and admin API answers, the
-// generated tokens and ready-to-paste curl commands. It serves until Ctrl-C,
+// generated tokens and ready-to-paste curl commands. slapd runs the syncprov
+// overlay and the settings turn sync.live on: the demo adds a new hire in
+// LDAP and shows it served by /scim/v2, nested groups resolved, moments later. It serves until Ctrl-C,
 // then removes slapd and every temporary file.
 //
 // Usage:
@@ -35,6 +37,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/go-ldap/ldap/v3"
 
 	"github.com/scimbridge/scimbridge/internal/slapdtest"
 )
@@ -98,7 +102,7 @@ func run(ctx context.Context, o options) error {
 	if err := os.Mkdir(slapdDir, 0o700); err != nil {
 		return err
 	}
-	srv, err := slapdtest.Launch(slapdDir)
+	srv, err := slapdtest.Launch(slapdDir, slapdtest.WithSyncprov())
 	if err != nil {
 		return err
 	}
@@ -106,6 +110,7 @@ func run(ctx context.Context, o options) error {
 	fmt.Fprintf(out, "== slapd with testdata/ldif/base.ldif at %s (base %s)\n", srv.URL, srv.BaseDN)
 
 	settings := srv.Settings()
+	settings.Sync.Live = true
 	if o.pushURL != "" && o.pushToken != "" {
 		settings.Push.Enabled = true
 		settings.Push.URL, settings.Push.Token = o.pushURL, o.pushToken
@@ -187,6 +192,10 @@ func run(ctx context.Context, o options) error {
 		return err
 	}
 	fmt.Fprintf(out, "\n$ GET /api/v1/status\n%s\n", status)
+
+	if err := showLive(ctx, out, c, srv, scimToken); err != nil {
+		return err
+	}
 
 	fmt.Fprintf(out, `
 == scimbridge is serving at %[1]s (log: %[5]s)
@@ -352,4 +361,55 @@ func describeGroup(list string) string {
 		parts = append(parts, m.Display+" ("+m.Type+")")
 	}
 	return g.DisplayName + " has members " + strings.Join(parts, ", ")
+}
+
+// showLive adds a new hire to the directory, in sre (nested in platform,
+// backend and engineers), and waits for the live stream to serve it.
+func showLive(ctx context.Context, out io.Writer, c *client, srv *slapdtest.Server, scimToken string) error {
+	l, err := ldap.DialURL(srv.URL)
+	if err != nil {
+		return fmt.Errorf("live: dial slapd: %w", err)
+	}
+	defer l.Close()
+	if err := l.Bind(srv.AdminDN, srv.AdminPassword); err != nil {
+		return fmt.Errorf("live: bind to slapd: %w", err)
+	}
+	dn := "uid=newhire," + slapdtest.PeopleDN
+	add := ldap.NewAddRequest(dn, nil)
+	add.Attribute("objectClass", []string{"inetOrgPerson"})
+	add.Attribute("uid", []string{"newhire"})
+	add.Attribute("cn", []string{"New Hire"})
+	add.Attribute("sn", []string{"Hire"})
+	add.Attribute("mail", []string{"newhire@example.com"})
+	mod := ldap.NewModifyRequest("cn=sre,"+slapdtest.GroupsDN, nil)
+	mod.Add("member", []string{dn})
+	fmt.Fprintf(out, "\n== live: add %s in LDAP and make it a member of sre\n", dn)
+	began := time.Now()
+	if err := l.Add(add); err != nil {
+		return fmt.Errorf("live: add %s: %w", dn, err)
+	}
+	if err := l.Modify(mod); err != nil {
+		return fmt.Errorf("live: add %s to sre: %w", dn, err)
+	}
+	q := "/scim/v2/Users?filter=" + url.QueryEscape(`userName eq "newhire"`)
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		list, err := c.get(q, scimToken)
+		if err != nil {
+			return err
+		}
+		if d := describeUser(list); strings.Contains(d, "engineers (indirect)") {
+			fmt.Fprintf(out, "$ GET %s\n-> %s, served %d ms after the LDAP add (sync.live, syncrepl)\n",
+				q, d, time.Since(began).Milliseconds())
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("live: newhire not served with its groups within 15 s of the LDAP add; last answer: %s", list)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
 }
