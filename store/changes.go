@@ -57,7 +57,7 @@ func (db *DB) GroupGraph(ctx context.Context) ([]bridge.GroupRow, []bridge.Group
 	var edges []bridge.GroupEdge
 	// CROSS JOIN keeps SQLite from scanning every membership: each group is
 	// looked up in the member index instead.
-	err = eachRowDB(ctx, db.r, `SELECT gm.group_id, gm.member_id FROM groups g
+	err = eachRow(ctx, db.r, `SELECT gm.group_id, gm.member_id FROM groups g
 		CROSS JOIN group_members gm ON gm.member_id = g.id AND gm.member_type = 'Group'`, func(r *sql.Rows) error {
 		var e bridge.GroupEdge
 		if err := r.Scan(&e.Parent, &e.Child); err != nil {
@@ -105,7 +105,7 @@ func (db *DB) UsersByID(ctx context.Context, ids []string) ([]bridge.UserRow, er
 
 func (db *DB) userRows(ctx context.Context, q string, args ...any) ([]bridge.UserRow, error) {
 	var out []bridge.UserRow
-	err := eachRowDB(ctx, db.r, q, func(r *sql.Rows) error {
+	err := eachRow(ctx, db.r, q, func(r *sql.Rows) error {
 		u, err := scanUser(r)
 		if err != nil {
 			return err
@@ -127,7 +127,7 @@ func (db *DB) MembersOf(ctx context.Context, groupIDs []string) (map[string][]br
 		return out, nil
 	}
 	doc := idsJSON(groupIDs)
-	err := eachRowDB(ctx, db.r, `SELECT group_id, member_id, member_type FROM group_members
+	err := eachRow(ctx, db.r, `SELECT group_id, member_id, member_type FROM group_members
 		WHERE group_id IN (SELECT value FROM json_each(?))`, func(r *sql.Rows) error {
 		var gid string
 		var m bridge.MemberRef
@@ -140,7 +140,7 @@ func (db *DB) MembersOf(ctx context.Context, groupIDs []string) (map[string][]br
 	if err != nil {
 		return nil, fmt.Errorf("read group members: %w", err)
 	}
-	err = eachRowDB(ctx, db.r, "SELECT group_id, ref FROM dangling_members WHERE group_id IN (SELECT value FROM json_each(?))", func(r *sql.Rows) error {
+	err = eachRow(ctx, db.r, "SELECT group_id, ref FROM dangling_members WHERE group_id IN (SELECT value FROM json_each(?))", func(r *sql.Rows) error {
 		var gid string
 		var m bridge.MemberRef
 		if err := r.Scan(&gid, &m.DNNorm); err != nil {
@@ -174,7 +174,7 @@ func (db *DB) DirectGroups(ctx context.Context, userIDs []string) (map[string][]
 	if len(userIDs) == 0 {
 		return out, nil
 	}
-	err := eachRowDB(ctx, db.r, `SELECT member_id, group_id FROM group_members
+	err := eachRow(ctx, db.r, `SELECT member_id, group_id FROM group_members
 		WHERE member_type = 'User' AND member_id IN (SELECT value FROM json_each(?))`, func(r *sql.Rows) error {
 		var u, g string
 		if err := r.Scan(&u, &g); err != nil {
@@ -192,7 +192,7 @@ func (db *DB) DirectGroups(ctx context.Context, userIDs []string) (map[string][]
 // SkippedEntries returns the duplicates the runs so far left out.
 func (db *DB) SkippedEntries(ctx context.Context) ([]bridge.SkippedKeys, error) {
 	var out []bridge.SkippedKeys
-	err := eachRowDB(ctx, db.r, "SELECT kind, dn_norm, external_id, name_norm, member_key FROM skipped_entries ORDER BY kind, dn_norm", func(r *sql.Rows) error {
+	err := eachRow(ctx, db.r, "SELECT kind, dn_norm, external_id, name_norm, member_key FROM skipped_entries ORDER BY kind, dn_norm", func(r *sql.Rows) error {
 		var k bridge.SkippedKeys
 		var kind string
 		if err := r.Scan(&kind, &k.DNNorm, &k.ExternalID, &k.NameNorm, &k.MemberKey); err != nil {
@@ -214,7 +214,7 @@ func (db *DB) IDsByUUID(ctx context.Context, typ string, uuids []string) (map[st
 	if len(uuids) == 0 {
 		return out, nil
 	}
-	err := eachRowDB(ctx, db.r, `SELECT uuid, resource_id FROM directory_uuids
+	err := eachRow(ctx, db.r, `SELECT uuid, resource_id FROM directory_uuids
 		WHERE resource_type = ? AND uuid IN (SELECT value FROM json_each(?))`, func(r *sql.Rows) error {
 		var u, id string
 		if err := r.Scan(&u, &id); err != nil {
@@ -293,20 +293,6 @@ func (t *runTx) SaveChangeState(st *bridge.ChangeState) error {
 	return exec("the position", `INSERT INTO change_position (id, mechanism, position, updated) VALUES (1, ?, ?, ?)
 		ON CONFLICT (id) DO UPDATE SET mechanism = excluded.mechanism, position = excluded.position, updated = excluded.updated`,
 		st.Mechanism, st.Position, formatTS(now()))
-}
-
-func eachRowDB(ctx context.Context, q *sql.DB, query string, fn func(*sql.Rows) error, args ...any) error {
-	rows, err := q.QueryContext(ctx, query, args...)
-	if err != nil {
-		return err
-	}
-	defer rows.Close()
-	for rows.Next() {
-		if err := fn(rows); err != nil {
-			return err
-		}
-	}
-	return rows.Err()
 }
 
 func nonEmpty(vals []string) []string {

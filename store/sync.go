@@ -130,9 +130,14 @@ func storedDigest(b []byte) (bridge.Digest, error) {
 	return bridge.ParseDigest(b)
 }
 
+// querier is a transaction or the pool (*sql.Tx, *sql.DB).
+type querier interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
 // eachRow runs query and calls fn for every row.
-func eachRow(ctx context.Context, tx *sql.Tx, query string, fn func(*sql.Rows) error, args ...any) error {
-	rows, err := tx.QueryContext(ctx, query, args...)
+func eachRow(ctx context.Context, q querier, query string, fn func(*sql.Rows) error, args ...any) error {
+	rows, err := q.QueryContext(ctx, query, args...)
 	if err != nil {
 		return err
 	}
