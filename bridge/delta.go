@@ -100,16 +100,23 @@ func (d *deltaUsers) rank(c candID, k keyKind) rank {
 
 // userKey is a stored user's key k.
 func userKey(u *UserRow, k keyKind, byUID bool) string {
+	return storedUserKey(k, u.ExternalID, u.DNNorm, u.UserNameNorm, u.MemberKey, byUID)
+}
+
+// storedUserKey is key k of a stored user with these values (a full sync's
+// snapshot record or a pass's row): the member key counts only for
+// memberUid-style groups (byUID), folded.
+func storedUserKey(k keyKind, externalID, dnNorm, nameNorm, memberKey string, byUID bool) string {
 	switch k {
 	case keyExternalID:
-		return u.ExternalID
+		return externalID
 	case keyDN:
-		return u.DNNorm
+		return dnNorm
 	case keyName:
-		return u.UserNameNorm
+		return nameNorm
 	case keyMember:
 		if byUID {
-			return foldKey(u.MemberKey)
+			return foldKey(memberKey)
 		}
 	}
 	return ""
@@ -395,14 +402,7 @@ func deltaHold(p *Plan, settings *schema.Settings, opt Options) string {
 	if opt.AllowDeletes {
 		return ""
 	}
-	max := settings.Sync.MaxDeletes
-	if n := len(p.DeleteUsers); n > max {
-		return fmt.Sprintf("held: the changes would delete %d users, more than sync.maxDeletes (%d); approve with a full sync with --allow-deletes", n, max)
-	}
-	if n := len(p.DeleteGroups); n > max {
-		return fmt.Sprintf("held: the changes would delete %d groups, more than sync.maxDeletes (%d); approve with a full sync with --allow-deletes", n, max)
-	}
-	return ""
+	return overMaxDeletes(p, settings, "the changes", "approve with a full sync with --allow-deletes")
 }
 
 // deltaWorld is one pass's state between its steps.

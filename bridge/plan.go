@@ -262,12 +262,18 @@ func holdReason(p *Plan, storedUsers, storedGroups int, r *Report, settings *sch
 	if settings.Groups.Enabled && r.Groups == 0 && storedGroups > 0 {
 		return fmt.Sprintf("held: the directory returned no groups while the store has %d; check groups.groupsDn and groups.filter, or approve with --allow-deletes", storedGroups)
 	}
+	return overMaxDeletes(p, settings, "the run", "approve with --allow-deletes")
+}
+
+// overMaxDeletes says why plan p is held when it deletes more users, or
+// more groups, than sync.maxDeletes; "" when it does not.
+func overMaxDeletes(p *Plan, settings *schema.Settings, what, approve string) string {
 	max := settings.Sync.MaxDeletes
 	if n := len(p.DeleteUsers); n > max {
-		return fmt.Sprintf("held: the run would delete %d users, more than sync.maxDeletes (%d); approve with --allow-deletes", n, max)
+		return fmt.Sprintf("held: %s would delete %d users, more than sync.maxDeletes (%d); %s", what, n, max, approve)
 	}
 	if n := len(p.DeleteGroups); n > max {
-		return fmt.Sprintf("held: the run would delete %d groups, more than sync.maxDeletes (%d); approve with --allow-deletes", n, max)
+		return fmt.Sprintf("held: %s would delete %d groups, more than sync.maxDeletes (%d); %s", what, n, max, approve)
 	}
 	return ""
 }

@@ -2,7 +2,6 @@ package bridge
 
 import (
 	"sort"
-	"strings"
 
 	"github.com/scimbridge/scimbridge/internal/strpool"
 )
@@ -39,19 +38,7 @@ func (st *userStream) key(c candID, k keyKind) string {
 
 func (st *userStream) storedKey(s storedID, k keyKind) string {
 	u := &st.snap.Users[s]
-	switch k {
-	case keyExternalID:
-		return u.ExternalID
-	case keyDN:
-		return u.DNNorm
-	case keyName:
-		return u.UserNameNorm
-	case keyMember:
-		if st.byUID {
-			return strings.ToLower(strings.TrimSpace(u.MemberKey))
-		}
-	}
-	return ""
+	return storedUserKey(k, u.ExternalID, u.DNNorm, u.UserNameNorm, u.MemberKey, st.byUID)
 }
 
 func (st *userStream) rank(c candID, k keyKind) rank {

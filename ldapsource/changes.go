@@ -117,6 +117,11 @@ type changeQuery struct {
 	group bool
 }
 
+// withAttrs returns the search's attributes and names, without duplicates.
+func (q query) withAttrs(names ...string) []string {
+	return attrList(append(append([]string(nil), q.attrs...), names...)...)
+}
+
 func newChangeBase(c *Conn) (changeBase, error) {
 	b := changeBase{c: c}
 	h := sha256.New()

@@ -194,7 +194,7 @@ func (s *syncrepl) follow(ctx context.Context, p position, events <-chan syncEve
 // A present phase, and the server's e-syncRefreshRequired, are an expired
 // position.
 func (s *syncrepl) stream(ctx context.Context, l *ldap.Conn, q query, mode ldap.ControlSyncRequestMode, cookie []byte, fn func(syncEvent) error) error {
-	attrs := attrList(append(append([]string(nil), q.attrs...), "entryUUID")...)
+	attrs := q.withAttrs("entryUUID")
 	req := ldap.NewSearchRequest(q.base, q.scope, ldap.NeverDerefAliases, 0, 0, false, q.filter, attrs, nil)
 	r := l.Syncrepl(ctx, req, 64, mode, cookie, false)
 	expired := func(why string) error {

@@ -127,7 +127,7 @@ func (t *timestamps) pass(ctx context.Context, pos []byte, mark time.Time, fn fu
 	for _, cq := range t.queries {
 		q := cq.query
 		q.filter = "(&" + q.filter + "(modifyTimestamp>=" + since + "))"
-		q.attrs = attrList(append(append([]string(nil), q.attrs...), "modifyTimestamp", "entryUUID", "objectGUID")...)
+		q.attrs = q.withAttrs("modifyTimestamp", "entryUUID", "objectGUID")
 		err := t.c.runPaged(ctx, q, func(e *schema.Entry) error {
 			if ts, err := parseGeneralizedTime(string(e.First("modifyTimestamp"))); err == nil {
 				key, d := strings.ToLower(e.DN), entryDigest(e)
