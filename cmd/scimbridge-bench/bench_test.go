@@ -7,6 +7,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestMain lets the test binary serve as the sync child, as the real program does.
@@ -62,7 +63,8 @@ func TestGenerateIsDeterministicAndNested(t *testing.T) {
 // measured and the counts that must be exact are.
 func TestSmoke(t *testing.T) {
 	const n = 2000
-	cfg := config{n: n, seed: 1, pushUsers: 500, lookups: 200, rawRuns: 1, shape: "deep", worstRuns: 2, workDir: t.TempDir(), progress: io.Discard}
+	cfg := config{n: n, seed: 1, pushUsers: 500, lookups: 200, rawRuns: 1, shape: "deep", worstRuns: 2,
+		interval: time.Second, intervalChanges: 3, workDir: t.TempDir(), progress: io.Discard}
 	if testing.Verbose() {
 		cfg.progress = os.Stderr
 	}
@@ -145,6 +147,11 @@ func TestSmoke(t *testing.T) {
 		t.Errorf("live rows: err %q, pushed %v, stream %s, kinds %v, wrong requests %q", lv.err, lv.pushed, lv.state, kinds, lv.wrongRequests)
 	}
 
+	iv := res.interval
+	if iv.err != "" || len(iv.latencies) != 3 || fmt.Sprint(iv.kinds) != "map[add:1 member:1 modify:1]" || iv.runs < 1 {
+		t.Errorf("interval row: err %q, %d changes %v, %d runs", iv.err, len(iv.latencies), iv.kinds, iv.runs)
+	}
+
 	md := res.markdown("test machine")
 	for _, want := range []string{"| 1 | `ldapsearch -E pr=1000/noprompt`", "| 1b | raw read with go-ldap", "| 1c | raw read with ldapsource's bulk path",
 		`shape "deep": 2%/4%/9%/85%`, "| 2 | first full sync", "| 3 | second full sync, no change",
@@ -152,7 +159,8 @@ func TestSmoke(t *testing.T) {
 		"| 5 | peak RSS", "| 6a | SCIM GET", "| 6b | SCIM full walk", "| 6c.1 | SCIM GET /Users?count=100&filter=`groups.display co", "| 6d | SCIM userName eq while 4 clients", "| 7 (c=1) | initial push of 500 users",
 		"| 7 (c=4) |", "requests: PATCH /Users ×1", "| 8 | changed-entries pass with 10 changes on the 2000-user store",
 		"| 9 | live (syncrepl) on the store, 100 changes one at a time (25 modify, 25 add, 25 member add/remove, 25 delete)",
-		"| 9 (delete) | live → GET /scim/v2: a user of group", "| 9b | the same changes with push on", "| 9b (member) | live → the push target:", "Machine: test machine"} {
+		"| 9 (delete) | live → GET /scim/v2: a user of group", "| 9b | the same changes with push on", "| 9b (member) | live → the push target:",
+		"| 10 | changed-entries passes every 1s run by the scheduler (timestamps: slapd without syncprov, index modifyTimestamp eq, the same 2000-user directory stamped a day before): 3 changes", "Machine: test machine"} {
 		if !strings.Contains(md, want) {
 			t.Errorf("report lacks %q:\n%s", want, md)
 		}

@@ -43,13 +43,11 @@ func benchChanged(ctx context.Context, settings *schema.Settings, mainDB string,
 	var cr changedResult
 	s := *settings
 	s.Sync.Live, s.Sync.ChangedSyncIntervalSeconds = true, 60
-	db, err := store.Open(ctx, mainDB)
+	db, sy, err := changeSyncer(ctx, mainDB)
 	if err != nil {
 		return cr, err
 	}
 	defer db.Close()
-	sy := bridge.NewSyncer(db, ldapsource.Dial, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	sy.SetChangeDialer(ldapsource.DialChanges)
 
 	t0 := time.Now()
 	res, err := sy.RunChanged(ctx, &s, bridge.Options{})
@@ -103,6 +101,18 @@ func benchChanged(ctx context.Context, settings *schema.Settings, mainDB string,
 		cr.pass.Round(time.Millisecond), cr.passTimes, cr.passChanges, cr.passUpdated, cr.passes)
 
 	return cr, nil
+}
+
+// changeSyncer opens the store at path and returns a Syncer of it that
+// reads the directory with ldapsource, changes included, and logs nothing.
+func changeSyncer(ctx context.Context, path string) (*store.DB, *bridge.Syncer, error) {
+	db, err := store.Open(ctx, path)
+	if err != nil {
+		return nil, nil, err
+	}
+	sy := bridge.NewSyncer(db, ldapsource.Dial, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	sy.SetChangeDialer(ldapsource.DialChanges)
+	return db, sy, nil
 }
 
 // spread returns k users spread over the directory, starting at offset.

@@ -31,6 +31,9 @@ type config struct {
 	// row 6d looks up for at least worstLookupTime.
 	worstRuns       int
 	worstLookupTime time.Duration
+	// Row 10 makes intervalChanges changes, a changed-entries pass every interval.
+	interval        time.Duration
+	intervalChanges int
 	// profileDir, when set, receives CPU and heap profiles of the syncs
 	// (first.pprof, nochange.pprof, onepct.pprof, *.heap) and of the SCIM
 	// measurements in this process (scim.pprof).
@@ -61,6 +64,7 @@ type results struct {
 	worst    worstResult
 	push     pushResult
 	live     liveResult
+	interval intervalResult
 }
 
 // run generates and loads the directory, then measures every row.
@@ -82,7 +86,7 @@ func run(ctx context.Context, cfg config) (*results, error) {
 	t0 := time.Now()
 	d := generate(cfg.n, cfg.seed, cfg.pushUsers, cfg.shape)
 	ldifPath := filepath.Join(cfg.workDir, "directory.ldif")
-	if err := d.writeLDIF(ldifPath); err != nil {
+	if err := d.writeLDIF(ldifPath, ""); err != nil {
 		return nil, err
 	}
 	res.genTime = time.Since(t0)
@@ -174,6 +178,14 @@ func run(ctx context.Context, cfg config) (*results, error) {
 	if res.changedR, err = benchChanged(ctx, settings, mainDB, d, logf); err != nil {
 		res.changedR.err = err.Error()
 		logf("changed-entries rows: %v", err)
+	}
+	// 10. Changed-entries passes on a schedule (timestamps, a second slapd).
+	if res.interval, err = benchInterval(ctx, cfg, d, logf); err != nil {
+		res.interval.err = err.Error()
+		logf("interval row: %v", err)
+	} else {
+		sorted := slices.Sorted(slices.Values(res.interval.latencies))
+		logf("changed-entries passes every %v: p50 %v, p99 %v, max %v", cfg.interval, pct(sorted, 50), pct(sorted, 99), sorted[len(sorted)-1])
 	}
 
 	// 6. SCIM.

@@ -17,10 +17,8 @@ import (
 
 	"github.com/scimbridge/scimbridge/bridge"
 	"github.com/scimbridge/scimbridge/internal/scimmytest"
-	"github.com/scimbridge/scimbridge/ldapsource"
 	"github.com/scimbridge/scimbridge/push"
 	"github.com/scimbridge/scimbridge/schema"
-	"github.com/scimbridge/scimbridge/store"
 )
 
 // Rows 9 and 9b (issue 15): the live stream (syncrepl) on the N-user store,
@@ -77,32 +75,20 @@ type liveTarget struct {
 // benchLiveKinds runs rows 9 and 9b; target may be nil (row 9 alone).
 func benchLiveKinds(ctx context.Context, settings *schema.Settings, mainDB string, d *directory, target *scimmy, changes int) (liveResult, error) {
 	var lr liveResult
-	groupA, groupB := d.leafWithUsers(), d.otherLeaf(d.leafWithUsers())
-	lr.scope = [2]string{groupName(groupA), groupName(groupB)}
-	inB := map[int32]bool{}
-	for _, u := range d.users[groupB] {
-		inB[u] = true
-	}
-	var cands []int // users of A only: in scope, and not yet in B
-	for _, u := range d.users[groupA] {
-		if !inB[u] {
-			cands = append(cands, int(u))
-		}
-	}
 	per := changes / len(liveKinds)
-	if need := 2*per + (per+1)/2; len(cands) < need {
-		return lr, fmt.Errorf("%s has %d users outside %s, want %d for %d changes of each kind", groupName(groupA), len(cands), groupName(groupB), need, per)
+	groupA, groupB, cands, err := changeUsers(d, 2*per+(per+1)/2)
+	if err != nil {
+		return lr, err
 	}
+	lr.scope = [2]string{groupName(groupA), groupName(groupB)}
 	modUsers, delUsers, memUsers := cands[:per], cands[per:2*per], cands[2*per:]
 
-	db, err := store.Open(ctx, mainDB)
+	db, sy, err := changeSyncer(ctx, mainDB)
 	if err != nil {
 		return lr, err
 	}
 	defer db.Close()
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	sy := bridge.NewSyncer(db, ldapsource.Dial, quiet)
-	sy.SetChangeDialer(ldapsource.DialChanges)
 	s := *settings
 	s.Sync.Live, s.Sync.ChangedSyncIntervalSeconds = true, 60
 	var tgt *liveTarget
@@ -131,11 +117,9 @@ func benchLiveKinds(ctx context.Context, settings *schema.Settings, mainDB strin
 		return lr, err
 	}
 	defer stopSCIM()
-	var scimGroup [2]string // the SCIM ids of groups A and B
-	for i, g := range []int{groupA, groupB} {
-		if scimGroup[i], err = sc.id(ctx, "Groups", "displayName", groupName(g)); err != nil {
-			return lr, err
-		}
+	scimGroup, err := sc.groupIDs(ctx, groupA, groupB)
+	if err != nil {
+		return lr, err
 	}
 
 	live := bridge.NewLive(sy, func(context.Context) (*schema.Settings, error) { c := s; return &c, nil })
@@ -171,8 +155,7 @@ func benchLiveKinds(ctx context.Context, settings *schema.Settings, mainDB strin
 			u = delUsers[j]
 		}
 		ch := liveChange{kind: kind, user: d.userName(u)}
-		// What the change must look like once applied, at /scim/v2 and at the target.
-		var scimDone, targetDone func() (bool, error)
+		var targetDone func() (bool, error)
 		var scimID, targetID string
 		if kind != kindAdd {
 			if scimID, err = sc.id(ctx, "Users", "userName", ch.user); err != nil {
@@ -193,48 +176,16 @@ func benchLiveKinds(ctx context.Context, settings *schema.Settings, mainDB strin
 		if err != nil {
 			return lr, err
 		}
-		switch kind {
-		case kindModify:
-			mail := d.mail(u, 9)
-			scimDone = func() (bool, error) { got, _, err := sc.user(ctx, scimID); return got.mail() == mail, err }
-			if tgt != nil {
-				targetDone = func() (bool, error) { got, _, err := tgt.user(targetID); return got.mail() == mail, err }
-			}
-		case kindAdd:
-			scimDone = func() (bool, error) {
-				id, err := sc.id(ctx, "Users", "userName", ch.user)
-				if id == "" || err != nil {
-					return false, err
-				}
-				got, _, err := sc.user(ctx, id)
-				return slices.Contains(got.groupIDs(), scimGroup[0]), err
-			}
-			if tgt != nil {
-				targetDone = func() (bool, error) { id, err := tgt.id("Users", "userName", ch.user); return id != "", err }
-			}
-		case kindMember:
-			in := j%2 == 0
-			scimDone = func() (bool, error) {
-				got, _, err := sc.user(ctx, scimID)
-				return slices.Contains(got.groupIDs(), scimGroup[1]) == in, err
-			}
-			if tgt != nil {
-				targetDone = func() (bool, error) {
-					ms, err := tgt.members(tgt.groupB)
-					return slices.Contains(ms, targetID) == in, err
-				}
-			}
-		case kindDelete:
-			scimDone = func() (bool, error) {
-				_, status, err := sc.user(ctx, scimID)
-				return status == http.StatusNotFound, err
-			}
-			if tgt != nil {
-				targetDone = func() (bool, error) { _, status, err := tgt.user(targetID); return status == http.StatusNotFound, err }
-			}
+		scimDone := scimShows(ctx, sc, d, kind, u, j, scimID, scimGroup)
+		if tgt != nil {
+			targetDone = tgt.holds(d, kind, u, j, targetID)
 		}
 		errs := make(chan error, 2)
-		go func() { var err error; ch.toSCIM, err = waitFor(t0, scimDone, time.Millisecond); errs <- err }()
+		go func() {
+			var err error
+			ch.toSCIM, err = waitFor(t0, scimDone, time.Millisecond)
+			errs <- err
+		}()
 		go func() {
 			var err error
 			if targetDone != nil {
@@ -266,6 +217,52 @@ func benchLiveKinds(ctx context.Context, settings *schema.Settings, mainDB strin
 	}
 	lr.state, lr.runs = live.Status().State, int(runs.Load())
 	return lr, nil
+}
+
+// scimShows returns the check that GET /scim/v2 shows the j-th change of
+// its kind to user u (scimID: its id, unknown for an add); group holds the
+// SCIM ids of groups A and B.
+func scimShows(ctx context.Context, sc *scimClient, d *directory, kind string, u, j int, scimID string, group [2]string) func() (bool, error) {
+	switch kind {
+	case kindModify:
+		mail := d.mail(u, 9)
+		return func() (bool, error) { got, _, err := sc.user(ctx, scimID); return got.mail() == mail, err }
+	case kindAdd:
+		return func() (bool, error) {
+			id, err := sc.id(ctx, "Users", "userName", d.userName(u))
+			if id == "" || err != nil {
+				return false, err
+			}
+			got, _, err := sc.user(ctx, id)
+			return slices.Contains(got.groupIDs(), group[0]), err
+		}
+	case kindMember:
+		in := j%2 == 0
+		return func() (bool, error) {
+			got, _, err := sc.user(ctx, scimID)
+			return slices.Contains(got.groupIDs(), group[1]) == in, err
+		}
+	}
+	return func() (bool, error) {
+		_, status, err := sc.user(ctx, scimID)
+		return status == http.StatusNotFound, err
+	}
+}
+
+// holds returns the check that the target holds the j-th change of its
+// kind to user u (targetID: its id there, unknown for an add).
+func (t *liveTarget) holds(d *directory, kind string, u, j int, targetID string) func() (bool, error) {
+	switch kind {
+	case kindModify:
+		mail := d.mail(u, 9)
+		return func() (bool, error) { got, _, err := t.user(targetID); return got.mail() == mail, err }
+	case kindAdd:
+		return func() (bool, error) { id, err := t.id("Users", "userName", d.userName(u)); return id != "", err }
+	case kindMember:
+		in := j%2 == 0
+		return func() (bool, error) { ms, err := t.members(t.groupB); return slices.Contains(ms, targetID) == in, err }
+	}
+	return func() (bool, error) { _, status, err := t.user(targetID); return status == http.StatusNotFound, err }
 }
 
 // makeChange makes the j-th change of its kind to user u and returns when
@@ -334,6 +331,26 @@ func waitFor(t0 time.Time, done func() (bool, error), step time.Duration) (time.
 		}
 		time.Sleep(step)
 	}
+}
+
+// changeUsers picks the groups the changes use, A (d.leafWithUsers) and
+// another leaf B, and need users of A that are not in B.
+func changeUsers(d *directory, need int) (groupA, groupB int, users []int, err error) {
+	groupA = d.leafWithUsers()
+	groupB = d.otherLeaf(groupA)
+	inB := map[int32]bool{}
+	for _, u := range d.users[groupB] {
+		inB[u] = true
+	}
+	for _, u := range d.users[groupA] {
+		if !inB[u] {
+			users = append(users, int(u))
+		}
+	}
+	if len(users) < need {
+		return 0, 0, nil, fmt.Errorf("%s has %d users outside %s, want %d", groupName(groupA), len(users), groupName(groupB), need)
+	}
+	return groupA, groupB, users[:need], nil
 }
 
 // otherLeaf returns a group on a's level with users, other than a.
@@ -424,6 +441,19 @@ func findID(ctx context.Context, hc *http.Client, base, token, kind, attr, value
 
 func (c *scimClient) id(ctx context.Context, kind, attr, value string) (string, error) {
 	return findID(ctx, c.hc, c.base, c.token, kind, attr, value)
+}
+
+// groupIDs returns the SCIM ids of groups a and b.
+func (c *scimClient) groupIDs(ctx context.Context, a, b int) ([2]string, error) {
+	var ids [2]string
+	for i, g := range []int{a, b} {
+		id, err := c.id(ctx, "Groups", "displayName", groupName(g))
+		if err != nil {
+			return ids, err
+		}
+		ids[i] = id
+	}
+	return ids, nil
 }
 
 func (c *scimClient) user(ctx context.Context, id string) (scimUser, int, error) {
