@@ -238,7 +238,7 @@ func TestChangedPassesAcrossSambaRestart(t *testing.T) {
 }
 
 // servedUsers is each stored user's mail and groups (as "name/direct"), by userName.
-func servedUsers(t *testing.T, db *store.DB) map[string]string {
+func servedUsers(t testing.TB, db *store.DB) map[string]string {
 	t.Helper()
 	_, users, err := db.ListUsers(context.Background(), store.Query{Count: 1000, WithGroups: true})
 	if err != nil {

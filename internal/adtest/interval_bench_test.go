@@ -1,0 +1,163 @@
+package adtest
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/go-ldap/ldap/v3"
+
+	"github.com/scimbridge/scimbridge/bridge"
+	"github.com/scimbridge/scimbridge/internal/sambatest"
+	"github.com/scimbridge/scimbridge/ldapsource"
+	"github.com/scimbridge/scimbridge/scheduler"
+	"github.com/scimbridge/scimbridge/schema"
+	"github.com/scimbridge/scimbridge/store"
+)
+
+// Where BenchmarkChangedIntervalSamba works: OUs of its own on the shared
+// DC, deleted at the end.
+const (
+	intervalUsersDN  = "OU=IntervalUsers," + sambatest.BaseDN
+	intervalGroupsDN = "OU=IntervalGroups," + sambatest.BaseDN
+)
+
+// BenchmarkChangedIntervalSamba measures how soon a change on Samba AD is
+// served when changed-entries passes (DirSync) run every
+// sync.changedSyncIntervalSeconds (2 s), run by the scheduler as
+// `scimbridge serve` runs them: 20 changes an iteration (modify, add,
+// member add/remove, delete, in turn) at random moments, each timed from
+// the LDAP write's answer until the store serves it (what GET /scim/v2
+// reads). It reports p50, p99 and max in ms and the issue's limit, one
+// interval plus 1 s (`make bench` runs it after the main benchmark).
+func BenchmarkChangedIntervalSamba(b *testing.B) {
+	const interval = 2 * time.Second
+	dc := populatedDC(b)
+	c := adminConn(b, dc)
+	b.Cleanup(func() {
+		for _, ou := range []string{intervalUsersDN, intervalGroupsDN} {
+			del := ldap.NewDelRequest(ou, []ldap.Control{ldap.NewControlString("1.2.840.113556.1.4.805", false, "")})
+			if err := c.Del(del); err != nil && !ldap.IsErrorWithCode(err, ldap.LDAPResultNoSuchObject) {
+				b.Errorf("delete %s: %v", ou, err)
+			}
+		}
+	})
+	do := func(what string, err error) {
+		b.Helper()
+		if err != nil {
+			b.Fatalf("%s: %v", what, err)
+		}
+	}
+	for _, ou := range []string{intervalUsersDN, intervalGroupsDN} {
+		req := ldap.NewAddRequest(ou, nil)
+		req.Attribute("objectClass", []string{"top", "organizationalUnit"})
+		do("add "+ou, c.Add(req))
+	}
+	user := func(sam string) string { return "CN=" + sam + "," + intervalUsersDN }
+	team := "CN=i-team," + intervalGroupsDN
+	addUser := func(sam string) {
+		req := ldap.NewAddRequest(user(sam), nil)
+		req.Attribute("objectClass", []string{"top", "person", "organizationalPerson", "user"})
+		req.Attribute("sAMAccountName", []string{sam})
+		req.Attribute("mail", []string{sam + "@example.com"})
+		do("add "+sam, c.Add(req))
+	}
+	changes := 20 * b.N
+	for i := range changes {
+		addUser(fmt.Sprintf("i-%04d", i)) // modified, put in and out of i-team, or deleted
+	}
+	req := ldap.NewAddRequest(team, nil)
+	req.Attribute("objectClass", []string{"top", "group"})
+	req.Attribute("sAMAccountName", []string{"i-team"})
+	req.Attribute("member", []string{user("i-0000")})
+	do("add i-team", c.Add(req))
+
+	ctx := context.Background()
+	db, err := store.Open(ctx, filepath.Join(b.TempDir(), "state.db"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	sy := bridge.NewSyncer(db, ldapsource.Dial, quiet)
+	sy.SetChangeDialer(ldapsource.DialChanges)
+	s := dc.Settings()
+	s.Users.UsersDN, s.Groups.GroupsDN = intervalUsersDN, intervalGroupsDN
+	s.Sync.PeriodicFullSync, s.Sync.ChangedSyncIntervalSeconds = false, int(interval/time.Second)
+	if res, err := sy.RunChanged(ctx, s, bridge.Options{}); err != nil || res.Mechanism != ldapsource.MechanismDirSync || len(res.Runs) != 1 || res.Runs[0].FullSyncReason == "" {
+		b.Fatalf("the full sync that takes the first position: %v %+v", err, res)
+	}
+	sched, err := scheduler.New(sy, func(context.Context) (*schema.Settings, error) { c := *s; return &c, nil }, quiet)
+	if err != nil {
+		b.Fatal(err)
+	}
+	sched.Start()
+	defer sched.Stop()
+	if err := sched.Reschedule(ctx); err != nil {
+		b.Fatal(err)
+	}
+
+	// isServed says whether the store serves sam as want spells it (see
+	// served), or not at all when want is "".
+	isServed := func(sam, want string) bool {
+		got, ok := servedUsers(b, db)[sam]
+		return ok && got == want || !ok && want == ""
+	}
+	rng := rand.New(rand.NewPCG(1, 0x5a3b))
+	var lat []time.Duration
+	b.ResetTimer()
+	for i := range changes {
+		time.Sleep(time.Duration(rng.Int64N(int64(interval)))) // a random moment of the cycle
+		sam := fmt.Sprintf("i-%04d", i)
+		var want string
+		switch i % 4 {
+		case 0:
+			mail := sam + "@changed.example.com"
+			m := ldap.NewModifyRequest(user(sam), nil)
+			m.Replace("mail", []string{mail})
+			do("modify "+sam, c.Modify(m))
+			want = served(mail)
+			if i == 0 {
+				want = served(mail, "i-team/true")
+			}
+		case 1:
+			sam = fmt.Sprintf("i-new%04d", i)
+			addUser(sam)
+			want = served(sam + "@example.com")
+		case 2: // in, then out at the next turn
+			m := ldap.NewModifyRequest(team, nil)
+			if i%8 == 2 {
+				m.Add("member", []string{user(sam)})
+				want = served(sam+"@example.com", "i-team/true")
+			} else {
+				sam = fmt.Sprintf("i-%04d", i-4)
+				m.Delete("member", []string{user(sam)})
+				want = served(sam + "@example.com")
+			}
+			do("change i-team's members", c.Modify(m))
+		case 3:
+			do("delete "+sam, c.Del(ldap.NewDelRequest(user(sam), nil)))
+		}
+		t0 := time.Now()
+		for !isServed(sam, want) {
+			if time.Since(t0) > time.Minute {
+				b.Fatalf("change %d (%s) not served after a minute", i, sam)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		lat = append(lat, time.Since(t0))
+	}
+	b.StopTimer()
+	slices.Sort(lat)
+	at := func(p int) time.Duration { return lat[min(max((len(lat)*p+99)/100-1, 0), len(lat)-1)] }
+	b.ReportMetric(float64(at(50).Milliseconds()), "p50-ms")
+	b.ReportMetric(float64(at(99).Milliseconds()), "p99-ms")
+	b.ReportMetric(float64(lat[len(lat)-1].Milliseconds()), "max-ms")
+	b.ReportMetric(float64((interval + time.Second).Milliseconds()), "limit-ms")
+}
