@@ -63,7 +63,7 @@ func changedChild(path, doc string) int {
 func TestChangedPassKilled(t *testing.T) {
 	srv := slapdtest.Start(t)
 	db, path, sy := changeSyncer(t)
-	set := srv.Settings()
+	set := logged(srv.Settings())
 	set.Sync.ChangedSyncIntervalSeconds = 60
 	if r, err := sy.Run(context.Background(), set, bridge.Options{}); err != nil || r.Status != bridge.StatusSucceeded {
 		t.Fatalf("first sync: %v %+v", err, r)

@@ -380,12 +380,12 @@ func TestPushCommand(t *testing.T) {
 		t.Fatalf("push --status: exit %d\n%s\n%s", res.code, res.stdout, res.stderr)
 	}
 
-	// A change synced without pushing is pending; --dry-run shows the one
+	// A change the target refused is pending; --dry-run shows the one
 	// request it needs and sends nothing.
 	srv.Load(t, slapdtest.LDIF(t, "change-mail.ldif"))
-	s.Push.Enabled = false
-	if res := runCmd(t, nil, "sync", "--settings", writeSettings(t, s), "--db", db); res.code != 0 {
-		t.Fatalf("sync without push: %d %s", res.code, res.stderr)
+	target.Fault(t, scimmytest.Fault{Method: "PATCH", Path: "/Users/*", Status: 400, Detail: "not now"})
+	if res := runCmd(t, nil, "sync", "--settings", withPush, "--db", db); !strings.Contains(res.stdout, `"failed":1`) {
+		t.Fatalf("sync with a refused push: %d\n%s\n%s", res.code, res.stdout, res.stderr)
 	}
 	target.Reset(t)
 	res = runCmd(t, nil, "push", "--dry-run", "--settings", withPush, "--db", db)
