@@ -54,7 +54,8 @@ demo: deps build
 # its figures go to bench/results/samba-interval.txt.
 bench: deps build
 	$(GO) run ./cmd/scimbridge-bench -n $(N) -shape $(SHAPE)
-	SCIMBRIDGE_REQUIRE_AD=1 $(GO) test -run '^$$' -bench ChangedIntervalSamba -benchtime 1x ./internal/adtest > bench/results/samba-interval.txt; \
+	{ echo "# $$(date -u '+%F %H:%M UTC'), $$(nproc) CPUs,$$(uptime | sed 's/.*,  *load/ load/')"; \
+		SCIMBRIDGE_REQUIRE_AD=1 $(GO) test -run '^$$' -bench ChangedIntervalSamba -benchtime 1x ./internal/adtest; } > bench/results/samba-interval.txt; \
 		s=$$?; cat bench/results/samba-interval.txt; exit $$s
 	$(GO) test -run '^$$' -bench MisconfiguredExternalID -benchtime 2x ./bridge
 
