@@ -17,13 +17,8 @@ import (
 // Row 8 (issue 15): a changed-entries pass on the N-user store, against the
 // same slapd (with syncprov), in this process.
 
-// liveChanges is how many changes rows 9 and 9b make, one after the other
-// (livebench.go); passRounds how many rounds of 10 changes row 8 times (the
-// median is kept).
-const (
-	liveChanges = 100
-	passRounds  = 5
-)
+// passRounds is how many rounds of 10 changes row 8 times (the median is kept).
+const passRounds = 5
 
 type changedResult struct {
 	err string

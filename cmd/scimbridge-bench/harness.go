@@ -31,6 +31,8 @@ type config struct {
 	// row 6d looks up for at least worstLookupTime.
 	worstRuns       int
 	worstLookupTime time.Duration
+	// Rows 9 and 9b make liveChanges changes, one after the other.
+	liveChanges int
 	// Row 10 makes intervalChanges changes, a changed-entries pass every interval.
 	interval        time.Duration
 	intervalChanges int
@@ -227,7 +229,7 @@ func run(ctx context.Context, cfg config) (*results, error) {
 			return nil, err
 		}
 	}
-	if res.live, err = benchLiveKinds(ctx, settings, mainDB, d, target, liveChanges); err != nil {
+	if res.live, err = benchLiveKinds(ctx, settings, mainDB, d, target, cfg.liveChanges); err != nil {
 		res.live.err = err.Error()
 		logf("live rows: %v", err)
 	} else {

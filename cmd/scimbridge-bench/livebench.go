@@ -22,7 +22,7 @@ import (
 )
 
 // Rows 9 and 9b (issue 15): the live stream (syncrepl) on the N-user store,
-// with push on, following liveChanges changes of every kind made one at a
+// with push on, following config.liveChanges changes of every kind made one at a
 // time: each timed from the LDAP write's answer until a GET on /scim/v2 (a
 // scimserver over the same store) shows it (9) and until the push target
 // holds it (9b).

@@ -82,7 +82,7 @@ func main() {
 		*out = "bench/results/latest-" + *shape + ".md"
 	}
 	cfg := config{n: *n, seed: *seed, pushUsers: *pushUsers, lookups: *lookups, rawRuns: 3, shape: *shape, skipPush: !*pushRows,
-		worstRuns: worstRuns, worstLookupTime: worstLookupTime, interval: changedInterval, intervalChanges: intervalChanges,
+		worstRuns: worstRuns, worstLookupTime: worstLookupTime, liveChanges: liveChanges, interval: changedInterval, intervalChanges: intervalChanges,
 		profileDir: *profile, progress: os.Stderr}
 	if err := mainRun(ctx, cfg, *out, *keep); err != nil {
 		fmt.Fprintln(os.Stderr, "scimbridge-bench:", err)
@@ -127,9 +127,11 @@ const (
 	worstLookupTime = 20 * time.Second
 )
 
+// Rows 9 and 9b: liveChanges changes of every kind, one after the other.
 // Row 10: intervalChanges changes at random moments, a changed-entries pass
 // every changedInterval.
 const (
+	liveChanges     = 100
 	changedInterval = 2 * time.Second
 	intervalChanges = 20
 )
