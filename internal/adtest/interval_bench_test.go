@@ -6,7 +6,6 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
-	"path/filepath"
 	"slices"
 	"testing"
 	"time"
@@ -18,7 +17,6 @@ import (
 	"github.com/scimbridge/scimbridge/ldapsource"
 	"github.com/scimbridge/scimbridge/scheduler"
 	"github.com/scimbridge/scimbridge/schema"
-	"github.com/scimbridge/scimbridge/store"
 )
 
 // Where BenchmarkChangedIntervalSamba works: OUs of its own on the shared
@@ -46,20 +44,14 @@ func BenchmarkChangedIntervalSamba(b *testing.B) {
 	f.addGroup("i-team", f.user("i-0000"))
 
 	ctx := context.Background()
-	db, err := store.Open(ctx, filepath.Join(b.TempDir(), "state.db"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer db.Close()
-	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	sy := bridge.NewSyncer(db, ldapsource.Dial, quiet)
-	sy.SetChangeDialer(ldapsource.DialChanges)
+	db, sy := changeSyncer(b)
 	s := f.settings()
 	s.Sync.PeriodicFullSync, s.Sync.ChangedSyncIntervalSeconds = false, int(interval/time.Second)
 	if res, err := sy.RunChanged(ctx, s, bridge.Options{}); err != nil || res.Mechanism != ldapsource.MechanismDirSync || len(res.Runs) != 1 || res.Runs[0].FullSyncReason == "" {
 		b.Fatalf("the full sync that takes the first position: %v %+v", err, res)
 	}
-	sched, err := scheduler.New(sy, func(context.Context) (*schema.Settings, error) { c := *s; return &c, nil }, quiet)
+	sched, err := scheduler.New(sy, func(context.Context) (*schema.Settings, error) { c := *s; return &c, nil },
+		slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		b.Fatal(err)
 	}

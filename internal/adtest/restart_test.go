@@ -72,13 +72,7 @@ func TestChangedPassesAcrossSambaRestart(t *testing.T) {
 	f.addGroup("r-all", f.group("r-team"), f.user("r-cat"))
 
 	ctx := context.Background()
-	db, err := store.Open(ctx, filepath.Join(t.TempDir(), "state.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	sy := bridge.NewSyncer(db, ldapsource.Dial, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	sy.SetChangeDialer(ldapsource.DialChanges)
+	db, sy := changeSyncer(t)
 	s := f.settings()
 	s.Sync.ChangedSyncIntervalSeconds = 60
 
@@ -179,14 +173,7 @@ func TestLiveAcrossSambaRestart(t *testing.T) {
 	f.addUser("l-ben")
 	f.addGroup("l-team", f.user("l-ann"))
 
-	ctx := context.Background()
-	db, err := store.Open(ctx, filepath.Join(t.TempDir(), "state.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	sy := bridge.NewSyncer(db, ldapsource.Dial, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	sy.SetChangeDialer(ldapsource.DialChanges)
+	db, sy := changeSyncer(t)
 	s := f.settings()
 	s.Sync.Live, s.Sync.LivePollSeconds = true, 1
 	live := bridge.NewLive(sy, func(context.Context) (*schema.Settings, error) { c := *s; return &c, nil })
@@ -248,6 +235,20 @@ func TestLiveAcrossSambaRestart(t *testing.T) {
 	if st := live.Status(); st.State != bridge.LivePolling || st.Mechanism != ldapsource.MechanismDirSync || st.LastError != "" {
 		t.Fatalf("live status %+v", st)
 	}
+}
+
+// changeSyncer is a new store, closed when the test ends, and a Syncer of
+// it that reads the directory with ldapsource, changes included.
+func changeSyncer(t testing.TB) (*store.DB, *bridge.Syncer) {
+	t.Helper()
+	db, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "state.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	sy := bridge.NewSyncer(db, ldapsource.Dial, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	sy.SetChangeDialer(ldapsource.DialChanges)
+	return db, sy
 }
 
 // adFixture makes a test's entries on the shared DC, in OUs of its own
