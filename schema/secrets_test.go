@@ -96,8 +96,8 @@ func TestMergeSecretsKeepsThemOnlyForTheirEndpoint(t *testing.T) {
 	stored.Connection.CACertPEM = "-----BEGIN CERTIFICATE-----\ncorp-ca\n-----END CERTIFICATE-----\n"
 	stored.Push.CACertPEM = stored.Connection.CACertPEM
 	const (
-		keep = true
-		drop = false
+		keep    = true
+		drop    = false
 		otherCA = "-----BEGIN CERTIFICATE-----\nother-ca\n-----END CERTIFICATE-----\n"
 	)
 	cases := []struct {
