@@ -204,6 +204,9 @@ func TestServeRefusesToStartWithoutTokens(t *testing.T) {
 		{[]string{"SCIMBRIDGE_SCIM_TOKEN=" + testSCIMToken + ",b", admin, key}, "SCIMBRIDGE_SCIM_TOKEN: token 2 of 2: a token is 1 characters long"},
 		{[]string{scim, "SCIMBRIDGE_ADMIN_TOKEN=b", key}, "SCIMBRIDGE_ADMIN_TOKEN: a token is 1 characters long"},
 		{[]string{scim, admin, "SCIMBRIDGE_SECRET_KEY=" + strings.Repeat("00", 32)}, "SCIMBRIDGE_SECRET_KEY has almost no entropy"},
+		// The metrics token is held by scrapers: as strong as the others, and not the admin token.
+		{[]string{scim, admin, key, "SCIMBRIDGE_METRICS_TOKEN=m"}, "SCIMBRIDGE_METRICS_TOKEN: a token is 1 characters long"},
+		{[]string{scim, admin, key, "SCIMBRIDGE_METRICS_TOKEN=" + testAdminToken + " "}, "must differ from SCIMBRIDGE_METRICS_TOKEN"},
 	}
 	for _, tt := range tests {
 		res := runCmd(t, tt.env, "serve", "--db", db, "--listen", "127.0.0.1:0")
