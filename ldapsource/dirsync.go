@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
+	"sync"
 
 	"github.com/go-ldap/ldap/v3"
 
@@ -51,12 +53,17 @@ func (d *dirSync) Changes(ctx context.Context, pos []byte, live bool, fn func(sc
 	}
 	for {
 		bt := batcher{fn: fn}
-		cookie, err := d.poll(ctx, p.Cookies[0], d.filter(), func(e *ldap.Entry) error {
-			ch, err := d.change(ctx, e)
-			if err != nil || ch == nil {
+		cookie, err := d.poll(ctx, p.Cookies[0], d.filter(), func(page []*ldap.Entry) error {
+			chs, err := d.changes(ctx, page)
+			if err != nil {
 				return err
 			}
-			return bt.add(*ch, pos)
+			for _, ch := range chs {
+				if err := bt.add(*ch, pos); err != nil {
+					return err
+				}
+			}
+			return nil
 		})
 		if err != nil {
 			return err
@@ -101,8 +108,8 @@ func (d *dirSync) filter() string {
 }
 
 // poll runs DirSync calls from cookie until the server has no more, handing
-// each object to fn, and returns the last cookie.
-func (d *dirSync) poll(ctx context.Context, cookie []byte, filter string, fn func(*ldap.Entry) error) ([]byte, error) {
+// each answer's objects to fn, and returns the last cookie.
+func (d *dirSync) poll(ctx context.Context, cookie []byte, filter string, fn func([]*ldap.Entry) error) ([]byte, error) {
 	var attrs []string
 	for _, q := range d.queries {
 		attrs = append(attrs, q.attrs...)
@@ -119,11 +126,9 @@ func (d *dirSync) poll(ctx context.Context, cookie []byte, filter string, fn fun
 		if err != nil {
 			return nil, d.dirSyncError(err, cookie)
 		}
-		for _, e := range res.Entries {
-			if fn != nil {
-				if err := fn(e); err != nil {
-					return nil, err
-				}
+		if fn != nil && len(res.Entries) > 0 {
+			if err := fn(res.Entries); err != nil {
+				return nil, err
 			}
 		}
 		ctl, _ := ldap.FindControl(res.Controls, ldap.ControlTypeDirSync).(*ldap.ControlDirSync)
@@ -152,6 +157,35 @@ func (d *dirSync) dirSyncError(err error, cookie []byte) error {
 		}
 	}
 	return fmt.Errorf("DirSync under %q: %w", d.naming, readError(err, 0))
+}
+
+// rereads is how many changed objects a pass reads again at once, on its
+// one connection: DirSync gives only the changed attributes, and a read
+// each, one after the other, made a burst of changes wait on as many
+// round trips.
+const rereads = 8
+
+// changes turns one DirSync answer's objects into changes, in their order.
+func (d *dirSync) changes(ctx context.Context, page []*ldap.Entry) ([]*schema.Change, error) {
+	out := make([]*schema.Change, len(page))
+	errs := make([]error, len(page))
+	sem := make(chan struct{}, rereads)
+	var wg sync.WaitGroup
+	for i, e := range page {
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			out[i], errs[i] = d.change(ctx, e)
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return nil, err
+		}
+	}
+	return slices.DeleteFunc(out, func(ch *schema.Change) bool { return ch == nil }), nil
 }
 
 // change turns one changed object into a change: gone when deleted or out
