@@ -325,6 +325,7 @@ func normAttr(a string) string {
 }
 
 type compiler struct {
+	users bool // over users, else groups
 	attrs map[string]attrDef
 	multi map[string]multiDef
 	args  []any
@@ -341,7 +342,7 @@ type compiler struct {
 
 func newCompiler(users bool) *compiler {
 	if users {
-		return &compiler{attrs: userAttrs, multi: userMulti}
+		return &compiler{users: true, attrs: userAttrs, multi: userMulti}
 	}
 	return &compiler{attrs: groupAttrs, multi: groupMulti}
 }
@@ -734,14 +735,22 @@ func (c *compiler) compareDate(op string, e *Expr, d attrDef) (string, error) {
 	return "", badFilter("%s %s: a date-time compares with eq, ne, gt, ge, lt and le", e.Attr, op)
 }
 
-// orderBy returns the ORDER BY clause for sortBy ("" is by id): any
-// single-valued attribute; ties break by id.
-func (c *compiler) orderBy(sortBy string, desc bool, idCol string) (string, error) {
+// orderBy returns the ORDER BY clause for sortBy: "" is the list's own
+// order (its table's key, see userKey), "id" by id, else any single-valued
+// attribute, ties broken by id.
+func (c *compiler) orderBy(sortBy string, desc bool) (string, error) {
 	dir := " ASC"
 	if desc {
 		dir = " DESC"
 	}
-	if sortBy == "" || normAttr(sortBy) == "id" {
+	key, idCol := groupKey, "g.id"
+	if c.users {
+		key, idCol = userKey, "u.id"
+	}
+	switch {
+	case sortBy == "":
+		return key + dir, nil
+	case normAttr(sortBy) == "id":
 		return idCol + dir, nil
 	}
 	d, ok := c.attrs[normAttr(sortBy)]
