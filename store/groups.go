@@ -83,9 +83,23 @@ func transitiveGroups(ctx context.Context, tx *sql.Tx, userIDs []string) (map[st
 	return out, nil
 }
 
+// scanGroupsFrom is how many groups groupNodes searches one by one at
+// least before it counts the groups to see whether to read them all. Tests
+// set it to read either way.
+var scanGroupsFrom = 256
+
 // groupNodes reads the names and ancestors of the given groups, and the names
 // of those ancestors.
 func groupNodes(ctx context.Context, tx *sql.Tx, groupIDs []string) (map[string]*groupNode, error) {
+	if len(groupIDs) >= scanGroupsFrom {
+		var all int
+		if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM groups").Scan(&all); err != nil {
+			return nil, fmt.Errorf("count groups: %w", err)
+		}
+		if len(groupIDs)*4 >= all {
+			return everyGroupNode(ctx, tx, groupIDs)
+		}
+	}
 	nodes := make(map[string]*groupNode, len(groupIDs)*2)
 	node := func(id string) *groupNode {
 		n := nodes[id]
@@ -121,6 +135,52 @@ func groupNodes(ctx context.Context, tx *sql.Tx, groupIDs []string) (map[string]
 		}, idsJSON(groupIDs))
 	if err != nil {
 		return nil, fmt.Errorf("read nested groups: %w", err)
+	}
+	return nodes, nil
+}
+
+// everyGroupNode is groupNodes for a good part of all the groups (a page of
+// a walk through the users meets most of them): the closure and the groups
+// are each read in one pass in table order, instead of a search for each
+// group and each ancestor, and the rows of other groups are passed over.
+func everyGroupNode(ctx context.Context, tx *sql.Tx, groupIDs []string) (map[string]*groupNode, error) {
+	nodes := make(map[string]*groupNode, len(groupIDs)*2)
+	asked := make(map[string]*groupNode, len(groupIDs))
+	for _, id := range groupIDs {
+		n := &groupNode{}
+		nodes[id], asked[id] = n, n
+	}
+	err := eachRow(ctx, tx, "SELECT group_id, ancestor_id FROM group_closure", func(rows *sql.Rows) error {
+		var id, anc sql.RawBytes
+		if err := rows.Scan(&id, &anc); err != nil {
+			return err
+		}
+		n := asked[string(id)]
+		if n == nil {
+			return nil
+		}
+		a := string(anc)
+		n.ancestors = append(n.ancestors, a)
+		if nodes[a] == nil {
+			nodes[a] = &groupNode{}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read nested groups: %w", err)
+	}
+	err = eachRow(ctx, tx, "SELECT id, name, name_norm FROM groups", func(rows *sql.Rows) error {
+		var id, name, nameNorm sql.RawBytes
+		if err := rows.Scan(&id, &name, &nameNorm); err != nil {
+			return err
+		}
+		if n := nodes[string(id)]; n != nil {
+			n.name, n.nameNorm = string(name), string(nameNorm)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read group names: %w", err)
 	}
 	return nodes, nil
 }

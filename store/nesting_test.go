@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -24,27 +25,33 @@ func TestTransitiveGroupsAgreeEverywhere(t *testing.T) {
 		ids[i] = p.CreateUsers[i].ID
 	}
 
-	ms, err := db.Memberships(ctx, ids)
-	if err != nil {
-		t.Fatal(err)
-	}
-	equal(t, "memberships", ms, want)
-
-	_, users, err := db.ListUsers(ctx, Query{Count: len(ids), WithGroups: true})
-	if err != nil {
-		t.Fatal(err)
-	}
 	names := map[string]string{}
 	for _, g := range p.CreateGroups {
 		names[g.ID] = g.Name
 	}
-	for _, u := range users {
-		var refs []GroupRef
-		for _, m := range want[u.ID] {
-			refs = append(refs, GroupRef{ID: m.GroupID, Name: names[m.GroupID], Direct: m.Direct})
+	// The groups searched one by one, and every group read in one pass.
+	defer func(n int) { scanGroupsFrom = n }(scanGroupsFrom)
+	for _, from := range []int{1 << 30, 0} {
+		scanGroupsFrom = from
+		ms, err := db.Memberships(ctx, ids)
+		if err != nil {
+			t.Fatal(err)
 		}
-		slices.SortFunc(refs, func(a, b GroupRef) int { return strings.Compare(strings.ToLower(a.Name), strings.ToLower(b.Name)) })
-		equal(t, "groups of "+u.UserName, u.Groups, refs)
+		equal(t, "memberships", ms, want)
+		for _, page := range []Query{{Count: len(ids), WithGroups: true}, {StartIndex: 7, Count: 5, WithGroups: true}} {
+			_, users, err := db.ListUsers(ctx, page)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, u := range users {
+				var refs []GroupRef
+				for _, m := range want[u.ID] {
+					refs = append(refs, GroupRef{ID: m.GroupID, Name: names[m.GroupID], Direct: m.Direct})
+				}
+				slices.SortFunc(refs, func(a, b GroupRef) int { return strings.Compare(strings.ToLower(a.Name), strings.ToLower(b.Name)) })
+				equal(t, fmt.Sprintf("groups of %s (from %d)", u.UserName, from), u.Groups, refs)
+			}
+		}
 	}
 
 	// Per group: its users (any way), its indirect users, and by display name.
