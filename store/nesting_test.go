@@ -234,3 +234,50 @@ func TestGroupsValueFilterUsesIndexes(t *testing.T) {
 		}
 	}
 }
+
+// groups.type eq "indirect" answers by the closure as stored, transitive
+// (as the bridge writes it) or not: a cycle of three groups each nested in
+// the next only, or in both others, and a tree root ← mid ← leaf beside an
+// unnested group. The plan that reads only the direct members of top
+// groups group by group holds for a transitive closure alone.
+func TestIndirectGroupsUnderEitherClosure(t *testing.T) {
+	ctx := context.Background()
+	user := func(id string, groups ...string) (bridge.UserRow, []string) { return mkUser(id, "name-"+id), groups }
+	for _, c := range []struct {
+		name     string
+		ancestor map[string][]string
+	}{
+		{"each in the next", map[string][]string{"a": {"b"}, "b": {"c"}, "c": {"a"}, "mid": {"root"}, "leaf": {"mid", "root"}}},
+		{"each in both others", map[string][]string{"a": {"b", "c"}, "b": {"a", "c"}, "c": {"a", "b"}, "mid": {"root"}, "leaf": {"mid", "root"}}},
+	} {
+		db := openTest(t)
+		p := &bridge.Plan{GroupMembers: map[string][]bridge.Member{}, Ancestors: c.ancestor}
+		for _, id := range []string{"a", "b", "c", "alone", "root", "mid", "leaf"} {
+			p.CreateGroups = append(p.CreateGroups, mkGroup(id, id))
+		}
+		edges := map[string][]string{"b": {"a"}, "c": {"b"}, "a": {"c"}, "root": {"mid"}, "mid": {"leaf"}}
+		for parent, children := range edges {
+			for _, child := range children {
+				p.GroupMembers[parent] = append(p.GroupMembers[parent], bridge.Member{ID: child, Type: bridge.MemberGroup})
+			}
+		}
+		for _, u := range [][]string{{"u1", "a", "b", "c"}, {"u2", "a"}, {"u3", "alone"}, {"u4", "leaf", "mid", "root"},
+			{"u5", "leaf", "mid"}, {"u6", "root"}, {"u7", "leaf", "root"}, {"u8"}} {
+			row, groups := user(u[0], u[1:]...)
+			p.CreateUsers = append(p.CreateUsers, row)
+			for _, g := range groups {
+				p.GroupMembers[g] = append(p.GroupMembers[g], bridge.Member{ID: row.ID, Type: bridge.MemberUser})
+			}
+		}
+		mustApply(t, db, p)
+		eachGroupsPlan(t, func(plan string) {
+			total, us, err := db.ListUsers(ctx, Query{Filter: cmp("eq", "groups.type", "indirect"), Count: 10})
+			if err != nil {
+				t.Fatal(err)
+			}
+			what := fmt.Sprintf("%s (%s)", c.name, plan)
+			equal(t, what, userIDs(us), []string{"u2", "u5", "u7"})
+			equal(t, what+": total", total, 3)
+		})
+	}
+}
