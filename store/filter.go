@@ -197,6 +197,7 @@ func groupsOfUser(c *compiler, cond string, args []any, typed bool) (string, []a
 	// uses how many times it holds cond; "1" when every group does
 	// (groups.type eq "indirect"), which saves a lookup in the list for each
 	// of the user's groups.
+	transitive := false // whether the closure composes (see topMembers)
 	arm := func(t string, in func(id string) string, uses int) (string, int) {
 		if t == "direct" {
 			return "EXISTS (SELECT 1 FROM group_members gm WHERE " + own + " AND " + in("+gm.group_id") + ")", uses
@@ -207,9 +208,14 @@ func groupsOfUser(c *compiler, cond string, args []any, typed bool) (string, []a
 		if uses > 0 {
 			nested = " AND +gm.group_id IN (SELECT na.group_id FROM group_closure na WHERE " + in("+na.ancestor_id") + ")"
 		}
-		return "EXISTS (SELECT 1 FROM group_members gm CROSS JOIN group_closure c ON c.group_id = gm.group_id WHERE " + own +
+		exact := "EXISTS (SELECT 1 FROM group_members gm CROSS JOIN group_closure c ON c.group_id = gm.group_id WHERE " + own +
 			nested + " AND " + in("+c.ancestor_id") +
-			" AND NOT EXISTS (SELECT 1 FROM group_members dm WHERE dm.member_id = u.id AND dm.member_type = 'User' AND +dm.group_id = c.ancestor_id))", 2 * uses
+			" AND NOT EXISTS (SELECT 1 FROM group_members dm WHERE dm.member_id = u.id AND dm.member_type = 'User' AND +dm.group_id = c.ancestor_id))"
+		if !transitive {
+			return exact, 2 * uses
+		}
+		return "(EXISTS (SELECT 1 FROM group_members gm WHERE " + own + nested + ") AND (u.id NOT IN (" + topMembers(in, uses > 0) + ") OR " +
+			exact + "))", 5 * uses
 	}
 	var sql []string
 	var all []any
@@ -237,12 +243,15 @@ func groupsOfUser(c *compiler, cond string, args []any, typed bool) (string, []a
 		if err != nil {
 			return "", nil, err
 		}
-		if notAll == 0 {
-			every, err := everyGroupArm(c, t, arm)
+		if t == "indirect" {
+			bad, err := c.count(intransitive, nil, 1)
 			if err != nil {
 				return "", nil, err
 			}
-			add(every, 0)
+			transitive = bad == 0
+		}
+		if notAll == 0 {
+			add(arm(t, func(string) string { return "1" }, 0))
 			continue
 		}
 		add(arm(t, inList, 1))
@@ -253,41 +262,39 @@ func groupsOfUser(c *compiler, cond string, args []any, typed bool) (string, []a
 	return "(" + strings.Join(sql, " OR ") + ")", all, nil
 }
 
-// everyGroupArm is groupsOfUser's arm for type t when every group matches
-// as t (groups.type eq "indirect"). Read group by group for each user, an
-// indirect group is a direct group's ancestor that does not list the user
-// (about four index searches per user). When the closure is transitive, as
-// the bridge writes it, most users are decided with one and a look-up in a
-// list: a user with a direct group that is not a direct member of a top
-// group (one all of whose ancestors are nested in it: in a tree, a root)
-// has an indirect group. (Its direct group is not top, so it has an
-// ancestor not nested in it; if the user is a direct member of that one
-// too, that one is not top either, and its ancestor not nested in it is an
+// A user's matching indirect groups (in(id), see groupsOfUser) are read
+// group by group: a direct group, its matching ancestors, and whether the
+// user is a direct member of those too (about four index searches per
+// user). When the closure is transitive, as the bridge writes it, most
+// users are decided with one and a look-up in a list: a user one of whose
+// direct groups has a matching ancestor has a matching indirect group,
+// unless it is a direct member of a top group: a matching group all of
+// whose matching ancestors are nested in it (in a tree: the matching group
+// nearest the root). (Such an ancestor, if the user is a member of it and
+// it is not top, has a matching ancestor not nested in it, which is an
 // ancestor of the direct group as well, with fewer ancestors; and so on.)
-// Only the direct members of top groups are read group by group.
-func everyGroupArm(c *compiler, t string, arm func(t string, in func(id string) string, uses int) (string, int)) (string, error) {
-	every, _ := arm(t, func(string) string { return "1" }, 0)
-	if t != "indirect" {
-		return every, nil
-	}
-	bad, err := c.count(intransitive, nil, 1)
-	if err != nil || bad > 0 {
-		return every, err
-	}
-	return "(EXISTS (SELECT 1 FROM group_members gm WHERE gm.member_id = u.id AND gm.member_type = 'User') AND (u.id NOT IN (" +
-		topMembers + ") OR " + every + "))", nil
-}
-
+// Only the direct members of top groups are read group by group. When
+// every group matches, a group without ancestors is top, so any direct
+// group will do.
+//
 // intransitive finds a pair of closure rows whose composition is missing,
-// or a group listed as its own ancestor.
+// or a group listed as its own ancestor: with none, that holds.
 const intransitive = "SELECT 1 FROM group_closure WHERE group_id = ancestor_id" +
 	" UNION ALL SELECT 1 FROM group_closure x CROSS JOIN group_closure y ON y.group_id = x.ancestor_id" +
 	" WHERE y.ancestor_id <> x.group_id AND NOT EXISTS (SELECT 1 FROM group_closure z WHERE z.group_id = x.group_id AND z.ancestor_id = y.ancestor_id)"
 
-// topMembers lists the direct members of the top groups.
-const topMembers = "SELECT tm.member_id FROM group_members tm WHERE tm.member_type = 'User' AND tm.group_id IN (" +
-	"SELECT t.id FROM groups t WHERE NOT EXISTS (SELECT 1 FROM group_closure ta WHERE ta.group_id = t.id" +
-	" AND NOT EXISTS (SELECT 1 FROM group_closure td WHERE td.group_id = ta.ancestor_id AND td.ancestor_id = t.id)))"
+// topMembers lists the direct members of the top groups among those that
+// match in (twice); withNested keeps those with nested groups only (the
+// others are nobody's ancestor).
+func topMembers(in func(id string) string, withNested bool) string {
+	tops := "SELECT t.id FROM groups t WHERE " + in("t.id")
+	if withNested {
+		tops += " AND EXISTS (SELECT 1 FROM group_closure tn WHERE tn.ancestor_id = t.id)"
+	}
+	return "SELECT tm.member_id FROM group_members tm WHERE tm.member_type = 'User' AND tm.group_id IN (" + tops +
+		" AND NOT EXISTS (SELECT 1 FROM group_closure ta WHERE ta.group_id = t.id AND " + in("+ta.ancestor_id") +
+		" AND NOT EXISTS (SELECT 1 FROM group_closure td WHERE td.group_id = ta.ancestor_id AND td.ancestor_id = t.id)))"
+}
 
 // groupsAndNested lists the groups matching cond and the groups nested in them.
 func groupsAndNested(cond string, args []any) (string, []any) {

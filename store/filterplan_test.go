@@ -83,6 +83,8 @@ func worstShapes() (users, groups []*Expr) {
 		cmp("eq", "groups.type", "direct"),
 		anyOf("groups", and(cmp("eq", "type", "direct"), cmp("co", "display", "1"))),
 		anyOf("groups", or(cmp("eq", "type", "indirect"), cmp("sw", "display", "GROUP 000"))),
+		anyOf("groups", and(cmp("eq", "type", "indirect"), cmp("sw", "display", "group 00"))),
+		anyOf("groups", and(cmp("eq", "type", "indirect"), cmp("ne", "display", "group 0001"))),
 		or(cmp("sw", "groups.display", "group 001"), cmp("eq", "groups.type", "indirect")),
 		or(cmp("co", "groups.display", "5"), and(cmp("co", "userName", "7"), cmp("eq", "groups", "no-such-group"))),
 		and(cmp("co", "groups.display", "2"), not(cmp("eq", "groups.type", "indirect"))),

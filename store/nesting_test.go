@@ -270,14 +270,22 @@ func TestIndirectGroupsUnderEitherClosure(t *testing.T) {
 			}
 		}
 		mustApply(t, db, p)
-		eachGroupsPlan(t, func(plan string) {
-			total, us, err := db.ListUsers(ctx, Query{Filter: cmp("eq", "groups.type", "indirect"), Count: 10})
-			if err != nil {
-				t.Fatal(err)
-			}
-			what := fmt.Sprintf("%s (%s)", c.name, plan)
-			equal(t, what, userIDs(us), []string{"u2", "u5", "u7"})
-			equal(t, what+": total", total, 3)
-		})
+		for _, f := range []struct {
+			e    *Expr
+			want []string
+		}{
+			{cmp("eq", "groups.type", "indirect"), []string{"u2", "u5", "u7"}},
+			{anyOf("groups", and(cmp("eq", "type", "indirect"), or(cmp("eq", "display", "b"), cmp("eq", "display", "root")))), []string{"u2", "u5"}},
+		} {
+			eachGroupsPlan(t, func(plan string) {
+				total, us, err := db.ListUsers(ctx, Query{Filter: f.e, Count: 10})
+				if err != nil {
+					t.Fatal(err)
+				}
+				what := fmt.Sprintf("%s: %s (%s)", c.name, exprText(f.e), plan)
+				equal(t, what, userIDs(us), f.want)
+				equal(t, what+": total", total, len(f.want))
+			})
+		}
 	}
 }
