@@ -408,6 +408,9 @@ func (c *compiler) where(e *Expr) (string, error) {
 		if e.Left == nil || e.Right == nil {
 			return "", badFilter("%s needs two operands", op)
 		}
+		if op == "or" {
+			return c.orTerms(e)
+		}
 		l, err := c.where(e.Left)
 		if err != nil {
 			return "", err
@@ -440,6 +443,84 @@ func (c *compiler) where(e *Expr) (string, error) {
 	default:
 		return "", badFilter("unknown operator %q", e.Op)
 	}
+}
+
+// orTerms compiles an "or" chain. Its comparisons that compareFolded makes
+// with LIKE on one column share the test for the rows LIKE cannot answer:
+// "a LIKE x OR (rare AND exact x)" or'ed with "a LIKE y OR (rare AND exact
+// y)" is "a LIKE x OR a LIKE y OR (rare AND (exact x OR exact y))", with
+// rare (the text holds a rune beyond ASCII) read once per row, not once per
+// term.
+func (c *compiler) orTerms(e *Expr) (string, error) {
+	var terms []*Expr
+	var flatten func(e *Expr)
+	flatten = func(e *Expr) {
+		if strings.EqualFold(e.Op, "or") && e.Left != nil && e.Right != nil {
+			flatten(e.Left)
+			flatten(e.Right)
+			return
+		}
+		terms = append(terms, e)
+	}
+	flatten(e)
+	likes := map[string][]likeTerm{} // by column
+	for _, t := range terms {
+		if f, ok := c.likeTerm(t); ok {
+			likes[f.d.raw] = append(likes[f.d.raw], f)
+		}
+	}
+	var parts []string
+	for _, t := range terms {
+		if f, ok := c.likeTerm(t); ok {
+			fs, first := likes[f.d.raw]
+			if !first {
+				continue // joined with an earlier term
+			}
+			delete(likes, f.d.raw)
+			parts = append(parts, c.compareLike(fs))
+			continue
+		}
+		sql, err := c.where(t)
+		if err != nil {
+			return "", err
+		}
+		parts = append(parts, sql)
+	}
+	return "(" + strings.Join(parts, " OR ") + ")", nil
+}
+
+// likeTerm is a comparison that compareLike makes.
+type likeTerm struct {
+	op, v string // v folded
+	d     attrDef
+}
+
+// likeTerm returns e as a likeTerm when it is an eq, co, sw or ew of an
+// attribute folded per row (see compareFolded) with a non-empty ASCII value.
+func (c *compiler) likeTerm(e *Expr) (likeTerm, bool) {
+	op := strings.ToLower(e.Op)
+	v, isText := e.Value.(string)
+	if _, ok := likeShapes[op]; !ok || op == "ne" || !isText || e.Left != nil || e.Right != nil {
+		return likeTerm{}, false
+	}
+	name := normAttr(e.Attr)
+	var d attrDef
+	var ok bool
+	if c.elem != nil {
+		if i := strings.LastIndexByte(name, '.'); i >= 0 {
+			name = name[i+1:]
+		}
+		if d, ok = c.elem.subs[name]; ok && c.elem.joinCols[name] {
+			c.usesJoin = true
+		}
+	} else {
+		d, ok = c.attrs[name]
+	}
+	v = strings.ToLower(v)
+	if !ok || d.kind != kindString || d.raw == "" || v == "" || !isASCII(v) || strings.ContainsRune(v, 0) {
+		return likeTerm{}, false
+	}
+	return likeTerm{op: op, v: v, d: d}, true
 }
 
 // inElement compiles f over the sub-attributes of multi-valued attribute name.
@@ -671,8 +752,8 @@ var likeShapes = map[string][2]string{"eq": {"", ""}, "ne": {"", ""}, "co": {"%"
 
 // stringCond compares d with the (folded) value v, appending the arguments.
 func (c *compiler) stringCond(op, v string, d attrDef) string {
-	if shape, ok := likeShapes[op]; ok && d.raw != "" && v != "" && !strings.ContainsRune(v, 0) {
-		return c.compareFolded(op, v, d, shape)
+	if _, ok := likeShapes[op]; ok && d.raw != "" && v != "" && !strings.ContainsRune(v, 0) {
+		return c.compareFolded(op, v, d)
 	}
 	return c.exactString(op, d.col, v)
 }
@@ -689,15 +770,33 @@ const foldsToASCII = "\u0130\u212a"
 // then those of the text, folded. Only rows holding one of those (non-ASCII
 // text, length below octet_length) are compared through lowerFunc. Where v
 // is not ASCII, no ASCII text can hold it.
-func (c *compiler) compareFolded(op, v string, d attrDef, shape [2]string) string {
-	nonASCII := "length(" + d.raw + ") <> octet_length(" + d.raw + ")"
+func (c *compiler) compareFolded(op, v string, d attrDef) string {
 	if !isASCII(v) {
-		return "(" + nonASCII + " AND " + c.exactString(op, d.col, v) + ")"
+		return "(" + nonASCII(d.raw) + " AND " + c.exactString(op, d.col, v) + ")"
 	}
-	c.args = append(c.args, shape[0]+likeEscaper.Replace(v)+shape[1], "*["+foldsToASCII+"]*")
-	return "(" + d.raw + ` LIKE ? ESCAPE '\' OR (` + nonASCII + " AND (" + d.raw + " GLOB ? OR instr(" + d.raw +
-		", char(0)) > 0) AND " + c.exactString(op, d.col, v) + "))"
+	return c.compareLike([]likeTerm{{op: op, v: v, d: d}})
 }
+
+// compareLike is compareFolded for ASCII values, of one or more terms or'ed
+// on one column (see orTerms).
+func (c *compiler) compareLike(terms []likeTerm) string {
+	raw := terms[0].d.raw
+	var likes, exact []string
+	for _, t := range terms {
+		shape := likeShapes[t.op]
+		c.args = append(c.args, shape[0]+likeEscaper.Replace(t.v)+shape[1])
+		likes = append(likes, raw+` LIKE ? ESCAPE '\'`)
+	}
+	c.args = append(c.args, "*["+foldsToASCII+"]*")
+	for _, t := range terms {
+		exact = append(exact, c.exactString(t.op, t.d.col, t.v))
+	}
+	return "(" + strings.Join(likes, " OR ") + " OR (" + nonASCII(raw) + " AND (" + raw + " GLOB ? OR instr(" + raw +
+		", char(0)) > 0) AND (" + strings.Join(exact, " OR ") + ")))"
+}
+
+// nonASCII is the condition that the text col holds a rune beyond ASCII.
+func nonASCII(col string) string { return "length(" + col + ") <> octet_length(" + col + ")" }
 
 var likeEscaper = strings.NewReplacer(`\`, `\\`, "%", `\%`, "_", `\_`)
 

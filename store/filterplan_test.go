@@ -102,6 +102,8 @@ func worstShapes() (users, groups []*Expr) {
 		anyOf("emails", cmp("co", "value", "EXAMPLE.COM")),
 		cmp("sw", "emails.value", "user0001"),
 		orOf(func(i int) *Expr { return cmp("co", "displayName", fmt.Sprintf("q%d", i)) }, 4),
+		or(or(cmp("co", "displayName", "kelvin"), cmp("ew", "displayName", "x")), or(cmp("sw", "displayName", "inci"), cmp("co", "name.givenName", "rg"))),
+		or(or(cmp("eq", "displayName", "carol 100%_done"), cmp("eq", "displayName", "zoë q3x")), or(cmp("co", "displayName", "_d"), not(cmp("co", "displayName", "a")))),
 		cmp("ne", "displayName", "Ärger Dave"),
 		cmp("eq", "displayName", nil),
 	}
