@@ -213,7 +213,7 @@ func (s *Syncer) applyBatch(ctx context.Context, cs ChangeStore, settings *schem
 		if bytes.Equal(b.Position, from) && len(st.Skipped)+len(st.Unskipped)+len(st.UnskippedGroups)+len(st.DanglingGroups)+len(st.UUIDs) == 0 {
 			return nil, nil
 		}
-		return nil, s.saveState(ctx, dp, nil)
+		return nil, s.saveState(ctx, settings, dp, nil)
 	}
 	if err := s.store.StartRun(ctx, r); err != nil {
 		return nil, fmt.Errorf("record the run of a batch: %w", err)
@@ -221,7 +221,7 @@ func (s *Syncer) applyBatch(ctx context.Context, cs ChangeStore, settings *schem
 	s.running.Store(r.ID)
 	defer s.running.Store(0)
 	r.Status = StatusSucceeded
-	if err := s.saveState(ctx, dp, r); err != nil {
+	if err := s.saveState(ctx, settings, dp, r); err != nil {
 		r.Status, r.Error = StatusFailed, fmt.Sprintf("write to the state store: %v", err)
 		if ctx.Err() != nil {
 			r.Status = StatusInterrupted
@@ -258,8 +258,8 @@ func (s *Syncer) record(ctx context.Context, r *Report, log *slog.Logger, err er
 }
 
 // saveState writes a pass's plan, run r (nil: none) and state in one transaction.
-func (s *Syncer) saveState(ctx context.Context, dp *deltaPlan, r *Report) error {
-	tx, err := s.store.Begin(ctx)
+func (s *Syncer) saveState(ctx context.Context, settings *schema.Settings, dp *deltaPlan, r *Report) error {
+	tx, err := s.store.Begin(ctx, changeLog(settings))
 	if err != nil {
 		return err
 	}

@@ -3,10 +3,8 @@ package bridge_test
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"fmt"
 	"os"
-	"os/exec"
 	"reflect"
 	"strings"
 	"testing"
@@ -15,42 +13,22 @@ import (
 	_ "modernc.org/sqlite"
 
 	"github.com/scimbridge/scimbridge/bridge"
+	"github.com/scimbridge/scimbridge/internal/childtest"
 	"github.com/scimbridge/scimbridge/internal/slapdtest"
 	"github.com/scimbridge/scimbridge/ldapsource"
 	"github.com/scimbridge/scimbridge/schema"
 	"github.com/scimbridge/scimbridge/store"
 )
 
-// A re-executed test binary with these set runs changed-entries passes on
-// the store at childDBEnv, one after the other, until it is killed.
-const (
-	childDBEnv       = "SCIMBRIDGE_CHANGED_CHILD_DB"
-	childSettingsEnv = "SCIMBRIDGE_CHANGED_CHILD_SETTINGS"
-)
+func TestMain(m *testing.M) { childtest.Main(m, "changed", changedChild) }
 
-func TestMain(m *testing.M) {
-	if path := os.Getenv(childDBEnv); path != "" {
-		os.Exit(changedChild(path, os.Getenv(childSettingsEnv)))
-	}
-	os.Exit(m.Run())
-}
-
-func changedChild(path, doc string) int {
-	ctx := context.Background()
-	var s schema.Settings
-	if err := json.Unmarshal([]byte(doc), &s); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 2
-	}
-	db, err := store.Open(ctx, path)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 2
-	}
+// changedChild runs changed-entries passes, one after the other, until it
+// is killed.
+func changedChild(ctx context.Context, db *store.DB, s *schema.Settings) int {
 	sy := bridge.NewSyncer(db, ldapsource.Dial, nil)
 	sy.SetChangeDialer(ldapsource.DialChanges)
 	for {
-		if _, err := sy.RunChanged(ctx, &s, bridge.Options{}); err != nil {
+		if _, err := sy.RunChanged(ctx, s, bridge.Options{}); err != nil {
 			fmt.Fprintln(os.Stderr, err)
 		}
 	}
@@ -63,26 +41,12 @@ func changedChild(path, doc string) int {
 func TestChangedPassKilled(t *testing.T) {
 	srv := slapdtest.Start(t)
 	db, path, sy := changeSyncer(t)
-	set := srv.Settings()
+	set := logged(srv.Settings())
 	set.Sync.ChangedSyncIntervalSeconds = 60
 	if r, err := sy.Run(context.Background(), set, bridge.Options{}); err != nil || r.Status != bridge.StatusSucceeded {
 		t.Fatalf("first sync: %v %+v", err, r)
 	}
-	doc, _ := json.Marshal(set)
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), childDBEnv+"="+path, childSettingsEnv+"="+string(doc))
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	killed := false
-	kill := func() {
-		if !killed {
-			killed = true
-			_ = cmd.Process.Kill()
-			_ = cmd.Wait()
-		}
-	}
-	t.Cleanup(kill)
+	child := childtest.Start(t, "changed", path, set)
 	const n = 60
 	add := func(i int) {
 		srv.Load(t, fmt.Sprintf("dn: uid=k%02d,ou=people,dc=example,dc=com\nobjectClass: inetOrgPerson\nuid: k%02d\ncn: K %d\nsn: K\n\n"+
@@ -102,7 +66,7 @@ func TestChangedPassKilled(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	kill()
+	child.Kill()
 	applied := created(t, path)
 	for i++; i < n; i++ {
 		add(i)

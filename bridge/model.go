@@ -231,8 +231,8 @@ func (p *Plan) Empty() bool {
 // Tx is one run's open write transaction. One goroutine uses it at a time.
 type Tx interface {
 	// CreateUsers inserts new users, in the order given (ascending ids),
-	// and appends a create change for each to the change log under run
-	// runID. No stored user may hold their usernames.
+	// and appends a create change for each to the change log (if kept)
+	// under run runID. No stored user may hold their usernames.
 	CreateUsers(runID int64, rows []UserRow) error
 	// DeleteCreated removes users CreateUsers inserted in this transaction;
 	// their changes go at Commit.
@@ -258,8 +258,11 @@ type Store interface {
 	Memberships(ctx context.Context, userIDs []string) (map[string][]Membership, error)
 	// Begin opens the write transaction of one run. New users can be
 	// written into it while the directory is still being read; Commit then
-	// writes the plan and the finished run report: ONE transaction.
-	Begin(ctx context.Context) (Tx, error)
+	// writes the plan and the finished run report: ONE transaction. With
+	// changeLog false (no push is configured) no change log entries are
+	// written and the push client's record of what it delivered is
+	// cleared instead, so that a push enabled later reconciles everything.
+	Begin(ctx context.Context, changeLog bool) (Tx, error)
 	// StartRun records a run as running and assigns r.ID.
 	StartRun(ctx context.Context, r *Report) error
 	// FinishRun records the final state of a run that applied nothing

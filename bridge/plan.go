@@ -53,7 +53,7 @@ func (s *Syncer) plan(ctx context.Context, settings *schema.Settings, opt Option
 	st.progress, st.streamMin = s.newProgress(log, PhaseReadingUsers), s.streamMin
 	st.trackDangling = state != nil
 	if !opt.DryRun {
-		st.open = func() (Tx, error) { return s.store.Begin(ctx) }
+		st.open = func() (Tx, error) { return s.store.Begin(ctx, changeLog(settings)) }
 	}
 	defer func() {
 		if st.out != nil {

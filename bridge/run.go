@@ -274,7 +274,7 @@ func (p *Pending) Complete(ctx context.Context, settings *schema.Settings) (*Rep
 	default:
 		r.Status = StatusSucceeded
 		s.live.setPhase(PhaseWriting)
-		if err := s.commit(ctx, tx, plan, r); err != nil {
+		if err := s.commit(ctx, settings, tx, plan, r); err != nil {
 			r.Status, r.Error = StatusFailed, fmt.Sprintf("write to the state store: %v", err)
 			if ctx.Err() != nil {
 				r.Status = StatusInterrupted
@@ -301,15 +301,18 @@ func (p *Pending) Complete(ctx context.Context, settings *schema.Settings) (*Rep
 	return r, nil
 }
 
+// changeLog says the runs keep a change log: only a push reads it.
+func changeLog(settings *schema.Settings) bool { return settings.Push.Enabled }
+
 // commit writes the plan and the report in tx, the run's transaction, or in
 // a new one when nothing was written during the read and the plan is not empty.
-func (s *Syncer) commit(ctx context.Context, tx Tx, p *Plan, r *Report) error {
+func (s *Syncer) commit(ctx context.Context, settings *schema.Settings, tx Tx, p *Plan, r *Report) error {
 	if tx == nil {
 		if p.Empty() && p.state == nil {
 			return nil
 		}
 		var err error
-		if tx, err = s.store.Begin(ctx); err != nil {
+		if tx, err = s.store.Begin(ctx, changeLog(settings)); err != nil {
 			return err
 		}
 		defer tx.Rollback()

@@ -107,8 +107,8 @@ type failingStore struct {
 	*store.DB
 }
 
-func (s failingStore) Begin(ctx context.Context) (bridge.Tx, error) {
-	tx, err := s.DB.Begin(ctx)
+func (s failingStore) Begin(ctx context.Context, changeLog bool) (bridge.Tx, error) {
+	tx, err := s.DB.Begin(ctx, changeLog)
 	if err != nil {
 		return nil, err
 	}
@@ -243,8 +243,8 @@ type slowCommitStore struct {
 	advance func()
 }
 
-func (s slowCommitStore) Begin(ctx context.Context) (bridge.Tx, error) {
-	tx, err := s.DB.Begin(ctx)
+func (s slowCommitStore) Begin(ctx context.Context, changeLog bool) (bridge.Tx, error) {
+	tx, err := s.DB.Begin(ctx, changeLog)
 	if err != nil {
 		return nil, err
 	}

@@ -41,7 +41,14 @@ func newEnv(t *testing.T, opts ...slapdtest.Option) *env {
 	t.Cleanup(func() { db.Close() })
 	sy := bridge.NewSyncer(db, ldapsource.Dial, quietLog())
 	bridge.SetStreamMin(sy, 1) // every new user is written while reading; see TestStreamedAndBufferedRunsAgree
-	return &env{srv: srv, db: db, path: path, syncer: sy, set: srv.Settings()}
+	return &env{srv: srv, db: db, path: path, syncer: sy, set: logged(srv.Settings())}
+}
+
+// logged turns push on in set, so that runs keep the change log the tests
+// read; the syncers of these tests have no pusher: nothing is sent.
+func logged(set *schema.Settings) *schema.Settings {
+	set.Push.Enabled = true
+	return set
 }
 
 func quietLog() *slog.Logger {
@@ -417,7 +424,7 @@ member: uid=dave,ou=people,dc=example,dc=com
 
 func TestMembersByUID(t *testing.T) {
 	e := newEnv(t)
-	e.set = e.srv.PosixSettings()
+	e.set = logged(e.srv.PosixSettings())
 	r := e.mustSucceed(t)
 	if got, want := countsOf(r), (counts{Users: 9, Groups: 2, UsersCreated: 9, GroupsCreated: 2, Skipped: 2, Dangling: 1}); got != want {
 		t.Errorf("counts = %+v, want %+v", got, want)
@@ -746,7 +753,7 @@ func TestSkippedGroupStaysNested(t *testing.T) {
 // With memberUid groups too, a skipped user stays in its groups.
 func TestSkippedUserStaysMemberByUID(t *testing.T) {
 	e := newEnv(t)
-	e.set = e.srv.PosixSettings()
+	e.set = logged(e.srv.PosixSettings())
 	e.mustSucceed(t)
 	e.srv.Load(t, "dn: uid=zoe,ou=people,dc=example,dc=com\nchangetype: modify\nreplace: displayName\ndisplayName: "+strings.Repeat("z", 3000)+"\n-\n")
 	r := e.mustSucceed(t)
@@ -792,7 +799,7 @@ func person(cn string, lines ...string) string {
 func newUIDEnv(t *testing.T) *env {
 	t.Helper()
 	e := newEnv(t)
-	e.set = e.srv.PosixSettings()
+	e.set = logged(e.srv.PosixSettings())
 	e.set.Users.Attributes.Username = "sAMAccountName"
 	return e
 }
@@ -800,4 +807,27 @@ func newUIDEnv(t *testing.T) *env {
 // addMemberUID returns the LDIF that adds memberUid uid to group cn=<group> in ou=posix.
 func addMemberUID(group, uid string) string {
 	return "dn: cn=" + group + ",ou=posix,dc=example,dc=com\nchangetype: modify\nadd: memberUid\nmemberUid: " + uid + "\n-\n\n"
+}
+
+// TestNoChangeLogWithoutPush: with push off, nobody reads the change log:
+// a first sync (its users written while the directory is read) and a
+// sync of one change write none; the runs' counts are the same.
+func TestNoChangeLogWithoutPush(t *testing.T) {
+	e := newEnv(t)
+	e.set.Push.Enabled = false
+	r := e.mustSucceed(t)
+	if got, want := countsOf(r), (counts{Users: 9, Groups: 8, UsersCreated: 9, GroupsCreated: 8, Skipped: 2, Dangling: 5}); got != want {
+		t.Errorf("first sync counts = %+v, want %+v", got, want)
+	}
+	e.srv.Load(t, slapdtest.LDIF(t, "change-mail.ldif"))
+	r = e.mustSucceed(t)
+	if got, want := countsOf(r), (counts{Users: 9, Groups: 8, UsersUpdated: 1, Skipped: 2, Dangling: 5}); got != want {
+		t.Errorf("second sync counts = %+v, want %+v", got, want)
+	}
+	if n := countChanges(t, e.db); n != 0 {
+		t.Errorf("%d change log entries with push off, want none", n)
+	}
+	if got := e.state(t).users["alice"].Email; got != "alice.anderson@example.com" {
+		t.Errorf("alice's mail = %q", got)
+	}
 }

@@ -66,13 +66,25 @@ func newChain(t *testing.T, opts ...slapdtest.Option) *harness {
 	return h
 }
 
-// syncOnly runs one sync without pushing.
+// syncOnly runs one sync without pushing: push stays configured (the
+// change log is kept), but this syncer has no pusher.
 func (h *harness) syncOnly() {
+	h.t.Helper()
+	h.syncWithout(bridge.NewSyncer(h.db, ldapsource.Dial, slog.New(slog.NewTextHandler(io.Discard, nil))), *h.settings)
+}
+
+// syncPushOff runs one sync with push turned off in the settings.
+func (h *harness) syncPushOff() {
 	h.t.Helper()
 	s := *h.settings
 	s.Push.Enabled = false
-	r, err := h.syncer.Run(h.ctx, &s, bridge.Options{Trigger: bridge.TriggerManual})
-	if err != nil || r.Status != bridge.StatusSucceeded {
+	h.syncWithout(h.syncer, s)
+}
+
+func (h *harness) syncWithout(sy *bridge.Syncer, s schema.Settings) {
+	h.t.Helper()
+	r, err := sy.Run(h.ctx, &s, bridge.Options{Trigger: bridge.TriggerManual})
+	if err != nil || r.Status != bridge.StatusSucceeded || r.Push != nil {
 		h.t.Fatalf("sync: %v %+v", err, r)
 	}
 }

@@ -2,48 +2,23 @@ package push_test
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"os"
-	"os/exec"
 	"testing"
 	"time"
 
+	"github.com/scimbridge/scimbridge/internal/childtest"
 	"github.com/scimbridge/scimbridge/internal/scimmytest"
 	"github.com/scimbridge/scimbridge/push"
 	"github.com/scimbridge/scimbridge/schema"
 	"github.com/scimbridge/scimbridge/store"
 )
 
-// childEnv names the state store a re-executed test binary pushes from; the
-// settings document comes in childSettingsEnv.
-const (
-	childEnv         = "SCIMBRIDGE_PUSH_CHILD_DB"
-	childSettingsEnv = "SCIMBRIDGE_PUSH_CHILD_SETTINGS"
-)
-
-func TestMain(m *testing.M) {
-	if path := os.Getenv(childEnv); path != "" {
-		os.Exit(pushChild(path, os.Getenv(childSettingsEnv)))
-	}
-	os.Exit(m.Run())
-}
+func TestMain(m *testing.M) { childtest.Main(m, "push", pushChild) }
 
 // pushChild runs one push the way `scimbridge push` does, in its own process.
-func pushChild(path, settings string) int {
-	ctx := context.Background()
-	var s schema.Settings
-	if err := json.Unmarshal([]byte(settings), &s); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 2
-	}
-	db, err := store.Open(ctx, path)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 2
-	}
-	defer db.Close()
-	if _, err := push.New(db, nil).Run(ctx, &s); err != nil {
+func pushChild(ctx context.Context, db *store.DB, s *schema.Settings) int {
+	if _, err := push.New(db, nil).Run(ctx, s); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
@@ -90,23 +65,16 @@ member: uid=max,ou=people,dc=example,dc=com
 	h.target.Fault(t, scimmytest.Fault{Method: "POST", Path: "/Users", Skip: 1, DelayResponseMs: 60000})
 	s := *h.settings
 	s.Push.Concurrency = 1
-	doc, _ := json.Marshal(&s)
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), childEnv+"="+h.dbPath, childSettingsEnv+"="+string(doc))
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	child := childtest.Start(t, "push", h.dbPath, &s)
 	deadline := time.Now().Add(20 * time.Second)
 	for scimmytest.Counts(h.target.Requests(t))["POST /Users"] < 2 {
 		if time.Now().After(deadline) {
-			_ = cmd.Process.Kill()
-			_ = cmd.Wait()
+			child.Kill()
 			t.Fatalf("the child never sent a second POST /Users: %v", h.target.Requests(t))
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	_ = cmd.Process.Kill()
-	_ = cmd.Wait()
+	child.Kill()
 	if got := len(h.state().Users); got != 11 {
 		t.Fatalf("after the kill the target has %d users, want 9+2", got)
 	}

@@ -75,7 +75,7 @@ func (c *Client) plan(ctx context.Context, e *engine, mode int) (*plan, error) {
 	if err != nil {
 		return nil, err
 	}
-	oldShape, err := db.PushMeta(ctx, "shape")
+	oldShape, err := db.PushMeta(ctx, store.PushMetaShape)
 	if err != nil {
 		return nil, err
 	}
@@ -309,5 +309,5 @@ func (c *Client) commit(ctx context.Context, e *engine, maxSeq int64) error {
 	if err := c.db.SetPushMeta(ctx, "target", e.cfg.target()); err != nil {
 		return err
 	}
-	return c.db.SetPushMeta(ctx, "shape", e.cfg.shape())
+	return c.db.SetPushMeta(ctx, store.PushMetaShape, e.cfg.shape())
 }

@@ -43,7 +43,8 @@ func (s Settings) Redacted() Settings {
 //   - push.token only while the scheme, host and port of push.url (443 for
 //     https://, 80 for http://) and push.authHeader are unchanged;
 //   - neither when the transport to it got weaker: TLS (ldaps:// or startTls)
-//     given up, or insecureSkipVerify turned on.
+//     given up, insecureSkipVerify turned on, or caCertPem changed (another
+//     authority could vouch for another server at the same address).
 //
 // Names compare case-insensitively. A secret not kept is left empty, and
 // Validate then asks for it again. An anonymous bind (empty
@@ -61,7 +62,8 @@ func (s *Settings) MergeSecrets(stored *Settings) {
 			}
 		}
 		if s.Push.Token == "" && stored.Push.Token != "" {
-			if samePushTarget(&s.Push, &stored.Push) && !(s.Push.InsecureSkipVerify && !stored.Push.InsecureSkipVerify) {
+			if samePushTarget(&s.Push, &stored.Push) && !weakerTrust(s.Push.InsecureSkipVerify, stored.Push.InsecureSkipVerify,
+				s.Push.CACertPEM, stored.Push.CACertPEM) {
 				s.Push.Token = stored.Push.Token
 			} else {
 				s.Push.tokenDropped = true
@@ -91,11 +93,18 @@ func sameLDAPEndpoint(a, b *Connection) bool {
 }
 
 // weakerLDAPTransport reports whether a reaches the directory over a weaker
-// transport than b: without TLS where b had it, or without verifying the
-// certificate where b verified it. A credential given for a protected
+// transport than b: without TLS where b had it, or with a certificate check
+// b did not make (see weakerTrust). A credential given for a protected
 // connection is not sent over a weaker one to the same host and port.
 func weakerLDAPTransport(a, b *Connection) bool {
-	return usesTLS(b) && !usesTLS(a) || a.InsecureSkipVerify && !b.InsecureSkipVerify
+	return usesTLS(b) && !usesTLS(a) || weakerTrust(a.InsecureSkipVerify, b.InsecureSkipVerify, a.CACertPEM, b.CACertPEM)
+}
+
+// weakerTrust reports whether the certificate check of a (skip, ca) is not
+// the one of b: verification turned off, or other certificate authorities
+// (PEM text compared without surrounding space).
+func weakerTrust(skipA, skipB bool, caA, caB string) bool {
+	return skipA && !skipB || strings.TrimSpace(caA) != strings.TrimSpace(caB)
 }
 
 // usesTLS reports whether c's connection is encrypted: ldaps:// or startTls.

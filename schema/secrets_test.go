@@ -92,9 +92,13 @@ func TestMergeSecretsKeepsThemOnlyForTheirEndpoint(t *testing.T) {
 	stored.Connection.URL = "ldaps://DC1.corp.example.com"
 	stored.Push = validPush()
 	stored.Push.URL = "https://iomete.example.com/api/v1/identity/scim/v2"
+	// MergeSecrets compares the text only: it need not parse.
+	stored.Connection.CACertPEM = "-----BEGIN CERTIFICATE-----\ncorp-ca\n-----END CERTIFICATE-----\n"
+	stored.Push.CACertPEM = stored.Connection.CACertPEM
 	const (
-		keep = true
-		drop = false
+		keep    = true
+		drop    = false
+		otherCA = "-----BEGIN CERTIFICATE-----\nother-ca\n-----END CERTIFICATE-----\n"
 	)
 	cases := []struct {
 		name   string
@@ -130,6 +134,12 @@ func TestMergeSecretsKeepsThemOnlyForTheirEndpoint(t *testing.T) {
 		}, drop, keep},
 		{"LDAP certificate checks turned off", func(s *Settings) { s.Connection.InsecureSkipVerify = true }, drop, keep},
 		{"push certificate checks turned off", func(s *Settings) { s.Push.InsecureSkipVerify = true }, keep, drop},
+		{"another LDAP certificate authority", func(s *Settings) { s.Connection.CACertPEM = otherCA }, drop, keep},
+		{"another push certificate authority", func(s *Settings) { s.Push.CACertPEM = otherCA }, keep, drop},
+		{"certificate authorities with other surrounding space", func(s *Settings) {
+			s.Connection.CACertPEM = "\n" + s.Connection.CACertPEM + "  \n"
+			s.Push.CACertPEM = " " + s.Push.CACertPEM
+		}, keep, keep},
 		{"LDAP URL emptied", func(s *Settings) { s.Connection.URL = "" }, drop, keep},
 		{"another push host", func(s *Settings) { s.Push.URL = "https://collector.example.net/scim/v2" }, keep, drop},
 		{"another push port", func(s *Settings) { s.Push.URL = "https://iomete.example.com:8443/api/v1/identity/scim/v2" }, keep, drop},

@@ -20,6 +20,10 @@ type applier struct {
 	p       *bridge.Plan
 	bulk    map[string]bool // tables bulkLoad has decided on
 	dropped []droppedIndex  // indexes to rebuild
+	// noLog: no change log is kept (no push is configured, nobody would
+	// read it); the push client's record of the shape it delivered goes
+	// instead, so that a push enabled later starts with a full reconcile.
+	noLog bool
 }
 
 // droppedIndex is an index bulkLoad dropped, to be rebuilt.
@@ -37,11 +41,15 @@ func (a *applier) apply(runID int64) error {
 	for _, ms := range p.GroupMembers {
 		members += len(ms)
 	}
+	logged := len(p.Changes)
+	if a.noLog {
+		logged = 0
+	}
 	for _, b := range []struct {
 		table string
 		rows  int
 	}{
-		{"users", len(p.CreateUsers)}, {"group_members", members}, {"changes", len(p.Changes)},
+		{"users", len(p.CreateUsers)}, {"group_members", members}, {"changes", logged},
 	} {
 		if err := a.bulkLoad(b.table, b.rows); err != nil {
 			return err
@@ -468,8 +476,25 @@ func (a *applier) deleteWhereIn(table, col string, vals []string) error {
 
 const changeInsert = "INSERT INTO changes (run_id, resource_type, resource_id, op, name, created) VALUES "
 
-// changes appends the plan's change log entries under run runID.
+// PushMetaShape is the push client's record of the shape of what it
+// delivered; a push whose shape differs reconciles everything.
+const PushMetaShape = "shape"
+
+// logGap makes the next push a full reconcile: the change log misses
+// changes (it was not kept, or dropped).
+func logGap(ctx context.Context, tx *sql.Tx) error {
+	if _, err := tx.ExecContext(ctx, "DELETE FROM push_meta WHERE key = ?", PushMetaShape); err != nil {
+		return fmt.Errorf("mark the change log incomplete: %w", err)
+	}
+	return nil
+}
+
+// changes appends the plan's change log entries under run runID; without a
+// change log, it makes the next push a full reconcile instead.
 func (a *applier) changes(runID int64) error {
+	if a.noLog {
+		return logGap(a.ctx, a.tx)
+	}
 	if len(a.p.Changes) == 0 {
 		return nil
 	}

@@ -44,9 +44,9 @@ func restrictFiles(path string) error {
 // DropChangeLog deletes the whole change log and returns how many entries
 // it held. Only the push client reads the log, so a store whose settings
 // turn push off drops it rather than let it grow with every sync. It also
-// forgets which target was last pushed to, so that a push turned on again
-// compares every user and group with its target, as for a new one, instead
-// of draining a log with a gap.
+// forgets the shape last pushed, so that a push turned on again compares
+// every user and group with its target instead of draining a log with a
+// gap (the target is kept: another one still resets what was delivered).
 func (db *DB) DropChangeLog(ctx context.Context) (int64, error) {
 	tx, err := db.w.BeginTx(ctx, nil)
 	if err != nil {
@@ -61,7 +61,7 @@ func (db *DB) DropChangeLog(ctx context.Context) (int64, error) {
 	if err != nil {
 		return 0, fmt.Errorf("drop the change log: %w", err)
 	}
-	if _, err := tx.ExecContext(ctx, "DELETE FROM push_meta WHERE key = 'target'"); err != nil {
+	if err := logGap(ctx, tx); err != nil {
 		return 0, fmt.Errorf("drop the change log: %w", err)
 	}
 	if err := tx.Commit(); err != nil {

@@ -245,7 +245,7 @@ func (db *DB) Apply(ctx context.Context, p *bridge.Plan, r *bridge.Report) error
 		}
 		return db.FinishRun(ctx, r)
 	}
-	tx, err := db.Begin(ctx)
+	tx, err := db.Begin(ctx, true)
 	if err != nil {
 		return err
 	}
@@ -255,12 +255,12 @@ func (db *DB) Apply(ctx context.Context, p *bridge.Plan, r *bridge.Report) error
 
 // Begin opens one run's write transaction (see bridge.Tx). It holds the
 // store's one writer connection until Commit or Rollback.
-func (db *DB) Begin(ctx context.Context) (bridge.Tx, error) {
+func (db *DB) Begin(ctx context.Context, changeLog bool) (bridge.Tx, error) {
 	tx, err := db.w.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, fmt.Errorf("apply plan: begin: %w", err)
 	}
-	return &runTx{db: db, a: applier{ctx: ctx, tx: tx, bulk: map[string]bool{}}}, nil
+	return &runTx{db: db, a: applier{ctx: ctx, tx: tx, bulk: map[string]bool{}, noLog: !changeLog}}, nil
 }
 
 // runTx is a run's open write transaction.
@@ -290,16 +290,21 @@ func (t *runTx) CreateUsers(runID int64, rows []bridge.UserRow) error {
 			return fmt.Errorf("insert users: %w", err)
 		}
 		t.users = newBatcher(t.a.ctx, t.a.tx, "INSERT INTO users ("+userCols+") VALUES ", 19)
-		t.changes = newBatcher(t.a.ctx, t.a.tx, changeInsert, 6)
-		t.at = formatTS(now())
-		if err := t.a.tx.QueryRowContext(t.a.ctx, "SELECT coalesce(max(seq), 0) FROM changes").Scan(&t.firstSeq); err != nil {
-			return fmt.Errorf("append change log: %w", err)
+		if !t.a.noLog {
+			t.changes = newBatcher(t.a.ctx, t.a.tx, changeInsert, 6)
+			t.at = formatTS(now())
+			if err := t.a.tx.QueryRowContext(t.a.ctx, "SELECT coalesce(max(seq), 0) FROM changes").Scan(&t.firstSeq); err != nil {
+				return fmt.Errorf("append change log: %w", err)
+			}
 		}
 	}
 	for i := range rows {
 		if err := t.users.add(userArgs(&rows[i])...); err != nil {
 			return fmt.Errorf("insert users: %w", err)
 		}
+	}
+	if t.changes == nil {
+		return nil
 	}
 	for i := range rows {
 		u := &rows[i]
@@ -334,7 +339,7 @@ func (t *runTx) DeleteCreated(ids []string) error {
 
 // dropTakenBack deletes the create changes of the users taken back.
 func (t *runTx) dropTakenBack() error {
-	if len(t.takenBack) == 0 {
+	if len(t.takenBack) == 0 || t.a.noLog {
 		return nil
 	}
 	if _, err := t.a.tx.ExecContext(t.a.ctx, `DELETE FROM changes WHERE seq > ? AND resource_type = ?
@@ -378,6 +383,9 @@ func (t *runTx) flushUsers() error {
 	if err := t.users.flush(); err != nil {
 		return fmt.Errorf("insert users: %w", err)
 	}
+	if t.changes == nil {
+		return nil
+	}
 	if err := t.changes.flush(); err != nil {
 		return fmt.Errorf("append change log: %w", err)
 	}
@@ -388,7 +396,9 @@ func (t *runTx) flushUsers() error {
 func (t *runTx) closeUsers() {
 	if t.users != nil {
 		t.users.close()
-		t.changes.close()
+		if t.changes != nil {
+			t.changes.close()
+		}
 		t.users, t.changes = nil, nil
 	}
 }

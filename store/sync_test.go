@@ -463,7 +463,7 @@ func TestRunTxStreamsUsersAndTakesThemBack(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	tx, err := db.Begin(ctx)
+	tx, err := db.Begin(ctx, true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -516,7 +516,7 @@ func TestRunTxStreamsUsersAndTakesThemBack(t *testing.T) {
 		t.Fatalf("a duplicate user_name_norm after the bulk load: %v", err)
 	}
 
-	tx, err = db.Begin(ctx)
+	tx, err = db.Begin(ctx, true)
 	if err != nil {
 		t.Fatal(err)
 	}

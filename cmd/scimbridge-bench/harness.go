@@ -278,7 +278,13 @@ func benchPush(ctx context.Context, cfg config, d *directory, settings *schema.S
 	if err := modifyMails(settings, d, []int{user}, 2); err != nil {
 		return pr, err
 	}
-	if pr.oneChangeSync, err = runSyncChild(ctx, filepath.Join(cfg.workDir, "settings.json"), mainDB, ""); err != nil {
+	// The sync keeps the change log (push is configured; the child only
+	// syncs), as the service's sync does before it pushes.
+	pushFile := filepath.Join(cfg.workDir, "settings-push.json")
+	if err := writeSettings(pushFile, ps); err != nil {
+		return pr, err
+	}
+	if pr.oneChangeSync, err = runSyncChild(ctx, pushFile, mainDB, ""); err != nil {
 		return pr, fmt.Errorf("sync of the one change: %w", err)
 	}
 	if err := target.resetLog(); err != nil {

@@ -204,6 +204,9 @@ func TestServeRefusesToStartWithoutTokens(t *testing.T) {
 		{[]string{"SCIMBRIDGE_SCIM_TOKEN=" + testSCIMToken + ",b", admin, key}, "SCIMBRIDGE_SCIM_TOKEN: token 2 of 2: a token is 1 characters long"},
 		{[]string{scim, "SCIMBRIDGE_ADMIN_TOKEN=b", key}, "SCIMBRIDGE_ADMIN_TOKEN: a token is 1 characters long"},
 		{[]string{scim, admin, "SCIMBRIDGE_SECRET_KEY=" + strings.Repeat("00", 32)}, "SCIMBRIDGE_SECRET_KEY has almost no entropy"},
+		// The metrics token is held by scrapers: as strong as the others, and not the admin token.
+		{[]string{scim, admin, key, "SCIMBRIDGE_METRICS_TOKEN=m"}, "SCIMBRIDGE_METRICS_TOKEN: a token is 1 characters long"},
+		{[]string{scim, admin, key, "SCIMBRIDGE_METRICS_TOKEN=" + testAdminToken + " "}, "must differ from SCIMBRIDGE_METRICS_TOKEN"},
 	}
 	for _, tt := range tests {
 		res := runCmd(t, tt.env, "serve", "--db", db, "--listen", "127.0.0.1:0")
@@ -380,12 +383,12 @@ func TestPushCommand(t *testing.T) {
 		t.Fatalf("push --status: exit %d\n%s\n%s", res.code, res.stdout, res.stderr)
 	}
 
-	// A change synced without pushing is pending; --dry-run shows the one
+	// A change the target refused is pending; --dry-run shows the one
 	// request it needs and sends nothing.
 	srv.Load(t, slapdtest.LDIF(t, "change-mail.ldif"))
-	s.Push.Enabled = false
-	if res := runCmd(t, nil, "sync", "--settings", writeSettings(t, s), "--db", db); res.code != 0 {
-		t.Fatalf("sync without push: %d %s", res.code, res.stderr)
+	target.Fault(t, scimmytest.Fault{Method: "PATCH", Path: "/Users/*", Status: 400, Detail: "not now"})
+	if res := runCmd(t, nil, "sync", "--settings", withPush, "--db", db); !strings.Contains(res.stdout, `"failed":1`) {
+		t.Fatalf("sync with a refused push: %d\n%s\n%s", res.code, res.stdout, res.stderr)
 	}
 	target.Reset(t)
 	res = runCmd(t, nil, "push", "--dry-run", "--settings", withPush, "--db", db)

@@ -126,7 +126,7 @@ func TestMetricsAfterSyncsAndPushes(t *testing.T) {
 	s := srv.Settings()
 	s.Push.Enabled, s.Push.URL, s.Push.Token = true, target.URL, target.Token
 	db := filepath.Join(t.TempDir(), "state.db")
-	p := startServe(t, []string{"SCIMBRIDGE_METRICS_TOKEN=metrics-token"}, "--db", db, "--settings", writeSettings(t, s))
+	p := startServe(t, []string{"SCIMBRIDGE_METRICS_TOKEN=metrics-token-0a1b2c3d"}, "--db", db, "--settings", writeSettings(t, s))
 
 	p.waitFor(t, "startup run", 20*time.Second, func() bool {
 		code, body := getJSON(t, p.url()+"/api/v1/sync/runs", testAdminToken)
@@ -168,7 +168,7 @@ func TestMetricsAfterSyncsAndPushes(t *testing.T) {
 			t.Errorf("/metrics with token %q: %d, want 401", tok, code)
 		}
 	}
-	fams, text := scrape(t, p.url(), "metrics-token")
+	fams, text := scrape(t, p.url(), "metrics-token-0a1b2c3d")
 
 	check := func(name string, want map[string]float64) {
 		t.Helper()
@@ -235,7 +235,7 @@ func TestMetricsAfterSyncsAndPushes(t *testing.T) {
 			t.Errorf("%s missing: the Go runtime and process collectors are registered", name)
 		}
 	}
-	for _, secret := range []string{"alice", "frank", "dc=example", testSCIMToken, testAdminToken, "metrics-token", target.Token, srv.AdminPassword} {
+	for _, secret := range []string{"alice", "frank", "dc=example", testSCIMToken, testAdminToken, "metrics-token-0a1b2c3d", target.Token, srv.AdminPassword} {
 		if strings.Contains(text, secret) {
 			t.Errorf("/metrics contains %q", secret)
 		}

@@ -49,7 +49,7 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer, log *slog.Lo
 		return err
 	}
 	scimTokens, adminToken := env.scimTokens, env.adminToken
-	if err := checkTokens(scimTokens, adminToken); err != nil {
+	if err := checkTokens(scimTokens, adminToken, env.metricsToken); err != nil {
 		return err
 	}
 	key, err := secretKey()
