@@ -50,8 +50,13 @@ demo: deps build
 	@deploy/demo.sh
 
 # Benchmarks (not part of `make test`): make bench N=100000 [SHAPE=deep]
+# The Samba AD interval benchmark (issue 15) needs the Samba DC the tests use;
+# its figures go to bench/results/samba-interval.txt.
 bench: deps build
 	$(GO) run ./cmd/scimbridge-bench -n $(N) -shape $(SHAPE)
+	{ echo "# $$(date -u '+%F %H:%M UTC'), $$(nproc) CPUs,$$(uptime | sed 's/.*,  *load/ load/')"; \
+		SCIMBRIDGE_REQUIRE_AD=1 $(GO) test -run '^$$' -bench ChangedIntervalSamba -benchtime 1x ./internal/adtest; } > bench/results/samba-interval.txt; \
+		s=$$?; cat bench/results/samba-interval.txt; exit $$s
 	$(GO) test -run '^$$' -bench MisconfiguredExternalID -benchtime 2x ./bridge
 
 # Fuzz targets (not part of `make test`), one after the other, FUZZTIME each:

@@ -100,6 +100,10 @@ func (s *Syncer) RunChanged(ctx context.Context, settings *schema.Settings, opt 
 	if err != nil {
 		return nil, fmt.Errorf("connect to %s for changes: %w", settings.Connection.URL, err)
 	}
+	if m, ok := src.(ChangeMemo); ok {
+		m.Recall(s.memo)
+		defer func() { s.memo = m.Memo() }() // before the lock is released
+	}
 	closed := false
 	closeSrc := func() {
 		if !closed {

@@ -155,3 +155,51 @@ func fullOfSlapd(t *testing.T, srv *slapdtest.Server, set *schema.Settings) []st
 	}
 	return served(t, db)
 }
+
+// TestTimestampPassesDeliverAnEntryOnce: a modifyTimestamp pass reads every
+// entry changed within its overlap window (five minutes) again, and only
+// delivers those it has not delivered yet, from pass to pass of one syncer;
+// a new syncer (a restarted process) delivers them once more, and applying
+// them changes nothing.
+func TestTimestampPassesDeliverAnEntryOnce(t *testing.T) {
+	srv := slapdtest.Start(t)
+	db, _, sy := changeSyncer(t)
+	set := srv.Settings()
+	set.Sync.ChangedSyncIntervalSeconds = 60
+	if r, err := sy.Run(context.Background(), set, bridge.Options{}); err != nil || r.Status != bridge.StatusSucceeded {
+		t.Fatalf("first sync: %v %+v", err, r)
+	}
+	pass := func(sy *bridge.Syncer, step string) *bridge.ChangedResult {
+		t.Helper()
+		res, err := sy.RunChanged(context.Background(), set, bridge.Options{})
+		if err != nil || res.Mechanism != ldapsource.MechanismTimestamps {
+			t.Fatalf("%s: %v %+v", step, err, res)
+		}
+		return res
+	}
+	// The fixture was loaded moments ago: all of it is within the window.
+	first := pass(sy, "first pass")
+	if first.Changes == 0 || len(first.Runs) != 0 {
+		t.Fatalf("first pass: %d entries delivered, runs %+v; want the whole fixture, nothing to apply", first.Changes, first.Runs)
+	}
+	if res := pass(sy, "pass with no change"); res.Changes != 0 || len(res.Runs) != 0 {
+		t.Fatalf("pass with no change: %d entries delivered, runs %+v; want none", res.Changes, res.Runs)
+	}
+	srv.Load(t, "dn: uid=alice"+people+"\nchangetype: modify\nreplace: mail\nmail: alice@once.example.com\n")
+	res := pass(sy, "pass after one modify")
+	if res.Changes != 1 || len(res.Runs) != 1 || res.Runs[0].UsersUpdated != 1 {
+		t.Fatalf("pass after one modify: %d entries delivered, runs %+v; want alice alone, one run updating her", res.Changes, res.Runs)
+	}
+	if res := pass(sy, "the pass after"); res.Changes != 0 || len(res.Runs) != 0 {
+		t.Fatalf("the pass after: %d entries delivered, runs %+v; want none", res.Changes, res.Runs)
+	}
+	restarted := bridge.NewSyncer(db, ldapsource.Dial, quietLog())
+	restarted.SetChangeDialer(ldapsource.DialChanges)
+	if res := pass(restarted, "a restarted process's pass"); res.Changes != first.Changes || len(res.Runs) != 0 {
+		t.Fatalf("a restarted process's pass: %d entries delivered, runs %+v; want the %d of the window again, nothing to apply",
+			res.Changes, res.Runs, first.Changes)
+	}
+	if got := served(t, db); !reflect.DeepEqual(got, fullOfSlapd(t, srv, set)) {
+		t.Fatalf("the store serves\n%s", strings.Join(got, "\n"))
+	}
+}

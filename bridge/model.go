@@ -77,6 +77,17 @@ type ChangeSource interface {
 	Close() error
 }
 
+// ChangeMemo is implemented by a change source that remembers more between
+// passes than a position holds (the timestamps source: which entries it
+// delivered within its overlap window, not to deliver them at every pass).
+// A syncer keeps the memo of its last pass and recalls it into the source
+// of its next pass, which uses it only if it was taken at the position that
+// pass starts from.
+type ChangeMemo interface {
+	Memo() any
+	Recall(memo any)
+}
+
 // Dialer connects and binds to the directory the settings describe.
 type Dialer func(ctx context.Context, s *schema.Settings) (Directory, error)
 

@@ -76,7 +76,10 @@ type Syncer struct {
 	// held is the stored position a batch was held at (deletion safety):
 	// passes from it wait for a full sync, so that a held batch is recorded
 	// once, not at every pass.
-	held   atomic.Pointer[[]byte]
+	held atomic.Pointer[[]byte]
+	// memo is the last pass's change source memo (ChangeMemo); the run
+	// lock guards it.
+	memo   any
 	log    *slog.Logger
 	pusher Pusher
 	now    func() time.Time

@@ -1,6 +1,7 @@
 package ldapsource
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
@@ -34,10 +35,33 @@ type timestamps struct {
 	changeBase
 	serverTime bool // the root DSE has currentTime (Active Directory)
 	// seen is what this source already delivered within the overlap, by DN:
-	// an entry read again with the same attributes is not delivered again
-	// (a new source, after a restart, delivers it once more).
+	// an entry read again with the same attributes is not delivered again.
+	// It goes from pass to pass through the syncer (bridge.ChangeMemo); a
+	// new process delivers those entries once more.
+	seen map[string]seenEntry
+	// last is the position the last pass ended at (seen goes with it);
+	// recalled the memo of the syncer's previous pass.
+	last     []byte
+	recalled *timestampsMemo
+}
+
+// timestampsMemo is what a pass delivered within the overlap, valid for the
+// pass that starts at pos.
+type timestampsMemo struct {
+	pos  []byte
 	seen map[string]seenEntry
 }
+
+// Memo returns what the last pass delivered within the overlap.
+func (t *timestamps) Memo() any {
+	if t.last == nil {
+		return nil
+	}
+	return &timestampsMemo{pos: t.last, seen: t.seen}
+}
+
+// Recall takes the memo of the syncer's previous pass.
+func (t *timestamps) Recall(memo any) { t.recalled, _ = memo.(*timestampsMemo) }
 
 type seenEntry struct {
 	at     time.Time // modifyTimestamp
@@ -100,6 +124,10 @@ func (t *timestamps) Changes(ctx context.Context, pos []byte, live bool, fn func
 	if err != nil {
 		return fmt.Errorf("%w: its high-water mark %q: %v", schema.ErrPositionExpired, p.Time, err)
 	}
+	if r := t.recalled; r != nil && t.seen == nil && bytes.Equal(r.pos, pos) {
+		t.seen = r.seen
+	}
+	t.last = pos
 	for {
 		if mark, err = t.pass(ctx, pos, mark, fn); err != nil {
 			return err
@@ -146,9 +174,11 @@ func (t *timestamps) pass(ctx context.Context, pos []byte, mark time.Time, fn fu
 		}
 	}
 	if len(bt.changes) > 0 || !high.Equal(mark) {
-		if err := bt.flush(t.encode(position{Mechanism: MechanismTimestamps, Scope: t.scope, Time: high.Format(genTime)})); err != nil {
+		next := t.encode(position{Mechanism: MechanismTimestamps, Scope: t.scope, Time: high.Format(genTime)})
+		if err := bt.flush(next); err != nil {
 			return mark, err
 		}
+		t.last = next
 	}
 	for k, ts := range fresh {
 		t.seen[k] = ts

@@ -7,6 +7,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestMain lets the test binary serve as the sync child, as the real program does.
@@ -62,7 +63,8 @@ func TestGenerateIsDeterministicAndNested(t *testing.T) {
 // measured and the counts that must be exact are.
 func TestSmoke(t *testing.T) {
 	const n = 2000
-	cfg := config{n: n, seed: 1, pushUsers: 500, lookups: 200, rawRuns: 1, shape: "deep", worstRuns: 2, workDir: t.TempDir(), progress: io.Discard}
+	cfg := config{n: n, seed: 1, pushUsers: 500, lookups: 200, rawRuns: 1, shape: "deep", worstRuns: 2,
+		liveChanges: 8, interval: time.Second, intervalChanges: 3, workDir: t.TempDir(), progress: io.Discard}
 	if testing.Verbose() {
 		cfg.progress = os.Stderr
 	}
@@ -130,11 +132,24 @@ func TestSmoke(t *testing.T) {
 	for _, u := range c.passUpdated {
 		updated += u
 	}
-	if c.err != "" || c.passFull != "" || len(c.passUpdated) != passRounds || updated != 10*passRounds || len(c.live) != liveChanges || c.liveState != "connected" {
-		t.Errorf("changed-entries rows: err %q, full sync %q, updated %v, %d live changes (%s)", c.err, c.passFull, c.passUpdated, len(c.live), c.liveState)
+	if c.err != "" || c.passFull != "" || len(c.passUpdated) != passRounds || updated != 10*passRounds {
+		t.Errorf("changed-entries row: err %q, full sync %q, updated %v", c.err, c.passFull, c.passUpdated)
 	}
-	if p.liveErr != "" || len(p.live) == 0 {
-		t.Errorf("live with push: %q, %d changes", p.liveErr, len(p.live))
+	lv := res.live
+	kinds := map[string]int{}
+	for _, ch := range lv.changes {
+		kinds[ch.kind]++
+		if ch.toSCIM <= 0 || ch.toTarget <= 0 {
+			t.Errorf("%s of %s: %v to /scim/v2, %v to the target", ch.kind, ch.user, ch.toSCIM, ch.toTarget)
+		}
+	}
+	if lv.err != "" || !lv.pushed || lv.state != "connected" || len(lv.wrongRequests) != 0 || fmt.Sprint(kinds) != "map[add:2 delete:2 member:2 modify:2]" {
+		t.Errorf("live rows: err %q, pushed %v, stream %s, kinds %v, wrong requests %q", lv.err, lv.pushed, lv.state, kinds, lv.wrongRequests)
+	}
+
+	iv := res.interval
+	if iv.err != "" || len(iv.latencies) != 3 || fmt.Sprint(iv.kinds) != "map[add:1 member:1 modify:1]" || iv.runs < 1 {
+		t.Errorf("interval row: err %q, %d changes %v, %d runs", iv.err, len(iv.latencies), iv.kinds, iv.runs)
 	}
 
 	md := res.markdown("test machine")
@@ -143,7 +158,9 @@ func TestSmoke(t *testing.T) {
 		"rows written: 0; changes found: 0", "| 4 | full sync after changing 1% of users (20 mails)", "changes found: 20",
 		"| 5 | peak RSS", "| 6a | SCIM GET", "| 6b | SCIM full walk", "| 6c.1 | SCIM GET /Users?count=100&filter=`groups.display co", "| 6d | SCIM userName eq while 4 clients", "| 7 (c=1) | initial push of 500 users",
 		"| 7 (c=4) |", "requests: PATCH /Users ×1", "| 8 | changed-entries pass with 10 changes on the 2000-user store",
-		"| 9 | live (syncrepl): 100 mail changes", "| 9b | live (syncrepl) with push:", "Machine: test machine"} {
+		"| 9 | live (syncrepl) on the store, 8 changes one at a time (2 modify, 2 add, 2 member add/remove, 2 delete)",
+		"| 9 (delete) | live → GET /scim/v2: a user of group", "| 9b | the same changes with push on", "| 9b (member) | live → the push target:",
+		"| 10 | changed-entries passes every 1s run by the scheduler (timestamps: slapd without syncprov, index modifyTimestamp eq, the same 2000-user directory stamped a day before): 3 changes", "Machine: test machine"} {
 		if !strings.Contains(md, want) {
 			t.Errorf("report lacks %q:\n%s", want, md)
 		}

@@ -8,24 +8,17 @@ import (
 	"slices"
 	"time"
 
-	"github.com/go-ldap/ldap/v3"
-
 	"github.com/scimbridge/scimbridge/bridge"
 	"github.com/scimbridge/scimbridge/ldapsource"
-	"github.com/scimbridge/scimbridge/push"
 	"github.com/scimbridge/scimbridge/schema"
 	"github.com/scimbridge/scimbridge/store"
 )
 
-// Rows 8 and 9 (issue 15): a changed-entries pass and the live stream on
-// the N-user store, against the same slapd (with syncprov), in this process.
+// Row 8 (issue 15): a changed-entries pass on the N-user store, against the
+// same slapd (with syncprov), in this process.
 
-// liveChanges is how many changes row 9 makes, one after the other;
-// passRounds how many rounds of 10 changes row 8 times (the median is kept).
-const (
-	liveChanges = 100
-	passRounds  = 5
-)
+// passRounds is how many rounds of 10 changes row 8 times (the median is kept).
+const passRounds = 5
 
 type changedResult struct {
 	err string
@@ -38,24 +31,18 @@ type changedResult struct {
 	passes      int             // passes until each round's 10 changes were applied
 	passUpdated []int           // users updated, each round
 	passFull    string          // a full sync instead, and why (must be "")
-	// live holds, for each change, the time from the LDAP modify's answer
-	// to the user's new mail being served by the store.
-	live      []time.Duration
-	liveState string
 }
 
-// benchChanged measures row 8, then row 9.
+// benchChanged measures row 8.
 func benchChanged(ctx context.Context, settings *schema.Settings, mainDB string, d *directory, logf func(string, ...any)) (changedResult, error) {
 	var cr changedResult
 	s := *settings
 	s.Sync.Live, s.Sync.ChangedSyncIntervalSeconds = true, 60
-	db, err := store.Open(ctx, mainDB)
+	db, sy, err := changeSyncer(ctx, mainDB)
 	if err != nil {
 		return cr, err
 	}
 	defer db.Close()
-	sy := bridge.NewSyncer(db, ldapsource.Dial, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	sy.SetChangeDialer(ldapsource.DialChanges)
 
 	t0 := time.Now()
 	res, err := sy.RunChanged(ctx, &s, bridge.Options{})
@@ -108,71 +95,19 @@ func benchChanged(ctx context.Context, settings *schema.Settings, mainDB string,
 	logf("changed-entries passes with 10 changes: median %v of %v (%d changes delivered, users updated %v in %d passes)",
 		cr.pass.Round(time.Millisecond), cr.passTimes, cr.passChanges, cr.passUpdated, cr.passes)
 
-	cr.live, cr.liveState, err = benchLive(ctx, sy, db, &s, d)
-	if err != nil {
-		return cr, fmt.Errorf("live: %w", err)
-	}
-	sorted := slices.Sorted(slices.Values(cr.live))
-	logf("live: %d changes, p50 %v p99 %v", len(sorted), pct(sorted, 50), pct(sorted, 99))
 	return cr, nil
 }
 
-// benchLive starts the live stream and changes one user's mail at a time,
-// timing each from the modify's answer to the store serving it.
-func benchLive(ctx context.Context, sy *bridge.Syncer, db *store.DB, s *schema.Settings, d *directory) ([]time.Duration, string, error) {
-	live := bridge.NewLive(sy, func(context.Context) (*schema.Settings, error) { c := *s; return &c, nil })
-	live.Start()
-	defer live.Stop()
-	deadline := time.Now().Add(time.Minute)
-	for live.Status().State != bridge.LiveConnected {
-		if time.Now().After(deadline) {
-			return nil, "", fmt.Errorf("not connected after a minute: %+v", live.Status())
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	c, err := dialAdmin(s)
+// changeSyncer opens the store at path and returns a Syncer of it that
+// reads the directory with ldapsource, changes included, and logs nothing.
+func changeSyncer(ctx context.Context, path string) (*store.DB, *bridge.Syncer, error) {
+	db, err := store.Open(ctx, path)
 	if err != nil {
-		return nil, "", err
+		return nil, nil, err
 	}
-	defer c.Close()
-	users := spread(d, liveChanges, 3)
-	ids := map[int]string{}
-	_, all, err := db.ListUsers(ctx, store.Query{Count: d.n + 10})
-	if err != nil {
-		return nil, "", err
-	}
-	byName := map[string]string{}
-	for _, u := range all {
-		byName[u.UserName] = u.ID
-	}
-	for _, u := range users {
-		ids[u] = byName[d.userName(u)]
-	}
-	var out []time.Duration
-	for _, u := range users {
-		mail := d.mail(u, 5)
-		req := ldap.NewModifyRequest(d.userDN(u), nil)
-		req.Replace("mail", []string{mail})
-		if err := c.Modify(req); err != nil {
-			return nil, "", fmt.Errorf("modify %s: %w", d.userDN(u), err)
-		}
-		t0 := time.Now()
-		for {
-			got, ok, err := db.GetUser(ctx, ids[u])
-			if err != nil {
-				return nil, "", err
-			}
-			if ok && got.Email == mail {
-				break
-			}
-			if time.Since(t0) > 30*time.Second {
-				return nil, "", fmt.Errorf("%s's new mail not served after 30 s (live %+v)", d.userName(u), live.Status())
-			}
-			time.Sleep(time.Millisecond)
-		}
-		out = append(out, time.Since(t0))
-	}
-	return out, live.Status().State, nil
+	sy := bridge.NewSyncer(db, ldapsource.Dial, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	sy.SetChangeDialer(ldapsource.DialChanges)
+	return db, sy, nil
 }
 
 // spread returns k users spread over the directory, starting at offset.
@@ -193,7 +128,7 @@ func pct(sorted []time.Duration, p int) time.Duration {
 	return sorted[min(max(i-1, 0), len(sorted)-1)]
 }
 
-// reportRows are rows 8 and 9.
+// reportRows is row 8.
 func (cr changedResult) reportRows(n int) []row {
 	if cr.err != "" {
 		return []row{{"8", "changed-entries pass", "", "", cr.err, "", "✗"}}
@@ -206,94 +141,9 @@ func (cr changedResult) reportRows(n int) []row {
 		total += u
 	}
 	ok := share < 0.05 && cr.passFull == "" && total == 10*len(cr.passUpdated)
-	rs := []row{{"8", fmt.Sprintf("changed-entries pass with 10 changes on the %d-user store (syncrepl cookie), median of %d", n, len(cr.passTimes)), ms(cr.pass),
+	return []row{{"8", fmt.Sprintf("changed-entries pass with 10 changes on the %d-user store (syncrepl cookie), median of %d", n, len(cr.passTimes)), ms(cr.pass),
 		fmt.Sprintf("%.1f%% of a full sync", 100*share),
 		fmt.Sprintf("passes %s; users updated %v in %d passes, %d changes delivered; the full sync taking the position: %s",
 			durations(cr.passTimes), cr.passUpdated, cr.passes, cr.passChanges, ms(cr.full)),
 		"< 5% of a full sync; 10 users updated a round, in all", mark(ok)}}
-	sorted := slices.Sorted(slices.Values(cr.live))
-	p99 := pct(sorted, 99)
-	rs = append(rs, row{"9", fmt.Sprintf("live (syncrepl): %d mail changes one at a time, LDAP modify → served by the store", len(sorted)),
-		"p50 " + ms(pct(sorted, 50)) + ", p99 " + ms(p99), "",
-		fmt.Sprintf("max %s; stream %s; each change one run (trigger live); the push target: row 9b", ms(sorted[len(sorted)-1]), cr.liveState),
-		"p99 ≤ 1 s", mark(len(sorted) == liveChanges && p99 <= time.Second)})
-	return rs
-}
-
-// benchLivePush is row 9b: the live stream with push on (scoped to one leaf
-// group, as row 7b), changing the mail of that group's users one at a time
-// and timing each from the LDAP modify's answer to the target serving it.
-func benchLivePush(ctx context.Context, ps *schema.Settings, mainDB string, d *directory, leaf int, target *scimmy) ([]time.Duration, error) {
-	db, err := store.Open(ctx, mainDB)
-	if err != nil {
-		return nil, err
-	}
-	defer db.Close()
-	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	sy := bridge.NewSyncer(db, ldapsource.Dial, quiet)
-	sy.SetChangeDialer(ldapsource.DialChanges)
-	sy.SetPusher(push.New(db, quiet))
-	s := *ps
-	s.Sync.Live, s.Sync.ChangedSyncIntervalSeconds = true, 60
-	live := bridge.NewLive(sy, func(context.Context) (*schema.Settings, error) { c := s; return &c, nil })
-	live.Start()
-	defer live.Stop()
-	deadline := time.Now().Add(5 * time.Minute)
-	for live.Status().State != bridge.LiveConnected {
-		if time.Now().After(deadline) {
-			return nil, fmt.Errorf("not connected: %+v", live.Status())
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	c, err := dialAdmin(&s)
-	if err != nil {
-		return nil, err
-	}
-	defer c.Close()
-	users := d.users[leaf]
-	if len(users) > liveChanges {
-		users = users[:liveChanges]
-	}
-	var out []time.Duration
-	for _, u32 := range users {
-		u := int(u32)
-		mail := d.mail(u, 7)
-		req := ldap.NewModifyRequest(d.userDN(u), nil)
-		req.Replace("mail", []string{mail})
-		if err := c.Modify(req); err != nil {
-			return nil, fmt.Errorf("modify %s: %w", d.userDN(u), err)
-		}
-		t0 := time.Now()
-		for {
-			got, err := target.userMail(d.userName(u))
-			if err != nil {
-				return nil, err
-			}
-			if got == mail {
-				break
-			}
-			if time.Since(t0) > 30*time.Second {
-				return nil, fmt.Errorf("%s's new mail not at the target after 30 s (live %+v)", d.userName(u), live.Status())
-			}
-			time.Sleep(2 * time.Millisecond)
-		}
-		out = append(out, time.Since(t0))
-	}
-	return out, nil
-}
-
-// livePushRow is row 9b.
-func livePushRow(p pushResult) row {
-	if p.liveErr != "" {
-		return row{"9b", "live with push", "", "", p.liveErr, "", "✗"}
-	}
-	sorted := slices.Sorted(slices.Values(p.live))
-	if len(sorted) == 0 {
-		return row{"9b", "live with push", "", "", "no change measured", "", "✗"}
-	}
-	p99 := pct(sorted, 99)
-	return row{"9b", fmt.Sprintf("live (syncrepl) with push: %d mail changes one at a time, LDAP modify → received by the push target", len(sorted)),
-		"p50 " + ms(pct(sorted, 50)) + ", p99 " + ms(p99), "",
-		fmt.Sprintf("max %s; SCIMMY scoped to %s (as 7b), polled by userName", ms(sorted[len(sorted)-1]), p.scopeGroup),
-		"p99 ≤ 1 s", mark(p99 <= time.Second)}
 }

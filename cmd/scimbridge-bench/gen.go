@@ -165,14 +165,20 @@ func (d *directory) leafWithUsers() int {
 
 // writeLDIF writes the whole directory (containers, users, groups) as add
 // records for slapadd, streaming: memory stays flat for millions of users.
-func (d *directory) writeLDIF(path string) error {
+// A stamp (generalized time) is given to every entry as its
+// createTimestamp and modifyTimestamp; without one slapadd stamps the load.
+func (d *directory) writeLDIF(path, stamp string) error {
 	f, err := os.Create(path)
 	if err != nil {
 		return fmt.Errorf("write LDIF: %w", err)
 	}
 	w := bufio.NewWriterSize(f, 1<<20)
-	fmt.Fprintf(w, "dn: %s\nobjectClass: organizationalUnit\nou: people\n\n", peopleDN)
-	fmt.Fprintf(w, "dn: %s\nobjectClass: organizationalUnit\nou: groups\n\n", groupsDN)
+	stamped := ""
+	if stamp != "" {
+		stamped = "createTimestamp: " + stamp + "\nmodifyTimestamp: " + stamp + "\n"
+	}
+	fmt.Fprintf(w, "dn: %s\nobjectClass: organizationalUnit\nou: people\n%s\n", peopleDN, stamped)
+	fmt.Fprintf(w, "dn: %s\nobjectClass: organizationalUnit\nou: groups\n%s\n", groupsDN, stamped)
 	for i := range d.n {
 		first, last := firstNames[i%len(firstNames)], lastNames[(i/len(firstNames))%len(lastNames)]
 		name := d.userName(i)
@@ -181,6 +187,7 @@ func (d *directory) writeLDIF(path string) error {
 		if i < d.pushUsers {
 			fmt.Fprintf(w, "employeeType: %s\n", pushSample)
 		}
+		w.WriteString(stamped)
 		w.WriteByte('\n')
 	}
 	for g := range d.groups {
@@ -191,6 +198,7 @@ func (d *directory) writeLDIF(path string) error {
 		for _, u := range d.users[g] {
 			fmt.Fprintf(w, "member: %s\n", d.userDN(int(u)))
 		}
+		w.WriteString(stamped)
 		w.WriteByte('\n')
 	}
 	if err := w.Flush(); err != nil {

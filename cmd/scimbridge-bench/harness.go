@@ -31,6 +31,11 @@ type config struct {
 	// row 6d looks up for at least worstLookupTime.
 	worstRuns       int
 	worstLookupTime time.Duration
+	// Rows 9 and 9b make liveChanges changes, one after the other.
+	liveChanges int
+	// Row 10 makes intervalChanges changes, a changed-entries pass every interval.
+	interval        time.Duration
+	intervalChanges int
 	// profileDir, when set, receives CPU and heap profiles of the syncs
 	// (first.pprof, nochange.pprof, onepct.pprof, *.heap) and of the SCIM
 	// measurements in this process (scim.pprof).
@@ -60,6 +65,8 @@ type results struct {
 	scim     scimResult
 	worst    worstResult
 	push     pushResult
+	live     liveResult
+	interval intervalResult
 }
 
 // run generates and loads the directory, then measures every row.
@@ -81,7 +88,7 @@ func run(ctx context.Context, cfg config) (*results, error) {
 	t0 := time.Now()
 	d := generate(cfg.n, cfg.seed, cfg.pushUsers, cfg.shape)
 	ldifPath := filepath.Join(cfg.workDir, "directory.ldif")
-	if err := d.writeLDIF(ldifPath); err != nil {
+	if err := d.writeLDIF(ldifPath, ""); err != nil {
 		return nil, err
 	}
 	res.genTime = time.Since(t0)
@@ -174,6 +181,14 @@ func run(ctx context.Context, cfg config) (*results, error) {
 		res.changedR.err = err.Error()
 		logf("changed-entries rows: %v", err)
 	}
+	// 10. Changed-entries passes on a schedule (timestamps, a second slapd).
+	if res.interval, err = benchInterval(ctx, cfg, d, logf); err != nil {
+		res.interval.err = err.Error()
+		logf("interval row: %v", err)
+	} else {
+		sorted := slices.Sorted(slices.Values(res.interval.latencies))
+		logf("changed-entries passes every %v: p50 %v, p99 %v, max %v", cfg.interval, pct(sorted, 50), pct(sorted, 99), sorted[len(sorted)-1])
+	}
 
 	// 6. SCIM.
 	db, err := store.Open(ctx, mainDB)
@@ -197,30 +212,39 @@ func run(ctx context.Context, cfg config) (*results, error) {
 	}
 	logf("SCIM worst filters: userName eq p99 %v while 4 clients send them", res.worst.lookupP99)
 
-	// 7. Push.
-	if cfg.skipPush {
+	// 7. Push, then 9: live changes of every kind, pushed when the target runs.
+	var target *scimmy
+	switch {
+	case cfg.skipPush:
 		res.push.err = "not measured (-push=false)"
-		return res, nil
+	default:
+		if target, err = startSCIMMY(); err != nil {
+			res.push.err = "not measured: the SCIMMY target did not start: " + err.Error()
+			logf("push: %s", res.push.err)
+			target = nil
+			break
+		}
+		defer target.close()
+		if res.push, err = benchPush(ctx, cfg, d, settings, mainDB, target, logf); err != nil {
+			return nil, err
+		}
 	}
-	res.push, err = benchPush(ctx, cfg, d, settings, mainDB, logf)
-	if err != nil {
-		return nil, err
+	if res.live, err = benchLiveKinds(ctx, settings, mainDB, d, target, cfg.liveChanges); err != nil {
+		res.live.err = err.Error()
+		logf("live rows: %v", err)
+	} else {
+		logf("live: %d changes", len(res.live.changes))
+	}
+	if target == nil {
+		res.live.targetErr = res.push.err
 	}
 	return res, nil
 }
 
 // benchPush measures the initial push of the push-sample store and the push
-// of one changed user in the N-user store. A target that cannot run (no
-// Node) leaves the row unmeasured, with the reason.
-func benchPush(ctx context.Context, cfg config, d *directory, settings *schema.Settings, mainDB string, logf func(string, ...any)) (pushResult, error) {
+// of one changed user in the N-user store.
+func benchPush(ctx context.Context, cfg config, d *directory, settings *schema.Settings, mainDB string, target *scimmy, logf func(string, ...any)) (pushResult, error) {
 	var pr pushResult
-	target, err := startSCIMMY()
-	if err != nil {
-		pr.err = "not measured: the SCIMMY target did not start: " + err.Error()
-		logf("push: %s", pr.err)
-		return pr, nil
-	}
-	defer target.close()
 
 	// 7a. A store of the push-sample users (no groups), pushed to an empty target.
 	sample := *settings
@@ -298,14 +322,6 @@ func benchPush(ctx context.Context, cfg config, d *directory, settings *schema.S
 	}
 	logf("push of 1 changed user: %v", pr.oneChangeReqs)
 
-	// 9b. The live stream pushing to the same scoped target (issue 15).
-	if pr.live, err = benchLivePush(ctx, ps, mainDB, d, leaf, target); err != nil {
-		pr.liveErr = err.Error()
-		logf("live with push: %v", err)
-	} else {
-		sorted := slices.Sorted(slices.Values(pr.live))
-		logf("live with push: %d changes, p50 %v p99 %v", len(sorted), pct(sorted, 50), pct(sorted, 99))
-	}
 	return pr, nil
 }
 

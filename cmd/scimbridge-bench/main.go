@@ -14,7 +14,10 @@
 //  7. the initial push of 10,000 users to a SCIMMY target at concurrency 1
 //     and 4, and the requests one changed user causes;
 //  8. a changed-entries pass with 10 changes, against a full sync (issue 15);
-//  9. live changes, LDAP modify → served by the store, and (9b) → at the push target.
+//  9. live changes of every kind (modify, add, member add/remove, delete),
+//     LDAP write → visible through GET /scim/v2, and (9b) → at the push target;
+//  10. changed-entries passes every 2 s run by the scheduler against a slapd
+//     without syncprov (timestamps), LDAP write → visible through GET /scim/v2.
 //
 // It prints one markdown table and writes it, with the machine's
 // description, to bench/results/latest.md.
@@ -79,7 +82,8 @@ func main() {
 		*out = "bench/results/latest-" + *shape + ".md"
 	}
 	cfg := config{n: *n, seed: *seed, pushUsers: *pushUsers, lookups: *lookups, rawRuns: 3, shape: *shape, skipPush: !*pushRows,
-		worstRuns: worstRuns, worstLookupTime: worstLookupTime, profileDir: *profile, progress: os.Stderr}
+		worstRuns: worstRuns, worstLookupTime: worstLookupTime, liveChanges: liveChanges, interval: changedInterval, intervalChanges: intervalChanges,
+		profileDir: *profile, progress: os.Stderr}
 	if err := mainRun(ctx, cfg, *out, *keep); err != nil {
 		fmt.Fprintln(os.Stderr, "scimbridge-bench:", err)
 		os.Exit(1)
@@ -121,6 +125,15 @@ func filtersRun(ctx context.Context, path string, n int, seed uint64, shape stri
 const (
 	worstRuns       = 10
 	worstLookupTime = 20 * time.Second
+)
+
+// Rows 9 and 9b: liveChanges changes of every kind, one after the other.
+// Row 10: intervalChanges changes at random moments, a changed-entries pass
+// every changedInterval.
+const (
+	liveChanges     = 100
+	changedInterval = 2 * time.Second
+	intervalChanges = 20
 )
 
 // mainRun runs the benchmark in a fresh scratch directory and reports.

@@ -2,11 +2,7 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"net/http"
-	"net/url"
-	"time"
 
 	"github.com/scimbridge/scimbridge/internal/scimmytest"
 	"github.com/scimbridge/scimbridge/push"
@@ -27,35 +23,6 @@ func startSCIMMY() (*scimmy, error) {
 }
 
 func (s *scimmy) close() { s.Close() }
-
-// userMail returns the first email of the user with userName at the target ("" when none).
-func (s *scimmy) userMail(userName string) (string, error) {
-	lit, _ := json.Marshal(userName)
-	req, err := http.NewRequest(http.MethodGet, s.URL+"/Users?filter="+url.QueryEscape("userName eq "+string(lit)), nil)
-	if err != nil {
-		return "", err
-	}
-	req.Header.Set("Authorization", "Bearer "+s.Token)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return "", err
-	}
-	defer resp.Body.Close()
-	var body struct {
-		Resources []struct {
-			Emails []struct {
-				Value string `json:"value"`
-			} `json:"emails"`
-		} `json:"Resources"`
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
-		return "", fmt.Errorf("GET /Users?filter=userName eq %s: %s: %w", lit, resp.Status, err)
-	}
-	if len(body.Resources) == 0 || len(body.Resources[0].Emails) == 0 {
-		return "", nil
-	}
-	return body.Resources[0].Emails[0].Value, nil
-}
 
 // clear empties the target and its request log.
 func (s *scimmy) clear() error { return s.Control("/_reset", map[string]any{"data": true}) }
@@ -96,9 +63,6 @@ type pushResult struct {
 	oneChangeSync syncResult
 	oneChange     *push.Report
 	oneChangeReqs map[string]int
-	// Row 9b: the live stream pushing (LDAP modify → at the target).
-	live    []time.Duration
-	liveErr string
 }
 
 func pushSettings(base *schema.Settings, t *scimmy, concurrency int) *schema.Settings {

@@ -159,7 +159,7 @@ func (r *results) rows() []row {
 	p := r.push
 	if p.err != "" {
 		rs = append(rs, row{"7", "push to SCIMMY", "", "", p.err, "", "✗"})
-		return rs
+		return append(append(rs, r.live.reportRows()...), r.interval.reportRow(r.n))
 	}
 	for _, ir := range p.initial {
 		rs = append(rs, row{fmt.Sprintf("7 (c=%d)", ir.concurrency), fmt.Sprintf("initial push of %d users to SCIMMY, concurrency %d", p.sample, ir.concurrency),
@@ -172,8 +172,7 @@ func (r *results) rows() []row {
 		fmt.Sprintf("requests: %s (sync found %d change, %s); target scoped to %s (%d requests to set up)",
 			counts(p.oneChangeReqs), p.oneChangeSync.changesFound(), ms(p.oneChangeSync.duration()), p.scopeGroup, p.scopeInitial.Sent),
 		"1 request (PATCH /Users)", mark(oneOK)})
-	rs = append(rs, livePushRow(p))
-	return rs
+	return append(append(rs, r.live.reportRows()...), r.interval.reportRow(r.n))
 }
 
 func shareText(shares []int) string {

@@ -40,7 +40,7 @@ func TestMain(m *testing.M) {
 }
 
 // populatedDC returns the shared, populated DC, starting it on first use.
-func populatedDC(t *testing.T) *sambatest.DC {
+func populatedDC(t testing.TB) *sambatest.DC {
 	t.Helper()
 	shared.once.Do(func() {
 		shared.dc, shared.err = sambatest.Launch()
@@ -53,7 +53,7 @@ func populatedDC(t *testing.T) *sambatest.DC {
 }
 
 // adminConn is a raw go-ldap connection bound as Administrator over ldaps.
-func adminConn(t *testing.T, dc *sambatest.DC) *ldap.Conn {
+func adminConn(t testing.TB, dc *sambatest.DC) *ldap.Conn {
 	t.Helper()
 	c, err := dc.Dial()
 	if err != nil {

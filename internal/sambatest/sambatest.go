@@ -37,6 +37,9 @@
 //		return shared.dc
 //	}
 //
+// Restart stops samba and starts it again on the same address and directory,
+// for tests of what survives a DC restart.
+//
 // Where Samba cannot run (no samba binary, no free loopback address on port
 // 389), Require skips the test, unless the environment sets
 // SCIMBRIDGE_REQUIRE_AD=1 (CI does), in which case it fails it.
@@ -118,6 +121,8 @@ type DC struct {
 	waitErr  error
 	lock     *os.File
 	stopOnce sync.Once
+	sambaBin string
+	mu       sync.Mutex // guards cmd and exited, replaced by Restart
 }
 
 // Option changes how Launch and Start set a DC up.
@@ -299,34 +304,75 @@ func (dc *DC) setUp(toolBin, sambaBin string) error {
 		return fmt.Errorf("write %s: %w", conf, err)
 	}
 
-	args := []string{"-i", "-M", "single", "-s", conf}
+	dc.sambaBin = sambaBin
+	if err := dc.start(); err != nil {
+		return err
+	}
+	if testing.Verbose() {
+		fmt.Fprintf(os.Stderr, "sambatest: DC on %s ready (provision %v, start %v)\n",
+			dc.Addr, provisioned.Round(time.Millisecond), (time.Since(start) - provisioned).Round(time.Millisecond))
+	}
+	return nil
+}
+
+// start runs samba on the provisioned directory and waits until it answers LDAP.
+func (dc *DC) start() error {
+	args := []string{"-i", "-M", "single", "-s", filepath.Join(dc.Dir, "etc", "smb.conf")}
 	if !dc.StrongAuth {
 		args = append(args, "--option=ldap server require strong auth=no")
 	}
-	cmd := exec.Command(sambaBin, args...)
-	out, err := os.Create(filepath.Join(dc.Dir, "log", "stdout.log"))
+	cmd := exec.Command(dc.sambaBin, args...)
+	// Appended: a restarted DC keeps the output of its earlier runs.
+	out, err := os.OpenFile(filepath.Join(dc.Dir, "log", "stdout.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
-		return fmt.Errorf("create samba output log: %w", err)
+		return fmt.Errorf("open samba output log: %w", err)
 	}
 	defer out.Close()
 	cmd.Stdout, cmd.Stderr = out, out
 	// Own process group, and die with the test binary even if it is killed.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("start %s: %w", sambaBin, err)
+		return fmt.Errorf("start %s: %w", dc.sambaBin, err)
 	}
-	dc.cmd = cmd
-	dc.exited = make(chan struct{})
+	exited := make(chan struct{})
+	dc.mu.Lock()
+	dc.cmd, dc.exited = cmd, exited
+	dc.mu.Unlock()
 	go func() {
 		dc.waitErr = cmd.Wait()
-		close(dc.exited)
+		close(exited)
 	}()
-	if err := dc.waitReady(30 * time.Second); err != nil {
-		return err
+	return dc.waitReady(30 * time.Second)
+}
+
+// halt stops the running samba process (SIGTERM, then SIGKILL after 5 s)
+// and waits for it to exit; the directory stays.
+func (dc *DC) halt() {
+	dc.mu.Lock()
+	cmd, exited := dc.cmd, dc.exited
+	dc.cmd = nil
+	dc.mu.Unlock()
+	if cmd == nil || cmd.Process == nil {
+		return
 	}
-	if testing.Verbose() {
-		fmt.Fprintf(os.Stderr, "sambatest: DC on %s ready (provision %v, start %v)\n",
-			dc.Addr, provisioned.Round(time.Millisecond), (time.Since(start) - provisioned).Round(time.Millisecond))
+	pgid := cmd.Process.Pid
+	_ = syscall.Kill(-pgid, syscall.SIGTERM)
+	select {
+	case <-exited:
+	case <-time.After(5 * time.Second):
+		_ = syscall.Kill(-pgid, syscall.SIGKILL)
+		<-exited
+	}
+}
+
+// Restart stops samba and starts it again on the same address and
+// directory, as an administrator restarting the DC would: everything the DC
+// stored (entries, USNs, its invocation ID) survives. It returns once the
+// DC answers LDAP again.
+func (dc *DC) Restart() error {
+	dc.halt()
+	if err := dc.start(); err != nil {
+		return fmt.Errorf("restart samba on %s: %w", dc.Addr, err)
 	}
 	return nil
 }
@@ -455,16 +501,7 @@ func (dc *DC) Settings() *schema.Settings {
 // directory and releases its address. It is safe to call more than once.
 func (dc *DC) Stop() {
 	dc.stopOnce.Do(func() {
-		if dc.cmd != nil && dc.cmd.Process != nil {
-			pgid := dc.cmd.Process.Pid
-			_ = syscall.Kill(-pgid, syscall.SIGTERM)
-			select {
-			case <-dc.exited:
-			case <-time.After(5 * time.Second):
-				_ = syscall.Kill(-pgid, syscall.SIGKILL)
-				<-dc.exited
-			}
-		}
+		dc.halt()
 		if dc.Dir != "" {
 			_ = os.RemoveAll(dc.Dir)
 		}

@@ -15,11 +15,14 @@ import (
 	"github.com/scimbridge/scimbridge/internal/sambatest"
 )
 
-// TestPopulate starts a DC, populates it and reads the population back with
-// raw go-ldap searches.
+// TestPopulate starts a DC, populates it, restarts it and reads the
+// population back with raw go-ldap searches: Restart keeps what the DC stored.
 func TestPopulate(t *testing.T) {
 	dc := sambatest.Start(t)
 	if err := dc.Populate(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if err := dc.Restart(); err != nil {
 		t.Fatal(err)
 	}
 	c, err := dc.Dial()
