@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/scimbridge/scimbridge/bridge"
@@ -288,4 +289,53 @@ func TestIndirectGroupsUnderEitherClosure(t *testing.T) {
 			})
 		}
 	}
+}
+
+// The groups that pages of users read once per read connection (groupCache)
+// follow every write: a group renamed and nested in another shows so in
+// every list after the write, however many lists ran before on however
+// many connections.
+func TestCachedGroupsFollowEveryWrite(t *testing.T) {
+	ctx := context.Background()
+	db := openTest(t)
+	defer func(n int) { scanGroupsFrom = n }(scanGroupsFrom)
+	scanGroupsFrom = 0 // every page reads every group
+	mustApply(t, db, &bridge.Plan{
+		CreateUsers:  []bridge.UserRow{mkUser("u1", "ann"), mkUser("u2", "bo")},
+		CreateGroups: []bridge.GroupRow{mkGroup("g1", "One"), mkGroup("g2", "Two")},
+		GroupMembers: map[string][]bridge.Member{"g1": {{ID: "u1", Type: bridge.MemberUser}}, "g2": {{ID: "u2", Type: bridge.MemberUser}}},
+	})
+	lists := func(what string, want []string) {
+		t.Helper()
+		got := make([][]string, 8)
+		var wg sync.WaitGroup
+		for i := range got {
+			wg.Go(func() {
+				_, us, err := db.ListUsers(ctx, Query{Count: 10, WithGroups: true})
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				for _, u := range us {
+					for _, g := range u.Groups {
+						got[i] = append(got[i], fmt.Sprintf("%s:%s/%v", u.ID, g.Name, g.Direct))
+					}
+				}
+			})
+		}
+		wg.Wait()
+		for i := range got {
+			equal(t, fmt.Sprintf("%s, list %d", what, i), got[i], want)
+		}
+	}
+	lists("before", []string{"u1:One/true", "u2:Two/true"})
+	lists("before, again", []string{"u1:One/true", "u2:Two/true"})
+	renamed := mkGroup("g1", "Uno")
+	renamed.Version = "v2-g1"
+	mustApply(t, db, &bridge.Plan{
+		UpdateGroups: []bridge.GroupRow{renamed},
+		GroupMembers: map[string][]bridge.Member{"g1": {{ID: "u1", Type: bridge.MemberUser}, {ID: "g2", Type: bridge.MemberGroup}}},
+		Ancestors:    map[string][]string{"g2": {"g1"}},
+	})
+	lists("after", []string{"u1:Uno/true", "u2:Two/true", "u2:Uno/false"})
 }

@@ -90,13 +90,19 @@ const readMmap = 1 << 30
 
 // beginRead begins a read transaction for the SCIM server on a read
 // connection, with the store file mapped when mapped is set (lists that
-// scan; a lookup by key spares the statement); done ends it.
-func (db *DB) beginRead(ctx context.Context, mapped bool) (tx *sql.Tx, done func(), err error) {
+// scan; a lookup by key spares the statement); done ends it. every reads
+// every group's node in it (see groupCache).
+func (db *DB) beginRead(ctx context.Context, mapped bool) (tx *sql.Tx, every func() (map[string]*groupNode, error), done func(), err error) {
 	conn, err := db.r.Conn(ctx)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	if mapped {
+	var driverConn any
+	err = conn.Raw(func(dc any) error {
+		driverConn = dc
+		return nil
+	})
+	if err == nil && mapped {
 		_, err = conn.ExecContext(ctx, fmt.Sprintf("PRAGMA mmap_size = %d", readMmap))
 	}
 	if err == nil {
@@ -104,9 +110,10 @@ func (db *DB) beginRead(ctx context.Context, mapped bool) (tx *sql.Tx, done func
 	}
 	if err != nil {
 		conn.Close()
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	return tx, func() {
+	every = func() (map[string]*groupNode, error) { return db.groups.nodes(ctx, tx, driverConn) }
+	return tx, every, func() {
 		tx.Rollback()
 		conn.Close()
 	}, nil
@@ -214,7 +221,7 @@ func (k keyed) Scan(dest ...any) error {
 // them q selects (with their groups when q.WithGroups). An invalid filter or
 // sort attribute gives an error wrapping ErrBadFilter.
 func (db *DB) ListUsers(ctx context.Context, q Query) (total int, users []UserResource, err error) {
-	tx, done, err := db.beginRead(ctx, !q.Indexed(true))
+	tx, every, done, err := db.beginRead(ctx, !q.Indexed(true))
 	if err != nil {
 		return 0, nil, fmt.Errorf("list users: %w", err)
 	}
@@ -228,7 +235,7 @@ func (db *DB) ListUsers(ctx context.Context, q Query) (total int, users []UserRe
 		return 0, nil, fmt.Errorf("list users: %w", err)
 	}
 	if q.WithGroups {
-		if err := loadGroups(ctx, tx, users); err != nil {
+		if err := loadGroups(ctx, tx, users, every); err != nil {
 			return 0, nil, err
 		}
 	}
@@ -237,7 +244,7 @@ func (db *DB) ListUsers(ctx context.Context, q Query) (total int, users []UserRe
 
 // GetUser returns the user with that id, with its groups.
 func (db *DB) GetUser(ctx context.Context, id string) (UserResource, bool, error) {
-	tx, done, err := db.beginRead(ctx, false)
+	tx, every, done, err := db.beginRead(ctx, false)
 	if err != nil {
 		return UserResource{}, false, fmt.Errorf("read user %s: %w", id, err)
 	}
@@ -250,14 +257,14 @@ func (db *DB) GetUser(ctx context.Context, id string) (UserResource, bool, error
 		return UserResource{}, false, fmt.Errorf("read user %s: %w", id, err)
 	}
 	us := []UserResource{u}
-	if err := loadGroups(ctx, tx, us); err != nil {
+	if err := loadGroups(ctx, tx, us, every); err != nil {
 		return UserResource{}, false, err
 	}
 	return us[0], true, nil
 }
 
 // loadGroups fills the groups of a page of users, each list by name.
-func loadGroups(ctx context.Context, tx *sql.Tx, users []UserResource) error {
+func loadGroups(ctx context.Context, tx *sql.Tx, users []UserResource, every func() (map[string]*groupNode, error)) error {
 	if len(users) == 0 {
 		return nil
 	}
@@ -265,7 +272,7 @@ func loadGroups(ctx context.Context, tx *sql.Tx, users []UserResource) error {
 	for i := range users {
 		ids[i] = users[i].ID
 	}
-	groups, err := transitiveGroups(ctx, tx, ids)
+	groups, err := transitiveGroups(ctx, tx, ids, every)
 	if err != nil {
 		return fmt.Errorf("load groups of users: %w", err)
 	}
@@ -288,7 +295,7 @@ func loadGroups(ctx context.Context, tx *sql.Tx, users []UserResource) error {
 // them q selects (with their direct members when q.WithMembers). An invalid
 // filter or sort attribute gives an error wrapping ErrBadFilter.
 func (db *DB) ListGroups(ctx context.Context, q Query) (total int, groups []GroupResource, err error) {
-	tx, done, err := db.beginRead(ctx, !q.Indexed(false))
+	tx, _, done, err := db.beginRead(ctx, !q.Indexed(false))
 	if err != nil {
 		return 0, nil, fmt.Errorf("list groups: %w", err)
 	}
@@ -311,7 +318,7 @@ func (db *DB) ListGroups(ctx context.Context, q Query) (total int, groups []Grou
 
 // GetGroup returns the group with that id, with its direct members.
 func (db *DB) GetGroup(ctx context.Context, id string) (GroupResource, bool, error) {
-	tx, done, err := db.beginRead(ctx, false)
+	tx, _, done, err := db.beginRead(ctx, false)
 	if err != nil {
 		return GroupResource{}, false, fmt.Errorf("read group %s: %w", id, err)
 	}
