@@ -59,11 +59,12 @@ func reversed(xs []string) []string {
 }
 
 // scimOutput is what the store serves at /scim/v2, ids included, without
-// the times of the writes.
+// the times of the writes, by id (a list without sortBy is in the order the
+// users were stored, which two runs need not share).
 func scimOutput(t *testing.T, db *store.DB) ([]store.UserResource, []store.GroupResource) {
 	t.Helper()
 	ctx := context.Background()
-	_, users, err := db.ListUsers(ctx, store.Query{Count: 1000, WithGroups: true})
+	_, users, err := db.ListUsers(ctx, store.Query{Count: 1000, WithGroups: true, SortBy: "id"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,12 +9,13 @@ import (
 
 // A walk through every page of a list ("startIndex=1, 1001, 2001, …") would
 // make SQLite skip startIndex rows for each page, so a full walk grows with
-// the square of the store. cursors remembers, for a list query in id order,
-// the id that ended the page before each startIndex a client will ask for
-// next, so that the next page starts right after it. Pages then stay the same
-// cost all the way through. Keyset pages also never repeat or miss a resource
-// when resources are added or removed before the page meanwhile. A walk
-// also reports the total counted for its first page on every later full
+// the square of the store. cursors remembers, for a list query in its own
+// order (the key of its table: a user's rowid, a group's id), the key that
+// ended the page before each startIndex a client will ask for next, so that
+// the next page starts right after it. Pages then stay the same cost all the
+// way through. Keyset pages also never repeat or miss a resource when
+// resources are added or removed before the page meanwhile. A walk also
+// reports the total counted for its first page on every later full
 // page, instead of counting again for each page.
 type cursors struct {
 	mu    sync.Mutex
@@ -23,9 +24,9 @@ type cursors struct {
 }
 
 type cursor struct {
-	after string // the id that ended the previous page
-	total int    // matches counted for the walk's first page
-	gen   int64  // the store's generation when it was counted
+	after any   // the key that ended the previous page
+	total int   // matches counted for the walk's first page
+	gen   int64 // the store's generation when it was counted
 }
 
 // generation counts the writes that change users or groups in this process;

@@ -37,6 +37,7 @@ type DB struct {
 	path    string     // the database file; its sync lock file is path + ".lock"
 	cursors cursors    // where the next page of a list walk starts
 	gen     generation // bumped by writes to users and groups
+	groups  groupCache // every group's name and ancestors, per read connection
 }
 
 // readConns is the size of the read pool: the machine this runs on is small,

@@ -197,6 +197,7 @@ func groupsOfUser(c *compiler, cond string, args []any, typed bool) (string, []a
 	// uses how many times it holds cond; "1" when every group does
 	// (groups.type eq "indirect"), which saves a lookup in the list for each
 	// of the user's groups.
+	transitive := false // whether the closure composes (see topMembers)
 	arm := func(t string, in func(id string) string, uses int) (string, int) {
 		if t == "direct" {
 			return "EXISTS (SELECT 1 FROM group_members gm WHERE " + own + " AND " + in("+gm.group_id") + ")", uses
@@ -207,9 +208,14 @@ func groupsOfUser(c *compiler, cond string, args []any, typed bool) (string, []a
 		if uses > 0 {
 			nested = " AND +gm.group_id IN (SELECT na.group_id FROM group_closure na WHERE " + in("+na.ancestor_id") + ")"
 		}
-		return "EXISTS (SELECT 1 FROM group_members gm CROSS JOIN group_closure c ON c.group_id = gm.group_id WHERE " + own +
+		exact := "EXISTS (SELECT 1 FROM group_members gm CROSS JOIN group_closure c ON c.group_id = gm.group_id WHERE " + own +
 			nested + " AND " + in("+c.ancestor_id") +
-			" AND NOT EXISTS (SELECT 1 FROM group_members dm WHERE dm.member_id = u.id AND dm.member_type = 'User' AND +dm.group_id = c.ancestor_id))", 2 * uses
+			" AND NOT EXISTS (SELECT 1 FROM group_members dm WHERE dm.member_id = u.id AND dm.member_type = 'User' AND +dm.group_id = c.ancestor_id))"
+		if !transitive {
+			return exact, 2 * uses
+		}
+		return "(EXISTS (SELECT 1 FROM group_members gm WHERE " + own + nested + ") AND (u.id NOT IN (" + topMembers(in, uses > 0) + ") OR " +
+			exact + "))", 5 * uses
 	}
 	var sql []string
 	var all []any
@@ -237,6 +243,13 @@ func groupsOfUser(c *compiler, cond string, args []any, typed bool) (string, []a
 		if err != nil {
 			return "", nil, err
 		}
+		if t == "indirect" {
+			bad, err := c.count(intransitive, nil, 1)
+			if err != nil {
+				return "", nil, err
+			}
+			transitive = bad == 0
+		}
 		if notAll == 0 {
 			add(arm(t, func(string) string { return "1" }, 0))
 			continue
@@ -247,6 +260,40 @@ func groupsOfUser(c *compiler, cond string, args []any, typed bool) (string, []a
 		return "0", nil, nil
 	}
 	return "(" + strings.Join(sql, " OR ") + ")", all, nil
+}
+
+// A user's matching indirect groups (in(id), see groupsOfUser) are read
+// group by group: a direct group, its matching ancestors, and whether the
+// user is a direct member of those too (about four index searches per
+// user). When the closure is transitive, as the bridge writes it, most
+// users are decided with one and a look-up in a list: a user one of whose
+// direct groups has a matching ancestor has a matching indirect group,
+// unless it is a direct member of a top group: a matching group all of
+// whose matching ancestors are nested in it (in a tree: the matching group
+// nearest the root). (Such an ancestor, if the user is a member of it and
+// it is not top, has a matching ancestor not nested in it, which is an
+// ancestor of the direct group as well, with fewer ancestors; and so on.)
+// Only the direct members of top groups are read group by group. When
+// every group matches, a group without ancestors is top, so any direct
+// group will do.
+//
+// intransitive finds a pair of closure rows whose composition is missing,
+// or a group listed as its own ancestor: with none, that holds.
+const intransitive = "SELECT 1 FROM group_closure WHERE group_id = ancestor_id" +
+	" UNION ALL SELECT 1 FROM group_closure x CROSS JOIN group_closure y ON y.group_id = x.ancestor_id" +
+	" WHERE y.ancestor_id <> x.group_id AND NOT EXISTS (SELECT 1 FROM group_closure z WHERE z.group_id = x.group_id AND z.ancestor_id = y.ancestor_id)"
+
+// topMembers lists the direct members of the top groups among those that
+// match in (twice); withNested keeps those with nested groups only (the
+// others are nobody's ancestor).
+func topMembers(in func(id string) string, withNested bool) string {
+	tops := "SELECT t.id FROM groups t WHERE " + in("t.id")
+	if withNested {
+		tops += " AND EXISTS (SELECT 1 FROM group_closure tn WHERE tn.ancestor_id = t.id)"
+	}
+	return "SELECT tm.member_id FROM group_members tm WHERE tm.member_type = 'User' AND tm.group_id IN (" + tops +
+		" AND NOT EXISTS (SELECT 1 FROM group_closure ta WHERE ta.group_id = t.id AND " + in("+ta.ancestor_id") +
+		" AND NOT EXISTS (SELECT 1 FROM group_closure td WHERE td.group_id = ta.ancestor_id AND td.ancestor_id = t.id)))"
 }
 
 // groupsAndNested lists the groups matching cond and the groups nested in them.
@@ -325,6 +372,7 @@ func normAttr(a string) string {
 }
 
 type compiler struct {
+	users bool // over users, else groups
 	attrs map[string]attrDef
 	multi map[string]multiDef
 	args  []any
@@ -341,7 +389,7 @@ type compiler struct {
 
 func newCompiler(users bool) *compiler {
 	if users {
-		return &compiler{attrs: userAttrs, multi: userMulti}
+		return &compiler{users: true, attrs: userAttrs, multi: userMulti}
 	}
 	return &compiler{attrs: groupAttrs, multi: groupMulti}
 }
@@ -359,6 +407,9 @@ func (c *compiler) where(e *Expr) (string, error) {
 	case "and", "or":
 		if e.Left == nil || e.Right == nil {
 			return "", badFilter("%s needs two operands", op)
+		}
+		if op == "or" {
+			return c.orTerms(e)
 		}
 		l, err := c.where(e.Left)
 		if err != nil {
@@ -392,6 +443,84 @@ func (c *compiler) where(e *Expr) (string, error) {
 	default:
 		return "", badFilter("unknown operator %q", e.Op)
 	}
+}
+
+// orTerms compiles an "or" chain. Its comparisons that compareFolded makes
+// with LIKE on one column share the test for the rows LIKE cannot answer:
+// "a LIKE x OR (rare AND exact x)" or'ed with "a LIKE y OR (rare AND exact
+// y)" is "a LIKE x OR a LIKE y OR (rare AND (exact x OR exact y))", with
+// rare (the text holds a rune beyond ASCII) read once per row, not once per
+// term.
+func (c *compiler) orTerms(e *Expr) (string, error) {
+	var terms []*Expr
+	var flatten func(e *Expr)
+	flatten = func(e *Expr) {
+		if strings.EqualFold(e.Op, "or") && e.Left != nil && e.Right != nil {
+			flatten(e.Left)
+			flatten(e.Right)
+			return
+		}
+		terms = append(terms, e)
+	}
+	flatten(e)
+	likes := map[string][]likeTerm{} // by column
+	for _, t := range terms {
+		if f, ok := c.likeTerm(t); ok {
+			likes[f.d.raw] = append(likes[f.d.raw], f)
+		}
+	}
+	var parts []string
+	for _, t := range terms {
+		if f, ok := c.likeTerm(t); ok {
+			fs, first := likes[f.d.raw]
+			if !first {
+				continue // joined with an earlier term
+			}
+			delete(likes, f.d.raw)
+			parts = append(parts, c.compareLike(fs))
+			continue
+		}
+		sql, err := c.where(t)
+		if err != nil {
+			return "", err
+		}
+		parts = append(parts, sql)
+	}
+	return "(" + strings.Join(parts, " OR ") + ")", nil
+}
+
+// likeTerm is a comparison that compareLike makes.
+type likeTerm struct {
+	op, v string // v folded
+	d     attrDef
+}
+
+// likeTerm returns e as a likeTerm when it is an eq, co, sw or ew of an
+// attribute folded per row (see compareFolded) with a non-empty ASCII value.
+func (c *compiler) likeTerm(e *Expr) (likeTerm, bool) {
+	op := strings.ToLower(e.Op)
+	v, isText := e.Value.(string)
+	if _, ok := likeShapes[op]; !ok || op == "ne" || !isText || e.Left != nil || e.Right != nil {
+		return likeTerm{}, false
+	}
+	name := normAttr(e.Attr)
+	var d attrDef
+	var ok bool
+	if c.elem != nil {
+		if i := strings.LastIndexByte(name, '.'); i >= 0 {
+			name = name[i+1:]
+		}
+		if d, ok = c.elem.subs[name]; ok && c.elem.joinCols[name] {
+			c.usesJoin = true
+		}
+	} else {
+		d, ok = c.attrs[name]
+	}
+	v = strings.ToLower(v)
+	if !ok || d.kind != kindString || d.raw == "" || v == "" || !isASCII(v) || strings.ContainsRune(v, 0) {
+		return likeTerm{}, false
+	}
+	return likeTerm{op: op, v: v, d: d}, true
 }
 
 // inElement compiles f over the sub-attributes of multi-valued attribute name.
@@ -606,8 +735,10 @@ func (c *compiler) compareString(op string, e *Expr, d attrDef) (string, error) 
 		v = strings.ToLower(v)
 	}
 	cond := c.stringCond(op, v, d)
-	if (op == "eq" || op == "ne") && v != "" {
-		return cond, nil // a non-empty value implies presence
+	if v != "" && op != "gt" && op != "ge" && op != "lt" && op != "le" {
+		// Equal to, containing, starting or ending with a non-empty value
+		// implies presence: only an order compares with the empty text.
+		return cond, nil
 	}
 	if d.present != "" {
 		cond = "(" + d.present + " AND " + cond + ")"
@@ -621,8 +752,8 @@ var likeShapes = map[string][2]string{"eq": {"", ""}, "ne": {"", ""}, "co": {"%"
 
 // stringCond compares d with the (folded) value v, appending the arguments.
 func (c *compiler) stringCond(op, v string, d attrDef) string {
-	if shape, ok := likeShapes[op]; ok && d.raw != "" && v != "" && !strings.ContainsRune(v, 0) {
-		return c.compareFolded(op, v, d, shape)
+	if _, ok := likeShapes[op]; ok && d.raw != "" && v != "" && !strings.ContainsRune(v, 0) {
+		return c.compareFolded(op, v, d)
 	}
 	return c.exactString(op, d.col, v)
 }
@@ -639,15 +770,33 @@ const foldsToASCII = "\u0130\u212a"
 // then those of the text, folded. Only rows holding one of those (non-ASCII
 // text, length below octet_length) are compared through lowerFunc. Where v
 // is not ASCII, no ASCII text can hold it.
-func (c *compiler) compareFolded(op, v string, d attrDef, shape [2]string) string {
-	nonASCII := "length(" + d.raw + ") <> octet_length(" + d.raw + ")"
+func (c *compiler) compareFolded(op, v string, d attrDef) string {
 	if !isASCII(v) {
-		return "(" + nonASCII + " AND " + c.exactString(op, d.col, v) + ")"
+		return "(" + nonASCII(d.raw) + " AND " + c.exactString(op, d.col, v) + ")"
 	}
-	c.args = append(c.args, shape[0]+likeEscaper.Replace(v)+shape[1], "*["+foldsToASCII+"]*")
-	return "(" + d.raw + ` LIKE ? ESCAPE '\' OR (` + nonASCII + " AND (" + d.raw + " GLOB ? OR instr(" + d.raw +
-		", char(0)) > 0) AND " + c.exactString(op, d.col, v) + "))"
+	return c.compareLike([]likeTerm{{op: op, v: v, d: d}})
 }
+
+// compareLike is compareFolded for ASCII values, of one or more terms or'ed
+// on one column (see orTerms).
+func (c *compiler) compareLike(terms []likeTerm) string {
+	raw := terms[0].d.raw
+	var likes, exact []string
+	for _, t := range terms {
+		shape := likeShapes[t.op]
+		c.args = append(c.args, shape[0]+likeEscaper.Replace(t.v)+shape[1])
+		likes = append(likes, raw+` LIKE ? ESCAPE '\'`)
+	}
+	c.args = append(c.args, "*["+foldsToASCII+"]*")
+	for _, t := range terms {
+		exact = append(exact, c.exactString(t.op, t.d.col, t.v))
+	}
+	return "(" + strings.Join(likes, " OR ") + " OR (" + nonASCII(raw) + " AND (" + raw + " GLOB ? OR instr(" + raw +
+		", char(0)) > 0) AND (" + strings.Join(exact, " OR ") + ")))"
+}
+
+// nonASCII is the condition that the text col holds a rune beyond ASCII.
+func nonASCII(col string) string { return "length(" + col + ") <> octet_length(" + col + ")" }
 
 var likeEscaper = strings.NewReplacer(`\`, `\\`, "%", `\%`, "_", `\_`)
 
@@ -734,14 +883,22 @@ func (c *compiler) compareDate(op string, e *Expr, d attrDef) (string, error) {
 	return "", badFilter("%s %s: a date-time compares with eq, ne, gt, ge, lt and le", e.Attr, op)
 }
 
-// orderBy returns the ORDER BY clause for sortBy ("" is by id): any
-// single-valued attribute; ties break by id.
-func (c *compiler) orderBy(sortBy string, desc bool, idCol string) (string, error) {
+// orderBy returns the ORDER BY clause for sortBy: "" is the list's own
+// order (its table's key, see userKey), "id" by id, else any single-valued
+// attribute, ties broken by id.
+func (c *compiler) orderBy(sortBy string, desc bool) (string, error) {
 	dir := " ASC"
 	if desc {
 		dir = " DESC"
 	}
-	if sortBy == "" || normAttr(sortBy) == "id" {
+	key, idCol := groupKey, "g.id"
+	if c.users {
+		key, idCol = userKey, "u.id"
+	}
+	switch {
+	case sortBy == "":
+		return key + dir, nil
+	case normAttr(sortBy) == "id":
 		return idCol + dir, nil
 	}
 	d, ok := c.attrs[normAttr(sortBy)]

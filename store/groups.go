@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"strings"
+	"sync"
 )
 
 // A user's groups are not stored as such: its direct groups are the groups
@@ -25,10 +26,24 @@ type groupNode struct {
 	ancestors      []string
 }
 
+// nodeMap holds group nodes by group id.
+type nodeMap map[string]*groupNode
+
+// node returns the node of group id, added empty if missing.
+func (m nodeMap) node(id string) *groupNode {
+	n := m[id]
+	if n == nil {
+		n = &groupNode{}
+		m[id] = n
+	}
+	return n
+}
+
 // transitiveGroups returns the groups of each of the given users that has
 // any: every group once, direct when the user is a direct member (even if
 // also nested), in no particular order.
-func transitiveGroups(ctx context.Context, tx *sql.Tx, userIDs []string) (map[string][]userGroup, error) {
+// every reads every group's node (see groupNodes).
+func transitiveGroups(ctx context.Context, tx *sql.Tx, userIDs []string, every func() (map[string]*groupNode, error)) (map[string][]userGroup, error) {
 	direct := make(map[string][]string, len(userIDs))
 	var groupIDs []string
 	seen := map[string]bool{}
@@ -52,7 +67,7 @@ func transitiveGroups(ctx context.Context, tx *sql.Tx, userIDs []string) (map[st
 	if len(direct) == 0 {
 		return map[string][]userGroup{}, nil
 	}
-	nodes, err := groupNodes(ctx, tx, groupIDs)
+	nodes, err := groupNodes(ctx, tx, groupIDs, every)
 	if err != nil {
 		return nil, err
 	}
@@ -83,18 +98,29 @@ func transitiveGroups(ctx context.Context, tx *sql.Tx, userIDs []string) (map[st
 	return out, nil
 }
 
+// scanGroupsFrom is how many groups groupNodes searches one by one at
+// least before it counts the groups to see whether to read them all. Tests
+// set it to read either way.
+var scanGroupsFrom = 256
+
 // groupNodes reads the names and ancestors of the given groups, and the names
-// of those ancestors.
-func groupNodes(ctx context.Context, tx *sql.Tx, groupIDs []string) (map[string]*groupNode, error) {
-	nodes := make(map[string]*groupNode, len(groupIDs)*2)
-	node := func(id string) *groupNode {
-		n := nodes[id]
-		if n == nil {
-			n = &groupNode{}
-			nodes[id] = n
+// of those ancestors; when they are a good part of all the groups (a page of
+// a walk through the users meets most of them), it takes every group's from
+// every (everyGroupNode, or groupCache's copy of it), which costs less than
+// a search for each group and ancestor. The nodes are only read, never
+// changed: every's may be shared.
+func groupNodes(ctx context.Context, tx *sql.Tx, groupIDs []string, every func() (map[string]*groupNode, error)) (map[string]*groupNode, error) {
+	if len(groupIDs) >= scanGroupsFrom {
+		var all int
+		if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM groups").Scan(&all); err != nil {
+			return nil, fmt.Errorf("count groups: %w", err)
 		}
-		return n
+		if len(groupIDs)*4 >= all {
+			return every()
+		}
 	}
+	nodes := make(nodeMap, len(groupIDs)*2)
+	node := nodes.node
 	// One row per group (ancestor NULL) and one per (group, ancestor) pair,
 	// each with the name of the group the row names last.
 	err := eachRow(ctx, tx, `WITH s(id) AS (SELECT value FROM json_each(?))
@@ -122,6 +148,80 @@ func groupNodes(ctx context.Context, tx *sql.Tx, groupIDs []string) (map[string]
 	if err != nil {
 		return nil, fmt.Errorf("read nested groups: %w", err)
 	}
+	return nodes, nil
+}
+
+// everyGroupNode reads every group's node: the closure and the groups in one
+// pass each, in table order.
+func everyGroupNode(ctx context.Context, tx *sql.Tx) (map[string]*groupNode, error) {
+	nodes := nodeMap{}
+	node := nodes.node
+	err := eachRow(ctx, tx, "SELECT group_id, ancestor_id FROM group_closure", func(rows *sql.Rows) error {
+		var id, anc string
+		if err := rows.Scan(&id, &anc); err != nil {
+			return err
+		}
+		n := node(id)
+		n.ancestors = append(n.ancestors, anc)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read nested groups: %w", err)
+	}
+	err = eachRow(ctx, tx, "SELECT id, name, name_norm FROM groups", func(rows *sql.Rows) error {
+		var id, name, nameNorm string
+		if err := rows.Scan(&id, &name, &nameNorm); err != nil {
+			return err
+		}
+		n := node(id)
+		n.name, n.nameNorm = name, nameNorm
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read group names: %w", err)
+	}
+	return nodes, nil
+}
+
+// groupCache keeps, for each read connection, every group's node as
+// everyGroupNode read it there, with the connection's PRAGMA data_version
+// then, which SQLite changes when any other connection (a sync, in this
+// process or another) has committed since. The pages of a walk through the
+// users then read the groups and the closure once, not once a page.
+type groupCache struct {
+	mu    sync.Mutex
+	conns map[any]groupSnapshot // by driver connection
+}
+
+type groupSnapshot struct {
+	version int64
+	nodes   map[string]*groupNode
+}
+
+// nodes returns every group's node in tx, a read transaction that has read
+// already (so that data_version is its snapshot's) on the driver
+// connection conn.
+func (c *groupCache) nodes(ctx context.Context, tx *sql.Tx, conn any) (map[string]*groupNode, error) {
+	var version int64
+	if err := tx.QueryRowContext(ctx, "PRAGMA data_version").Scan(&version); err != nil {
+		return nil, fmt.Errorf("read the data version: %w", err)
+	}
+	c.mu.Lock()
+	s, ok := c.conns[conn]
+	c.mu.Unlock()
+	if ok && s.version == version {
+		return s.nodes, nil
+	}
+	nodes, err := everyGroupNode(ctx, tx)
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.conns == nil || len(c.conns) >= 2*readConns { // connections closed since are dropped
+		c.conns = map[any]groupSnapshot{}
+	}
+	c.conns[conn] = groupSnapshot{version: version, nodes: nodes}
 	return nodes, nil
 }
 

@@ -2,8 +2,10 @@ package store
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/scimbridge/scimbridge/bridge"
@@ -24,27 +26,33 @@ func TestTransitiveGroupsAgreeEverywhere(t *testing.T) {
 		ids[i] = p.CreateUsers[i].ID
 	}
 
-	ms, err := db.Memberships(ctx, ids)
-	if err != nil {
-		t.Fatal(err)
-	}
-	equal(t, "memberships", ms, want)
-
-	_, users, err := db.ListUsers(ctx, Query{Count: len(ids), WithGroups: true})
-	if err != nil {
-		t.Fatal(err)
-	}
 	names := map[string]string{}
 	for _, g := range p.CreateGroups {
 		names[g.ID] = g.Name
 	}
-	for _, u := range users {
-		var refs []GroupRef
-		for _, m := range want[u.ID] {
-			refs = append(refs, GroupRef{ID: m.GroupID, Name: names[m.GroupID], Direct: m.Direct})
+	// The groups searched one by one, and every group read in one pass.
+	defer func(n int) { scanGroupsFrom = n }(scanGroupsFrom)
+	for _, from := range []int{1 << 30, 0} {
+		scanGroupsFrom = from
+		ms, err := db.Memberships(ctx, ids)
+		if err != nil {
+			t.Fatal(err)
 		}
-		slices.SortFunc(refs, func(a, b GroupRef) int { return strings.Compare(strings.ToLower(a.Name), strings.ToLower(b.Name)) })
-		equal(t, "groups of "+u.UserName, u.Groups, refs)
+		equal(t, "memberships", ms, want)
+		for _, page := range []Query{{Count: len(ids), WithGroups: true}, {StartIndex: 7, Count: 5, WithGroups: true}} {
+			_, users, err := db.ListUsers(ctx, page)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, u := range users {
+				var refs []GroupRef
+				for _, m := range want[u.ID] {
+					refs = append(refs, GroupRef{ID: m.GroupID, Name: names[m.GroupID], Direct: m.Direct})
+				}
+				slices.SortFunc(refs, func(a, b GroupRef) int { return strings.Compare(strings.ToLower(a.Name), strings.ToLower(b.Name)) })
+				equal(t, fmt.Sprintf("groups of %s (from %d)", u.UserName, from), u.Groups, refs)
+			}
+		}
 	}
 
 	// Per group: its users (any way), its indirect users, and by display name.
@@ -226,4 +234,108 @@ func TestGroupsValueFilterUsesIndexes(t *testing.T) {
 			t.Errorf("query plan %q lacks %q", steps, want)
 		}
 	}
+}
+
+// groups.type eq "indirect" answers by the closure as stored, transitive
+// (as the bridge writes it) or not: a cycle of three groups each nested in
+// the next only, or in both others, and a tree root ← mid ← leaf beside an
+// unnested group. The plan that reads only the direct members of top
+// groups group by group holds for a transitive closure alone.
+func TestIndirectGroupsUnderEitherClosure(t *testing.T) {
+	ctx := context.Background()
+	user := func(id string, groups ...string) (bridge.UserRow, []string) { return mkUser(id, "name-"+id), groups }
+	for _, c := range []struct {
+		name     string
+		ancestor map[string][]string
+	}{
+		{"each in the next", map[string][]string{"a": {"b"}, "b": {"c"}, "c": {"a"}, "mid": {"root"}, "leaf": {"mid", "root"}}},
+		{"each in both others", map[string][]string{"a": {"b", "c"}, "b": {"a", "c"}, "c": {"a", "b"}, "mid": {"root"}, "leaf": {"mid", "root"}}},
+	} {
+		db := openTest(t)
+		p := &bridge.Plan{GroupMembers: map[string][]bridge.Member{}, Ancestors: c.ancestor}
+		for _, id := range []string{"a", "b", "c", "alone", "root", "mid", "leaf"} {
+			p.CreateGroups = append(p.CreateGroups, mkGroup(id, id))
+		}
+		edges := map[string][]string{"b": {"a"}, "c": {"b"}, "a": {"c"}, "root": {"mid"}, "mid": {"leaf"}}
+		for parent, children := range edges {
+			for _, child := range children {
+				p.GroupMembers[parent] = append(p.GroupMembers[parent], bridge.Member{ID: child, Type: bridge.MemberGroup})
+			}
+		}
+		for _, u := range [][]string{{"u1", "a", "b", "c"}, {"u2", "a"}, {"u3", "alone"}, {"u4", "leaf", "mid", "root"},
+			{"u5", "leaf", "mid"}, {"u6", "root"}, {"u7", "leaf", "root"}, {"u8"}} {
+			row, groups := user(u[0], u[1:]...)
+			p.CreateUsers = append(p.CreateUsers, row)
+			for _, g := range groups {
+				p.GroupMembers[g] = append(p.GroupMembers[g], bridge.Member{ID: row.ID, Type: bridge.MemberUser})
+			}
+		}
+		mustApply(t, db, p)
+		for _, f := range []struct {
+			e    *Expr
+			want []string
+		}{
+			{cmp("eq", "groups.type", "indirect"), []string{"u2", "u5", "u7"}},
+			{anyOf("groups", and(cmp("eq", "type", "indirect"), or(cmp("eq", "display", "b"), cmp("eq", "display", "root")))), []string{"u2", "u5"}},
+		} {
+			eachGroupsPlan(t, func(plan string) {
+				total, us, err := db.ListUsers(ctx, Query{Filter: f.e, Count: 10})
+				if err != nil {
+					t.Fatal(err)
+				}
+				what := fmt.Sprintf("%s: %s (%s)", c.name, exprText(f.e), plan)
+				equal(t, what, userIDs(us), f.want)
+				equal(t, what+": total", total, len(f.want))
+			})
+		}
+	}
+}
+
+// The groups that pages of users read once per read connection (groupCache)
+// follow every write: a group renamed and nested in another shows so in
+// every list after the write, however many lists ran before on however
+// many connections.
+func TestCachedGroupsFollowEveryWrite(t *testing.T) {
+	ctx := context.Background()
+	db := openTest(t)
+	defer func(n int) { scanGroupsFrom = n }(scanGroupsFrom)
+	scanGroupsFrom = 0 // every page reads every group
+	mustApply(t, db, &bridge.Plan{
+		CreateUsers:  []bridge.UserRow{mkUser("u1", "ann"), mkUser("u2", "bo")},
+		CreateGroups: []bridge.GroupRow{mkGroup("g1", "One"), mkGroup("g2", "Two")},
+		GroupMembers: map[string][]bridge.Member{"g1": {{ID: "u1", Type: bridge.MemberUser}}, "g2": {{ID: "u2", Type: bridge.MemberUser}}},
+	})
+	lists := func(what string, want []string) {
+		t.Helper()
+		got := make([][]string, 8)
+		var wg sync.WaitGroup
+		for i := range got {
+			wg.Go(func() {
+				_, us, err := db.ListUsers(ctx, Query{Count: 10, WithGroups: true})
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				for _, u := range us {
+					for _, g := range u.Groups {
+						got[i] = append(got[i], fmt.Sprintf("%s:%s/%v", u.ID, g.Name, g.Direct))
+					}
+				}
+			})
+		}
+		wg.Wait()
+		for i := range got {
+			equal(t, fmt.Sprintf("%s, list %d", what, i), got[i], want)
+		}
+	}
+	lists("before", []string{"u1:One/true", "u2:Two/true"})
+	lists("before, again", []string{"u1:One/true", "u2:Two/true"})
+	renamed := mkGroup("g1", "Uno")
+	renamed.Version = "v2-g1"
+	mustApply(t, db, &bridge.Plan{
+		UpdateGroups: []bridge.GroupRow{renamed},
+		GroupMembers: map[string][]bridge.Member{"g1": {{ID: "u1", Type: bridge.MemberUser}, {ID: "g2", Type: bridge.MemberGroup}}},
+		Ancestors:    map[string][]string{"g2": {"g1"}},
+	})
+	lists("after", []string{"u1:Uno/true", "u2:Two/true", "u2:Uno/false"})
 }

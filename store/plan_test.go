@@ -10,11 +10,11 @@ import (
 // (or groups) that match e.
 func planOf(t *testing.T, db *DB, e *Expr, users bool) []string {
 	t.Helper()
-	from, id := "groups g", "g.id"
+	from := "groups g"
 	if users {
-		from, id = "users u", "u.id"
+		from = "users u"
 	}
-	where, args, _, _, _, err := page(Query{Filter: e}, users, id)
+	where, args, _, _, _, err := page(Query{Filter: e}, users)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -40,7 +40,9 @@ type Query struct {
 	StartIndex int
 	// Count is the most resources returned; 0 returns none (only the total).
 	Count int
-	// SortBy is "" (by id), "userName" or "displayName"; Descending reverses.
+	// SortBy is "" (the store's own order: users in the order they were
+	// stored, groups by id), "id", or a single-valued attribute such as
+	// "userName"; Descending reverses.
 	SortBy     string
 	Descending bool
 	// WithMembers / WithGroups load groups' members / users' groups; callers

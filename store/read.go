@@ -13,12 +13,26 @@ import (
 // one read transaction so the total, the page and its groups or members come
 // from the same committed state.
 
-const userSelect = "SELECT u.id, u.external_id, u.dn, u.dn_norm, u.user_name, u.user_name_norm, u.given_name, " +
+const userColumns = "u.id, u.external_id, u.dn, u.dn_norm, u.user_name, u.user_name_norm, u.given_name, " +
 	"u.family_name, u.display_name, u.email, u.active, u.employee_number, u.department, u.member_key, u.hash, " +
-	"u.groups_hash, u.version, u.created, u.last_modified FROM users u"
+	"u.groups_hash, u.version, u.created, u.last_modified"
 
-const groupSelect = "SELECT g.id, g.external_id, g.dn, g.dn_norm, g.name, g.name_norm, g.hash, g.members_hash, " +
-	"g.version, g.created, g.last_modified FROM groups g"
+const userSelect = "SELECT " + userColumns + " FROM users u"
+
+const groupColumns = "g.id, g.external_id, g.dn, g.dn_norm, g.name, g.name_norm, g.hash, g.members_hash, " +
+	"g.version, g.created, g.last_modified"
+
+const groupSelect = "SELECT " + groupColumns + " FROM groups g"
+
+// The lists' own order, when no sortBy is given, is the order of each
+// table's key: the rowid for users (the order a sync wrote them, so that a
+// walk reads the table from start to end, not one page per user through
+// the id index), the id for groups (their table is keyed by it). It is as
+// stable as the id: a user keeps its rowid when it changes.
+const (
+	userKey  = "u.rid"
+	groupKey = "g.id"
+)
 
 func scanUser(s scanner) (UserResource, error) {
 	var u UserResource
@@ -76,13 +90,19 @@ const readMmap = 1 << 30
 
 // beginRead begins a read transaction for the SCIM server on a read
 // connection, with the store file mapped when mapped is set (lists that
-// scan; a lookup by key spares the statement); done ends it.
-func (db *DB) beginRead(ctx context.Context, mapped bool) (tx *sql.Tx, done func(), err error) {
+// scan; a lookup by key spares the statement); done ends it. every reads
+// every group's node in it (see groupCache).
+func (db *DB) beginRead(ctx context.Context, mapped bool) (tx *sql.Tx, every func() (map[string]*groupNode, error), done func(), err error) {
 	conn, err := db.r.Conn(ctx)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	if mapped {
+	var driverConn any
+	err = conn.Raw(func(dc any) error {
+		driverConn = dc
+		return nil
+	})
+	if err == nil && mapped {
 		_, err = conn.ExecContext(ctx, fmt.Sprintf("PRAGMA mmap_size = %d", readMmap))
 	}
 	if err == nil {
@@ -90,9 +110,10 @@ func (db *DB) beginRead(ctx context.Context, mapped bool) (tx *sql.Tx, done func
 	}
 	if err != nil {
 		conn.Close()
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	return tx, func() {
+	every = func() (map[string]*groupNode, error) { return db.groups.nodes(ctx, tx, driverConn) }
+	return tx, every, func() {
 		tx.Rollback()
 		conn.Close()
 	}, nil
@@ -103,13 +124,13 @@ func (db *DB) beginRead(ctx context.Context, mapped bool) (tx *sql.Tx, done func
 
 // page compiles q for users or groups and returns the WHERE clause (with its
 // arguments), the ORDER BY clause and the LIMIT/OFFSET values.
-func page(q Query, users bool, idCol string) (where string, args []any, order string, limit, offset int, err error) {
-	return pageIn(context.Background(), nil, q, users, idCol)
+func page(q Query, users bool) (where string, args []any, order string, limit, offset int, err error) {
+	return pageIn(context.Background(), nil, q, users)
 }
 
 // pageIn is page for a filter that runs in tx: the compiler may probe the
 // data there to choose a plan (nil: no probes).
-func pageIn(ctx context.Context, tx *sql.Tx, q Query, users bool, idCol string) (where string, args []any, order string, limit, offset int, err error) {
+func pageIn(ctx context.Context, tx *sql.Tx, q Query, users bool) (where string, args []any, order string, limit, offset int, err error) {
 	c := newCompiler(users)
 	if tx != nil {
 		c.probe = func(query string, args []any) (n int, err error) {
@@ -131,31 +152,34 @@ func pageIn(ctx context.Context, tx *sql.Tx, q Query, users bool, idCol string) 
 			return "", nil, "", 0, 0, err
 		}
 	}
-	if order, err = c.orderBy(q.SortBy, q.Descending, idCol); err != nil {
+	if order, err = c.orderBy(q.SortBy, q.Descending); err != nil {
 		return "", nil, "", 0, 0, err
 	}
 	return where, c.args, order, max(q.Count, 0), max(q.StartIndex, 1) - 1, nil
 }
 
-// listPage reads one page and the total number of matches. A partial page
-// tells the total without counting. In id order, a page that continues a
-// walk starts after the id that ended the previous page (see cursors).
-func listPage[T any](ctx context.Context, db *DB, tx *sql.Tx, selectFrom, from, idCol, where string, args []any,
-	order string, limit, offset int, scan func(scanner) (T, error), idOf func(*T) string) (int, []T, error) {
+// listPage reads one page and the total number of matches from table
+// ("users u") by its key column key, selecting columns for scan. A partial
+// page tells the total without counting. In the key's order, a page that
+// continues a walk starts after the key that ended the previous page (see
+// cursors).
+func listPage[T any](ctx context.Context, db *DB, tx *sql.Tx, table, key, columns, where string, args []any,
+	order string, limit, offset int, scan func(scanner) (T, error)) (int, []T, error) {
 	items := []T{}
-	walk := order == idCol+" ASC"
+	walk := order == key+" ASC"
 	var cur cursor
 	continued := false
+	var last any // the key of the page's last item
 	if limit > 0 {
 		pageWhere, pageArgs, skip := where, args, offset
 		if walk && offset > 0 {
-			if cur, continued = db.cursors.get(cursorKey(from, where, args, offset)); continued {
-				pageWhere, pageArgs, skip = "("+where+") AND "+idCol+" > ?", append(append([]any(nil), args...), cur.after), 0
+			if cur, continued = db.cursors.get(cursorKey(table, where, args, offset)); continued {
+				pageWhere, pageArgs, skip = "("+where+") AND "+key+" > ?", append(append([]any(nil), args...), cur.after), 0
 			}
 		}
-		err := eachRow(ctx, tx, selectFrom+" WHERE "+idCol+" IN (SELECT "+idCol+" FROM "+from+" WHERE "+pageWhere+
-			" ORDER BY "+order+" LIMIT ? OFFSET ?) ORDER BY "+order, func(rows *sql.Rows) error {
-			it, err := scan(rows)
+		err := eachRow(ctx, tx, "SELECT "+key+", "+columns+" FROM "+table+" WHERE "+key+" IN (SELECT "+key+" FROM "+table+
+			" WHERE "+pageWhere+" ORDER BY "+order+" LIMIT ? OFFSET ?) ORDER BY "+order, func(rows *sql.Rows) error {
+			it, err := scan(keyed{rows, &last})
 			if err != nil {
 				return err
 			}
@@ -172,36 +196,46 @@ func listPage[T any](ctx context.Context, db *DB, tx *sql.Tx, selectFrom, from, 
 	gen := db.gen.current()
 	total := cur.total
 	if !continued || len(items) == 0 || cur.gen != gen {
-		if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM "+from+" WHERE "+where, args...).Scan(&total); err != nil {
+		if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM "+table+" WHERE "+where, args...).Scan(&total); err != nil {
 			return 0, nil, fmt.Errorf("count: %w", err)
 		}
 	}
 	if walk && limit > 0 && len(items) == limit {
-		db.cursors.put(cursorKey(from, where, args, offset+limit), cursor{after: idOf(&items[len(items)-1]), total: total, gen: gen})
+		db.cursors.put(cursorKey(table, where, args, offset+limit), cursor{after: last, total: total, gen: gen})
 	}
 	return total, items, nil
+}
+
+// keyed scans a row whose first column is a list's key into key, and the
+// others into dest.
+type keyed struct {
+	rows *sql.Rows
+	key  *any
+}
+
+func (k keyed) Scan(dest ...any) error {
+	return k.rows.Scan(append([]any{k.key}, dest...)...)
 }
 
 // ListUsers returns the number of users matching q.Filter and the page of
 // them q selects (with their groups when q.WithGroups). An invalid filter or
 // sort attribute gives an error wrapping ErrBadFilter.
 func (db *DB) ListUsers(ctx context.Context, q Query) (total int, users []UserResource, err error) {
-	tx, done, err := db.beginRead(ctx, !q.Indexed(true))
+	tx, every, done, err := db.beginRead(ctx, !q.Indexed(true))
 	if err != nil {
 		return 0, nil, fmt.Errorf("list users: %w", err)
 	}
 	defer done()
-	where, args, order, limit, offset, err := pageIn(ctx, tx, q, true, "u.id")
+	where, args, order, limit, offset, err := pageIn(ctx, tx, q, true)
 	if err != nil {
 		return 0, nil, fmt.Errorf("list users: %w", err)
 	}
-	total, users, err = listPage(ctx, db, tx, userSelect, "users u", "u.id", where, args, order, limit, offset, scanUser,
-		func(u *UserResource) string { return u.ID })
+	total, users, err = listPage(ctx, db, tx, "users u", userKey, userColumns, where, args, order, limit, offset, scanUser)
 	if err != nil {
 		return 0, nil, fmt.Errorf("list users: %w", err)
 	}
 	if q.WithGroups {
-		if err := loadGroups(ctx, tx, users); err != nil {
+		if err := loadGroups(ctx, tx, users, every); err != nil {
 			return 0, nil, err
 		}
 	}
@@ -210,7 +244,7 @@ func (db *DB) ListUsers(ctx context.Context, q Query) (total int, users []UserRe
 
 // GetUser returns the user with that id, with its groups.
 func (db *DB) GetUser(ctx context.Context, id string) (UserResource, bool, error) {
-	tx, done, err := db.beginRead(ctx, false)
+	tx, every, done, err := db.beginRead(ctx, false)
 	if err != nil {
 		return UserResource{}, false, fmt.Errorf("read user %s: %w", id, err)
 	}
@@ -223,14 +257,14 @@ func (db *DB) GetUser(ctx context.Context, id string) (UserResource, bool, error
 		return UserResource{}, false, fmt.Errorf("read user %s: %w", id, err)
 	}
 	us := []UserResource{u}
-	if err := loadGroups(ctx, tx, us); err != nil {
+	if err := loadGroups(ctx, tx, us, every); err != nil {
 		return UserResource{}, false, err
 	}
 	return us[0], true, nil
 }
 
 // loadGroups fills the groups of a page of users, each list by name.
-func loadGroups(ctx context.Context, tx *sql.Tx, users []UserResource) error {
+func loadGroups(ctx context.Context, tx *sql.Tx, users []UserResource, every func() (map[string]*groupNode, error)) error {
 	if len(users) == 0 {
 		return nil
 	}
@@ -238,7 +272,7 @@ func loadGroups(ctx context.Context, tx *sql.Tx, users []UserResource) error {
 	for i := range users {
 		ids[i] = users[i].ID
 	}
-	groups, err := transitiveGroups(ctx, tx, ids)
+	groups, err := transitiveGroups(ctx, tx, ids, every)
 	if err != nil {
 		return fmt.Errorf("load groups of users: %w", err)
 	}
@@ -261,17 +295,16 @@ func loadGroups(ctx context.Context, tx *sql.Tx, users []UserResource) error {
 // them q selects (with their direct members when q.WithMembers). An invalid
 // filter or sort attribute gives an error wrapping ErrBadFilter.
 func (db *DB) ListGroups(ctx context.Context, q Query) (total int, groups []GroupResource, err error) {
-	tx, done, err := db.beginRead(ctx, !q.Indexed(false))
+	tx, _, done, err := db.beginRead(ctx, !q.Indexed(false))
 	if err != nil {
 		return 0, nil, fmt.Errorf("list groups: %w", err)
 	}
 	defer done()
-	where, args, order, limit, offset, err := pageIn(ctx, tx, q, false, "g.id")
+	where, args, order, limit, offset, err := pageIn(ctx, tx, q, false)
 	if err != nil {
 		return 0, nil, fmt.Errorf("list groups: %w", err)
 	}
-	total, groups, err = listPage(ctx, db, tx, groupSelect, "groups g", "g.id", where, args, order, limit, offset, scanGroup,
-		func(g *GroupResource) string { return g.ID })
+	total, groups, err = listPage(ctx, db, tx, "groups g", groupKey, groupColumns, where, args, order, limit, offset, scanGroup)
 	if err != nil {
 		return 0, nil, fmt.Errorf("list groups: %w", err)
 	}
@@ -285,7 +318,7 @@ func (db *DB) ListGroups(ctx context.Context, q Query) (total int, groups []Grou
 
 // GetGroup returns the group with that id, with its direct members.
 func (db *DB) GetGroup(ctx context.Context, id string) (GroupResource, bool, error) {
-	tx, done, err := db.beginRead(ctx, false)
+	tx, _, done, err := db.beginRead(ctx, false)
 	if err != nil {
 		return GroupResource{}, false, fmt.Errorf("read group %s: %w", id, err)
 	}

@@ -164,7 +164,7 @@ func (db *DB) Memberships(ctx context.Context, userIDs []string) (map[string][]b
 		return nil, fmt.Errorf("memberships: %w", err)
 	}
 	defer tx.Rollback()
-	groups, err := transitiveGroups(ctx, tx, userIDs)
+	groups, err := transitiveGroups(ctx, tx, userIDs, func() (map[string]*groupNode, error) { return everyGroupNode(ctx, tx) })
 	if err != nil {
 		return nil, fmt.Errorf("memberships: %w", err)
 	}
