@@ -1,0 +1,352 @@
+package store
+
+import "strings"
+
+// The filterable attributes of users and groups: how each one reads in SQL,
+// and for the multi-valued ones (emails, groups, members) how a condition on
+// their elements is planned. The compiler (filter.go) puts them together.
+
+type attrKind int
+
+const (
+	kindString attrKind = iota
+	kindBool
+	kindDate
+)
+
+// attrDef says how one filterable attribute reads in SQL.
+type attrDef struct {
+	kind attrKind
+	// col is the SQL expression compared with the value; for caseExact=false
+	// attributes it is already case-folded and fold is set, so the value is
+	// folded the same way (strings.ToLower).
+	col  string
+	fold bool
+	// raw, for an attribute folded per row (col is lowerFunc of it), is the
+	// unfolded text: eq, co, sw and ew compare it with SQLite's LIKE first
+	// (see compareFolded).
+	raw string
+	// present, when set, is the SQL condition for "the attribute has a value"
+	// (optional attributes are stored as ''); otherwise it is always present.
+	present string
+}
+
+// multiDef is a multi-valued attribute: sub-attribute conditions are evaluated
+// per element, and the whole is true when some element matches.
+type multiDef struct {
+	subs map[string]attrDef
+	// wrap builds the condition on the resource from the element condition
+	// cond and its arguments; usesJoin reports whether cond reads a
+	// sub-attribute of joinCols (which need another plan). A wrap may repeat
+	// cond in several arms (with its arguments repeated), each with the arm's
+	// own value for typeToken, and may ask c.probe to choose a plan.
+	wrap func(c *compiler, cond string, args []any, usesJoin bool) (string, []any, error)
+	// joinCols are the sub-attributes that need wrap's other plan.
+	joinCols map[string]bool
+}
+
+// typeToken stands for the type of an element in a condition that wrap
+// places in arms where the type is a constant ('direct', 'user', …). The SQL
+// fragments of this file and filter.go never contain it and values are
+// always bound, so replacing it is safe.
+const typeToken = "{elemtype}"
+
+// arms repeats cond (and its arguments) once per type, joined by UNION ALL,
+// each arm built by arm from cond with typeToken replaced by the quoted type.
+func arms(cond string, args []any, arm func(cond string) string, types ...string) (string, []any) {
+	var sql []string
+	var all []any
+	for _, t := range types {
+		sql = append(sql, arm(strings.ReplaceAll(cond, typeToken, "'"+t+"'")))
+		all = append(all, args...)
+	}
+	return strings.Join(sql, " UNION ALL "), all
+}
+
+// broadMemberships is where a condition on a user's groups changes plan:
+// up to this many memberships of matching groups, the users are read from
+// those groups' member lists; beyond it, each user's few groups are checked
+// instead, which costs the same for every condition. Tests set it to run
+// every filter under both plans.
+var broadMemberships = 4000
+
+func lowerOf(col string) string { return lowerFunc + "(" + col + ")" }
+
+func optional(col string, fold bool) attrDef {
+	d := attrDef{kind: kindString, col: col, present: col + " <> ''"}
+	if fold {
+		d.col, d.fold, d.raw = lowerOf(col), true, col
+	}
+	return d
+}
+
+// folded is a caseExact=false attribute without a folded copy: compared
+// through lowerFunc, or LIKE where that gives the same answer.
+func folded(col string) attrDef {
+	return attrDef{kind: kindString, col: lowerOf(col), fold: true, raw: col}
+}
+
+var userAttrs = map[string]attrDef{
+	"id":                {kind: kindString, col: "u.id"},
+	"externalid":        optional("u.external_id", false),
+	"username":          {kind: kindString, col: "u.user_name_norm", fold: true},
+	"displayname":       optional("u.display_name", true),
+	"name.givenname":    optional("u.given_name", true),
+	"name.familyname":   optional("u.family_name", true),
+	"name.formatted":    optional(userFormattedName, true),
+	"active":            {kind: kindBool, col: "u.active"},
+	"employeenumber":    optional("u.employee_number", true),
+	"department":        optional("u.department", true),
+	"meta.created":      {kind: kindDate, col: "u.created"},
+	"meta.lastmodified": {kind: kindDate, col: "u.last_modified"},
+	"meta.version":      {kind: kindString, col: "u.version"},
+}
+
+// userFormattedName is name.formatted as the SCIM server renders it: the
+// given and family names, space-separated, trimmed.
+const userFormattedName = "trim(u.given_name || ' ' || u.family_name)"
+
+var userMulti = map[string]multiDef{
+	// A user has at most one email, of type "work", primary.
+	"emails": {
+		subs: map[string]attrDef{
+			"value":   folded("u.email"),
+			"type":    {kind: kindString, col: "'work'", fold: true},
+			"primary": {kind: kindBool, col: "1"},
+		},
+		wrap: func(_ *compiler, cond string, args []any, _ bool) (string, []any, error) {
+			return "(u.email <> '' AND " + cond + ")", args, nil
+		},
+	},
+	// A user's groups are the groups listing it ("direct") and their
+	// ancestors in the closure that do not list it ("indirect"). The
+	// condition is evaluated on groups, never once per membership with a
+	// join for each; which plan reads the fewest rows depends on how many
+	// memberships the matching groups hold, which a probe bounded by
+	// broadMemberships finds out.
+	"groups": {
+		subs: map[string]attrDef{
+			"value":   {kind: kindString, col: "g.id"},
+			"display": {kind: kindString, col: "g.name_norm", fold: true},
+			"type":    {kind: kindString, col: typeToken, fold: true},
+		},
+		joinCols: map[string]bool{"type": true},
+		wrap: func(c *compiler, cond string, args []any, typed bool) (string, []any, error) {
+			list, largs := groupsMembers(cond, args, typed)
+			n, err := c.count(list, largs, broadMemberships+1)
+			if err != nil {
+				return "", nil, err
+			}
+			if n <= broadMemberships {
+				return "u.id IN (" + list + ")", largs, nil
+			}
+			return groupsOfUser(c, cond, args, typed)
+		},
+	},
+}
+
+// groupsMembers is the list of the users in the groups matching cond: the
+// groups are read first (CROSS JOIN fixes that order for SQLite's planner)
+// and their members through the key of group_members. Without "type", a
+// user is in a matching group exactly when it is a direct member of it or
+// of a group nested in it, so one pass over those groups' members answers;
+// with it, the direct and the indirect memberships are told apart in two
+// arms, each with its type as a constant.
+func groupsMembers(cond string, args []any, typed bool) (string, []any) {
+	if !typed {
+		list, largs := groupsAndNested(cond, args)
+		return "SELECT gm.member_id FROM group_members gm WHERE gm.member_type = 'User' AND gm.group_id IN (" + list + ")", largs
+	}
+	direct := func(cond string) string {
+		return "SELECT gm.member_id FROM groups g CROSS JOIN group_members gm ON gm.group_id = g.id" +
+			" WHERE gm.member_type = 'User' AND " + cond
+	}
+	indirect := func(cond string) string {
+		return "SELECT gm.member_id FROM groups g CROSS JOIN group_closure c ON c.ancestor_id = g.id" +
+			" CROSS JOIN group_members gm ON gm.group_id = c.group_id WHERE gm.member_type = 'User' AND " + cond +
+			" AND NOT EXISTS (SELECT 1 FROM group_members dm WHERE dm.group_id = g.id AND dm.member_id = gm.member_id)"
+	}
+	d, dargs := arms(cond, args, direct, "direct")
+	i, iargs := arms(cond, args, indirect, "indirect")
+	return d + " UNION ALL " + i, append(dargs, iargs...)
+}
+
+// groupsOfUser is the condition that one of the user's own groups, found
+// through the member index (a user is in a few), matches cond: for broad
+// conditions, where listing the matching groups' members would read most
+// memberships and then look each user up. The matching groups are resolved
+// once per statement (SQLite keeps a non-correlated IN list), and each
+// user's groups are only looked up in that list: "+" keeps SQLite from
+// reading the list's groups' members instead. Without "type", those groups
+// are the matching ones and the groups nested in them; with it, a direct
+// group must match as 'direct', and an ancestor of a direct group that does
+// not list the user must match as 'indirect' (whether it lists the user is
+// read from the user's entries of the member index, which the user's
+// groups were just read from, not from another place of the table); an arm
+// whose list is empty is left out.
+func groupsOfUser(c *compiler, cond string, args []any, typed bool) (string, []any, error) {
+	const own = "gm.member_id = u.id AND gm.member_type = 'User'"
+	if !typed {
+		list, largs := groupsAndNested(cond, args)
+		return "EXISTS (SELECT 1 FROM group_members gm WHERE " + own + " AND +gm.group_id IN (" + list + "))", largs, nil
+	}
+	// in(id) is the condition that the group id matches cond as typed, and
+	// uses how many times it holds cond; "1" when every group does
+	// (groups.type eq "indirect"), which saves a lookup in the list for each
+	// of the user's groups.
+	transitive := false // whether the closure composes (see topMembers)
+	arm := func(t string, in func(id string) string, uses int) (string, int) {
+		if t == "direct" {
+			return "EXISTS (SELECT 1 FROM group_members gm WHERE " + own + " AND " + in("+gm.group_id") + ")", uses
+		}
+		// A direct group none of whose ancestors match is passed over
+		// before its ancestors are read.
+		nested := ""
+		if uses > 0 {
+			nested = " AND +gm.group_id IN (SELECT na.group_id FROM group_closure na WHERE " + in("+na.ancestor_id") + ")"
+		}
+		exact := "EXISTS (SELECT 1 FROM group_members gm CROSS JOIN group_closure c ON c.group_id = gm.group_id WHERE " + own +
+			nested + " AND " + in("+c.ancestor_id") +
+			" AND NOT EXISTS (SELECT 1 FROM group_members dm WHERE dm.member_id = u.id AND dm.member_type = 'User' AND +dm.group_id = c.ancestor_id))"
+		if !transitive {
+			return exact, 2 * uses
+		}
+		return "(EXISTS (SELECT 1 FROM group_members gm WHERE " + own + nested + ") AND (u.id NOT IN (" + topMembers(in, uses > 0) + ") OR " +
+			exact + "))", 5 * uses
+	}
+	var sql []string
+	var all []any
+	add := func(armSQL string, uses int) {
+		sql = append(sql, armSQL)
+		for range uses {
+			all = append(all, args...)
+		}
+	}
+	for _, t := range []string{"direct", "indirect"} {
+		typedCond := strings.ReplaceAll(cond, typeToken, "'"+t+"'")
+		inList := func(id string) string { return id + " IN (SELECT g.id FROM groups g WHERE " + typedCond + ")" }
+		if c.probe == nil {
+			add(arm(t, inList, 1))
+			continue
+		}
+		some, err := c.count("SELECT 1 FROM groups g WHERE "+typedCond, args, 1)
+		if err != nil {
+			return "", nil, err
+		}
+		if some == 0 {
+			continue
+		}
+		notAll, err := c.count("SELECT 1 FROM groups g WHERE coalesce(("+typedCond+"), 0) = 0", args, 1)
+		if err != nil {
+			return "", nil, err
+		}
+		if t == "indirect" {
+			bad, err := c.count(intransitive, nil, 1)
+			if err != nil {
+				return "", nil, err
+			}
+			transitive = bad == 0
+		}
+		if notAll == 0 {
+			add(arm(t, func(string) string { return "1" }, 0))
+			continue
+		}
+		add(arm(t, inList, 1))
+	}
+	if len(sql) == 0 {
+		return "0", nil, nil
+	}
+	return "(" + strings.Join(sql, " OR ") + ")", all, nil
+}
+
+// A user's matching indirect groups (in(id), see groupsOfUser) are read
+// group by group: a direct group, its matching ancestors, and whether the
+// user is a direct member of those too (about four index searches per
+// user). When the closure is transitive, as the bridge writes it, most
+// users are decided with one and a look-up in a list: a user one of whose
+// direct groups has a matching ancestor has a matching indirect group,
+// unless it is a direct member of a top group: a matching group all of
+// whose matching ancestors are nested in it (in a tree: the matching group
+// nearest the root). (Such an ancestor, if the user is a member of it and
+// it is not top, has a matching ancestor not nested in it, which is an
+// ancestor of the direct group as well, with fewer ancestors; and so on.)
+// Only the direct members of top groups are read group by group. When
+// every group matches, a group without ancestors is top, so any direct
+// group will do.
+//
+// intransitive finds a pair of closure rows whose composition is missing,
+// or a group listed as its own ancestor: with none, that holds.
+const intransitive = "SELECT 1 FROM group_closure WHERE group_id = ancestor_id" +
+	" UNION ALL SELECT 1 FROM group_closure x CROSS JOIN group_closure y ON y.group_id = x.ancestor_id" +
+	" WHERE y.ancestor_id <> x.group_id AND NOT EXISTS (SELECT 1 FROM group_closure z WHERE z.group_id = x.group_id AND z.ancestor_id = y.ancestor_id)"
+
+// topMembers lists the direct members of the top groups among those that
+// match in (twice); withNested keeps those with nested groups only (the
+// others are nobody's ancestor).
+func topMembers(in func(id string) string, withNested bool) string {
+	tops := "SELECT t.id FROM groups t WHERE " + in("t.id")
+	if withNested {
+		tops += " AND EXISTS (SELECT 1 FROM group_closure tn WHERE tn.ancestor_id = t.id)"
+	}
+	return "SELECT tm.member_id FROM group_members tm WHERE tm.member_type = 'User' AND tm.group_id IN (" + tops +
+		" AND NOT EXISTS (SELECT 1 FROM group_closure ta WHERE ta.group_id = t.id AND " + in("+ta.ancestor_id") +
+		" AND NOT EXISTS (SELECT 1 FROM group_closure td WHERE td.group_id = ta.ancestor_id AND td.ancestor_id = t.id)))"
+}
+
+// groupsAndNested lists the groups matching cond and the groups nested in them.
+func groupsAndNested(cond string, args []any) (string, []any) {
+	return "SELECT g.id FROM groups g WHERE " + cond +
+			" UNION ALL SELECT c.group_id FROM groups g CROSS JOIN group_closure c ON c.ancestor_id = g.id WHERE " + cond,
+		append(append([]any(nil), args...), args...)
+}
+
+var groupAttrs = map[string]attrDef{
+	"id":                {kind: kindString, col: "g.id"},
+	"externalid":        optional("g.external_id", false),
+	"displayname":       {kind: kindString, col: "g.name_norm", fold: true},
+	"meta.created":      {kind: kindDate, col: "g.created"},
+	"meta.lastmodified": {kind: kindDate, col: "g.last_modified"},
+	"meta.version":      {kind: kindString, col: "g.version"},
+}
+
+// memberDisplay is a member's display: the user's displayName (else
+// userName), or the group's name.
+const memberDisplay = `COALESCE(CASE gm.member_type
+	WHEN 'User' THEN (SELECT CASE WHEN mu.display_name <> '' THEN mu.display_name ELSE mu.user_name END FROM users mu WHERE mu.id = gm.member_id)
+	ELSE (SELECT mg.name FROM groups mg WHERE mg.id = gm.member_id) END, '')`
+
+var groupMulti = map[string]multiDef{
+	// Without display, the condition reads group_members alone. With it, the
+	// members are resolved first: users (display: displayName, else
+	// userName) and groups each read once, then their groups through the
+	// member index, instead of a lookup of each membership's member. Those
+	// groups (at most every group) are listed once per read, not once for
+	// the total and again for the page.
+	"members": {
+		subs: map[string]attrDef{
+			"value": {kind: kindString, col: "gm.member_id"},
+			// A group's display is its name, stored folded: lowerFunc leaves
+			// folded text as it is.
+			"display": folded("m.display"),
+			// member_type is 'User' or 'Group': SQLite's ASCII lower() folds it
+			// as strings.ToLower does, without a call into Go per membership.
+			"type": {kind: kindString, col: "lower(gm.member_type)", fold: true},
+		},
+		joinCols: map[string]bool{"display": true},
+		wrap: func(c *compiler, cond string, args []any, display bool) (string, []any, error) {
+			if !display {
+				return "g.id IN (SELECT gm.group_id FROM group_members gm WHERE " + cond + ")", args, nil
+			}
+			users := "SELECT gm.group_id FROM (SELECT mu.id, CASE WHEN mu.display_name <> '' THEN mu.display_name ELSE mu.user_name END" +
+				" AS display FROM users mu) m CROSS JOIN group_members gm ON gm.member_id = m.id AND gm.member_type = 'User' WHERE " + cond
+			groups := "SELECT gm.group_id FROM (SELECT mg.id, mg.name_norm AS display FROM groups mg) m" +
+				" CROSS JOIN group_members gm ON gm.member_id = m.id AND gm.member_type = 'Group' WHERE " + cond
+			list, largs := users+" UNION ALL "+groups, append(append([]any(nil), args...), args...)
+			ids, err := c.list(list, "group_id", largs)
+			if err != nil || ids == nil {
+				return "g.id IN (" + list + ")", largs, err
+			}
+			return "g.id IN (SELECT value FROM json_each(?))", []any{*ids}, nil
+		},
+	},
+}
