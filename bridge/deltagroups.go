@@ -167,15 +167,6 @@ func (w *deltaWorld) groupRow(i int, changed bool, ms []Member) {
 	planGroup(w.dp.p, row, ms, old)
 }
 
-func sortedSet(m map[string]bool) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
-}
-
 // closure computes the nesting closure before and after the pass, from the
 // stored edges and the processed groups' new members (by the full sync's
 // own function, so the one before is the stored one); the plan replaces it

@@ -3,6 +3,8 @@ package bridge
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 )
 
@@ -291,7 +293,7 @@ func (w *deltaWorld) resolveAll(mp *memberPass, old map[string][]MemberRef) {
 				ms = append(ms, m)
 			}
 		}
-		for _, ref := range sortedSet(dangling) {
+		for _, ref := range slices.Sorted(maps.Keys(dangling)) {
 			st.Dangling = append(st.Dangling, DanglingRef{GroupID: grp.id, Ref: ref})
 		}
 		w.r.DanglingMembers += len(dangling)

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/scimbridge/scimbridge/bridge"
+	"github.com/scimbridge/scimbridge/internal/bridgetest"
 	"github.com/scimbridge/scimbridge/internal/slapdtest"
 	"github.com/scimbridge/scimbridge/ldapsource"
 	"github.com/scimbridge/scimbridge/schema"
@@ -136,19 +137,7 @@ func start(t *testing.T, src bridge.ChangeSource) []byte {
 // (sorted descriptions) and the last position (pos when nothing came).
 func once(t *testing.T, src bridge.ChangeSource, pos []byte) ([]string, []byte) {
 	t.Helper()
-	var got []string
-	err := src.Changes(context.Background(), pos, false, func(b schema.ChangeBatch) error {
-		for _, ch := range b.Changes {
-			got = append(got, describe(ch))
-		}
-		pos = b.Position
-		return nil
-	})
-	if err != nil {
-		t.Fatalf("Changes: %v", err)
-	}
-	slices.Sort(got)
-	return got, pos
+	return bridgetest.Pass(t, src, pos, func(ch schema.Change) (string, error) { return describe(ch), nil })
 }
 
 const debugChanges = false

@@ -11,6 +11,7 @@ import (
 	"github.com/go-ldap/ldap/v3"
 
 	"github.com/scimbridge/scimbridge/bridge"
+	"github.com/scimbridge/scimbridge/internal/bridgetest"
 	"github.com/scimbridge/scimbridge/internal/sambatest"
 	"github.com/scimbridge/scimbridge/ldapsource"
 	"github.com/scimbridge/scimbridge/schema"
@@ -201,20 +202,10 @@ func guidOf(t *testing.T, c *ldap.Conn, dn string) string {
 // onePass runs one changed-entries pass and describes its changes, sorted.
 func onePass(t *testing.T, src bridge.ChangeSource, pos []byte, guids map[string]string) ([]string, []byte) {
 	t.Helper()
-	var got []string
-	err := src.Changes(context.Background(), pos, false, func(b schema.ChangeBatch) error {
-		for _, ch := range b.Changes {
-			if ch.UUID == "" {
-				return fmt.Errorf("a change without a GUID: %+v", ch)
-			}
-			got = append(got, describeChange(t, ch, guids))
+	return bridgetest.Pass(t, src, pos, func(ch schema.Change) (string, error) {
+		if ch.UUID == "" {
+			return "", fmt.Errorf("a change without a GUID: %+v", ch)
 		}
-		pos = b.Position
-		return nil
+		return describeChange(t, ch, guids), nil
 	})
-	if err != nil {
-		t.Fatalf("Changes: %v", err)
-	}
-	slices.Sort(got)
-	return got, pos
 }

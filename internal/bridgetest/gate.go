@@ -1,5 +1,6 @@
-// Package bridgetest helps tests hold a sync in the middle of its read, so
-// that another run, an admin action or a second process can meet it there.
+// Package bridgetest helps tests of the bridge's contracts: it holds a sync
+// in the middle of its read, so that another run, an admin action or a
+// second process can meet it there, and runs one pass of a change source.
 package bridgetest
 
 import (
