@@ -13,6 +13,7 @@ import (
 	_ "modernc.org/sqlite"
 
 	"github.com/scimbridge/scimbridge/bridge"
+	"github.com/scimbridge/scimbridge/internal/bridgetest"
 	"github.com/scimbridge/scimbridge/internal/childtest"
 	"github.com/scimbridge/scimbridge/internal/slapdtest"
 	"github.com/scimbridge/scimbridge/ldapsource"
@@ -40,7 +41,7 @@ func changedChild(ctx context.Context, db *store.DB, s *schema.Settings) int {
 // created once in the change log (nothing lost, nothing applied twice).
 func TestChangedPassKilled(t *testing.T) {
 	srv := slapdtest.Start(t)
-	db, path, sy := changeSyncer(t)
+	db, path, sy := bridgetest.ChangeSyncer(t)
 	set := logged(srv.Settings())
 	set.Sync.ChangedSyncIntervalSeconds = 60
 	if r, err := sy.Run(context.Background(), set, bridge.Options{}); err != nil || r.Status != bridge.StatusSucceeded {
@@ -83,7 +84,7 @@ func TestChangedPassKilled(t *testing.T) {
 			t.Fatalf("the pass after the kill: %+v", r)
 		}
 	}
-	if got, want := served(t, db), fullOfSlapd(t, srv, set); !reflect.DeepEqual(got, want) {
+	if got, want := bridgetest.Served(t, db, nil), bridgetest.FullSync(t, ldapsource.Dial, set, nil); !reflect.DeepEqual(got, want) {
 		t.Fatalf("after the kill the store serves\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 	if got := created(t, path); got != n {

@@ -2,17 +2,15 @@ package bridge_test
 
 import (
 	"context"
-	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/scimbridge/scimbridge/bridge"
+	"github.com/scimbridge/scimbridge/internal/bridgetest"
 	"github.com/scimbridge/scimbridge/internal/slapdtest"
 	"github.com/scimbridge/scimbridge/ldapsource"
-	"github.com/scimbridge/scimbridge/schema"
-	"github.com/scimbridge/scimbridge/store"
 )
 
 const (
@@ -65,7 +63,7 @@ func TestChangedPassesOnSlapd(t *testing.T) {
 	} {
 		t.Run(mode.name, func(t *testing.T) {
 			srv := slapdtest.Start(t, mode.opts...)
-			db, _, sy := changeSyncer(t)
+			db, _, sy := bridgetest.ChangeSyncer(t)
 			set := srv.Settings()
 			set.Sync.ChangedSyncIntervalSeconds, set.Sync.Live = 60, mode.live
 			if r, err := sy.Run(context.Background(), set, bridge.Options{}); err != nil || r.Status != bridge.StatusSucceeded {
@@ -101,15 +99,15 @@ func TestChangedPassesOnSlapd(t *testing.T) {
 						t.Fatalf("%s: full sync: %v %+v", step.name, err, r)
 					}
 				}
-				want := fullOfSlapd(t, srv, set)
-				got := served(t, db)
+				want := bridgetest.FullSync(t, ldapsource.Dial, set, nil)
+				got := bridgetest.Served(t, db, nil)
 				// slapd's refint overlay rewrites the groups naming a renamed
 				// entry after the rename returns: its change may come in a
 				// later pass, within the interval the issue allows (1 s).
 				for i := 0; i < 10 && !reflect.DeepEqual(got, want); i++ {
 					time.Sleep(100 * time.Millisecond)
 					pass(step.name+" (again)", step.restart)
-					got = served(t, db)
+					got = bridgetest.Served(t, db, nil)
 				}
 				if !reflect.DeepEqual(got, want) {
 					t.Fatalf("%s: the store serves\n%s\nwant (a full sync)\n%s", step.name, strings.Join(got, "\n"), strings.Join(want, "\n"))
@@ -124,38 +122,6 @@ func TestChangedPassesOnSlapd(t *testing.T) {
 	}
 }
 
-// changeSyncer is a real SQLite store (and its path) and a Syncer that
-// reads the directory with ldapsource, changes included.
-func changeSyncer(t *testing.T) (*store.DB, string, *bridge.Syncer) {
-	t.Helper()
-	path := filepath.Join(t.TempDir(), "state.db")
-	db, err := store.Open(context.Background(), path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	sy := bridge.NewSyncer(db, ldapsource.Dial, quietLog())
-	sy.SetChangeDialer(ldapsource.DialChanges)
-	return db, path, sy
-}
-
-// fullOfSlapd is what a full sync of srv gives on a new store.
-func fullOfSlapd(t *testing.T, srv *slapdtest.Server, set *schema.Settings) []string {
-	t.Helper()
-	db, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "full.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	s := *set
-	s.Sync.ChangedSyncIntervalSeconds, s.Sync.Live = 0, false
-	r, err := bridge.NewSyncer(db, ldapsource.Dial, quietLog()).Run(context.Background(), &s, bridge.Options{AllowDeletes: true})
-	if err != nil || r.Status != bridge.StatusSucceeded {
-		t.Fatalf("full sync: %v %+v", err, r)
-	}
-	return served(t, db)
-}
-
 // TestTimestampPassesDeliverAnEntryOnce: a modifyTimestamp pass reads every
 // entry changed within its overlap window (five minutes) again, and only
 // delivers those it has not delivered yet, from pass to pass of one syncer;
@@ -163,7 +129,7 @@ func fullOfSlapd(t *testing.T, srv *slapdtest.Server, set *schema.Settings) []st
 // them changes nothing.
 func TestTimestampPassesDeliverAnEntryOnce(t *testing.T) {
 	srv := slapdtest.Start(t)
-	db, _, sy := changeSyncer(t)
+	db, _, sy := bridgetest.ChangeSyncer(t)
 	set := srv.Settings()
 	set.Sync.ChangedSyncIntervalSeconds = 60
 	if r, err := sy.Run(context.Background(), set, bridge.Options{}); err != nil || r.Status != bridge.StatusSucceeded {
@@ -199,7 +165,7 @@ func TestTimestampPassesDeliverAnEntryOnce(t *testing.T) {
 		t.Fatalf("a restarted process's pass: %d entries delivered, runs %+v; want the %d of the window again, nothing to apply",
 			res.Changes, res.Runs, first.Changes)
 	}
-	if got := served(t, db); !reflect.DeepEqual(got, fullOfSlapd(t, srv, set)) {
+	if got := bridgetest.Served(t, db, nil); !reflect.DeepEqual(got, bridgetest.FullSync(t, ldapsource.Dial, set, nil)) {
 		t.Fatalf("the store serves\n%s", strings.Join(got, "\n"))
 	}
 }

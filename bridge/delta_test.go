@@ -176,58 +176,6 @@ func (e *deltaEnv) pass(t *testing.T) *bridge.ChangedResult {
 	return res
 }
 
-// served is what /scim/v2 serves of a store: every user with its groups and
-// every group with its members, by name.
-func served(t *testing.T, db *store.DB) []string {
-	t.Helper()
-	ctx := context.Background()
-	_, users, err := db.ListUsers(ctx, store.Query{Count: 100000, WithGroups: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, groups, err := db.ListGroups(ctx, store.Query{Count: 100000, WithMembers: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []string
-	for _, u := range users {
-		var gs []string
-		for _, g := range u.Groups {
-			gs = append(gs, fmt.Sprintf("%s/%v", g.Name, g.Direct))
-		}
-		sort.Strings(gs)
-		out = append(out, fmt.Sprintf("user %s id=%s dn=%s ext=%s mail=%s version=%s groups=%v", u.UserName, u.ID, u.DNNorm, u.ExternalID, u.Email, u.Version, gs))
-	}
-	for _, g := range groups {
-		var ms []string
-		for _, m := range g.Members {
-			ms = append(ms, m.Type+":"+m.ID)
-		}
-		sort.Strings(ms)
-		out = append(out, fmt.Sprintf("group %s id=%s dn=%s version=%s members=%v", g.Name, g.ID, g.DNNorm, g.Version, ms))
-	}
-	sort.Strings(out)
-	return out
-}
-
-// fullOf is what a full sync of the fake directory's content gives on a new store.
-func fullOf(t *testing.T, f *fakeChanges, set *schema.Settings) []string {
-	t.Helper()
-	db, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "full.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	sy := bridge.NewSyncer(db, f.dir.Dialer(), quietLog())
-	s := *set
-	s.Sync.ChangedSyncIntervalSeconds = 0
-	r, err := sy.Run(context.Background(), &s, bridge.Options{AllowDeletes: true})
-	if err != nil || r.Status != bridge.StatusSucceeded {
-		t.Fatalf("full sync: %v %+v", err, r)
-	}
-	return served(t, db)
-}
-
 // base is a directory of three users, a group listing two of them and a
 // user not there yet, and a group nested in it.
 func base() (users, groups []*schema.Entry) {
@@ -310,17 +258,17 @@ func TestChangedPassGivesWhatAFullSyncGives(t *testing.T) {
 					t.Fatalf("run = %s %q trigger %s full %q counts %v, want succeeded changed counts %v", r.Status, r.Error, r.Trigger, r.FullSyncReason, got, tc.wantCounts)
 				}
 			}
-			if got, want := served(t, e.db), fullOf(t, e.f, e.set); !reflect.DeepEqual(got, want) {
+			if got, want := bridgetest.Served(t, e.db, nil), bridgetest.FullSync(t, e.f.dir.Dialer(), e.set, nil); !reflect.DeepEqual(got, want) {
 				t.Fatalf("after the pass the store serves\n%s\nwant (a full sync)\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 			}
-			before := served(t, e.db)
+			before := bridgetest.Served(t, e.db, nil)
 			if res := e.pass(t); len(res.Runs) != 0 || res.Changes != 0 {
 				t.Fatalf("second pass: %+v", res)
 			}
 			if r := e.full(t); r.UsersCreated+r.UsersUpdated+r.UsersDeleted+r.GroupsCreated+r.GroupsUpdated+r.GroupsDeleted != 0 {
 				t.Fatalf("a full sync after the pass changed %+v", r)
 			}
-			if got := served(t, e.db); !reflect.DeepEqual(got, before) {
+			if got := bridgetest.Served(t, e.db, nil); !reflect.DeepEqual(got, before) {
 				t.Fatalf("the full sync after the pass changed what is served")
 			}
 		})
@@ -365,8 +313,8 @@ func TestChangedPassFallsBackToAFullSync(t *testing.T) {
 		if len(res.Runs) != 1 || !strings.Contains(res.Runs[0].FullSyncReason, "skipped as a duplicate") {
 			t.Fatalf("runs = %+v", res.Runs)
 		}
-		got := served(t, e.db)
-		if want := fullOf(t, e.f, e.set); !reflect.DeepEqual(got, want) {
+		got := bridgetest.Served(t, e.db, nil)
+		if want := bridgetest.FullSync(t, e.f.dir.Dialer(), e.set, nil); !reflect.DeepEqual(got, want) {
 			t.Fatalf("served\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 		}
 		if !strings.Contains(strings.Join(got, "\n"), "dn=cn=zz,ou=people,dc=example,dc=com") {
@@ -380,7 +328,7 @@ func TestChangedPassFallsBackToAFullSync(t *testing.T) {
 func TestChangedPassHeldByMaxDeletes(t *testing.T) {
 	e := newDeltaEnv(t)
 	e.set.Sync.MaxDeletes = 1
-	before := served(t, e.db)
+	before := bridgetest.Served(t, e.db, nil)
 	u, g := base()
 	e.f.set(u[2:], g)
 	res := e.pass(t)
@@ -388,7 +336,7 @@ func TestChangedPassHeldByMaxDeletes(t *testing.T) {
 		res.Runs[0].Error != "held: the changes would delete 2 users, more than sync.maxDeletes (1); approve with a full sync with --allow-deletes" {
 		t.Fatalf("runs = %+v", res.Runs)
 	}
-	if got := served(t, e.db); !reflect.DeepEqual(got, before) {
+	if got := bridgetest.Served(t, e.db, nil); !reflect.DeepEqual(got, before) {
 		t.Fatalf("a held pass changed the store")
 	}
 	// Later passes wait for the approval: no run is recorded again.
@@ -404,7 +352,7 @@ func TestChangedPassHeldByMaxDeletes(t *testing.T) {
 	if res := e.pass(t); len(res.Runs) != 1 || res.Held || res.Runs[0].UsersCreated != 1 {
 		t.Fatalf("the pass after the approval: %+v", res)
 	}
-	if got, want := served(t, e.db), fullOf(t, e.f, e.set); !reflect.DeepEqual(got, want) {
+	if got, want := bridgetest.Served(t, e.db, nil), bridgetest.FullSync(t, e.f.dir.Dialer(), e.set, nil); !reflect.DeepEqual(got, want) {
 		t.Fatalf("served\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }
@@ -442,7 +390,7 @@ func TestChangedPassInMemberUidMode(t *testing.T) {
 			if len(res.Runs) != 1 || res.Runs[0].FullSyncReason != "" || res.Runs[0].Status != bridge.StatusSucceeded {
 				t.Fatalf("runs %+v", res.Runs)
 			}
-			if got, want := served(t, e.db), fullOf(t, e.f, e.set); !reflect.DeepEqual(got, want) {
+			if got, want := bridgetest.Served(t, e.db, nil), bridgetest.FullSync(t, e.f.dir.Dialer(), e.set, nil); !reflect.DeepEqual(got, want) {
 				t.Fatalf("after the pass the store serves\n%s\nwant (a full sync)\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 			}
 		})
@@ -474,7 +422,7 @@ func TestDeletionByUUIDAloneWithAnotherExternalID(t *testing.T) {
 	if len(res.Runs) != 1 || res.Runs[0].UsersDeleted != 1 || res.Runs[0].GroupsDeleted != 1 {
 		t.Fatalf("deletions by UUID: %+v", res.Runs)
 	}
-	if got, want := served(t, e.db), fullOf(t, e.f, e.set); !reflect.DeepEqual(got, want) {
+	if got, want := bridgetest.Served(t, e.db, nil), bridgetest.FullSync(t, e.f.dir.Dialer(), e.set, nil); !reflect.DeepEqual(got, want) {
 		t.Fatalf("served\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }

@@ -8,7 +8,9 @@ import (
 	"time"
 
 	"github.com/scimbridge/scimbridge/bridge"
+	"github.com/scimbridge/scimbridge/internal/bridgetest"
 	"github.com/scimbridge/scimbridge/internal/slapdtest"
+	"github.com/scimbridge/scimbridge/ldapsource"
 	"github.com/scimbridge/scimbridge/schema"
 	"github.com/scimbridge/scimbridge/store"
 )
@@ -19,7 +21,7 @@ import (
 // slapd restarts without losing or repeating a change.
 func TestLiveStreamOnSlapd(t *testing.T) {
 	srv := slapdtest.Start(t, slapdtest.WithSyncprov())
-	db, path, sy := changeSyncer(t)
+	db, path, sy := bridgetest.ChangeSyncer(t)
 	set := srv.Settings()
 	set.Sync.Live = true
 	live := bridge.NewLive(sy, func(context.Context) (*schema.Settings, error) { s := *set; return &s, nil })
@@ -50,7 +52,7 @@ func TestLiveStreamOnSlapd(t *testing.T) {
 	if r.Trigger != bridge.TriggerLive || r.Mechanism != "syncrepl" || r.UsersUpdated != 1 || r.Status != bridge.StatusSucceeded {
 		t.Fatalf("modify: %+v", r)
 	}
-	if !strings.Contains(strings.Join(served(t, db), "\n"), "user alice id=") || mailOf(t, db, "alice") != "alice@live.example.com" {
+	if !strings.Contains(strings.Join(bridgetest.Served(t, db, nil), "\n"), "user alice id=") || mailOf(t, db, "alice") != "alice@live.example.com" {
 		t.Fatalf("alice's mail not served")
 	}
 	st := live.Status()
@@ -97,7 +99,7 @@ func TestLiveStreamOnSlapd(t *testing.T) {
 	if r := next("a modify once connected again"); r.Trigger != bridge.TriggerLive || r.FullSyncReason != "" || r.UsersUpdated != 1 {
 		t.Fatalf("after the reconnection: %+v", r)
 	}
-	if got, want := served(t, db), fullOfSlapd(t, srv, set); !reflect.DeepEqual(got, want) {
+	if got, want := bridgetest.Served(t, db, nil), bridgetest.FullSync(t, ldapsource.Dial, set, nil); !reflect.DeepEqual(got, want) {
 		t.Fatalf("the store serves\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 	live.Stop()
@@ -147,7 +149,7 @@ func storeMarks(t *testing.T, path string) [3]string {
 // polling modifyTimestamp, says so in its status, and still applies changes.
 func TestLiveWithoutAStreamPolls(t *testing.T) {
 	srv := slapdtest.Start(t)
-	db, _, sy := changeSyncer(t)
+	db, _, sy := bridgetest.ChangeSyncer(t)
 	set := srv.Settings()
 	set.Sync.Live, set.Sync.LivePollSeconds = true, 1
 	live := bridge.NewLive(sy, func(context.Context) (*schema.Settings, error) { s := *set; return &s, nil })

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/scimbridge/scimbridge/bridge"
+	"github.com/scimbridge/scimbridge/internal/bridgetest"
 	"github.com/scimbridge/scimbridge/internal/sambatest"
 )
 
@@ -27,7 +28,7 @@ func BenchmarkDirSyncBurstSamba(b *testing.B) {
 	for i := range burst {
 		f.addUser(fmt.Sprintf("burst%03d", i))
 	}
-	_, sy := changeSyncer(b)
+	_, _, sy := bridgetest.ChangeSyncer(b)
 	s := f.settings()
 	s.Sync.ChangedSyncIntervalSeconds = 60
 	ctx := context.Background()

@@ -2,21 +2,19 @@ package adtest
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"log/slog"
 	"path/filepath"
 	"reflect"
-	"sort"
 	"strings"
 	"testing"
 
 	"github.com/go-ldap/ldap/v3"
 
 	"github.com/scimbridge/scimbridge/bridge"
+	"github.com/scimbridge/scimbridge/internal/bridgetest"
 	"github.com/scimbridge/scimbridge/internal/sambatest"
 	"github.com/scimbridge/scimbridge/ldapsource"
-	"github.com/scimbridge/scimbridge/schema"
 	"github.com/scimbridge/scimbridge/store"
 )
 
@@ -103,62 +101,13 @@ func TestChangedPassesOnSamba(t *testing.T) {
 				t.Fatalf("%s: run %s %q, full sync %q", step.name, r.Status, r.Error, r.FullSyncReason)
 			}
 		}
-		if got, want := servedAD(t, db), fullOfAD(t, s); !reflect.DeepEqual(got, want) {
+		if got, want := bridgetest.Served(t, db, bulkUser), bridgetest.FullSync(t, ldapsource.Dial, s, bulkUser); !reflect.DeepEqual(got, want) {
 			t.Fatalf("%s: the store serves\n%s\nwant (a full sync)\n%s", step.name, strings.Join(got, "\n"), strings.Join(want, "\n"))
 		}
 	}
 	if res, err := sy.RunChanged(ctx, s, bridge.Options{}); err != nil || len(res.Runs) != 0 {
 		t.Fatalf("a pass with no change: %v %+v", err, res)
 	}
-}
-
-// fullOfAD is what a full sync of the DC gives on a new store.
-func fullOfAD(t *testing.T, s *schema.Settings) []string {
-	t.Helper()
-	db, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "full.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	c := *s
-	c.Sync.ChangedSyncIntervalSeconds = 0
-	r, err := bridge.NewSyncer(db, ldapsource.Dial, slog.New(slog.NewTextHandler(io.Discard, nil))).Run(context.Background(), &c, bridge.Options{AllowDeletes: true})
-	if err != nil || r.Status != bridge.StatusSucceeded {
-		t.Fatalf("full sync: %v %+v", err, r)
-	}
-	return servedAD(t, db)
-}
-
-// servedAD is what /scim/v2 serves of a store, ids and versions included
-// (bulk users left out: they never change here).
-func servedAD(t *testing.T, db *store.DB) []string {
-	t.Helper()
-	ctx := context.Background()
-	_, users, err := db.ListUsers(ctx, store.Query{Count: 100000, WithGroups: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, groups, err := db.ListGroups(ctx, store.Query{Count: 1000, WithMembers: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []string
-	for _, u := range users {
-		if strings.HasPrefix(u.UserName, "big") {
-			continue
-		}
-		var gs []string
-		for _, g := range u.Groups {
-			gs = append(gs, fmt.Sprintf("%s/%v", g.Name, g.Direct))
-		}
-		sort.Strings(gs)
-		out = append(out, fmt.Sprintf("user %s id=%s dn=%s display=%s version=%s groups=%v", u.UserName, u.ID, u.DNNorm, u.DisplayName, u.Version, gs))
-	}
-	for _, g := range groups {
-		out = append(out, fmt.Sprintf("group %s id=%s version=%s members=%d", g.Name, g.ID, g.Version, len(g.Members)))
-	}
-	sort.Strings(out)
-	return out
 }
 
 func mustUser(t *testing.T, sam string) sambatest.User {
@@ -169,3 +118,8 @@ func mustUser(t *testing.T, sam string) sambatest.User {
 	}
 	return u
 }
+
+// bulkUser says a user is one of the shared DC's bulk users: they never
+// change in these tests, and leaving them out of what a store serves keeps
+// its listing short.
+func bulkUser(userName string) bool { return strings.HasPrefix(userName, "big") }

@@ -13,6 +13,7 @@ import (
 	"github.com/go-ldap/ldap/v3"
 
 	"github.com/scimbridge/scimbridge/bridge"
+	"github.com/scimbridge/scimbridge/internal/bridgetest"
 	"github.com/scimbridge/scimbridge/internal/sambatest"
 	"github.com/scimbridge/scimbridge/ldapsource"
 	"github.com/scimbridge/scimbridge/scheduler"
@@ -44,7 +45,7 @@ func BenchmarkChangedIntervalSamba(b *testing.B) {
 	f.addGroup("i-team", f.user("i-0000"))
 
 	ctx := context.Background()
-	db, sy := changeSyncer(b)
+	db, _, sy := bridgetest.ChangeSyncer(b)
 	s := f.settings()
 	s.Sync.PeriodicFullSync, s.Sync.ChangedSyncIntervalSeconds = false, int(interval/time.Second)
 	if res, err := sy.RunChanged(ctx, s, bridge.Options{}); err != nil || res.Mechanism != ldapsource.MechanismDirSync || len(res.Runs) != 1 || res.Runs[0].FullSyncReason == "" {

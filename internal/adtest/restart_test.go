@@ -3,9 +3,6 @@ package adtest
 import (
 	"context"
 	"fmt"
-	"io"
-	"log/slog"
-	"path/filepath"
 	"reflect"
 	"slices"
 	"strings"
@@ -15,6 +12,7 @@ import (
 	"github.com/go-ldap/ldap/v3"
 
 	"github.com/scimbridge/scimbridge/bridge"
+	"github.com/scimbridge/scimbridge/internal/bridgetest"
 	"github.com/scimbridge/scimbridge/internal/sambatest"
 	"github.com/scimbridge/scimbridge/ldapsource"
 	"github.com/scimbridge/scimbridge/schema"
@@ -72,7 +70,7 @@ func TestChangedPassesAcrossSambaRestart(t *testing.T) {
 	f.addGroup("r-all", f.group("r-team"), f.user("r-cat"))
 
 	ctx := context.Background()
-	db, sy := changeSyncer(t)
+	db, _, sy := bridgetest.ChangeSyncer(t)
 	s := f.settings()
 	s.Sync.ChangedSyncIntervalSeconds = 60
 
@@ -157,7 +155,7 @@ func TestChangedPassesAcrossSambaRestart(t *testing.T) {
 	if got := countRuns(history); total != 4 || got != want {
 		t.Fatalf("run history (%d runs): %+v, want %+v", total, got, want)
 	}
-	if got, want := servedAD(t, db), fullOfAD(t, s); !reflect.DeepEqual(got, want) {
+	if got, want := bridgetest.Served(t, db, bulkUser), bridgetest.FullSync(t, ldapsource.Dial, s, bulkUser); !reflect.DeepEqual(got, want) {
 		t.Fatalf("the store serves\n%s\nwant (a full sync)\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }
@@ -173,7 +171,7 @@ func TestLiveAcrossSambaRestart(t *testing.T) {
 	f.addUser("l-ben")
 	f.addGroup("l-team", f.user("l-ann"))
 
-	db, sy := changeSyncer(t)
+	db, _, sy := bridgetest.ChangeSyncer(t)
 	s := f.settings()
 	s.Sync.Live, s.Sync.LivePollSeconds = true, 1
 	live := bridge.NewLive(sy, func(context.Context) (*schema.Settings, error) { c := *s; return &c, nil })
@@ -235,20 +233,6 @@ func TestLiveAcrossSambaRestart(t *testing.T) {
 	if st := live.Status(); st.State != bridge.LivePolling || st.Mechanism != ldapsource.MechanismDirSync || st.LastError != "" {
 		t.Fatalf("live status %+v", st)
 	}
-}
-
-// changeSyncer is a new store, closed when the test ends, and a Syncer of
-// it that reads the directory with ldapsource, changes included.
-func changeSyncer(t testing.TB) (*store.DB, *bridge.Syncer) {
-	t.Helper()
-	db, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "state.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	sy := bridge.NewSyncer(db, ldapsource.Dial, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	sy.SetChangeDialer(ldapsource.DialChanges)
-	return db, sy
 }
 
 // adFixture makes a test's entries on the shared DC, in OUs of its own
