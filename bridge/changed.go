@@ -102,7 +102,11 @@ func (s *Syncer) RunChanged(ctx context.Context, settings *schema.Settings, opt 
 	}
 	if m, ok := src.(ChangeMemo); ok {
 		m.Recall(s.memo)
-		defer func() { s.memo = m.Memo() }() // before the lock is released
+		defer func() {
+			if locked { // a full sync instead has released the lock
+				s.memo = m.Memo()
+			}
+		}()
 	}
 	closed := false
 	closeSrc := func() {
