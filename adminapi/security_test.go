@@ -230,7 +230,12 @@ func TestRemoveImportedIsRefusedWhileASyncRuns(t *testing.T) {
 	}
 
 	// A `scimbridge sync` in another process holds the store's sync lock.
+	// (The run is recorded a moment before its syncer lets go of it.)
 	unlock, err := e.db.LockSync()
+	for deadline := time.Now().Add(5 * time.Second); errors.Is(err, bridge.ErrBusy) && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+		unlock, err = e.db.LockSync()
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
