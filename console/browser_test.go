@@ -178,7 +178,11 @@ type browser struct {
 
 	mu        sync.Mutex
 	responses []response
-	pending   sync.WaitGroup
+	// fetching counts the bodies still being fetched; fetched signals (on
+	// mu) when it drops to 0. A sync.WaitGroup would be waited on while
+	// chromium's events still Add to it, which the race detector reports.
+	fetching  int
+	fetched   *sync.Cond
 	cookieReq map[network.RequestID]bool // requests that carried the session cookie
 	// pageErrors are uncaught exceptions and console errors (a CSP
 	// violation among them); failed requests are not: some are the test's.
@@ -218,8 +222,9 @@ func startBrowser(t *testing.T) *browser {
 	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancel := chromedp.NewContext(actx)
 	b := &browser{t: t, ctx: ctx, shots: screenshotDir(t), cookieReq: map[network.RequestID]bool{}}
+	b.fetched = sync.NewCond(&b.mu)
 	t.Cleanup(func() {
-		b.pending.Wait()
+		b.waitFetched()
 		cancel()
 		cancelAlloc()
 	})
@@ -274,11 +279,17 @@ func (b *browser) onEvent(ev any) {
 		b.mu.Lock()
 		b.responses = append(b.responses, response{id: ev.RequestID, url: ev.Response.URL, status: ev.Response.Status, header: ev.Response.Headers})
 		i := len(b.responses) - 1
+		b.fetching++
 		b.mu.Unlock()
 		id := ev.RequestID
-		b.pending.Add(1)
 		go func() {
-			defer b.pending.Done()
+			defer func() {
+				b.mu.Lock()
+				if b.fetching--; b.fetching == 0 {
+					b.fetched.Broadcast()
+				}
+				b.mu.Unlock()
+			}()
 			// The body is there once loading finished; wait for it briefly.
 			for range 50 {
 				res, err := chromedp.Call(b.ctx, network.GetResponseBody, network.GetResponseBodyParams{RequestID: id})
@@ -302,9 +313,18 @@ func (b *browser) onEvent(ev any) {
 	}
 }
 
+// waitFetched waits until the bodies of the responses so far are fetched.
+func (b *browser) waitFetched() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for b.fetching > 0 {
+		b.fetched.Wait()
+	}
+}
+
 // received returns every response so far, bodies included.
 func (b *browser) received() []response {
-	b.pending.Wait()
+	b.waitFetched()
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	out := append([]response(nil), b.responses...)
