@@ -49,7 +49,7 @@ func (s *Syncer) plan(ctx context.Context, settings *schema.Settings, opt Option
 	}
 	gi := newGroupIndex(side.groups, snap)
 	st := newUserStream(settings, r, snap, gi, now, ids)
-	gi.link(side.kept, st.byUID, &st.pool)
+	gi.link(side.kept, st.byUID)
 	st.progress, st.streamMin = s.newProgress(log, PhaseReadingUsers), s.streamMin
 	st.trackDangling = state != nil
 	if !opt.DryRun {
