@@ -89,11 +89,10 @@ func (gi *groupIndex) slot(x *keyindex.Index, v string) slotID {
 	return slotID(s)
 }
 
-// release drops the slots and their indexes once the plan has been made;
-// the groups stay.
-func (gi *groupIndex) release() {
-	gi.slots, gi.dns, gi.keys, gi.snap, gi.slotGroups, gi.groupsAt, gi.sets = nil, nil, nil, nil, nil, nil, nil
-	gi.strs = strpool.Arena{}
+// dropSlots drops the slots and their indexes once the users joined their
+// groups; the groups and the arena stay.
+func (gi *groupIndex) dropSlots() {
+	gi.slots, gi.dns, gi.keys, gi.slotGroups, gi.groupsAt, gi.sets = nil, nil, nil, nil, nil, nil
 }
 
 // lookup returns the slot of value v in x, if any.

@@ -85,6 +85,11 @@ func (s *Syncer) plan(ctx context.Context, settings *schema.Settings, opt Option
 	r.Users, r.Groups = st.users(v), len(gi.groups)
 	log.Info("directory read", "users", r.Users, "groups", r.Groups, "skipped", len(skips.entries),
 		"ms", time.Since(readStart).Milliseconds())
+	// The skipped list is complete: its reasons are put in words while the
+	// indexes that say who won are there; then they go, before the plan
+	// takes its memory.
+	skips.report(r)
+	st.dropIndexes()
 
 	s.live.setPhase(PhaseComparing)
 	p = &Plan{GroupMembers: map[string][]Member{}}

@@ -2,6 +2,8 @@ package bridge
 
 import (
 	"sort"
+
+	"github.com/scimbridge/scimbridge/internal/strpool"
 )
 
 // The user side of a run once the read is over: the stream is decide's
@@ -367,10 +369,19 @@ func (st *userStream) users(v *verdict) int {
 	return n
 }
 
+// dropIndexes drops the stream's indexes and the group index's slots once
+// the candidates joined their groups and the skipped list was reported:
+// the plan needs only the candidates.
+func (st *userStream) dropIndexes() {
+	st.exts, st.names, st.pairs, st.more = nil, nil, nil, nil
+	st.groups.dropSlots()
+}
+
 // release drops everything the stream holds but its transaction and the
 // membership delta, once the plan has been made.
 func (st *userStream) release() {
-	st.groups.release()
+	st.groups.dropSlots()
+	st.groups.strs = strpool.Arena{}
 	st.snap, st.groups, st.ids = nil, nil, nil
 	st.cands, st.metas, st.updates, st.pending, st.pendCand, st.held, st.idMemo = nil, nil, nil, nil, nil, nil, nil
 	st.exts, st.names, st.pairs, st.more, st.changed, st.strs = nil, nil, nil, nil, nil, nil
