@@ -48,8 +48,10 @@ func (s *Syncer) plan(ctx context.Context, settings *schema.Settings, opt Option
 		return nil, nil, err
 	}
 	gi := newGroupIndex(side.groups, snap)
+	// Linked first: the groups' member values go before the stream's
+	// indexes come.
+	gi.link(side.kept, byUID(settings))
 	st := newUserStream(settings, r, snap, gi, now, ids)
-	gi.link(side.kept, st.byUID)
 	st.progress, st.streamMin = s.newProgress(log, PhaseReadingUsers), s.streamMin
 	st.trackDangling = state != nil
 	if !opt.DryRun {

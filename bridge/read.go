@@ -130,7 +130,7 @@ type userStream struct {
 func newUserStream(settings *schema.Settings, r *Report, snap *Snapshot, gi *groupIndex, now time.Time, ids *idGen) *userStream {
 	n := len(snap.Users)
 	st := &userStream{settings: settings, r: r, snap: snap, now: now, ids: ids, groups: gi, strs: &gi.strs,
-		byUID:  settings.Groups.Attributes.MembershipAttributeType == schema.MembershipUID,
+		byUID:  byUID(settings),
 		pairs:  make([]keyPair, 0, 2*n),
 		more:   map[keyKind]map[string][]candID{keyDN: {}, keyName: {}, keyMember: {}},
 		badWhy: map[candID]string{}, changed: map[candID][]Membership{},
@@ -145,6 +145,11 @@ func newUserStream(settings *schema.Settings, r *Report, snap *Snapshot, gi *gro
 		st.pairs[st.pair(st.names, u.UserNameNorm)].stored = storedID(i)
 	}
 	return st
+}
+
+// byUID says the groups list their users by member key (memberUid).
+func byUID(settings *schema.Settings) bool {
+	return settings.Groups.Attributes.MembershipAttributeType == schema.MembershipUID
 }
 
 // pair returns the pair of key in x, adding an empty one, whose stored

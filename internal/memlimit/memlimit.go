@@ -5,14 +5,14 @@
 // sync that holds 300 MB of a million users' state takes 700 MB from the
 // system, and SQLite's memory comes on top. Start sets a memory limit that
 // follows the heap: after every collection, what the heap holds then (its
-// live objects, the runtime's own overhead, not the spans it freed nor the
-// dead objects not yet swept) plus a quarter of the live heap, at least
-// MinHeadroom, and never below Floor. A heap that stays below about half of Floor never meets the
-// limit: GOGC decides as before, and small syncs and an idle server pay
-// nothing. A large one is collected more often, at most once per quarter
-// of its live heap allocated; its state is mostly pointer-free slabs,
-// which the collector marks without scanning. Freed spans above the limit
-// go back to the system at once.
+// live objects and the runtime's own overhead; not the spans it freed nor
+// the dead objects not yet swept) plus an eighth of the live heap, at least
+// MinHeadroom, never below Floor. A heap that stays below about half of
+// Floor never meets the limit: GOGC decides as before, and small syncs and
+// an idle server pay nothing. A large one is collected more often, at most
+// once per MinHeadroom (or an eighth of its live heap) allocated; its state
+// is mostly pointer-free slabs, which the collector marks without scanning.
+// Freed spans above the limit go back to the system at once.
 //
 // GOMEMLIMIT, when set, is the operator's choice: Start leaves it as given.
 package memlimit
@@ -31,7 +31,7 @@ const (
 	Floor = 256 << 20
 	// Headroom is the share of the live heap that may be allocated before
 	// the next collection, once the heap is large: 1/Headroom.
-	Headroom = 4
+	Headroom = 8
 	// MinHeadroom is the least that may be allocated before the next
 	// collection (64 MiB): the collector never runs back to back.
 	MinHeadroom = 64 << 20

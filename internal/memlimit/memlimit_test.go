@@ -16,9 +16,9 @@ func TestLimitFollowsTheHeapAboveTheFloor(t *testing.T) {
 		{0, 0, Floor},
 		{150 * mi, 100 * mi, Floor},         // 150 + 64: below the floor
 		{192 * mi, 100 * mi, Floor},         // 192 + 64: the floor exactly
-		{300 * mi, 200 * mi, 364 * mi},      // a quarter of 200 is less than 64
-		{500 * mi, 400 * mi, 600 * mi},      // 500 + 400/4
-		{10 << 30, 8 << 30, 10<<30 + 2<<30}, // 10 GiB + 8 GiB/4
+		{300 * mi, 200 * mi, 364 * mi},      // an eighth of 200 is less than 64
+		{900 * mi, 800 * mi, 1000 * mi},     // 900 + 800/8
+		{10 << 30, 8 << 30, 10<<30 + 1<<30}, // 10 GiB + 8 GiB/8
 		{math.MaxInt64, 8 << 30, math.MaxInt64},
 		{math.MaxUint64, math.MaxUint64, math.MaxInt64},
 	} {
