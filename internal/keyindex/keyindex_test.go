@@ -3,6 +3,7 @@ package keyindex
 import (
 	"fmt"
 	"hash/maphash"
+	"math/rand/v2"
 	"testing"
 )
 
@@ -129,6 +130,44 @@ func BenchmarkMapGet(b *testing.B) {
 	for i := range b.N {
 		if _, ok := m[k[i&(1<<20-1)]]; !ok {
 			b.Fatal("missing")
+		}
+	}
+}
+
+// TestIndexAgreesWithAMap: random adds and look-ups, over keys that share
+// long prefixes and hashes cut to a few bits, give what a map gives.
+func TestIndexAgreesWithAMap(t *testing.T) {
+	saved := hashString
+	defer func() { hashString = saved }()
+	for _, bits := range []uint{3, 12, 32} {
+		hashString = func(seed maphash.Seed, s string) uint32 { return saved(seed, s) & (1<<bits - 1) }
+		rng := rand.New(rand.NewPCG(1, uint64(bits)))
+		k := &keys{}
+		x := k.index(int(rng.IntN(100)))
+		m := map[string]int32{}
+		for range 20000 {
+			s := fmt.Sprintf("cn=%d,ou=people", rng.IntN(5000))
+			if rng.IntN(2) == 0 {
+				v, ok := x.Get(s)
+				if want, wantOK := m[s]; v != want || ok != wantOK {
+					t.Fatalf("%d bits: Get(%q) = %d, %v; the map has %d, %v", bits, s, v, ok, want, wantOK)
+				}
+				continue
+			}
+			next := int32(len(*k))
+			v, added := x.Add(s, next)
+			want, had := m[s]
+			if !had {
+				want = next
+				m[s] = next
+				*k = append(*k, s)
+			}
+			if v != want || added == had {
+				t.Fatalf("%d bits: Add(%q, %d) = %d, %v; the map has %d, %v", bits, s, next, v, added, want, had)
+			}
+		}
+		if x.Len() != len(m) {
+			t.Fatalf("%d bits: Len() = %d, the map has %d", bits, x.Len(), len(m))
 		}
 	}
 }
