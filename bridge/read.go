@@ -11,7 +11,7 @@ import (
 
 // The user side of a run's read. Each user entry becomes a candidate as it
 // arrives: mapped, matched to its stored user and diffed, so that an
-// unchanged one leaves 24 bytes behind. Duplicates are decided after the
+// unchanged one leaves 16 bytes behind. Duplicates are decided after the
 // read (decide); only the externalId, the first key of the rule, is decided
 // as entries arrive, because its winner depends on nothing else: a loser's
 // row is never held. New users whose username nobody else has yet stream
