@@ -78,8 +78,8 @@ type tuned struct{ inUse, live uint64 }
 // sentinel is garbage as soon as it is made: its finalizer runs after the
 // next collection, sets the limit and makes the next sentinel.
 type sentinel struct {
-	t   *tuner
-	pad [16]byte // not a tiny object: those share a finalizer's fate
+	t *tuner
+	_ [16]byte // not a tiny object: those share a finalizer's fate
 }
 
 func start(heard chan<- tuned) (stop func()) {
