@@ -1,0 +1,110 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strconv"
+)
+
+// Memberships and the nesting closure hold rowids (migration 8); the bridge
+// names users and groups by id. A run's transaction maps ids to rowids with
+// a ridMap per table: the rowids it assigns to the rows it inserts are kept
+// as it inserts them (a first sync then maps every membership without a
+// search), the others are looked up once, all in one statement.
+
+// ridMap maps the ids of one table's rows (users or groups) to their rowids
+// within one write transaction.
+type ridMap struct {
+	table string // users or groups
+	ids   map[string]int64
+	// first is the first rowid this transaction assigned, next the next it
+	// assigns; both 0 until the first assignment reads the table's end.
+	first, next int64
+}
+
+func newRIDMap(table string) ridMap {
+	return ridMap{table: table, ids: map[string]int64{}}
+}
+
+// assign returns a new rowid for the row id that tx is about to insert.
+func (m *ridMap) assign(ctx context.Context, tx *sql.Tx, id string) (int64, error) {
+	if m.next == 0 {
+		// table is one of two constants.
+		if err := tx.QueryRowContext(ctx, "SELECT coalesce(max(rid), 0) + 1 FROM "+m.table).Scan(&m.next); err != nil {
+			return 0, fmt.Errorf("read the last rowid of %s: %w", m.table, err)
+		}
+		m.first = m.next
+	}
+	rid := m.next
+	m.next++
+	m.ids[id] = rid
+	return rid, nil
+}
+
+// assigned reports whether this transaction inserted the row of rowid rid.
+func (m *ridMap) assigned(rid int64) bool { return m.first != 0 && rid >= m.first }
+
+// resolve looks up the rowids of the ids not mapped yet and returns the
+// first of ids (in their order) that the table does not hold, or "".
+func (m *ridMap) resolve(ctx context.Context, tx *sql.Tx, ids []string) (string, error) {
+	var unknown []string
+	seen := map[string]bool{}
+	for _, id := range ids {
+		if _, ok := m.ids[id]; !ok && !seen[id] {
+			seen[id] = true
+			unknown = append(unknown, id)
+		}
+	}
+	if len(unknown) == 0 {
+		return "", nil
+	}
+	// table is one of two constants.
+	err := eachRow(ctx, tx, "SELECT t.id, t.rid FROM json_each(?) j JOIN "+m.table+" t ON t.id = j.value", func(rows *sql.Rows) error {
+		var id string
+		var rid int64
+		if err := rows.Scan(&id, &rid); err != nil {
+			return err
+		}
+		m.ids[id] = rid
+		return nil
+	}, idsJSON(unknown))
+	if err != nil {
+		return "", fmt.Errorf("look up %d %s: %w", len(unknown), m.table, err)
+	}
+	for _, id := range unknown {
+		if _, ok := m.ids[id]; !ok {
+			return id, nil
+		}
+	}
+	return "", nil
+}
+
+// forget drops ids whose rows are deleted.
+func (m *ridMap) forget(ids []string) {
+	for _, id := range ids {
+		delete(m.ids, id)
+	}
+}
+
+// ridsJSON renders rowids as a JSON array, for json_each.
+func ridsJSON(buf []byte, rids []int64) string {
+	buf = append(buf[:0], '[')
+	for i, r := range rids {
+		if i > 0 {
+			buf = append(buf, ',')
+		}
+		buf = strconv.AppendInt(buf, r, 10)
+	}
+	return string(append(buf, ']'))
+}
+
+func compareRIDs(a, b int64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
