@@ -383,11 +383,11 @@ func (a *applier) replaceGroupMembers() error {
 		for _, m := range gm[id] {
 			switch m.Type {
 			case bridge.MemberUser:
-				if _, ok := a.users.ids[m.ID]; !ok {
+				if _, ok := a.users.get(m.ID); !ok {
 					users = append(users, m.ID)
 				}
 			case bridge.MemberGroup:
-				if _, ok := a.groups.ids[m.ID]; !ok {
+				if _, ok := a.groups.get(m.ID); !ok {
 					groups = append(groups, m.ID)
 				}
 			default:
@@ -412,10 +412,10 @@ func (a *applier) replaceGroupMembers() error {
 			}
 		}
 	}
-	slices.SortFunc(ids, func(x, y string) int { return compareRIDs(a.groups.ids[x], a.groups.ids[y]) })
+	slices.SortFunc(ids, func(x, y string) int { return compareRIDs(a.groups.rid(x), a.groups.rid(y)) })
 	var old []int64
 	for _, id := range ids {
-		if rid := a.groups.ids[id]; !a.groups.assigned(rid) {
+		if rid := a.groups.rid(id); !a.groups.assigned(rid) {
 			old = append(old, rid)
 		}
 	}
@@ -444,12 +444,12 @@ func (a *applier) replaceGroupMembers() error {
 		us, gs = us[:0], gs[:0]
 		for _, m := range gm[id] {
 			if m.Type == bridge.MemberUser {
-				us = append(us, a.users.ids[m.ID])
+				us = append(us, a.users.rid(m.ID))
 			} else {
-				gs = append(gs, a.groups.ids[m.ID])
+				gs = append(gs, a.groups.rid(m.ID))
 			}
 		}
-		rid := a.groups.ids[id]
+		rid := a.groups.rid(id)
 		for _, part := range []struct {
 			st   *sql.Stmt
 			rids []int64
@@ -503,7 +503,7 @@ func (a *applier) replaceClosure() error {
 	var pairs [][2]int64
 	for _, id := range ids {
 		for _, g := range anc[id] {
-			pairs = append(pairs, [2]int64{a.groups.ids[id], a.groups.ids[g]})
+			pairs = append(pairs, [2]int64{a.groups.rid(id), a.groups.rid(g)})
 		}
 	}
 	slices.SortFunc(pairs, func(x, y [2]int64) int {

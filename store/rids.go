@@ -14,17 +14,74 @@ import (
 // search), the others are looked up once, all in one statement.
 
 // ridMap maps the ids of one table's rows (users or groups) to their rowids
-// within one write transaction.
+// within one write transaction. The ids the bridge gives are UUIDs in their
+// canonical text; those are kept as their 16 bytes: a first sync maps a
+// million of them, and a map of fixed-size keys holds no pointers (the
+// garbage collector skips it) and keeps no id strings alive.
 type ridMap struct {
 	table string // users or groups
-	ids   map[string]int64
+	uuids map[[16]byte]int64
+	ids   map[string]int64 // ids that are not canonical UUIDs
 	// first is the first rowid this transaction assigned, next the next it
 	// assigns; both 0 until the first assignment reads the table's end.
 	first, next int64
 }
 
 func newRIDMap(table string) ridMap {
-	return ridMap{table: table, ids: map[string]int64{}}
+	return ridMap{table: table, uuids: map[[16]byte]int64{}, ids: map[string]int64{}}
+}
+
+// uuidKey returns the bytes of id when it is a UUID in canonical text
+// (lower-case hex, 8-4-4-4-12): one text for each key, so that two ids
+// never share one.
+func uuidKey(id string) (k [16]byte, ok bool) {
+	if len(id) != 36 || id[8] != '-' || id[13] != '-' || id[18] != '-' || id[23] != '-' {
+		return k, false
+	}
+	n := 0
+	for i := 0; i < 36; i += 2 {
+		if id[i] == '-' {
+			i--
+			continue
+		}
+		hi, ok1 := lowerHex(id[i])
+		lo, ok2 := lowerHex(id[i+1])
+		if !ok1 || !ok2 {
+			return k, false
+		}
+		k[n] = hi<<4 | lo
+		n++
+	}
+	return k, true
+}
+
+func lowerHex(c byte) (byte, bool) {
+	switch {
+	case '0' <= c && c <= '9':
+		return c - '0', true
+	case 'a' <= c && c <= 'f':
+		return c - 'a' + 10, true
+	}
+	return 0, false
+}
+
+// set maps id to rid.
+func (m *ridMap) set(id string, rid int64) {
+	if k, ok := uuidKey(id); ok {
+		m.uuids[k] = rid
+		return
+	}
+	m.ids[id] = rid
+}
+
+// get returns the rowid of id, if mapped.
+func (m *ridMap) get(id string) (int64, bool) {
+	if k, ok := uuidKey(id); ok {
+		rid, ok := m.uuids[k]
+		return rid, ok
+	}
+	rid, ok := m.ids[id]
+	return rid, ok
 }
 
 // assign returns a new rowid for the row id that tx is about to insert.
@@ -38,7 +95,7 @@ func (m *ridMap) assign(ctx context.Context, tx *sql.Tx, id string) (int64, erro
 	}
 	rid := m.next
 	m.next++
-	m.ids[id] = rid
+	m.set(id, rid)
 	return rid, nil
 }
 
@@ -51,7 +108,7 @@ func (m *ridMap) resolve(ctx context.Context, tx *sql.Tx, ids []string) (string,
 	var unknown []string
 	seen := map[string]bool{}
 	for _, id := range ids {
-		if _, ok := m.ids[id]; !ok && !seen[id] {
+		if _, ok := m.get(id); !ok && !seen[id] {
 			seen[id] = true
 			unknown = append(unknown, id)
 		}
@@ -66,24 +123,34 @@ func (m *ridMap) resolve(ctx context.Context, tx *sql.Tx, ids []string) (string,
 		if err := rows.Scan(&id, &rid); err != nil {
 			return err
 		}
-		m.ids[id] = rid
+		m.set(id, rid)
 		return nil
 	}, idsJSON(unknown))
 	if err != nil {
 		return "", fmt.Errorf("look up %d %s: %w", len(unknown), m.table, err)
 	}
 	for _, id := range unknown {
-		if _, ok := m.ids[id]; !ok {
+		if _, ok := m.get(id); !ok {
 			return id, nil
 		}
 	}
 	return "", nil
 }
 
+// rid returns the rowid of id, which resolve or assign has mapped.
+func (m *ridMap) rid(id string) int64 {
+	rid, _ := m.get(id)
+	return rid
+}
+
 // forget drops ids whose rows are deleted.
 func (m *ridMap) forget(ids []string) {
 	for _, id := range ids {
-		delete(m.ids, id)
+		if k, ok := uuidKey(id); ok {
+			delete(m.uuids, k)
+		} else {
+			delete(m.ids, id)
+		}
 	}
 }
 
