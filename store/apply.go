@@ -362,21 +362,32 @@ func (a *applier) insertUsers() error {
 }
 
 // replaceGroupMembers replaces the direct members of the groups in
-// p.GroupMembers, by rowid: the groups' and members' ids are mapped first
-// (a member or group the store does not hold is refused), then each
-// group's users and groups go in one statement each, the rowids in a JSON
-// array: millions of rows bound one value at a time cost more in Go than
-// in SQLite. Groups in rowid order and members sorted: the rows append.
+// p.GroupMembers, by rowid: the ids are mapped first, then the groups'
+// old members go and their new ones are inserted.
 func (a *applier) replaceGroupMembers() error {
 	gm := a.p.GroupMembers
 	if len(gm) == 0 {
 		return nil
 	}
+	ids, err := a.mapMembers(gm)
+	if err != nil {
+		return err
+	}
+	if err := a.clearMembers(ids); err != nil {
+		return err
+	}
+	return a.insertMembers(gm, ids)
+}
+
+// mapMembers maps the ids of the groups in gm and of their members to
+// rowids, refusing a group or member the store does not hold, and returns
+// the groups' ids in rowid order.
+func (a *applier) mapMembers(gm map[string][]bridge.Member) ([]string, error) {
 	ids := sortedKeys(gm)
 	if id, err := a.groups.resolve(a.ctx, a.tx, ids); err != nil {
-		return fmt.Errorf("members of groups: %w", err)
+		return nil, fmt.Errorf("members of groups: %w", err)
 	} else if id != "" {
-		return fmt.Errorf("members of group %s: the group is not stored", id)
+		return nil, fmt.Errorf("members of group %s: the group is not stored", id)
 	}
 	var users, groups []string
 	for _, id := range ids {
@@ -391,7 +402,7 @@ func (a *applier) replaceGroupMembers() error {
 					groups = append(groups, m.ID)
 				}
 			default:
-				return fmt.Errorf("insert members of group %s: member %s has type %q, not %s or %s", id, m.ID, m.Type, bridge.MemberUser, bridge.MemberGroup)
+				return nil, fmt.Errorf("insert members of group %s: member %s has type %q, not %s or %s", id, m.ID, m.Type, bridge.MemberUser, bridge.MemberGroup)
 			}
 		}
 	}
@@ -402,33 +413,52 @@ func (a *applier) replaceGroupMembers() error {
 	}{{&a.users, bridge.MemberUser, users}, {&a.groups, bridge.MemberGroup, groups}} {
 		missing, err := part.m.resolve(a.ctx, a.tx, part.ids)
 		if err != nil {
-			return fmt.Errorf("members of groups: %w", err)
+			return nil, fmt.Errorf("members of groups: %w", err)
 		}
-		if missing != "" {
-			for _, id := range ids {
-				if slices.Contains(gm[id], bridge.Member{ID: missing, Type: part.typ}) {
-					return fmt.Errorf("members of group %s: %s %s is not stored", id, strings.ToLower(part.typ), missing)
-				}
+		if missing == "" {
+			continue
+		}
+		for _, id := range ids {
+			if slices.Contains(gm[id], bridge.Member{ID: missing, Type: part.typ}) {
+				return nil, fmt.Errorf("members of group %s: %s %s is not stored", id, strings.ToLower(part.typ), missing)
 			}
 		}
 	}
-	slices.SortFunc(ids, func(x, y string) int { return compareRIDs(a.groups.rid(x), a.groups.rid(y)) })
+	rids := make(map[string]int64, len(ids))
+	for _, id := range ids {
+		rids[id] = a.groups.rid(id)
+	}
+	slices.SortFunc(ids, func(x, y string) int { return compareRIDs(rids[x], rids[y]) })
+	return ids, nil
+}
+
+// clearMembers deletes the members of the groups (ids) that this
+// transaction did not create.
+func (a *applier) clearMembers(ids []string) error {
 	var old []int64
 	for _, id := range ids {
 		if rid := a.groups.rid(id); !a.groups.assigned(rid) {
 			old = append(old, rid)
 		}
 	}
+	if len(old) == 0 {
+		return nil
+	}
 	var buf []byte
-	if len(old) > 0 {
-		slices.Sort(old)
-		doc := ridsJSON(buf, old)
-		for _, table := range []string{"group_users", "group_subgroups"} {
-			if _, err := a.tx.ExecContext(a.ctx, "DELETE FROM "+table+" WHERE group_rid IN (SELECT value FROM json_each(?))", doc); err != nil {
-				return fmt.Errorf("clear the members of %d groups: %w", len(old), err)
-			}
+	doc := ridsJSON(&buf, old)
+	for _, table := range []string{"group_users", "group_subgroups"} {
+		if _, err := a.tx.ExecContext(a.ctx, "DELETE FROM "+table+" WHERE group_rid IN (SELECT value FROM json_each(?))", doc); err != nil {
+			return fmt.Errorf("clear the members of %d groups: %w", len(old), err)
 		}
 	}
+	return nil
+}
+
+// insertMembers inserts the members of the groups (ids, in rowid order), each
+// group's users and groups in one statement each, their rowids sorted in a
+// JSON array: the rows append, and millions of rows bound one value at a
+// time cost more in Go than in SQLite.
+func (a *applier) insertMembers(gm map[string][]bridge.Member, ids []string) error {
 	insUsers, err := a.tx.PrepareContext(a.ctx, "INSERT INTO group_users (group_rid, user_rid) SELECT ?, value FROM json_each(?)")
 	if err != nil {
 		return fmt.Errorf("insert members of groups: %w", err)
@@ -439,6 +469,7 @@ func (a *applier) replaceGroupMembers() error {
 		return fmt.Errorf("insert members of groups: %w", err)
 	}
 	defer insGroups.Close()
+	var buf []byte
 	var us, gs []int64
 	for _, id := range ids {
 		us, gs = us[:0], gs[:0]
@@ -458,7 +489,7 @@ func (a *applier) replaceGroupMembers() error {
 				continue
 			}
 			slices.Sort(part.rids)
-			if _, err := part.st.ExecContext(a.ctx, rid, ridsJSON(buf, part.rids)); err != nil {
+			if _, err := part.st.ExecContext(a.ctx, rid, ridsJSON(&buf, part.rids)); err != nil {
 				return fmt.Errorf("insert members of group %s: %w", id, err)
 			}
 		}

@@ -154,16 +154,18 @@ func (m *ridMap) forget(ids []string) {
 	}
 }
 
-// ridsJSON renders rowids as a JSON array, for json_each.
-func ridsJSON(buf []byte, rids []int64) string {
-	buf = append(buf[:0], '[')
+// ridsJSON renders rowids as a JSON array, for json_each, in *buf (reused).
+func ridsJSON(buf *[]byte, rids []int64) string {
+	b := append((*buf)[:0], '[')
 	for i, r := range rids {
 		if i > 0 {
-			buf = append(buf, ',')
+			b = append(b, ',')
 		}
-		buf = strconv.AppendInt(buf, r, 10)
+		b = strconv.AppendInt(b, r, 10)
 	}
-	return string(append(buf, ']'))
+	b = append(b, ']')
+	*buf = b
+	return string(b)
 }
 
 func compareRIDs(a, b int64) int {
