@@ -365,47 +365,74 @@ func (a *applier) insertUsers() error {
 // p.GroupMembers, by rowid: the ids are mapped first, then the groups'
 // old members go and their new ones are inserted.
 func (a *applier) replaceGroupMembers() error {
-	gm := a.p.GroupMembers
-	if len(gm) == 0 {
+	if len(a.p.GroupMembers) == 0 {
 		return nil
 	}
-	ids, err := a.mapMembers(gm)
+	groups, err := a.mapMembers(a.p.GroupMembers)
 	if err != nil {
 		return err
 	}
-	if err := a.clearMembers(ids); err != nil {
+	if err := a.clearMembers(groups); err != nil {
 		return err
 	}
-	return a.insertMembers(gm, ids)
+	return a.insertMembers(groups)
+}
+
+// groupRIDs is a group's rowid and its direct members' rowids.
+type groupRIDs struct {
+	id            string
+	rid           int64
+	users, groups []int64
 }
 
 // mapMembers maps the ids of the groups in gm and of their members to
 // rowids, refusing a group or member the store does not hold, and returns
-// the groups' ids in rowid order.
-func (a *applier) mapMembers(gm map[string][]bridge.Member) ([]string, error) {
+// the groups in rowid order. Each member is looked up once in the maps
+// (a first sync's hundreds of thousands of memberships all are there), and
+// only those it lacks are looked up again after resolve.
+func (a *applier) mapMembers(gm map[string][]bridge.Member) ([]groupRIDs, error) {
 	ids := sortedKeys(gm)
 	if id, err := a.groups.resolve(a.ctx, a.tx, ids); err != nil {
 		return nil, fmt.Errorf("members of groups: %w", err)
 	} else if id != "" {
 		return nil, fmt.Errorf("members of group %s: the group is not stored", id)
 	}
-	var users, groups []string
-	for _, id := range ids {
+	out := make([]groupRIDs, len(ids))
+	var unknownUsers, unknownGroups []string
+	for i, id := range ids {
+		g := &out[i]
+		g.id, g.rid = id, a.groups.rid(id)
 		for _, m := range gm[id] {
 			switch m.Type {
 			case bridge.MemberUser:
-				if _, ok := a.users.get(m.ID); !ok {
-					users = append(users, m.ID)
+				rid, ok := a.users.get(m.ID)
+				if !ok {
+					unknownUsers = append(unknownUsers, m.ID)
 				}
+				g.users = append(g.users, rid)
 			case bridge.MemberGroup:
-				if _, ok := a.groups.get(m.ID); !ok {
-					groups = append(groups, m.ID)
+				rid, ok := a.groups.get(m.ID)
+				if !ok {
+					unknownGroups = append(unknownGroups, m.ID)
 				}
+				g.groups = append(g.groups, rid)
 			default:
 				return nil, fmt.Errorf("insert members of group %s: member %s has type %q, not %s or %s", id, m.ID, m.Type, bridge.MemberUser, bridge.MemberGroup)
 			}
 		}
 	}
+	if len(unknownUsers)+len(unknownGroups) > 0 {
+		if err := a.resolveMembers(gm, out, unknownUsers, unknownGroups); err != nil {
+			return nil, err
+		}
+	}
+	slices.SortFunc(out, func(x, y groupRIDs) int { return compareRIDs(x.rid, y.rid) })
+	return out, nil
+}
+
+// resolveMembers looks up the members mapMembers did not find (their
+// rowids 0 in out; rowids start at 1).
+func (a *applier) resolveMembers(gm map[string][]bridge.Member, out []groupRIDs, users, groups []string) error {
 	for _, part := range []struct {
 		m   *ridMap
 		typ string
@@ -413,32 +440,44 @@ func (a *applier) mapMembers(gm map[string][]bridge.Member) ([]string, error) {
 	}{{&a.users, bridge.MemberUser, users}, {&a.groups, bridge.MemberGroup, groups}} {
 		missing, err := part.m.resolve(a.ctx, a.tx, part.ids)
 		if err != nil {
-			return nil, fmt.Errorf("members of groups: %w", err)
+			return fmt.Errorf("members of groups: %w", err)
 		}
 		if missing == "" {
 			continue
 		}
-		for _, id := range ids {
-			if slices.Contains(gm[id], bridge.Member{ID: missing, Type: part.typ}) {
-				return nil, fmt.Errorf("members of group %s: %s %s is not stored", id, strings.ToLower(part.typ), missing)
+		for i := range out {
+			if slices.Contains(gm[out[i].id], bridge.Member{ID: missing, Type: part.typ}) {
+				return fmt.Errorf("members of group %s: %s %s is not stored", out[i].id, strings.ToLower(part.typ), missing)
 			}
 		}
 	}
-	rids := make(map[string]int64, len(ids))
-	for _, id := range ids {
-		rids[id] = a.groups.rid(id)
+	for i := range out {
+		g := &out[i]
+		u, n := 0, 0
+		for _, m := range gm[g.id] {
+			if m.Type == bridge.MemberUser {
+				if g.users[u] == 0 {
+					g.users[u] = a.users.rid(m.ID)
+				}
+				u++
+			} else {
+				if g.groups[n] == 0 {
+					g.groups[n] = a.groups.rid(m.ID)
+				}
+				n++
+			}
+		}
 	}
-	slices.SortFunc(ids, func(x, y string) int { return compareRIDs(rids[x], rids[y]) })
-	return ids, nil
+	return nil
 }
 
-// clearMembers deletes the members of the groups (ids) that this
-// transaction did not create.
-func (a *applier) clearMembers(ids []string) error {
+// clearMembers deletes the members of the groups that this transaction
+// did not create.
+func (a *applier) clearMembers(groups []groupRIDs) error {
 	var old []int64
-	for _, id := range ids {
-		if rid := a.groups.rid(id); !a.groups.assigned(rid) {
-			old = append(old, rid)
+	for _, g := range groups {
+		if !a.groups.assigned(g.rid) {
+			old = append(old, g.rid)
 		}
 	}
 	if len(old) == 0 {
@@ -454,11 +493,11 @@ func (a *applier) clearMembers(ids []string) error {
 	return nil
 }
 
-// insertMembers inserts the members of the groups (ids, in rowid order), each
+// insertMembers inserts the members of the groups (in rowid order), each
 // group's users and groups in one statement each, their rowids sorted in a
 // JSON array: the rows append, and millions of rows bound one value at a
 // time cost more in Go than in SQLite.
-func (a *applier) insertMembers(gm map[string][]bridge.Member, ids []string) error {
+func (a *applier) insertMembers(groups []groupRIDs) error {
 	insUsers, err := a.tx.PrepareContext(a.ctx, "INSERT INTO group_users (group_rid, user_rid) SELECT ?, value FROM json_each(?)")
 	if err != nil {
 		return fmt.Errorf("insert members of groups: %w", err)
@@ -470,27 +509,17 @@ func (a *applier) insertMembers(gm map[string][]bridge.Member, ids []string) err
 	}
 	defer insGroups.Close()
 	var buf []byte
-	var us, gs []int64
-	for _, id := range ids {
-		us, gs = us[:0], gs[:0]
-		for _, m := range gm[id] {
-			if m.Type == bridge.MemberUser {
-				us = append(us, a.users.rid(m.ID))
-			} else {
-				gs = append(gs, a.groups.rid(m.ID))
-			}
-		}
-		rid := a.groups.rid(id)
+	for _, g := range groups {
 		for _, part := range []struct {
 			st   *sql.Stmt
 			rids []int64
-		}{{insUsers, us}, {insGroups, gs}} {
+		}{{insUsers, g.users}, {insGroups, g.groups}} {
 			if len(part.rids) == 0 {
 				continue
 			}
 			slices.Sort(part.rids)
-			if _, err := part.st.ExecContext(a.ctx, rid, ridsJSON(&buf, part.rids)); err != nil {
-				return fmt.Errorf("insert members of group %s: %w", id, err)
+			if _, err := part.st.ExecContext(a.ctx, g.rid, ridsJSON(&buf, part.rids)); err != nil {
+				return fmt.Errorf("insert members of group %s: %w", g.id, err)
 			}
 		}
 	}
