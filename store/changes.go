@@ -178,14 +178,15 @@ func (db *DB) GroupsWith(ctx context.Context, memberIDs, refs []string) ([]strin
 	return out, err
 }
 
-// DirectGroups returns the groups each user is a direct member of.
+// DirectGroups returns the groups each user is a direct member of, in id order.
 func (db *DB) DirectGroups(ctx context.Context, userIDs []string) (map[string][]string, error) {
 	out := map[string][]string{}
 	if len(userIDs) == 0 {
 		return out, nil
 	}
 	err := eachRow(ctx, db.w, `SELECT u.id, g.id FROM json_each(?) j CROSS JOIN users u ON u.id = j.value
-		CROSS JOIN group_users gm ON gm.user_rid = u.rid CROSS JOIN groups g ON g.rid = gm.group_rid`, func(r *sql.Rows) error {
+		CROSS JOIN group_users gm ON gm.user_rid = u.rid CROSS JOIN groups g ON g.rid = gm.group_rid
+		ORDER BY 1, 2`, func(r *sql.Rows) error {
 		var u, g string
 		if err := r.Scan(&u, &g); err != nil {
 			return err

@@ -279,8 +279,9 @@ type runTx struct {
 }
 
 // CreateUsers inserts new users in the order given (ids ascending append to
-// the table). The first call that brings as many rows as the table holds,
-// and at least bulkMinRows, rebuilds the users' indexes at Commit instead.
+// the table), with rowids it assigns and keeps for their memberships at
+// Commit. The first call that brings as many rows as the table holds, and
+// at least bulkMinRows, rebuilds the users' indexes at Commit instead.
 func (t *runTx) CreateUsers(runID int64, rows []bridge.UserRow) error {
 	if t.done {
 		return errTxDone
