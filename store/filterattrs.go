@@ -194,7 +194,7 @@ func groupsOfUser(c *compiler, cond string, args []any, typed bool) (string, []a
 	// (groups.type eq "indirect"), which saves a lookup in the list for each
 	// of the user's groups.
 	transitive := false // whether the closure composes (see topMembers)
-	arm := func(t string, in func(id string) string, uses int) (string, int) {
+	arm := func(t string, in func(rid string) string, uses int) (string, int) {
 		if t == "direct" {
 			return "EXISTS (SELECT 1 FROM group_users gm WHERE " + own + " AND " + in("+gm.group_rid") + ")", uses
 		}
