@@ -247,7 +247,7 @@ func (db *DB) Clear(ctx context.Context) error {
 		return fmt.Errorf("remove imported users and groups: %w", err)
 	}
 	defer tx.Rollback()
-	for _, t := range []string{"group_closure", "group_members", "users", "groups", "push_state", "push_members"} {
+	for _, t := range []string{"group_closure", "group_users", "group_subgroups", "users", "groups", "push_state", "push_members"} {
 		if _, err := tx.ExecContext(ctx, "DELETE FROM "+t); err != nil {
 			return fmt.Errorf("remove imported users and groups: empty %s: %w", t, err)
 		}

@@ -3,7 +3,6 @@ package store
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -24,6 +23,14 @@ type applier struct {
 	// read it); the push client's record of the shape it delivered goes
 	// instead, so that a push enabled later starts with a full reconcile.
 	noLog bool
+	// users and groups map the ids of the rows this transaction writes
+	// memberships of to their rowids.
+	users, groups ridMap
+}
+
+func newApplier(ctx context.Context, tx *sql.Tx, noLog bool) applier {
+	return applier{ctx: ctx, tx: tx, bulk: map[string]bool{}, noLog: noLog,
+		users: newRIDMap("users"), groups: newRIDMap("groups")}
 }
 
 // droppedIndex is an index bulkLoad dropped, to be rebuilt.
@@ -49,7 +56,7 @@ func (a *applier) apply(runID int64) error {
 		table string
 		rows  int
 	}{
-		{"users", len(p.CreateUsers)}, {"group_members", members}, {"changes", logged},
+		{"users", len(p.CreateUsers)}, {"group_users", members}, {"changes", logged},
 	} {
 		if err := a.bulkLoad(b.table, b.rows); err != nil {
 			return err
@@ -138,30 +145,44 @@ func (a *applier) restoreIndexes(table string) error {
 	return nil
 }
 
-// deleteIDs deletes users or groups by id in one statement. Their own
-// memberships, members and closure rows cascade; their rows as members of
-// other groups go too, so that no group lists a deleted user or group.
+// deleteIDs deletes users or groups by id, with their rows in the
+// memberships and the closure: a deleted user or group is in no group, a
+// deleted group has no members and is nobody's ancestor.
 func (a *applier) deleteIDs(table string, ids []string) error {
 	if len(ids) == 0 {
 		return nil
 	}
 	doc := idsJSON(ids)
-	memberType := bridge.MemberUser
-	if table == "groups" {
-		memberType = bridge.MemberGroup
-	}
-	if _, err := a.tx.ExecContext(a.ctx, `DELETE FROM group_members WHERE member_type = ?
-		AND member_id IN (SELECT value FROM json_each(?))`, memberType, doc); err != nil {
-		return fmt.Errorf("delete %d %s from the groups they are in: %w", len(ids), table, err)
-	}
 	// table is one of two constants.
+	rids := "(SELECT t.rid FROM json_each(?) j JOIN " + table + " t ON t.id = j.value)"
+	deletes := []string{"DELETE FROM group_users WHERE user_rid IN " + rids}
+	m := &a.users
+	if table == "groups" {
+		m = &a.groups
+		deletes = []string{
+			"DELETE FROM group_users WHERE group_rid IN " + rids,
+			"DELETE FROM group_subgroups WHERE group_rid IN " + rids,
+			"DELETE FROM group_subgroups WHERE member_rid IN " + rids,
+			"DELETE FROM group_closure WHERE group_rid IN " + rids,
+			"DELETE FROM group_closure WHERE ancestor_rid IN " + rids,
+		}
+	}
+	for _, d := range deletes {
+		if _, err := a.tx.ExecContext(a.ctx, d, doc); err != nil {
+			return fmt.Errorf("delete the memberships of %d %s: %w", len(ids), table, err)
+		}
+	}
 	if _, err := a.tx.ExecContext(a.ctx, "DELETE FROM "+table+" WHERE id IN (SELECT value FROM json_each(?))", doc); err != nil {
 		return fmt.Errorf("delete %d %s: %w", len(ids), table, err)
 	}
+	m.forget(ids)
 	return nil
 }
 
 const groupCols = "id, external_id, dn, dn_norm, name, name_norm, hash, members_hash, version, created, last_modified"
+
+// groupInsert inserts groups with their rowids (rid, then groupCols).
+const groupInsert = "INSERT INTO groups (rid, " + groupCols + ") VALUES "
 
 func groupArgs(g *bridge.GroupRow) []any {
 	return []any{g.ID, g.ExternalID, g.DN, g.DNNorm, g.Name, g.NameNorm, g.Hash, g.MembersHash, g.Version,
@@ -171,6 +192,9 @@ func groupArgs(g *bridge.GroupRow) []any {
 const userCols = "id, external_id, dn, dn_norm, user_name, user_name_norm, given_name, family_name, display_name, " +
 	"email, active, employee_number, department, member_key, hash, groups_hash, version, created, last_modified"
 
+// userInsert inserts users with their rowids (rid, then userCols).
+const userInsert = "INSERT INTO users (rid, " + userCols + ") VALUES "
+
 // userColsCreated is the place of created in userCols.
 const userColsCreated = 17
 
@@ -179,7 +203,12 @@ const userColsCreated = 17
 // Snapshot read them and the earlier hex text alike. dn_norm is always
 // written: changed-entries passes look users up by it (users_dn_norm).
 func userArgs(u *bridge.UserRow) []any {
-	return []any{u.ID, u.ExternalID, u.DN, u.DNNorm, u.UserName, u.UserNameNorm, u.GivenName, u.FamilyName,
+	return userRowArgs(0, u)[1:]
+}
+
+// userRowArgs are the values of a new user row: its rowid, then userArgs.
+func userRowArgs(rid int64, u *bridge.UserRow) []any {
+	return []any{rid, u.ID, u.ExternalID, u.DN, u.DNNorm, u.UserName, u.UserNameNorm, u.GivenName, u.FamilyName,
 		u.DisplayName, u.Email, u.Active, u.EmployeeNumber, u.Department, u.MemberKey, hashValue(u.Hash),
 		hashValue(u.GroupsHash), u.Version, formatTS(u.Created), formatTS(u.LastModified)}
 }
@@ -240,10 +269,16 @@ func (a *applier) insertGroups() error {
 	if len(a.p.CreateGroups) == 0 {
 		return nil
 	}
-	b := newBatcher(a.ctx, a.tx, "INSERT INTO groups ("+groupCols+") VALUES ", 11)
+	b := newBatcher(a.ctx, a.tx, groupInsert, 12)
+	b.named = 1
 	defer b.close()
 	for _, i := range sortedBy(a.p.CreateGroups, func(g *bridge.GroupRow) string { return g.ID }) {
-		if err := b.add(groupArgs(&a.p.CreateGroups[i])...); err != nil {
+		g := &a.p.CreateGroups[i]
+		rid, err := a.groups.assign(a.ctx, a.tx, g.ID)
+		if err != nil {
+			return fmt.Errorf("insert groups: %w", err)
+		}
+		if err := b.add(append([]any{rid}, groupArgs(g)...)...); err != nil {
 			return fmt.Errorf("insert groups: %w", err)
 		}
 	}
@@ -307,10 +342,16 @@ func (a *applier) insertUsers() error {
 	if len(a.p.CreateUsers) == 0 {
 		return nil
 	}
-	b := newBatcher(a.ctx, a.tx, "INSERT INTO users ("+userCols+") VALUES ", 19)
+	b := newBatcher(a.ctx, a.tx, userInsert, 20)
+	b.named = 1
 	defer b.close()
 	for _, i := range sortedBy(a.p.CreateUsers, func(u *bridge.UserRow) string { return u.ID }) {
-		if err := b.add(userArgs(&a.p.CreateUsers[i])...); err != nil {
+		u := &a.p.CreateUsers[i]
+		rid, err := a.users.assign(a.ctx, a.tx, u.ID)
+		if err != nil {
+			return fmt.Errorf("insert users: %w", err)
+		}
+		if err := b.add(userRowArgs(rid, u)...); err != nil {
 			return fmt.Errorf("insert users: %w", err)
 		}
 	}
@@ -320,64 +361,165 @@ func (a *applier) insertUsers() error {
 	return nil
 }
 
-// replaceGroupMembers replaces the direct members of the groups in p.GroupMembers.
+// replaceGroupMembers replaces the direct members of the groups in
+// p.GroupMembers, by rowid: the ids are mapped first, then the groups'
+// old members go and their new ones are inserted.
 func (a *applier) replaceGroupMembers() error {
-	gm := a.p.GroupMembers
-	if len(gm) == 0 {
+	if len(a.p.GroupMembers) == 0 {
 		return nil
 	}
-	created := make(map[string]struct{}, len(a.p.CreateGroups))
-	for i := range a.p.CreateGroups {
-		created[a.p.CreateGroups[i].ID] = struct{}{}
-	}
-	ids := sortedKeys(gm)
-	var old []string
-	for _, id := range ids {
-		if _, ok := created[id]; !ok {
-			old = append(old, id)
-		}
-	}
-	if err := a.deleteWhereIn("group_members", "group_id", old); err != nil {
-		return err
-	}
-	if id, err := a.firstMissing("groups", old); err != nil {
-		return err
-	} else if id != "" {
-		return fmt.Errorf("members of group %s: the group is not stored", id)
-	}
-	// One statement per group and member type, the ids in one JSON array:
-	// millions of rows bound one value at a time cost more in Go than in SQLite.
-	st, err := a.tx.PrepareContext(a.ctx, `INSERT INTO group_members (group_id, member_id, member_type)
-		SELECT ?, value, ? FROM json_each(?)`)
+	groups, err := a.mapMembers(a.p.GroupMembers)
 	if err != nil {
-		return fmt.Errorf("insert members of groups: %w", err)
+		return err
 	}
-	defer st.Close()
-	var users, groups []string
-	for _, id := range ids {
-		users, groups = users[:0], groups[:0]
+	if err := a.clearMembers(groups); err != nil {
+		return err
+	}
+	return a.insertMembers(groups)
+}
+
+// groupRIDs is a group's rowid and its direct members' rowids.
+type groupRIDs struct {
+	id            string
+	rid           int64
+	users, groups []int64
+}
+
+// mapMembers maps the ids of the groups in gm and of their members to
+// rowids, refusing a group or member the store does not hold, and returns
+// the groups in rowid order. Each member is looked up once in the maps
+// (a first sync's hundreds of thousands of memberships all are there), and
+// only those it lacks are looked up again after resolve.
+func (a *applier) mapMembers(gm map[string][]bridge.Member) ([]groupRIDs, error) {
+	ids := sortedKeys(gm)
+	if id, err := a.groups.resolve(a.ctx, a.tx, ids); err != nil {
+		return nil, fmt.Errorf("members of groups: %w", err)
+	} else if id != "" {
+		return nil, fmt.Errorf("members of group %s: the group is not stored", id)
+	}
+	out := make([]groupRIDs, len(ids))
+	var unknownUsers, unknownGroups []string
+	for i, id := range ids {
+		g := &out[i]
+		g.id, g.rid = id, a.groups.rid(id)
 		for _, m := range gm[id] {
 			switch m.Type {
 			case bridge.MemberUser:
-				users = append(users, m.ID)
+				rid, ok := a.users.get(m.ID)
+				if !ok {
+					unknownUsers = append(unknownUsers, m.ID)
+				}
+				g.users = append(g.users, rid)
 			case bridge.MemberGroup:
-				groups = append(groups, m.ID)
+				rid, ok := a.groups.get(m.ID)
+				if !ok {
+					unknownGroups = append(unknownGroups, m.ID)
+				}
+				g.groups = append(g.groups, rid)
 			default:
-				return fmt.Errorf("insert members of group %s: member %s has type %q, not %s or %s", id, m.ID, m.Type, bridge.MemberUser, bridge.MemberGroup)
+				return nil, fmt.Errorf("insert members of group %s: member %s has type %q, not %s or %s", id, m.ID, m.Type, bridge.MemberUser, bridge.MemberGroup)
 			}
 		}
+	}
+	if len(unknownUsers)+len(unknownGroups) > 0 {
+		if err := a.resolveMembers(gm, out, unknownUsers, unknownGroups); err != nil {
+			return nil, err
+		}
+	}
+	slices.SortFunc(out, func(x, y groupRIDs) int { return compareRIDs(x.rid, y.rid) })
+	return out, nil
+}
+
+// resolveMembers looks up the members mapMembers did not find (their
+// rowids 0 in out; rowids start at 1).
+func (a *applier) resolveMembers(gm map[string][]bridge.Member, out []groupRIDs, users, groups []string) error {
+	for _, part := range []struct {
+		m   *ridMap
+		typ string
+		ids []string
+	}{{&a.users, bridge.MemberUser, users}, {&a.groups, bridge.MemberGroup, groups}} {
+		missing, err := part.m.resolve(a.ctx, a.tx, part.ids)
+		if err != nil {
+			return fmt.Errorf("members of groups: %w", err)
+		}
+		if missing == "" {
+			continue
+		}
+		for i := range out {
+			if slices.Contains(gm[out[i].id], bridge.Member{ID: missing, Type: part.typ}) {
+				return fmt.Errorf("members of group %s: %s %s is not stored", out[i].id, strings.ToLower(part.typ), missing)
+			}
+		}
+	}
+	for i := range out {
+		g := &out[i]
+		u, n := 0, 0
+		for _, m := range gm[g.id] {
+			if m.Type == bridge.MemberUser {
+				if g.users[u] == 0 {
+					g.users[u] = a.users.rid(m.ID)
+				}
+				u++
+			} else {
+				if g.groups[n] == 0 {
+					g.groups[n] = a.groups.rid(m.ID)
+				}
+				n++
+			}
+		}
+	}
+	return nil
+}
+
+// clearMembers deletes the members of the groups that this transaction
+// did not create.
+func (a *applier) clearMembers(groups []groupRIDs) error {
+	var old []int64
+	for _, g := range groups {
+		if !a.groups.assigned(g.rid) {
+			old = append(old, g.rid)
+		}
+	}
+	if len(old) == 0 {
+		return nil
+	}
+	var buf []byte
+	doc := ridsJSON(&buf, old)
+	for _, table := range []string{"group_users", "group_subgroups"} {
+		if _, err := a.tx.ExecContext(a.ctx, "DELETE FROM "+table+" WHERE group_rid IN (SELECT value FROM json_each(?))", doc); err != nil {
+			return fmt.Errorf("clear the members of %d groups: %w", len(old), err)
+		}
+	}
+	return nil
+}
+
+// insertMembers inserts the members of the groups (in rowid order), each
+// group's users and groups in one statement each, their rowids sorted in a
+// JSON array: the rows append, and millions of rows bound one value at a
+// time cost more in Go than in SQLite.
+func (a *applier) insertMembers(groups []groupRIDs) error {
+	insUsers, err := a.tx.PrepareContext(a.ctx, "INSERT INTO group_users (group_rid, user_rid) SELECT ?, value FROM json_each(?)")
+	if err != nil {
+		return fmt.Errorf("insert members of groups: %w", err)
+	}
+	defer insUsers.Close()
+	insGroups, err := a.tx.PrepareContext(a.ctx, "INSERT INTO group_subgroups (group_rid, member_rid) SELECT ?, value FROM json_each(?)")
+	if err != nil {
+		return fmt.Errorf("insert members of groups: %w", err)
+	}
+	defer insGroups.Close()
+	var buf []byte
+	for _, g := range groups {
 		for _, part := range []struct {
-			typ string
-			ids []string
-		}{{bridge.MemberUser, users}, {bridge.MemberGroup, groups}} {
-			if len(part.ids) == 0 {
+			st   *sql.Stmt
+			rids []int64
+		}{{insUsers, g.users}, {insGroups, g.groups}} {
+			if len(part.rids) == 0 {
 				continue
 			}
-			if !slices.IsSorted(part.ids) {
-				slices.Sort(part.ids) // the key's order: the rows append
-			}
-			if _, err := st.ExecContext(a.ctx, id, part.typ, idsJSON(part.ids)); err != nil {
-				return fmt.Errorf("insert members of group %s: %w", id, err)
+			slices.Sort(part.rids)
+			if _, err := part.st.ExecContext(a.ctx, g.rid, ridsJSON(&buf, part.rids)); err != nil {
+				return fmt.Errorf("insert members of group %s: %w", g.id, err)
 			}
 		}
 	}
@@ -406,8 +548,8 @@ func (a *applier) replaceClosure() error {
 			}
 		}
 	}
-	if gid, err := a.firstMissing("groups", refs); err != nil {
-		return err
+	if gid, err := a.groups.resolve(a.ctx, a.tx, refs); err != nil {
+		return fmt.Errorf("nesting of groups: %w", err)
 	} else if gid != "" {
 		if _, ok := anc[gid]; ok {
 			return fmt.Errorf("nesting of group %s: the group is not stored", gid)
@@ -418,58 +560,27 @@ func (a *applier) replaceClosure() error {
 			}
 		}
 	}
-	b := newBatcher(a.ctx, a.tx, "INSERT INTO group_closure (group_id, ancestor_id) VALUES ", 2)
-	defer b.close()
+	var pairs [][2]int64
 	for _, id := range ids {
-		as := anc[id]
-		if !slices.IsSorted(as) {
-			as = slices.Sorted(slices.Values(as))
+		for _, g := range anc[id] {
+			pairs = append(pairs, [2]int64{a.groups.rid(id), a.groups.rid(g)})
 		}
-		for _, g := range as {
-			if err := b.add(id, g); err != nil {
-				return fmt.Errorf("insert the nesting closure: %w", err)
-			}
+	}
+	slices.SortFunc(pairs, func(x, y [2]int64) int {
+		if c := compareRIDs(x[0], y[0]); c != 0 {
+			return c
+		}
+		return compareRIDs(x[1], y[1])
+	})
+	b := newBatcher(a.ctx, a.tx, "INSERT INTO group_closure (group_rid, ancestor_rid) VALUES ", 2)
+	defer b.close()
+	for _, p := range pairs {
+		if err := b.add(p[0], p[1]); err != nil {
+			return fmt.Errorf("insert the nesting closure: %w", err)
 		}
 	}
 	if err := b.flush(); err != nil {
 		return fmt.Errorf("insert the nesting closure: %w", err)
-	}
-	return nil
-}
-
-// firstMissing returns the first of ids that table (a constant) does not hold, or "".
-func (a *applier) firstMissing(table string, ids []string) (string, error) {
-	if len(ids) == 0 {
-		return "", nil
-	}
-	doc, err := json.Marshal(ids)
-	if err != nil {
-		return "", fmt.Errorf("check %s: %w", table, err)
-	}
-	var id string
-	err = a.tx.QueryRowContext(a.ctx, "SELECT j.value FROM json_each(?) j WHERE NOT EXISTS (SELECT 1 FROM "+table+
-		" t WHERE t.id = j.value) ORDER BY j.key LIMIT 1", string(doc)).Scan(&id)
-	if errors.Is(err, sql.ErrNoRows) {
-		return "", nil
-	}
-	if err != nil {
-		return "", fmt.Errorf("check %s: %w", table, err)
-	}
-	return id, nil
-}
-
-// deleteWhereIn deletes the rows of table whose col is one of vals (constants
-// from this file name table and col).
-func (a *applier) deleteWhereIn(table, col string, vals []string) error {
-	if len(vals) == 0 {
-		return nil
-	}
-	doc, err := json.Marshal(vals)
-	if err != nil {
-		return fmt.Errorf("clear %s: %w", table, err)
-	}
-	if _, err := a.tx.ExecContext(a.ctx, "DELETE FROM "+table+" WHERE "+col+" IN (SELECT value FROM json_each(?))", string(doc)); err != nil {
-		return fmt.Errorf("clear %s of %d rows: %w", table, len(vals), err)
 	}
 	return nil
 }
@@ -544,6 +655,9 @@ type batcher struct {
 	ncols  int
 	full   *sql.Stmt
 	args   []any
+	// named is the first of the two columns that name a row in an error
+	// (the one after the rowid, where the rowid leads).
+	named int
 }
 
 func newBatcher(ctx context.Context, tx *sql.Tx, prefix string, ncols int) *batcher {
@@ -592,7 +706,7 @@ func (b *batcher) locate(batchErr error) error {
 	for i := 0; i+b.ncols <= len(b.args); i += b.ncols {
 		row := b.args[i : i+b.ncols]
 		if _, err := b.tx.ExecContext(b.ctx, one, row...); err != nil {
-			return fmt.Errorf("row (%v, %v): %w", row[0], row[1], err)
+			return fmt.Errorf("row (%v, %v): %w", row[b.named], row[b.named+1], err)
 		}
 	}
 	return batchErr

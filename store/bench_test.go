@@ -216,3 +216,39 @@ func BenchmarkRead100k(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkMembershipFilters100k times the filters on users' groups and
+// groups' members that read the most memberships (those of the benchmark's
+// rows 6c), each answering its total and a page of 100, on bigPlan(100k, 2k).
+func BenchmarkMembershipFilters100k(b *testing.B) {
+	db, _ := bigStore(b)
+	ctx := context.Background()
+	for _, c := range []struct {
+		name  string
+		users bool
+		e     *Expr
+	}{
+		{"GroupsDisplayCo1", true, cmp("co", "groups.display", "1")},
+		{"GroupsDisplayCoOr", true, or(or(cmp("co", "groups.display", "09"), cmp("co", "groups.display", "19")), cmp("co", "groups.display", "29"))},
+		{"GroupsTypeIndirect", true, cmp("eq", "groups.type", "indirect")},
+		{"GroupsIndirectEw7", true, anyOf("groups", and(cmp("eq", "type", "indirect"), cmp("ew", "display", "7")))},
+		{"MembersDisplayEw9", false, cmp("ew", "members.display", "9")},
+		{"MembersUserDisplayCo", false, anyOf("members", and(cmp("eq", "type", "User"), cmp("co", "display", "zz")))},
+		{"MembersValueEq", false, cmp("eq", "members.value", "no-such-member")},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			q := Query{Filter: c.e, Count: 100}
+			for b.Loop() {
+				var err error
+				if c.users {
+					_, _, err = db.ListUsers(ctx, q)
+				} else {
+					_, _, err = db.ListGroups(ctx, q)
+				}
+				if err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

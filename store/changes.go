@@ -62,10 +62,9 @@ func (db *DB) GroupGraph(ctx context.Context) ([]bridge.GroupRow, []bridge.Group
 		return nil, nil, fmt.Errorf("read groups: %w", err)
 	}
 	var edges []bridge.GroupEdge
-	// CROSS JOIN keeps SQLite from scanning every membership: each group is
-	// looked up in the member index instead.
-	err = eachRow(ctx, db.w, `SELECT gm.group_id, gm.member_id FROM groups g
-		CROSS JOIN group_members gm ON gm.member_id = g.id AND gm.member_type = 'Group'`, func(r *sql.Rows) error {
+	// In the order of the member, then the group, each by id.
+	err = eachRow(ctx, db.w, `SELECT p.id, c.id FROM group_subgroups gm CROSS JOIN groups p ON p.rid = gm.group_rid
+		CROSS JOIN groups c ON c.rid = gm.member_rid ORDER BY c.id, p.id`, func(r *sql.Rows) error {
 		var e bridge.GroupEdge
 		if err := r.Scan(&e.Parent, &e.Child); err != nil {
 			return err
@@ -134,16 +133,16 @@ func (db *DB) MembersOf(ctx context.Context, groupIDs []string) (map[string][]br
 		return out, nil
 	}
 	doc := idsJSON(groupIDs)
-	err := eachRow(ctx, db.w, `SELECT group_id, member_id, member_type FROM group_members
-		WHERE group_id IN (SELECT value FROM json_each(?))`, func(r *sql.Rows) error {
+	err := eachRow(ctx, db.w, membersOf("SELECT value FROM json_each(?)")+" ORDER BY 1, 2", func(r *sql.Rows) error {
 		var gid string
 		var m bridge.MemberRef
-		if err := r.Scan(&gid, &m.ID, &m.Type); err != nil {
+		var display sql.RawBytes
+		if err := r.Scan(&gid, &m.ID, &m.Type, &display); err != nil {
 			return err
 		}
 		out[gid] = append(out[gid], m)
 		return nil
-	}, doc)
+	}, doc, doc)
 	if err != nil {
 		return nil, fmt.Errorf("read group members: %w", err)
 	}
@@ -168,21 +167,26 @@ func (db *DB) GroupsWith(ctx context.Context, memberIDs, refs []string) ([]strin
 	if len(memberIDs) == 0 && len(refs) == 0 {
 		return nil, nil
 	}
+	members := idsJSON(memberIDs)
 	out, err := queryStrings(ctx, db.w, "groups with members", `
-		SELECT group_id FROM group_members WHERE member_id IN (SELECT value FROM json_each(?))
+		SELECT g.id FROM json_each(?) j CROSS JOIN users m ON m.id = j.value
+		CROSS JOIN group_users gm ON gm.user_rid = m.rid CROSS JOIN groups g ON g.rid = gm.group_rid
+		UNION SELECT g.id FROM json_each(?) j CROSS JOIN groups m ON m.id = j.value
+		CROSS JOIN group_subgroups gm ON gm.member_rid = m.rid CROSS JOIN groups g ON g.rid = gm.group_rid
 		UNION SELECT group_id FROM dangling_members WHERE ref IN (SELECT value FROM json_each(?))
-		ORDER BY 1`, idsJSON(memberIDs), idsJSON(refs))
+		ORDER BY 1`, members, members, idsJSON(refs))
 	return out, err
 }
 
-// DirectGroups returns the groups each user is a direct member of.
+// DirectGroups returns the groups each user is a direct member of, in id order.
 func (db *DB) DirectGroups(ctx context.Context, userIDs []string) (map[string][]string, error) {
 	out := map[string][]string{}
 	if len(userIDs) == 0 {
 		return out, nil
 	}
-	err := eachRow(ctx, db.w, `SELECT member_id, group_id FROM group_members
-		WHERE member_type = 'User' AND member_id IN (SELECT value FROM json_each(?))`, func(r *sql.Rows) error {
+	err := eachRow(ctx, db.w, `SELECT u.id, g.id FROM json_each(?) j CROSS JOIN users u ON u.id = j.value
+		CROSS JOIN group_users gm ON gm.user_rid = u.rid CROSS JOIN groups g ON g.rid = gm.group_rid
+		ORDER BY 1, 2`, func(r *sql.Rows) error {
 		var u, g string
 		if err := r.Scan(&u, &g); err != nil {
 			return err

@@ -2,10 +2,13 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"os"
 	"path/filepath"
 	"syscall"
 	"testing"
+
+	"github.com/scimbridge/scimbridge/bridge"
 )
 
 // TestStoreFilesAreOwnerOnly pins down finding 10 of issue 14: state.db, -wal
@@ -91,5 +94,58 @@ func TestDropChangeLog(t *testing.T) {
 	}
 	if n, err := db.DropChangeLog(ctx); err != nil || n != 0 {
 		t.Fatalf("second drop: %d %v", n, err)
+	}
+}
+
+// TestPageSizeOfNewStores: a new store gets 16 KiB pages, WAL mode and a
+// 2 MiB page cache; a store created with SQLite's default 4 KiB pages and a
+// rollback journal keeps its pages, with an 8 MiB cache, turns to WAL, and
+// takes the migrations and data as before.
+func TestPageSizeOfNewStores(t *testing.T) {
+	ctx := context.Background()
+	pragmas := func(db *DB) (page int, mode string, cache [2]int) {
+		t.Helper()
+		if err := db.w.QueryRow("PRAGMA page_size").Scan(&page); err != nil {
+			t.Fatal(err)
+		}
+		if err := db.w.QueryRow("PRAGMA journal_mode").Scan(&mode); err != nil {
+			t.Fatal(err)
+		}
+		for i, pool := range []*sql.DB{db.w, db.r} {
+			if err := pool.QueryRow("PRAGMA cache_size").Scan(&cache[i]); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return page, mode, cache
+	}
+	fresh, err := Open(ctx, filepath.Join(t.TempDir(), "new.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fresh.Close()
+	if page, mode, cache := pragmas(fresh); page != 16384 || mode != "wal" || cache != [2]int{-2048, -2048} {
+		t.Errorf("new store: page size %d, journal mode %q, cache sizes %d; want 16384, wal and -2048 (KiB)", page, mode, cache)
+	}
+
+	path := filepath.Join(t.TempDir(), "old.db")
+	old, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := old.Exec("PRAGMA page_size = 4096; PRAGMA journal_mode = DELETE; CREATE TABLE before (x)"); err != nil {
+		t.Fatal(err)
+	}
+	old.Close()
+	db, err := Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if page, mode, cache := pragmas(db); page != 4096 || mode != "wal" || cache != [2]int{-8192, -8192} {
+		t.Errorf("older store: page size %d, journal mode %q, cache sizes %d; want 4096, wal and -8192 (KiB)", page, mode, cache)
+	}
+	mustApply(t, db, &bridge.Plan{CreateUsers: []bridge.UserRow{mkUser("u1", "ada")}})
+	if users, groups, err := db.Counts(ctx); err != nil || users != 1 || groups != 0 {
+		t.Errorf("older store: %d users and %d groups (%v), want the 1 user applied", users, groups, err)
 	}
 }

@@ -138,16 +138,16 @@ var userMulti = map[string]multiDef{
 				return "", nil, err
 			}
 			if n <= broadMemberships {
-				return "u.id IN (" + list + ")", largs, nil
+				return "u.rid IN (" + list + ")", largs, nil
 			}
 			return groupsOfUser(c, cond, args, typed)
 		},
 	},
 }
 
-// groupsMembers is the list of the users in the groups matching cond: the
-// groups are read first (CROSS JOIN fixes that order for SQLite's planner)
-// and their members through the key of group_members. Without "type", a
+// groupsMembers is the list of the users (rowids) in the groups matching
+// cond: the groups are read first (CROSS JOIN fixes that order for SQLite's
+// planner) and their members through the key of group_users. Without "type", a
 // user is in a matching group exactly when it is a direct member of it or
 // of a group nested in it, so one pass over those groups' members answers;
 // with it, the direct and the indirect memberships are told apart in two
@@ -155,16 +155,15 @@ var userMulti = map[string]multiDef{
 func groupsMembers(cond string, args []any, typed bool) (string, []any) {
 	if !typed {
 		list, largs := groupsAndNested(cond, args)
-		return "SELECT gm.member_id FROM group_members gm WHERE gm.member_type = 'User' AND gm.group_id IN (" + list + ")", largs
+		return "SELECT gm.user_rid FROM group_users gm WHERE gm.group_rid IN (" + list + ")", largs
 	}
 	direct := func(cond string) string {
-		return "SELECT gm.member_id FROM groups g CROSS JOIN group_members gm ON gm.group_id = g.id" +
-			" WHERE gm.member_type = 'User' AND " + cond
+		return "SELECT gm.user_rid FROM groups g CROSS JOIN group_users gm ON gm.group_rid = g.rid WHERE " + cond
 	}
 	indirect := func(cond string) string {
-		return "SELECT gm.member_id FROM groups g CROSS JOIN group_closure c ON c.ancestor_id = g.id" +
-			" CROSS JOIN group_members gm ON gm.group_id = c.group_id WHERE gm.member_type = 'User' AND " + cond +
-			" AND NOT EXISTS (SELECT 1 FROM group_members dm WHERE dm.group_id = g.id AND dm.member_id = gm.member_id)"
+		return "SELECT gm.user_rid FROM groups g CROSS JOIN group_closure c ON c.ancestor_rid = g.rid" +
+			" CROSS JOIN group_users gm ON gm.group_rid = c.group_rid WHERE " + cond +
+			" AND NOT EXISTS (SELECT 1 FROM group_users dm WHERE dm.group_rid = g.rid AND dm.user_rid = gm.user_rid)"
 	}
 	d, dargs := arms(cond, args, direct, "direct")
 	i, iargs := arms(cond, args, indirect, "indirect")
@@ -185,33 +184,33 @@ func groupsMembers(cond string, args []any, typed bool) (string, []any) {
 // groups were just read from, not from another place of the table); an arm
 // whose list is empty is left out.
 func groupsOfUser(c *compiler, cond string, args []any, typed bool) (string, []any, error) {
-	const own = "gm.member_id = u.id AND gm.member_type = 'User'"
+	const own = "gm.user_rid = u.rid"
 	if !typed {
 		list, largs := groupsAndNested(cond, args)
-		return "EXISTS (SELECT 1 FROM group_members gm WHERE " + own + " AND +gm.group_id IN (" + list + "))", largs, nil
+		return "EXISTS (SELECT 1 FROM group_users gm WHERE " + own + " AND +gm.group_rid IN (" + list + "))", largs, nil
 	}
-	// in(id) is the condition that the group id matches cond as typed, and
+	// in(rid) is the condition that the group rid matches cond as typed, and
 	// uses how many times it holds cond; "1" when every group does
 	// (groups.type eq "indirect"), which saves a lookup in the list for each
 	// of the user's groups.
 	transitive := false // whether the closure composes (see topMembers)
-	arm := func(t string, in func(id string) string, uses int) (string, int) {
+	arm := func(t string, in func(rid string) string, uses int) (string, int) {
 		if t == "direct" {
-			return "EXISTS (SELECT 1 FROM group_members gm WHERE " + own + " AND " + in("+gm.group_id") + ")", uses
+			return "EXISTS (SELECT 1 FROM group_users gm WHERE " + own + " AND " + in("+gm.group_rid") + ")", uses
 		}
 		// A direct group none of whose ancestors match is passed over
 		// before its ancestors are read.
 		nested := ""
 		if uses > 0 {
-			nested = " AND +gm.group_id IN (SELECT na.group_id FROM group_closure na WHERE " + in("+na.ancestor_id") + ")"
+			nested = " AND +gm.group_rid IN (SELECT na.group_rid FROM group_closure na WHERE " + in("+na.ancestor_rid") + ")"
 		}
-		exact := "EXISTS (SELECT 1 FROM group_members gm CROSS JOIN group_closure c ON c.group_id = gm.group_id WHERE " + own +
-			nested + " AND " + in("+c.ancestor_id") +
-			" AND NOT EXISTS (SELECT 1 FROM group_members dm WHERE dm.member_id = u.id AND dm.member_type = 'User' AND +dm.group_id = c.ancestor_id))"
+		exact := "EXISTS (SELECT 1 FROM group_users gm CROSS JOIN group_closure c ON c.group_rid = gm.group_rid WHERE " + own +
+			nested + " AND " + in("+c.ancestor_rid") +
+			" AND NOT EXISTS (SELECT 1 FROM group_users dm WHERE dm.user_rid = u.rid AND +dm.group_rid = c.ancestor_rid))"
 		if !transitive {
 			return exact, 2 * uses
 		}
-		return "(EXISTS (SELECT 1 FROM group_members gm WHERE " + own + nested + ") AND (u.id NOT IN (" + topMembers(in, uses > 0) + ") OR " +
+		return "(EXISTS (SELECT 1 FROM group_users gm WHERE " + own + nested + ") AND (u.rid NOT IN (" + topMembers(in, uses > 0) + ") OR " +
 			exact + "))", 5 * uses
 	}
 	var sql []string
@@ -224,7 +223,7 @@ func groupsOfUser(c *compiler, cond string, args []any, typed bool) (string, []a
 	}
 	for _, t := range []string{"direct", "indirect"} {
 		typedCond := strings.ReplaceAll(cond, typeToken, "'"+t+"'")
-		inList := func(id string) string { return id + " IN (SELECT g.id FROM groups g WHERE " + typedCond + ")" }
+		inList := func(rid string) string { return rid + " IN (SELECT g.rid FROM groups g WHERE " + typedCond + ")" }
 		if c.probe == nil {
 			add(arm(t, inList, 1))
 			continue
@@ -276,27 +275,27 @@ func groupsOfUser(c *compiler, cond string, args []any, typed bool) (string, []a
 //
 // intransitive finds a pair of closure rows whose composition is missing,
 // or a group listed as its own ancestor: with none, that holds.
-const intransitive = "SELECT 1 FROM group_closure WHERE group_id = ancestor_id" +
-	" UNION ALL SELECT 1 FROM group_closure x CROSS JOIN group_closure y ON y.group_id = x.ancestor_id" +
-	" WHERE y.ancestor_id <> x.group_id AND NOT EXISTS (SELECT 1 FROM group_closure z WHERE z.group_id = x.group_id AND z.ancestor_id = y.ancestor_id)"
+const intransitive = "SELECT 1 FROM group_closure WHERE group_rid = ancestor_rid" +
+	" UNION ALL SELECT 1 FROM group_closure x CROSS JOIN group_closure y ON y.group_rid = x.ancestor_rid" +
+	" WHERE y.ancestor_rid <> x.group_rid AND NOT EXISTS (SELECT 1 FROM group_closure z WHERE z.group_rid = x.group_rid AND z.ancestor_rid = y.ancestor_rid)"
 
 // topMembers lists the direct members of the top groups among those that
 // match in (twice); withNested keeps those with nested groups only (the
 // others are nobody's ancestor).
-func topMembers(in func(id string) string, withNested bool) string {
-	tops := "SELECT t.id FROM groups t WHERE " + in("t.id")
+func topMembers(in func(rid string) string, withNested bool) string {
+	tops := "SELECT t.rid FROM groups t WHERE " + in("t.rid")
 	if withNested {
-		tops += " AND EXISTS (SELECT 1 FROM group_closure tn WHERE tn.ancestor_id = t.id)"
+		tops += " AND EXISTS (SELECT 1 FROM group_closure tn WHERE tn.ancestor_rid = t.rid)"
 	}
-	return "SELECT tm.member_id FROM group_members tm WHERE tm.member_type = 'User' AND tm.group_id IN (" + tops +
-		" AND NOT EXISTS (SELECT 1 FROM group_closure ta WHERE ta.group_id = t.id AND " + in("+ta.ancestor_id") +
-		" AND NOT EXISTS (SELECT 1 FROM group_closure td WHERE td.group_id = ta.ancestor_id AND td.ancestor_id = t.id)))"
+	return "SELECT tm.user_rid FROM group_users tm WHERE tm.group_rid IN (" + tops +
+		" AND NOT EXISTS (SELECT 1 FROM group_closure ta WHERE ta.group_rid = t.rid AND " + in("+ta.ancestor_rid") +
+		" AND NOT EXISTS (SELECT 1 FROM group_closure td WHERE td.group_rid = ta.ancestor_rid AND td.ancestor_rid = t.rid)))"
 }
 
-// groupsAndNested lists the groups matching cond and the groups nested in them.
+// groupsAndNested lists the groups (rowids) matching cond and the groups nested in them.
 func groupsAndNested(cond string, args []any) (string, []any) {
-	return "SELECT g.id FROM groups g WHERE " + cond +
-			" UNION ALL SELECT c.group_id FROM groups g CROSS JOIN group_closure c ON c.ancestor_id = g.id WHERE " + cond,
+	return "SELECT g.rid FROM groups g WHERE " + cond +
+			" UNION ALL SELECT c.group_rid FROM groups g CROSS JOIN group_closure c ON c.ancestor_rid = g.rid WHERE " + cond,
 		append(append([]any(nil), args...), args...)
 }
 
@@ -309,44 +308,66 @@ var groupAttrs = map[string]attrDef{
 	"meta.version":      {kind: kindString, col: "g.version"},
 }
 
-// memberDisplay is a member's display: the user's displayName (else
-// userName), or the group's name.
-const memberDisplay = `COALESCE(CASE gm.member_type
-	WHEN 'User' THEN (SELECT CASE WHEN mu.display_name <> '' THEN mu.display_name ELSE mu.user_name END FROM users mu WHERE mu.id = gm.member_id)
-	ELSE (SELECT mg.name FROM groups mg WHERE mg.id = gm.member_id) END, '')`
+// userDisplay is the display of user alias as a member: its displayName,
+// else its userName.
+func userDisplay(alias string) string {
+	return "CASE WHEN " + alias + ".display_name <> '' THEN " + alias + ".display_name ELSE " + alias + ".user_name END"
+}
+
+// membersOf is the query of the direct members of the groups whose ids
+// query groupIDs (one column, used twice) yields: a row per member with the
+// group's id, the member's id, type (User or Group) and display (a group's
+// is its name).
+func membersOf(groupIDs string) string {
+	return "SELECT g.id, m.id, 'User', " + userDisplay("m") + " FROM groups g CROSS JOIN group_users gm ON gm.group_rid = g.rid" +
+		" CROSS JOIN users m ON m.rid = gm.user_rid WHERE g.id IN (" + groupIDs + ")" +
+		" UNION ALL SELECT g.id, m.id, 'Group', m.name FROM groups g CROSS JOIN group_subgroups gm ON gm.group_rid = g.rid" +
+		" CROSS JOIN groups m ON m.rid = gm.member_rid WHERE g.id IN (" + groupIDs + ")"
+}
 
 var groupMulti = map[string]multiDef{
-	// Without display, the condition reads group_members alone. With it, the
-	// members are resolved first: users (display: displayName, else
-	// userName) and groups each read once, then their groups through the
-	// member index, instead of a lookup of each membership's member. Those
-	// groups (at most every group) are listed once per read, not once for
-	// the total and again for the page.
+	// A condition on members is evaluated in two arms, the users in groups
+	// and the groups in groups, each with its type as a constant; m is the
+	// member (id, display), gm its membership. Without display, SQLite
+	// chooses the order (a member's id is looked up by the id index). With
+	// display, the members are read first: users (display: displayName,
+	// else userName) and groups each once, then their groups through the
+	// member indexes, instead of a lookup of each membership's member.
+	// Those groups (at most every group) are listed once per read, not
+	// once for the total and again for the page.
 	"members": {
 		subs: map[string]attrDef{
-			"value": {kind: kindString, col: "gm.member_id"},
+			"value": {kind: kindString, col: "m.id"},
 			// A group's display is its name, stored folded: lowerFunc leaves
 			// folded text as it is.
 			"display": folded("m.display"),
-			// member_type is 'User' or 'Group': SQLite's ASCII lower() folds it
-			// as strings.ToLower does, without a call into Go per membership.
-			"type": {kind: kindString, col: "lower(gm.member_type)", fold: true},
+			"type":    {kind: kindString, col: typeToken, fold: true},
 		},
 		joinCols: map[string]bool{"display": true},
 		wrap: func(c *compiler, cond string, args []any, display bool) (string, []any, error) {
+			join := " JOIN "
+			if display {
+				join = " CROSS JOIN "
+			}
+			users := func(cond string) string {
+				return "SELECT gm.group_rid FROM (SELECT mu.rid, mu.id, " + userDisplay("mu") + " AS display FROM users mu) m" +
+					join + "group_users gm ON gm.user_rid = m.rid WHERE " + cond
+			}
+			groups := func(cond string) string {
+				return "SELECT gm.group_rid FROM (SELECT mg.rid, mg.id, mg.name_norm AS display FROM groups mg) m" +
+					join + "group_subgroups gm ON gm.member_rid = m.rid WHERE " + cond
+			}
+			u, uargs := arms(cond, args, users, "user")
+			g, gargs := arms(cond, args, groups, "group")
+			list, largs := u+" UNION ALL "+g, append(uargs, gargs...)
 			if !display {
-				return "g.id IN (SELECT gm.group_id FROM group_members gm WHERE " + cond + ")", args, nil
+				return "g.rid IN (" + list + ")", largs, nil
 			}
-			users := "SELECT gm.group_id FROM (SELECT mu.id, CASE WHEN mu.display_name <> '' THEN mu.display_name ELSE mu.user_name END" +
-				" AS display FROM users mu) m CROSS JOIN group_members gm ON gm.member_id = m.id AND gm.member_type = 'User' WHERE " + cond
-			groups := "SELECT gm.group_id FROM (SELECT mg.id, mg.name_norm AS display FROM groups mg) m" +
-				" CROSS JOIN group_members gm ON gm.member_id = m.id AND gm.member_type = 'Group' WHERE " + cond
-			list, largs := users+" UNION ALL "+groups, append(append([]any(nil), args...), args...)
-			ids, err := c.list(list, "group_id", largs)
+			ids, err := c.list(list, "group_rid", largs)
 			if err != nil || ids == nil {
-				return "g.id IN (" + list + ")", largs, err
+				return "g.rid IN (" + list + ")", largs, err
 			}
-			return "g.id IN (SELECT value FROM json_each(?))", []any{*ids}, nil
+			return "g.rid IN (SELECT value FROM json_each(?))", []any{*ids}, nil
 		},
 	},
 }

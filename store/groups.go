@@ -9,7 +9,7 @@ import (
 )
 
 // A user's groups are not stored as such: its direct groups are the groups
-// whose group_members list it, its indirect groups are their ancestors in
+// whose group_users list it, its indirect groups are their ancestors in
 // group_closure. Both are read with key lookups and merged here, which costs
 // less than a relational union of the two: a page of users has a few thousand
 // direct memberships at most, and their groups' closure is small.
@@ -47,8 +47,8 @@ func transitiveGroups(ctx context.Context, tx *sql.Tx, userIDs []string, every f
 	direct := make(map[string][]string, len(userIDs))
 	var groupIDs []string
 	seen := map[string]bool{}
-	err := eachRow(ctx, tx, `SELECT member_id, group_id FROM group_members
-		WHERE member_id IN (SELECT value FROM json_each(?)) AND member_type = 'User'`,
+	err := eachRow(ctx, tx, `SELECT u.id, g.id FROM json_each(?) j CROSS JOIN users u ON u.id = j.value
+		CROSS JOIN group_users gm ON gm.user_rid = u.rid CROSS JOIN groups g ON g.rid = gm.group_rid`,
 		func(rows *sql.Rows) error {
 			var uid, gid string
 			if err := rows.Scan(&uid, &gid); err != nil {
@@ -123,11 +123,11 @@ func groupNodes(ctx context.Context, tx *sql.Tx, groupIDs []string, every func()
 	node := nodes.node
 	// One row per group (ancestor NULL) and one per (group, ancestor) pair,
 	// each with the name of the group the row names last.
-	err := eachRow(ctx, tx, `WITH s(id) AS (SELECT value FROM json_each(?))
-		SELECT g.id, NULL, g.name, g.name_norm FROM s JOIN groups g ON g.id = s.id
+	doc := idsJSON(groupIDs)
+	err := eachRow(ctx, tx, `SELECT g.id, NULL, g.name, g.name_norm FROM json_each(?) s CROSS JOIN groups g ON g.id = s.value
 		UNION ALL
-		SELECT c.group_id, c.ancestor_id, a.name, a.name_norm FROM s
-		JOIN group_closure c ON c.group_id = s.id JOIN groups a ON a.id = c.ancestor_id`,
+		SELECT g.id, a.id, a.name, a.name_norm FROM json_each(?) s CROSS JOIN groups g ON g.id = s.value
+		CROSS JOIN group_closure c ON c.group_rid = g.rid CROSS JOIN groups a ON a.rid = c.ancestor_rid`,
 		func(rows *sql.Rows) error {
 			var id, name, nameNorm string
 			var anc sql.NullString
@@ -144,7 +144,7 @@ func groupNodes(ctx context.Context, tx *sql.Tx, groupIDs []string, every func()
 			a := node(anc.String)
 			a.name, a.nameNorm = name, nameNorm
 			return nil
-		}, idsJSON(groupIDs))
+		}, doc, doc)
 	if err != nil {
 		return nil, fmt.Errorf("read nested groups: %w", err)
 	}
@@ -156,7 +156,8 @@ func groupNodes(ctx context.Context, tx *sql.Tx, groupIDs []string, every func()
 func everyGroupNode(ctx context.Context, tx *sql.Tx) (map[string]*groupNode, error) {
 	nodes := nodeMap{}
 	node := nodes.node
-	err := eachRow(ctx, tx, "SELECT group_id, ancestor_id FROM group_closure", func(rows *sql.Rows) error {
+	err := eachRow(ctx, tx, `SELECT g.id, a.id FROM group_closure c CROSS JOIN groups g ON g.rid = c.group_rid
+		CROSS JOIN groups a ON a.rid = c.ancestor_rid`, func(rows *sql.Rows) error {
 		var id, anc string
 		if err := rows.Scan(&id, &anc); err != nil {
 			return err

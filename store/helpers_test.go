@@ -70,10 +70,30 @@ func mkGroup(id, name string) bridge.GroupRow {
 func dump(t testing.TB, db *DB) map[string][]string {
 	t.Helper()
 	out := map[string][]string{}
+	var byRID bool // memberships and the closure by rowid (migration 8)
+	if err := db.w.QueryRow("SELECT count(*) FROM sqlite_schema WHERE name = 'group_users'").Scan(&byRID); err != nil {
+		t.Fatal(err)
+	}
 	for _, table := range []string{"users", "groups", "group_members", "group_closure", "changes", "sync_runs", "settings", "settings_history"} {
 		q := "SELECT * FROM " + table + " ORDER BY 1, 2"
-		if table == "users" {
-			q = "SELECT " + userCols + " FROM users ORDER BY id" // rid is where a row was written, not what it holds
+		// A rowid is where a row was written, not what it holds: users and
+		// groups are listed by id, memberships and the closure by the ids
+		// their rowids stand for (or the rowid that stands for nothing).
+		switch {
+		case table == "users":
+			q = "SELECT " + userCols + " FROM users ORDER BY id"
+		case table == "groups":
+			q = "SELECT " + groupCols + " FROM groups ORDER BY id"
+		case table == "group_members" && byRID:
+			q = `SELECT coalesce(g.id, 'no group ' || gm.group_rid), coalesce(m.id, 'no user ' || gm.user_rid), 'User'
+				FROM group_users gm LEFT JOIN groups g ON g.rid = gm.group_rid LEFT JOIN users m ON m.rid = gm.user_rid
+				UNION ALL SELECT coalesce(g.id, 'no group ' || gm.group_rid), coalesce(m.id, 'no group ' || gm.member_rid), 'Group'
+				FROM group_subgroups gm LEFT JOIN groups g ON g.rid = gm.group_rid LEFT JOIN groups m ON m.rid = gm.member_rid
+				ORDER BY 1, 2`
+		case table == "group_closure" && byRID:
+			q = `SELECT coalesce(g.id, 'no group ' || c.group_rid), coalesce(a.id, 'no group ' || c.ancestor_rid)
+				FROM group_closure c LEFT JOIN groups g ON g.rid = c.group_rid LEFT JOIN groups a ON a.rid = c.ancestor_rid
+				ORDER BY 1, 2`
 		}
 		rows, err := db.w.Query(q)
 		if err != nil {

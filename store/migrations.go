@@ -228,4 +228,76 @@ CREATE UNIQUE INDEX users_user_name_norm ON users(user_name_norm);
 CREATE INDEX users_external_id ON users(external_id);
 CREATE INDEX users_last_modified ON users(last_modified);
 `,
+	// 8: memberships by integer keys. groups become a rowid table like
+	// users (7), and the direct memberships and the nesting closure hold
+	// rowids: a first sync writes a few hundred thousand memberships, which
+	// as pairs of 36-character ids and a type cost 7 times the bytes and
+	// 3 times the CPU of integer pairs, all of it serial work after the
+	// read. Users and groups in groups are two tables, each a pair of
+	// rowids. No foreign keys: the store deletes memberships with their
+	// user or group itself (deleteIDs), and maps ids to rowids at write
+	// time, refusing a member it does not hold.
+	`
+CREATE TABLE groups_by_rowid (
+	rid             INTEGER PRIMARY KEY,
+	id              TEXT NOT NULL,
+	external_id     TEXT NOT NULL DEFAULT '',
+	dn              TEXT NOT NULL,
+	dn_norm         TEXT NOT NULL,
+	name            TEXT NOT NULL,
+	name_norm       TEXT NOT NULL,
+	hash            TEXT NOT NULL,
+	members_hash    TEXT NOT NULL,
+	version         TEXT NOT NULL,
+	created         TEXT NOT NULL,
+	last_modified   TEXT NOT NULL
+);
+INSERT INTO groups_by_rowid (id, external_id, dn, dn_norm, name, name_norm, hash, members_hash, version, created,
+	last_modified)
+SELECT id, external_id, dn, dn_norm, name, name_norm, hash, members_hash, version, created, last_modified
+	FROM groups ORDER BY id;
+
+-- The users directly in each group; the user index gives a user's direct
+-- groups without reading the table.
+CREATE TABLE group_users (
+	group_rid INTEGER NOT NULL, -- groups.rid
+	user_rid  INTEGER NOT NULL, -- users.rid
+	PRIMARY KEY (group_rid, user_rid)
+) WITHOUT ROWID;
+INSERT INTO group_users (group_rid, user_rid)
+SELECT g.rid, u.rid FROM group_members gm JOIN groups_by_rowid g ON g.id = gm.group_id
+	JOIN users u ON u.id = gm.member_id WHERE gm.member_type = 'User' ORDER BY 1, 2;
+CREATE INDEX group_users_user ON group_users(user_rid);
+
+-- The groups directly in each group.
+CREATE TABLE group_subgroups (
+	group_rid  INTEGER NOT NULL, -- groups.rid
+	member_rid INTEGER NOT NULL, -- groups.rid of the group in it
+	PRIMARY KEY (group_rid, member_rid)
+) WITHOUT ROWID;
+INSERT INTO group_subgroups (group_rid, member_rid)
+SELECT g.rid, m.rid FROM group_members gm JOIN groups_by_rowid g ON g.id = gm.group_id
+	JOIN groups_by_rowid m ON m.id = gm.member_id WHERE gm.member_type = 'Group' ORDER BY 1, 2;
+CREATE INDEX group_subgroups_member ON group_subgroups(member_rid);
+
+-- The nesting closure (computed by the bridge): every group each nested
+-- group is in through nesting, never itself.
+CREATE TABLE group_closure_by_rid (
+	group_rid    INTEGER NOT NULL, -- groups.rid
+	ancestor_rid INTEGER NOT NULL, -- groups.rid
+	PRIMARY KEY (group_rid, ancestor_rid)
+) WITHOUT ROWID;
+INSERT INTO group_closure_by_rid (group_rid, ancestor_rid)
+SELECT g.rid, a.rid FROM group_closure c JOIN groups_by_rowid g ON g.id = c.group_id
+	JOIN groups_by_rowid a ON a.id = c.ancestor_id ORDER BY 1, 2;
+
+DROP TABLE group_closure;
+DROP TABLE group_members;
+DROP TABLE groups;
+ALTER TABLE groups_by_rowid RENAME TO groups;
+ALTER TABLE group_closure_by_rid RENAME TO group_closure;
+CREATE INDEX group_closure_ancestor ON group_closure(ancestor_rid);
+CREATE UNIQUE INDEX groups_id ON groups(id);
+-- The other indexes of groups come back as they were (keepIndexes).
+`,
 }

@@ -219,8 +219,8 @@ func TestClosureIsReplacedOnlyWhenThePlanCarriesOne(t *testing.T) {
 }
 
 // TestGroupsValueFilterUsesIndexes pins down that "groups.value eq X" reads
-// group_members by its key, group_closure by its ancestor index and users by
-// their id index, not a scan.
+// the group by its id index, group_users by its key, group_closure by its
+// ancestor index and users by their rowid, not a scan.
 func TestGroupsValueFilterUsesIndexes(t *testing.T) {
 	steps := planOf(t, openTest(t), cmp("eq", "groups.value", "g1"), true)
 	for _, s := range steps {
@@ -228,8 +228,8 @@ func TestGroupsValueFilterUsesIndexes(t *testing.T) {
 			t.Errorf("groups.value eq scans a table: %q", steps)
 		}
 	}
-	for _, want := range []string{"SEARCH u USING COVERING INDEX users_id (id=?)", "SEARCH gm USING PRIMARY KEY (group_id=?)",
-		"SEARCH c USING COVERING INDEX group_closure_ancestor (ancestor_id=?)"} {
+	for _, want := range []string{"SEARCH g USING COVERING INDEX groups_id (id=?)", "SEARCH u USING INTEGER PRIMARY KEY (rowid=?)",
+		"SEARCH gm USING PRIMARY KEY (group_rid=?)", "SEARCH c USING COVERING INDEX group_closure_ancestor (ancestor_rid=?)"} {
 		if !slices.Contains(steps, want) {
 			t.Errorf("query plan %q lacks %q", steps, want)
 		}

@@ -226,8 +226,7 @@ func (db *DB) PushGroups(ctx context.Context, ids []string) (map[string]*PushGro
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("load groups to push: %w", err)
 	}
-	mrows, err := db.w.QueryContext(ctx, `SELECT group_id, member_id, member_type FROM group_members
-		WHERE group_id IN (SELECT value FROM json_each(?)) ORDER BY group_id, member_id`, set)
+	mrows, err := db.w.QueryContext(ctx, membersOf("SELECT value FROM json_each(?)")+" ORDER BY 1, 2", set, set)
 	if err != nil {
 		return nil, fmt.Errorf("load group members to push: %w", err)
 	}
@@ -235,7 +234,8 @@ func (db *DB) PushGroups(ctx context.Context, ids []string) (map[string]*PushGro
 	for mrows.Next() {
 		var gid string
 		var m bridge.Member
-		if err := mrows.Scan(&gid, &m.ID, &m.Type); err != nil {
+		var display sql.RawBytes
+		if err := mrows.Scan(&gid, &m.ID, &m.Type, &display); err != nil {
 			return nil, fmt.Errorf("load group members to push: %w", err)
 		}
 		if g := out[gid]; g != nil {
@@ -246,13 +246,13 @@ func (db *DB) PushGroups(ctx context.Context, ids []string) (map[string]*PushGro
 		return nil, fmt.Errorf("load group members to push: %w", err)
 	}
 	// A group's users: its own user members and those of every group nested in it.
-	urows, err := db.w.QueryContext(ctx, `WITH s(id) AS (SELECT value FROM json_each(?)),
-		sub(group_id, nested_id) AS (
-			SELECT id, id FROM s
-			UNION SELECT c.ancestor_id, c.group_id FROM group_closure c WHERE c.ancestor_id IN (SELECT id FROM s))
-		SELECT DISTINCT sub.group_id, gm.member_id FROM sub
-		JOIN group_members gm ON gm.group_id = sub.nested_id AND gm.member_type = 'User'
-		ORDER BY sub.group_id, gm.member_id`, set)
+	urows, err := db.w.QueryContext(ctx, `WITH s(rid, id) AS (SELECT g.rid, g.id FROM json_each(?) j CROSS JOIN groups g ON g.id = j.value),
+		sub(group_id, nested_rid) AS (
+			SELECT id, rid FROM s
+			UNION SELECT s.id, c.group_rid FROM s CROSS JOIN group_closure c ON c.ancestor_rid = s.rid)
+		SELECT DISTINCT sub.group_id, u.id FROM sub
+		CROSS JOIN group_users gm ON gm.group_rid = sub.nested_rid CROSS JOIN users u ON u.rid = gm.user_rid
+		ORDER BY sub.group_id, u.id`, set)
 	if err != nil {
 		return nil, fmt.Errorf("load group users to push: %w", err)
 	}
@@ -275,19 +275,20 @@ func (db *DB) PushGroups(ctx context.Context, ids []string) (map[string]*PushGro
 // GroupAncestors returns the ids of the groups that contain any of the given
 // groups, directly or through nesting (the given groups excluded unless in a cycle).
 func (db *DB) GroupAncestors(ctx context.Context, ids []string) ([]string, error) {
-	return queryStrings(ctx, db.w, "find ancestor groups", `WITH RECURSIVE up(id) AS (
-		SELECT group_id FROM group_members WHERE member_type = 'Group' AND member_id IN (SELECT value FROM json_each(?))
-		UNION SELECT gm.group_id FROM group_members gm JOIN up ON gm.member_id = up.id AND gm.member_type = 'Group')
-		SELECT id FROM up`, idsJSON(ids))
+	return queryStrings(ctx, db.w, "find ancestor groups", `WITH RECURSIVE up(rid) AS (
+		SELECT gm.group_rid FROM json_each(?) j CROSS JOIN groups m ON m.id = j.value
+		CROSS JOIN group_subgroups gm ON gm.member_rid = m.rid
+		UNION SELECT gm.group_rid FROM up CROSS JOIN group_subgroups gm ON gm.member_rid = up.rid)
+		SELECT g.id FROM up CROSS JOIN groups g ON g.rid = up.rid`, idsJSON(ids))
 }
 
 // GroupDescendants returns the ids of the given groups and of every group
 // nested in them, at any depth.
 func (db *DB) GroupDescendants(ctx context.Context, ids []string) ([]string, error) {
-	return queryStrings(ctx, db.w, "find nested groups", `WITH RECURSIVE down(id) AS (
-		SELECT id FROM groups WHERE id IN (SELECT value FROM json_each(?))
-		UNION SELECT gm.member_id FROM group_members gm JOIN down ON gm.group_id = down.id AND gm.member_type = 'Group')
-		SELECT id FROM down`, idsJSON(ids))
+	return queryStrings(ctx, db.w, "find nested groups", `WITH RECURSIVE down(rid) AS (
+		SELECT rid FROM groups WHERE id IN (SELECT value FROM json_each(?))
+		UNION SELECT gm.member_rid FROM down CROSS JOIN group_subgroups gm ON gm.group_rid = down.rid)
+		SELECT g.id FROM down CROSS JOIN groups g ON g.rid = down.rid`, idsJSON(ids))
 }
 
 // GroupIDsByName returns, by folded name, the ids of the groups whose folded
@@ -302,10 +303,10 @@ func (db *DB) GroupIDsByName(ctx context.Context, namesNorm []string) (map[strin
 // directly or through nesting.
 func (db *DB) UsersInGroups(ctx context.Context, groupIDs []string) ([]string, error) {
 	return queryStrings(ctx, db.w, "find users in groups",
-		`WITH s(id) AS (SELECT value FROM json_each(?))
-		SELECT member_id FROM group_members WHERE member_type = 'User' AND group_id IN (
-			SELECT id FROM s UNION SELECT c.group_id FROM group_closure c WHERE c.ancestor_id IN (SELECT id FROM s))
-		GROUP BY member_id ORDER BY member_id`, idsJSON(groupIDs))
+		`WITH s(rid) AS (SELECT rid FROM groups WHERE id IN (SELECT value FROM json_each(?)))
+		SELECT u.id FROM users u WHERE u.rid IN (SELECT gm.user_rid FROM group_users gm WHERE gm.group_rid IN (
+			SELECT rid FROM s UNION SELECT c.group_rid FROM group_closure c WHERE c.ancestor_rid IN (SELECT rid FROM s)))
+		ORDER BY u.id`, idsJSON(groupIDs))
 }
 
 // AllUserIDs returns the id of every stored user.

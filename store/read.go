@@ -3,7 +3,6 @@ package store
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -24,11 +23,12 @@ const groupColumns = "g.id, g.external_id, g.dn, g.dn_norm, g.name, g.name_norm,
 
 const groupSelect = "SELECT " + groupColumns + " FROM groups g"
 
-// The lists' own order, when no sortBy is given, is the order of each
-// table's key: the rowid for users (the order a sync wrote them, so that a
-// walk reads the table from start to end, not one page per user through
-// the id index), the id for groups (their table is keyed by it). It is as
-// stable as the id: a user keeps its rowid when it changes.
+// The lists' own order, when no sortBy is given: the rowid for users (the
+// order a sync wrote them, so that a walk reads the table from start to
+// end, not one page per user through the id index), the id for groups
+// (few enough to read through their id index, and the order they were
+// listed in while their table was keyed by it). It is as stable as the id:
+// a user keeps its rowid when it changes.
 const (
 	userKey  = "u.rid"
 	groupKey = "g.id"
@@ -348,13 +348,8 @@ func loadMembers(ctx context.Context, tx *sql.Tx, groups []GroupResource) error 
 		at[groups[i].ID] = i
 		ids[i] = groups[i].ID
 	}
-	doc, err := json.Marshal(ids)
-	if err != nil {
-		return fmt.Errorf("load members of groups: %w", err)
-	}
-	rows, err := tx.QueryContext(ctx, `SELECT gm.group_id, gm.member_id, gm.member_type, `+memberDisplay+`
-		FROM group_members gm WHERE gm.group_id IN (SELECT value FROM json_each(?))
-		ORDER BY gm.group_id, gm.member_id`, string(doc))
+	doc := idsJSON(ids)
+	rows, err := tx.QueryContext(ctx, membersOf("SELECT value FROM json_each(?)")+" ORDER BY 1, 2", doc, doc)
 	if err != nil {
 		return fmt.Errorf("load members of groups: %w", err)
 	}

@@ -265,7 +265,7 @@ func (db *DB) Begin(ctx context.Context, changeLog bool) (bridge.Tx, error) {
 	if err != nil {
 		return nil, fmt.Errorf("apply plan: begin: %w", err)
 	}
-	return &runTx{db: db, a: applier{ctx: ctx, tx: tx, bulk: map[string]bool{}, noLog: !changeLog}}, nil
+	return &runTx{db: db, a: newApplier(ctx, tx, !changeLog)}, nil
 }
 
 // runTx is a run's open write transaction.
@@ -284,8 +284,9 @@ type runTx struct {
 }
 
 // CreateUsers inserts new users in the order given (ids ascending append to
-// the table). The first call that brings as many rows as the table holds,
-// and at least bulkMinRows, rebuilds the users' indexes at Commit instead.
+// the table), with rowids it assigns and keeps for their memberships at
+// Commit. The first call that brings as many rows as the table holds, and
+// at least bulkMinRows, rebuilds the users' indexes at Commit instead.
 func (t *runTx) CreateUsers(runID int64, rows []bridge.UserRow) error {
 	if t.done {
 		return errTxDone
@@ -294,7 +295,8 @@ func (t *runTx) CreateUsers(runID int64, rows []bridge.UserRow) error {
 		if err := t.a.bulkLoad("users", len(rows)); err != nil {
 			return fmt.Errorf("insert users: %w", err)
 		}
-		t.users = newBatcher(t.a.ctx, t.a.tx, "INSERT INTO users ("+userCols+") VALUES ", 19)
+		t.users = newBatcher(t.a.ctx, t.a.tx, userInsert, 20)
+		t.users.named = 1
 		if !t.a.noLog {
 			t.changes = newBatcher(t.a.ctx, t.a.tx, changeInsert, 6)
 			t.at = formatTS(now())
@@ -304,7 +306,12 @@ func (t *runTx) CreateUsers(runID int64, rows []bridge.UserRow) error {
 		}
 	}
 	for i := range rows {
-		if err := t.users.add(userArgs(&rows[i])...); err != nil {
+		u := &rows[i]
+		rid, err := t.a.users.assign(t.a.ctx, t.a.tx, u.ID)
+		if err != nil {
+			return fmt.Errorf("insert users: %w", err)
+		}
+		if err := t.users.add(userRowArgs(rid, u)...); err != nil {
 			return fmt.Errorf("insert users: %w", err)
 		}
 	}
@@ -338,6 +345,7 @@ func (t *runTx) DeleteCreated(ids []string) error {
 	} else if n != int64(len(ids)) {
 		return fmt.Errorf("take back %d created users: %d were stored", len(ids), n)
 	}
+	t.a.users.forget(ids)
 	t.takenBack = append(t.takenBack, ids...)
 	return nil
 }

@@ -432,9 +432,11 @@ func TestApplyNamesTheRowOfAFailedInsert(t *testing.T) {
 		want    string
 	}{
 		{[]bridge.Member{{ID: "a", Type: "Robot"}}, `insert members of group g1: member a has type "Robot", not User or Group`},
-		{[]bridge.Member{{ID: "a", Type: bridge.MemberUser}, {ID: "a", Type: bridge.MemberUser}}, "insert members of group g1: constraint failed: UNIQUE constraint failed: group_members.group_id, group_members.member_id"},
+		{[]bridge.Member{{ID: "a", Type: bridge.MemberUser}, {ID: "a", Type: bridge.MemberUser}}, "insert members of group g1: constraint failed: UNIQUE constraint failed: group_users.group_rid, group_users.user_rid"},
+		{[]bridge.Member{{ID: "a", Type: bridge.MemberUser}, {ID: "zed", Type: bridge.MemberUser}}, "members of group g1: user zed is not stored"},
+		{[]bridge.Member{{ID: "g2", Type: bridge.MemberGroup}}, "members of group g1: group g2 is not stored"},
 	} {
-		err = db.Apply(context.Background(), &bridge.Plan{CreateGroups: []bridge.GroupRow{g},
+		err = db.Apply(context.Background(), &bridge.Plan{CreateUsers: []bridge.UserRow{mkUser("a", "ann")}, CreateGroups: []bridge.GroupRow{g},
 			GroupMembers: map[string][]bridge.Member{"g1": c.members}}, nil)
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("members %v: error = %v, want %q", c.members, err, c.want)

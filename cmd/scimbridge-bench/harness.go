@@ -23,6 +23,7 @@ type config struct {
 	seed      uint64 // generator seed
 	pushUsers int    // users in the initial-push store
 	skipPush  bool   // leave the push rows unmeasured (repeated runs of the sync rows)
+	syncOnly  bool   // measure rows 1 to 5 only (the reads and the syncs)
 	lookups   int    // SCIM eq lookups
 	rawRuns   int    // measured raw reads (the median is kept)
 	shape     string // a key of levelShares
@@ -51,6 +52,7 @@ type results struct {
 	n, groups, depth          int
 	shape                     string
 	pageSize                  int
+	syncOnly                  bool // rows 6 to 10 were not measured
 	userMembers, groupMembers int
 	genTime, loadTime         time.Duration
 
@@ -175,6 +177,10 @@ func run(ctx context.Context, cfg config) (*results, error) {
 		return nil, fmt.Errorf("sync after the 1%% change: %w", err)
 	}
 	logf("sync after changing %d mails: %v, %d users updated", res.changed, res.onePct.duration().Round(time.Millisecond), res.onePct.Summary.UsersUpdated)
+	if cfg.syncOnly {
+		res.syncOnly = true
+		return res, nil
+	}
 
 	// 8–9. A changed-entries pass and the live stream (issue 15).
 	if res.changedR, err = benchChanged(ctx, settings, mainDB, d, logf); err != nil {

@@ -24,7 +24,7 @@
 //
 // Usage:
 //
-//	scimbridge-bench [-n 100000] [-shape wide|deep] [-out bench/results/latest.md] [-seed 1] [-push=false] [-keep] [-profile DIR]
+//	scimbridge-bench [-n 100000] [-shape wide|deep] [-out bench/results/latest.md] [-seed 1] [-push=false] [-sync-only] [-keep] [-profile DIR]
 //	scimbridge-bench -filters-store STATE.DB [-n 100000] [-shape wide|deep] [-seed 1] [-out bench/results/filters.md]
 //
 // -filters-store measures only the expensive-filter rows (6c, 6d) on a store
@@ -60,6 +60,7 @@ func main() {
 	pushUsers := flag.Int("push-users", 10000, "users in the initial-push store")
 	lookups := flag.Int("lookups", 2000, "SCIM userName eq lookups")
 	pushRows := flag.Bool("push", true, "measure the push rows (7)")
+	syncOnly := flag.Bool("sync-only", false, "measure the reads and the syncs only (rows 1 to 5)")
 	keep := flag.Bool("keep", false, "keep the scratch directory (slapd data, stores)")
 	profile := flag.String("profile", "", "write CPU and heap profiles of the syncs and of the SCIM server to this directory")
 	filtersStore := flag.String("filters-store", "", "measure only the expensive SCIM filter rows on this kept store")
@@ -81,7 +82,7 @@ func main() {
 	case *out == "":
 		*out = "bench/results/latest-" + *shape + ".md"
 	}
-	cfg := config{n: *n, seed: *seed, pushUsers: *pushUsers, lookups: *lookups, rawRuns: 3, shape: *shape, skipPush: !*pushRows,
+	cfg := config{n: *n, seed: *seed, pushUsers: *pushUsers, lookups: *lookups, rawRuns: 3, shape: *shape, skipPush: !*pushRows, syncOnly: *syncOnly,
 		worstRuns: worstRuns, worstLookupTime: worstLookupTime, liveChanges: liveChanges, interval: changedInterval, intervalChanges: intervalChanges,
 		profileDir: *profile, progress: os.Stderr}
 	if err := mainRun(ctx, cfg, *out, *keep); err != nil {

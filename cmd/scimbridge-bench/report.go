@@ -146,6 +146,9 @@ func (r *results) rows() []row {
 		fmt.Sprintf("first %s, no change %s, 1%% change %s", mib(f.PeakRSS), mib(nc.PeakRSS), mib(op.PeakRSS)),
 		"≤ " + mib(rssLimit(r.n)), mark(peak <= rssLimit(r.n))})
 
+	if r.syncOnly {
+		return append(rs, row{"6–10", "SCIM, push, changed-entries and live rows", "", "", "not measured (-sync-only)", "", ""})
+	}
 	rs = append(rs, r.changedR.reportRows(r.n)...)
 
 	s := r.scim
