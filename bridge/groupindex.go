@@ -5,6 +5,7 @@ import (
 	"strings"
 	"unsafe"
 
+	"github.com/scimbridge/scimbridge/internal/keyindex"
 	"github.com/scimbridge/scimbridge/internal/strpool"
 )
 
@@ -15,8 +16,10 @@ const noSlot slotID = -1
 
 // slot is what one folded DN (or, in memberUid mode, one folded member key)
 // is in a run: the stored user with that DN, the first candidate read with
-// it, and how many member values name it.
+// it, and how many member values name it. A million of them hold no
+// pointer: the value is the stored user's DN, or kept in the index's arena.
 type slot struct {
+	key    strpool.Ref // the value, unless a stored user has it (stored)
 	stored storedID
 	first  candID
 	refs   int32 // member values naming it, counted as dangling when nobody is it
@@ -28,8 +31,12 @@ type groupIndex struct {
 	groups []mappedGroup
 	anc    [][]int32 // each group's ancestors through nesting (nesting.go)
 	slots  []slot
-	dns    map[string]slotID // folded DN → slot
-	keys   map[string]slotID // memberUid mode: folded member key → slot
+	dns    *keyindex.Index // folded DN → slot
+	keys   *keyindex.Index // memberUid mode: folded member key → slot
+	snap   *Snapshot
+	// strs keeps the slots' values that no stored user has, and the
+	// strings the user stream keeps of its candidates.
+	strs strpool.Arena
 	// The groups that list each slot, each once: slot s has
 	// slotGroups[groupsAt[s]:groupsAt[s+1]]; slots added after the groups
 	// were linked have none.
@@ -51,33 +58,54 @@ type memberSet struct {
 // newGroupIndex indexes the kept groups and the stored users' DNs.
 func newGroupIndex(groups []mappedGroup, snap *Snapshot) *groupIndex {
 	n := len(snap.Users)
-	gi := &groupIndex{groups: groups, slots: make([]slot, 0, n), dns: make(map[string]slotID, n), keys: map[string]slotID{}}
+	gi := &groupIndex{groups: groups, slots: make([]slot, 0, n), snap: snap}
+	gi.dns, gi.keys = keyindex.New(n, gi.slotKey), keyindex.New(0, gi.slotKey)
 	for i := range snap.Users {
-		gi.slots[gi.slot(gi.dns, snap.Users[i].DNNorm, nil)].stored = storedID(i)
+		s, added := gi.dns.Add(snap.Users[i].DNNorm, int32(len(gi.slots)))
+		if added {
+			gi.slots = append(gi.slots, slot{stored: storedID(i), first: noCand})
+		} else {
+			gi.slots[s].stored = storedID(i)
+		}
 	}
 	return gi
 }
 
-// slot returns the slot of key in m, adding an empty one under a copy of
-// key from pool (nil: the key is kept elsewhere already).
-func (gi *groupIndex) slot(m map[string]slotID, key string, pool *strpool.Pool) slotID {
-	if i, ok := m[key]; ok {
-		return i
+// slotKey returns the value of slot s.
+func (gi *groupIndex) slotKey(s int32) string {
+	if st := gi.slots[s].stored; st != noStored {
+		return gi.snap.Users[st].DNNorm
 	}
-	if pool != nil {
-		key = pool.String(key)
+	return gi.strs.At(gi.slots[s].key)
+}
+
+// slot returns the slot of value v in x, adding an empty one under a copy
+// of v when there is none.
+func (gi *groupIndex) slot(x *keyindex.Index, v string) slotID {
+	s, added := x.Add(v, int32(len(gi.slots)))
+	if added {
+		gi.slots = append(gi.slots, slot{key: gi.strs.Keep(v), stored: noStored, first: noCand})
 	}
-	gi.slots = append(gi.slots, slot{stored: noStored, first: noCand})
-	i := slotID(len(gi.slots) - 1)
-	m[key] = i
-	return i
+	return slotID(s)
+}
+
+// dropSlots drops the slots and their indexes once the users joined their
+// groups; the groups and the arena stay.
+func (gi *groupIndex) dropSlots() {
+	gi.slots, gi.dns, gi.keys, gi.slotGroups, gi.groupsAt, gi.sets = nil, nil, nil, nil, nil, nil
+}
+
+// lookup returns the slot of value v in x, if any.
+func (gi *groupIndex) lookup(x *keyindex.Index, v string) (slotID, bool) {
+	s, ok := x.Get(v)
+	return slotID(s), ok
 }
 
 // link resolves the groups' member values: groups become nesting, stored
 // groups kept this run stay members (kept maps the folded DN of the entry
 // skipped to its stored group), and everything else becomes a reference
 // to a slot that a user read later may be.
-func (gi *groupIndex) link(kept map[string]Member, byUID bool, pool *strpool.Pool) {
+func (gi *groupIndex) link(kept map[string]Member, byUID bool) {
 	var refs []ref
 	refer := func(s slotID, g int) {
 		gi.slots[s].refs++
@@ -92,7 +120,7 @@ func (gi *groupIndex) link(kept map[string]Member, byUID bool, pool *strpool.Poo
 		seen := map[int32]bool{}
 		for _, m := range grp.Members {
 			if byUID {
-				refer(gi.slot(gi.keys, strings.ToLower(strings.TrimSpace(m)), pool), g)
+				refer(gi.slot(gi.keys, strings.ToLower(strings.TrimSpace(m))), g)
 				continue
 			}
 			n := NormalizeDN(m)
@@ -108,7 +136,7 @@ func (gi *groupIndex) link(kept map[string]Member, byUID bool, pool *strpool.Poo
 				grp.keep(km)
 				continue
 			}
-			refer(gi.slot(gi.dns, n, pool), g)
+			refer(gi.slot(gi.dns, n), g)
 		}
 		grp.Members = nil // resolved; free the raw values
 	}

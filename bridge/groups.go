@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/scimbridge/scimbridge/internal/strpool"
 	"github.com/scimbridge/scimbridge/schema"
 )
 
@@ -34,6 +35,16 @@ type groupRead struct {
 func readGroups(ctx context.Context, dir Directory, settings *schema.Settings, r *Report, progress *progress) (*groupRead, error) {
 	gr := &groupRead{}
 	var h hasher
+	// The strings a group keeps go to a pool apart from its member values,
+	// which go once the groups are linked: a group's name kept beside them
+	// would hold their memory (at a million users, 100 MB of it).
+	var pool strpool.Pool
+	keep := func(s, same string) string {
+		if s == same {
+			return same
+		}
+		return pool.String(s)
+	}
 	err := dir.Groups(ctx, func(e *schema.Entry) error {
 		progress.tick()
 		g, err := schema.MapGroup(e, settings)
@@ -44,7 +55,9 @@ func readGroups(ctx context.Context, dir Directory, settings *schema.Settings, r
 			return nil
 		}
 		r.DanglingMembers += g.Dropped // member values that were not valid text
-		mg := mappedGroup{Group: g, dnNorm: NormalizeDN(g.DN), nameNorm: strings.ToLower(g.Name)}
+		mg := mappedGroup{Group: g}
+		mg.DN, mg.ExternalID, mg.Name = pool.String(g.DN), pool.String(g.ExternalID), pool.String(g.Name)
+		mg.dnNorm, mg.nameNorm = keep(NormalizeDN(g.DN), mg.DN), keep(strings.ToLower(g.Name), mg.Name)
 		gr.cands = append(gr.cands, groupCand{g: mg, digest: h.groupDigest(&mg)})
 		return nil
 	})

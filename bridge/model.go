@@ -14,7 +14,7 @@
 //   - groups.go: the groups are read first and decided at once (there are few).
 //   - groupindex.go: the kept groups linked: nesting, and which groups list each DN or member key.
 //   - read.go: the users stream in; each is mapped, matched and diffed as it arrives
-//     (an unchanged one leaves 24 bytes), and new ones go into the open transaction.
+//     (an unchanged one leaves 16 bytes), and new ones go into the open transaction.
 //   - decide.go: the duplicate rule, one pure function for users and groups.
 //   - users.go: after the read: losers' rows go, kept users join their groups, the users' plan.
 //   - nesting.go, hash.go, ids.go, writer.go, dn.go: closure and memberships, content

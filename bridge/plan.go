@@ -48,8 +48,10 @@ func (s *Syncer) plan(ctx context.Context, settings *schema.Settings, opt Option
 		return nil, nil, err
 	}
 	gi := newGroupIndex(side.groups, snap)
+	// Linked first: the groups' member values go before the stream's
+	// indexes come.
+	gi.link(side.kept, byUID(settings))
 	st := newUserStream(settings, r, snap, gi, now, ids)
-	gi.link(side.kept, st.byUID, &st.pool)
 	st.progress, st.streamMin = s.newProgress(log, PhaseReadingUsers), s.streamMin
 	st.trackDangling = state != nil
 	if !opt.DryRun {
@@ -85,6 +87,11 @@ func (s *Syncer) plan(ctx context.Context, settings *schema.Settings, opt Option
 	r.Users, r.Groups = st.users(v), len(gi.groups)
 	log.Info("directory read", "users", r.Users, "groups", r.Groups, "skipped", len(skips.entries),
 		"ms", time.Since(readStart).Milliseconds())
+	// The skipped list is complete: its reasons are put in words while the
+	// indexes that say who won are there; then they go, before the plan
+	// takes its memory.
+	skips.report(r)
+	st.dropIndexes()
 
 	s.live.setPhase(PhaseComparing)
 	p = &Plan{GroupMembers: map[string][]Member{}}

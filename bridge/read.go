@@ -4,13 +4,14 @@ import (
 	"strings"
 	"time"
 
+	"github.com/scimbridge/scimbridge/internal/keyindex"
 	"github.com/scimbridge/scimbridge/internal/strpool"
 	"github.com/scimbridge/scimbridge/schema"
 )
 
 // The user side of a run's read. Each user entry becomes a candidate as it
 // arrives: mapped, matched to its stored user and diffed, so that an
-// unchanged one leaves 24 bytes behind. Duplicates are decided after the
+// unchanged one leaves 16 bytes behind. Duplicates are decided after the
 // read (decide); only the externalId, the first key of the rule, is decided
 // as entries arrive, because its winner depends on nothing else: a loser's
 // row is never held. New users whose username nobody else has yet stream
@@ -37,11 +38,11 @@ const (
 )
 
 // userCand is one user entry read. A run holds one for every entry, so an
-// unchanged one is small: its stored user has the rest.
+// unchanged one is small (16 bytes, no pointer): its stored user has the rest.
 type userCand struct {
-	meta   *userMeta // nil while unchanged: its keys are its stored user's
-	stored storedID  // its stored user as matched alone (decide settles it)
-	slot   slotID    // its DN slot, or its member key's slot in memberUid mode
+	meta   metaID   // noMeta while unchanged: its keys are its stored user's
+	stored storedID // its stored user as matched alone (decide settles it)
+	slot   slotID   // its DN slot, or its member key's slot in memberUid mode
 	state  userState
 	// lostExt says it lost its externalId while the directory was read.
 	lostExt bool
@@ -49,18 +50,34 @@ type userCand struct {
 	dropped bool
 }
 
+// metaID indexes a stream's userMetas, plus one: the zero metaID is none.
+type metaID int32
+
+const noMeta metaID = 0
+
 // userMeta is what the run keeps of a candidate that is not unchanged
-// besides its row, which waits in a buffer or has been written.
+// besides its row, which waits in a buffer or has been written. Its strings
+// are in the group index's arena (a value equal to another is kept once),
+// its folded DN is its DN slot's value: no pointer for the collector.
 type userMeta struct {
-	dn, dnNorm, ext, userName, nameNorm, memberKey string // dn as read, memberKey folded
-	digest                                         Digest // of the mapped attributes
-	seq                                            uint32 // a new random id's counter (idGen.at)
-	nameID                                         bool   // a new user's id follows from its externalId
-	attrsChanged                                   bool   // besides its groups (an update change)
-	streamed                                       bool   // written to the open transaction (or let go, in a dry run)
-	row                                            int32  // index of its row in updates, pending or held
-	held                                           bool   // its row waits in held, for commit
+	dn        strpool.Ref // as read; zero when it is its folded DN already
+	ext       strpool.Ref
+	userName  strpool.Ref
+	nameNorm  strpool.Ref
+	memberKey strpool.Ref // folded
+	dnSlot    slotID      // its folded DN's slot
+	row       int32       // index of its row in updates, pending or held
+	seq       uint32      // a new random id's counter (idGen.at)
+	digest    Digest      // of the mapped attributes
+	// nameID says a new user's id follows from its externalId.
+	nameID       bool
+	attrsChanged bool // besides its groups (an update change)
+	streamed     bool // written to the open transaction (or let go, in a dry run)
+	held         bool // its row waits in held, for commit
 }
+
+// metaSlab is how many userMetas share one allocation.
+const metaSlab = 4096
 
 // keyPair is a key value's stored resource and the first candidate read with it.
 type keyPair struct {
@@ -81,15 +98,15 @@ type userStream struct {
 	groups   *groupIndex
 
 	cands []userCand
-	metas []userMeta // the current slab (newMeta)
-	// The maps are only ever added to: assigning to a string key already
-	// there would keep the new copy of the key, one per user read.
-	exts   map[string]int32 // externalId → pair (cand: the best so far)
-	names  map[string]int32 // folded userName → pair (cand: the first read)
+	metas [][]userMeta // slabs of metaSlab (newMeta)
+	// The indexes keep no key: a pair's key is its stored user's, else its
+	// candidate's.
+	exts   *keyindex.Index // externalId → pair (cand: the best so far)
+	names  *keyindex.Index // folded userName → pair (cand: the first read)
 	pairs  []keyPair
 	more   map[keyKind]map[string][]candID // second and later candidates sharing a name, DN or member key
 	badWhy map[candID]string
-	pool   strpool.Pool // strings kept for candidates and new index keys
+	strs   *strpool.Arena // the group index's: strings kept for candidates
 
 	updates  []UserRow
 	pending  []UserRow // new users with a username nobody else had when read, not written yet
@@ -112,12 +129,14 @@ type userStream struct {
 
 func newUserStream(settings *schema.Settings, r *Report, snap *Snapshot, gi *groupIndex, now time.Time, ids *idGen) *userStream {
 	n := len(snap.Users)
-	st := &userStream{settings: settings, r: r, snap: snap, now: now, ids: ids, groups: gi,
-		byUID: settings.Groups.Attributes.MembershipAttributeType == schema.MembershipUID,
-		exts:  make(map[string]int32, n), names: make(map[string]int32, n), pairs: make([]keyPair, 0, 2*n),
+	st := &userStream{settings: settings, r: r, snap: snap, now: now, ids: ids, groups: gi, strs: &gi.strs,
+		byUID:  byUID(settings),
+		pairs:  make([]keyPair, 0, 2*n),
 		more:   map[keyKind]map[string][]candID{keyDN: {}, keyName: {}, keyMember: {}},
 		badWhy: map[candID]string{}, changed: map[candID][]Membership{},
 		md: &membershipDelta{created: map[string]int32{}, changed: map[string][]Membership{}}}
+	st.exts = keyindex.New(n, func(p int32) string { return st.pairKey(p, keyExternalID) })
+	st.names = keyindex.New(n, func(p int32) string { return st.pairKey(p, keyName) })
 	for i := range snap.Users {
 		u := &snap.Users[i]
 		if u.ExternalID != "" {
@@ -128,16 +147,27 @@ func newUserStream(settings *schema.Settings, r *Report, snap *Snapshot, gi *gro
 	return st
 }
 
-// pair returns the pair of key in m, adding an empty one (key is kept
-// elsewhere: a stored resource's or a candidate's).
-func (st *userStream) pair(m map[string]int32, key string) int32 {
-	if i, ok := m[key]; ok {
-		return i
+// byUID says the groups list their users by member key (memberUid).
+func byUID(settings *schema.Settings) bool {
+	return settings.Groups.Attributes.MembershipAttributeType == schema.MembershipUID
+}
+
+// pair returns the pair of key in x, adding an empty one, whose stored
+// resource or candidate the caller sets at once: its key is theirs.
+func (st *userStream) pair(x *keyindex.Index, key string) int32 {
+	i, added := x.Add(key, int32(len(st.pairs)))
+	if added {
+		st.pairs = append(st.pairs, keyPair{stored: noStored, cand: noCand})
 	}
-	st.pairs = append(st.pairs, keyPair{stored: noStored, cand: noCand})
-	i := int32(len(st.pairs) - 1)
-	m[key] = i
 	return i
+}
+
+// pairKey returns the key of pair p in the index of key k.
+func (st *userStream) pairKey(p int32, k keyKind) string {
+	if s := st.pairs[p].stored; s != noStored {
+		return st.storedKey(s, k)
+	}
+	return st.key(st.pairs[p].cand, k)
 }
 
 // add maps one user entry and takes it in as a candidate.
@@ -176,11 +206,20 @@ func (st *userStream) add(e *schema.Entry) error {
 			return nil
 		}
 	}
-	m := st.newMeta()
-	m.dn, m.dnNorm, m.ext = st.pool.String(u.DN), st.pool.String(row.DNNorm), st.pool.String(u.ExternalID)
-	m.userName, m.nameNorm, m.memberKey = st.pool.String(u.UserName), st.pool.String(row.UserNameNorm), st.pool.String(memberKey)
+	cand.meta = st.newMeta()
+	m := st.meta(cand.meta)
+	st.keepKeys(m, u.DN, row.DNNorm, u.ExternalID)
+	// A value equal to another is kept once: the username is often folded
+	// already, and the member key often the folded username (uid).
+	m.nameNorm = st.strs.Keep(row.UserNameNorm)
+	m.userName, m.memberKey = m.nameNorm, m.nameNorm
+	if u.UserName != row.UserNameNorm {
+		m.userName = st.strs.Keep(u.UserName)
+	}
+	if memberKey != row.UserNameNorm {
+		m.memberKey = st.strs.Keep(memberKey)
+	}
 	m.digest = hash
-	cand.meta = m
 	st.cands = append(st.cands, cand)
 	if err := st.register(c); err != nil {
 		return err
@@ -206,7 +245,7 @@ func (st *userStream) add(e *schema.Entry) error {
 	row.Created = st.now
 	// A username that a stored user or an earlier entry has cannot go into
 	// the open transaction: the store keeps usernames unique.
-	if p := st.pairs[st.names[row.UserNameNorm]]; p.stored != noStored || p.cand != c {
+	if k, _ := st.names.Get(row.UserNameNorm); st.pairs[k].stored != noStored || st.pairs[k].cand != c {
 		m.held, m.row = true, int32(len(st.held))
 		st.held = append(st.held, *row)
 		return nil
@@ -249,7 +288,7 @@ func (st *userStream) extBest(ext string) candID {
 	if ext == "" {
 		return noCand
 	}
-	if k, ok := st.exts[ext]; ok {
+	if k, ok := st.exts.Get(ext); ok {
 		return st.pairs[k].cand
 	}
 	return noCand
@@ -260,9 +299,10 @@ func (st *userStream) extBest(ext string) candID {
 // groups that name it need.
 func (st *userStream) loseOnArrival(cand userCand, dn, dnNorm, ext string, digest Digest, best candID) {
 	c := candID(len(st.cands))
-	m := st.newMeta()
-	m.dn, m.dnNorm, m.ext, m.digest = st.pool.String(dn), st.pool.String(dnNorm), st.pool.String(ext), digest
-	cand.meta, cand.dropped, cand.lostExt = m, true, true
+	cand.meta, cand.dropped, cand.lostExt = st.newMeta(), true, true
+	m := st.meta(cand.meta)
+	st.keepKeys(m, dn, dnNorm, ext)
+	m.digest = digest
 	st.cands = append(st.cands, cand)
 	st.registerSlots(c)
 }
@@ -274,9 +314,11 @@ func (st *userStream) addBad(e *schema.Entry, reason string) {
 	memberKey = strings.ToLower(strings.TrimSpace(memberKey))
 	dnNorm := NormalizeDN(e.DN)
 	c := candID(len(st.cands))
-	m := st.newMeta()
-	m.dn, m.dnNorm, m.ext, m.memberKey = st.pool.String(e.DN), st.pool.String(dnNorm), st.pool.String(ext), st.pool.String(memberKey)
-	st.cands = append(st.cands, userCand{meta: m, stored: st.find(ext, dnNorm), slot: noSlot, state: userBad})
+	mi := st.newMeta()
+	m := st.meta(mi)
+	st.keepKeys(m, e.DN, dnNorm, ext)
+	m.memberKey = st.strs.Keep(memberKey)
+	st.cands = append(st.cands, userCand{meta: mi, stored: st.find(ext, dnNorm), slot: noSlot, state: userBad})
 	st.badWhy[c] = reason
 	st.registerSlots(c)
 }
@@ -319,23 +361,28 @@ func (st *userStream) register(c candID) error {
 // memberUid mode, its member key; the one its groups come from is its slot.
 func (st *userStream) registerSlots(c candID) {
 	cand := &st.cands[c]
-	cand.slot = st.inSlot(st.groups.dns, keyDN, st.key(c, keyDN), c)
+	var dn slotID
+	if cand.meta != noMeta {
+		dn = st.meta(cand.meta).dnSlot
+	} else {
+		dn = st.groups.slot(st.groups.dns, st.snap.Users[cand.stored].DNNorm)
+	}
+	cand.slot = st.inSlot(dn, keyDN, c)
 	if st.byUID {
 		cand.slot = noSlot
 		if key := st.key(c, keyMember); key != "" {
-			cand.slot = st.inSlot(st.groups.keys, keyMember, key, c)
+			cand.slot = st.inSlot(st.groups.slot(st.groups.keys, key), keyMember, c)
 		}
 	}
 }
 
-// inSlot records candidate c in the slot of value v of key k (DN or member
-// key), whose first candidate the slot holds, and returns the slot.
-func (st *userStream) inSlot(m map[string]slotID, k keyKind, v string, c candID) slotID {
-	s := st.groups.slot(m, v, nil)
+// inSlot records candidate c in slot s of key k (DN or member key), whose
+// first candidate the slot holds, and returns the slot.
+func (st *userStream) inSlot(s slotID, k keyKind, c candID) slotID {
 	if st.groups.slots[s].first == noCand {
 		st.groups.slots[s].first = c
 	} else {
-		st.share(st.more[k], v, c)
+		st.share(st.more[k], st.groups.slotKey(int32(s)), c)
 	}
 	return s
 }
@@ -367,11 +414,11 @@ func (st *userStream) dropRow(c candID) error {
 // deleted and re-created under the same DN is a new user).
 func (st *userStream) find(ext, dnNorm string) storedID {
 	if ext != "" {
-		if k, ok := st.exts[ext]; ok && st.pairs[k].stored != noStored {
+		if k, ok := st.exts.Get(ext); ok && st.pairs[k].stored != noStored {
 			return st.pairs[k].stored
 		}
 	}
-	if si, ok := st.groups.dns[dnNorm]; ok {
+	if si, ok := st.groups.lookup(st.groups.dns, dnNorm); ok {
 		if s := st.groups.slots[si].stored; s != noStored && (ext == "" || st.snap.Users[s].ExternalID == "") {
 			return s
 		}
@@ -386,20 +433,37 @@ func (st *userStream) lookupSlot(dnNorm, memberKey string) slotID {
 	if st.byUID {
 		m, v = st.groups.keys, memberKey
 	}
-	if s, ok := m[v]; ok && v != "" {
+	if s, ok := st.groups.lookup(m, v); ok && v != "" {
 		return s
 	}
 	return noSlot
 }
 
-// newMeta returns a zero userMeta from a slab: a million of them are a few
-// hundred objects for the collector.
-func (st *userStream) newMeta() *userMeta {
-	if len(st.metas) == cap(st.metas) {
-		st.metas = make([]userMeta, 0, 4096) // the full slab stays with the metas made from it
+// newMeta adds a zero userMeta, from a slab: a million of them are a few
+// hundred objects for the collector, which it does not scan.
+func (st *userStream) newMeta() metaID {
+	last := len(st.metas) - 1
+	if last < 0 || len(st.metas[last]) == metaSlab {
+		st.metas = append(st.metas, make([]userMeta, 0, metaSlab))
+		last++
 	}
-	st.metas = append(st.metas, userMeta{})
-	return &st.metas[len(st.metas)-1]
+	st.metas[last] = append(st.metas[last], userMeta{})
+	return metaID(last*metaSlab + len(st.metas[last]))
+}
+
+// meta returns the userMeta of i (slabs never move: the pointer stays good).
+func (st *userStream) meta(i metaID) *userMeta {
+	return &st.metas[(i-1)/metaSlab][(i-1)%metaSlab]
+}
+
+// keepKeys keeps a candidate's DN and externalId in m; its folded DN is
+// its DN slot's value (a new slot when nobody has it yet).
+func (st *userStream) keepKeys(m *userMeta, dn, dnNorm, ext string) {
+	m.dnSlot = st.groups.slot(st.groups.dns, dnNorm)
+	if dn != dnNorm {
+		m.dn = st.strs.Keep(dn)
+	}
+	m.ext = st.strs.Keep(ext)
 }
 
 // maybeFlush hands the buffered new users to the writer once there are
@@ -444,7 +508,7 @@ func (st *userStream) take() []UserRow {
 		if st.pending[k].ID == "" {
 			continue
 		}
-		st.cands[st.pendCand[k]].meta.streamed = true
+		st.meta(st.cands[st.pendCand[k]].meta).streamed = true
 		rows = append(rows, st.pending[k])
 	}
 	st.pending, st.pendCand = st.pending[:0], st.pendCand[:0]

@@ -28,7 +28,7 @@ func testResolve(t *testing.T, byUID bool, users [][2]string, groups [][2]any) (
 	snap := &Snapshot{}
 	gi := newGroupIndex(gs, snap)
 	st := newUserStream(&set, &Report{}, snap, gi, fixedNow, newIDGen(fixedNow))
-	gi.link(nil, byUID, &st.pool)
+	gi.link(nil, byUID)
 	st.progress = (&Syncer{}).newProgress(slog.New(slog.DiscardHandler), "test")
 	st.streamMin = DefaultStreamMin
 	for _, u := range users {
@@ -49,7 +49,7 @@ func testResolve(t *testing.T, byUID bool, users [][2]string, groups [][2]any) (
 
 // testUserID names kept user c "u:" + its DN, so that expectations can be written.
 func testUserID(st *userStream) func(candID) string {
-	return func(c candID) string { return "u:" + st.cands[c].meta.dn }
+	return func(c candID) string { return "u:" + st.dnOf(c) }
 }
 
 func TestNestingResolvesTransitiveGroupsAndTerminatesOnCycles(t *testing.T) {
@@ -73,7 +73,7 @@ func TestNestingResolvesTransitiveGroupsAndTerminatesOnCycles(t *testing.T) {
 	}
 	got := map[string][]Membership{}
 	for c := range st.cands {
-		got[st.cands[c].meta.dn] = userMemberships(direct[c], d)
+		got[st.dnOf(candID(c))] = userMemberships(direct[c], d)
 	}
 	want := map[string][]Membership{
 		"uid=ann,ou=p": {{"g:cn=backend,ou=g", false}, {"g:cn=eng,ou=g", true}, {"g:cn=platform,ou=g", true}},

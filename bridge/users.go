@@ -18,17 +18,18 @@ func (st *userStream) skipped(c candID) bool {
 func (st *userStream) match(c candID) storedID { return st.cands[c].stored }
 
 func (st *userStream) key(c candID, k keyKind) string {
-	if m := st.cands[c].meta; m != nil {
+	if mi := st.cands[c].meta; mi != noMeta {
+		m := st.meta(mi)
 		switch k {
 		case keyExternalID:
-			return m.ext
+			return st.strs.At(m.ext)
 		case keyDN:
-			return m.dnNorm
+			return st.groups.slotKey(int32(m.dnSlot))
 		case keyName:
-			return m.nameNorm
+			return st.strs.At(m.nameNorm)
 		case keyMember:
 			if st.byUID {
-				return m.memberKey
+				return st.strs.At(m.memberKey)
 			}
 		}
 		return ""
@@ -44,8 +45,8 @@ func (st *userStream) storedKey(s storedID, k keyKind) string {
 func (st *userStream) rank(c candID, k keyKind) rank {
 	r := rank{dnNorm: st.key(c, keyDN)}
 	cand := &st.cands[c]
-	if cand.meta != nil {
-		r.digest = cand.meta.digest
+	if cand.meta != noMeta {
+		r.digest = st.meta(cand.meta).digest
 	} else {
 		r.digest = st.snap.Users[cand.stored].Hash
 	}
@@ -60,19 +61,19 @@ func (st *userStream) rank(c candID, k keyKind) rank {
 func (st *userStream) first(k keyKind, v string) candID {
 	switch k {
 	case keyExternalID:
-		if i, ok := st.exts[v]; ok {
+		if i, ok := st.exts.Get(v); ok {
 			return st.pairs[i].cand
 		}
 	case keyName:
-		if i, ok := st.names[v]; ok {
+		if i, ok := st.names.Get(v); ok {
 			return st.pairs[i].cand
 		}
 	case keyDN:
-		if s, ok := st.groups.dns[v]; ok {
+		if s, ok := st.groups.lookup(st.groups.dns, v); ok {
 			return st.groups.slots[s].first
 		}
 	case keyMember:
-		if s, ok := st.groups.keys[v]; ok {
+		if s, ok := st.groups.lookup(st.groups.keys, v); ok {
 			return st.groups.slots[s].first
 		}
 	}
@@ -140,7 +141,7 @@ func (st *userStream) dropLost(c candID) string {
 		return ""
 	}
 	cand.dropped = true
-	m := cand.meta
+	m := st.meta(cand.meta)
 	if cand.state == userUpdated {
 		st.updates[m.row].ID = ""
 		delete(st.changed, c)
@@ -165,7 +166,7 @@ func (st *userStream) dropLost(c candID) string {
 // candidate is by externalId, a new user (it has no externalId: random id).
 func (st *userStream) unmatch(c candID) {
 	cand := &st.cands[c]
-	m := cand.meta
+	m := st.meta(cand.meta)
 	row := st.updates[m.row]
 	st.updates[m.row].ID = ""
 	ms, _ := st.groups.memberships(st.groups.of(cand.slot))
@@ -183,7 +184,7 @@ func (st *userStream) unmatch(c candID) {
 func (st *userStream) report(v *verdict, skips *skipList) {
 	for c := range st.cands {
 		if st.cands[c].state == userBad {
-			skips.add(st.cands[c].meta.dn, st.badWhy[candID(c)])
+			skips.add(st.dnOf(candID(c)), st.badWhy[candID(c)])
 		} else if _, lost := v.lost[candID(c)]; lost || st.cands[c].lostExt {
 			skips.addLost(st.dnOf(candID(c)), candID(c))
 			skips.keys = append(skips.keys, SkippedKeys{DNNorm: st.key(candID(c), keyDN), ExternalID: st.key(candID(c), keyExternalID),
@@ -196,8 +197,8 @@ func (st *userStream) report(v *verdict, skips *skipList) {
 			l = loss{key: keyExternalID, by: st.first(keyExternalID, st.key(c, keyExternalID)), kept: noStored}
 		}
 		name := st.key(c, keyName)
-		if m := st.cands[c].meta; m != nil {
-			name = m.userName
+		if m := st.cands[c].meta; m != noMeta {
+			name = st.strs.At(st.meta(m).userName)
 		}
 		return l.reason(st, c, "username", name,
 			func(c candID) string { return st.key(c, keyDN) },
@@ -208,8 +209,11 @@ func (st *userStream) report(v *verdict, skips *skipList) {
 // dnOf returns candidate c's DN as read, or folded when it is unchanged
 // (its DN as read is not kept).
 func (st *userStream) dnOf(c candID) string {
-	if m := st.cands[c].meta; m != nil {
-		return m.dn
+	if mi := st.cands[c].meta; mi != noMeta {
+		if m := st.meta(mi); m.dn != 0 {
+			return st.strs.At(m.dn)
+		}
+		return st.key(c, keyDN)
 	}
 	return st.snap.Users[st.cands[c].stored].DNNorm
 }
@@ -227,14 +231,17 @@ func (st *userStream) join(v *verdict) (dangling int) {
 			st.groups.groups[g].users = append(st.groups.groups[g].users, candID(c))
 		}
 	}
-	k, refs := keyDN, st.groups.dns
+	k := keyDN
 	if st.byUID {
-		k, refs = keyMember, st.groups.keys
+		k = keyMember
 	}
-	for val, si := range refs {
+	// Member values name DN slots, or member key slots in memberUid mode:
+	// the slots with references are of the mode's key.
+	for si := range st.groups.slots {
 		if st.groups.slots[si].refs == 0 {
 			continue
 		}
+		val := st.groups.slotKey(int32(si))
 		// The slot's candidates: its first, and any others (rare), without
 		// building a slice for each of a million slots.
 		keeper, in := noCand, false
@@ -256,13 +263,13 @@ func (st *userStream) join(v *verdict) (dangling int) {
 		case in:
 		case keeper != noCand:
 			m := Member{ID: st.snap.Users[st.cands[keeper].stored].ID, Type: MemberUser}
-			for _, g := range st.groups.of(si) {
+			for _, g := range st.groups.of(slotID(si)) {
 				st.groups.groups[g].keep(m)
 			}
 		default:
 			dangling += int(st.groups.slots[si].refs)
 			if st.trackDangling {
-				for _, g := range st.groups.of(si) {
+				for _, g := range st.groups.of(slotID(si)) {
 					st.dangling = append(st.dangling, DanglingRef{GroupID: st.groups.groups[g].id, Ref: val})
 				}
 			}
@@ -273,9 +280,9 @@ func (st *userStream) join(v *verdict) (dangling int) {
 
 // newUserID returns the id of new user candidate c.
 func (st *userStream) newUserID(c candID) string {
-	m := st.cands[c].meta
+	m := st.meta(st.cands[c].meta)
 	if m.nameID {
-		return NameID(MemberUser, m.ext)
+		return NameID(MemberUser, st.strs.At(m.ext))
 	}
 	return st.ids.at(m.seq)
 }
@@ -314,17 +321,20 @@ func (st *userStream) plan(p *Plan, v *verdict) (kept int) {
 		if !v.in(st, candID(c)) {
 			continue
 		}
-		switch m := cand.meta; {
+		if cand.meta == noMeta {
+			continue // unchanged
+		}
+		switch m := st.meta(cand.meta); {
 		case cand.state == userCreated && m.streamed:
 			// Its change was written with it.
 		case cand.state == userCreated:
-			changes = append(changes, Change{ResourceType: MemberUser, ResourceID: st.id(candID(c)), Op: OpCreate, Name: m.userName})
+			changes = append(changes, Change{ResourceType: MemberUser, ResourceID: st.id(candID(c)), Op: OpCreate, Name: st.strs.At(m.userName)})
 		case cand.state == userUpdated:
 			if ms, ok := st.changed[candID(c)]; ok {
 				st.md.changed[st.id(candID(c))] = ms
 			}
 			if m.attrsChanged {
-				changes = append(changes, Change{ResourceType: MemberUser, ResourceID: st.id(candID(c)), Op: OpUpdate, Name: m.userName})
+				changes = append(changes, Change{ResourceType: MemberUser, ResourceID: st.id(candID(c)), Op: OpUpdate, Name: st.strs.At(m.userName)})
 			}
 		}
 	}
@@ -359,11 +369,20 @@ func (st *userStream) users(v *verdict) int {
 	return n
 }
 
+// dropIndexes drops the stream's indexes and the group index's slots once
+// the candidates joined their groups and the skipped list was reported:
+// the plan needs only the candidates.
+func (st *userStream) dropIndexes() {
+	st.exts, st.names, st.pairs, st.more = nil, nil, nil, nil
+	st.groups.dropSlots()
+}
+
 // release drops everything the stream holds but its transaction and the
 // membership delta, once the plan has been made.
 func (st *userStream) release() {
+	st.groups.dropSlots()
+	st.groups.strs = strpool.Arena{}
 	st.snap, st.groups, st.ids = nil, nil, nil
 	st.cands, st.metas, st.updates, st.pending, st.pendCand, st.held, st.idMemo = nil, nil, nil, nil, nil, nil, nil
-	st.exts, st.names, st.pairs, st.more, st.changed = nil, nil, nil, nil, nil
-	st.pool = strpool.Pool{}
+	st.exts, st.names, st.pairs, st.more, st.changed, st.strs = nil, nil, nil, nil, nil, nil
 }

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"encoding/binary"
@@ -39,7 +40,11 @@ func (db *DB) Snapshot(ctx context.Context) (*bridge.Snapshot, error) {
 			if err := rows.Scan(&id, &ext, &dn, &name, &key, &hash, &groupsHash); err != nil {
 				return err
 			}
-			u.ID, u.ExternalID, u.DNNorm, u.UserNameNorm, u.MemberKey = pool.Bytes(id), pool.Bytes(ext), pool.Bytes(dn), pool.Bytes(name), pool.Bytes(key)
+			u.ID, u.ExternalID, u.DNNorm, u.UserNameNorm = pool.Bytes(id), pool.Bytes(ext), pool.Bytes(dn), pool.Bytes(name)
+			u.MemberKey = u.UserNameNorm // most often the folded username (uid): kept once
+			if !bytes.Equal(key, name) {
+				u.MemberKey = pool.Bytes(key)
+			}
 			if u.Hash, err = storedDigest(hash); err != nil {
 				return fmt.Errorf("user %s: %w", u.ID, err)
 			}

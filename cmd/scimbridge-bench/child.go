@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/scimbridge/scimbridge/bridge"
+	"github.com/scimbridge/scimbridge/internal/memlimit"
 	"github.com/scimbridge/scimbridge/ldapsource"
 	"github.com/scimbridge/scimbridge/schema"
 	"github.com/scimbridge/scimbridge/store"
@@ -71,6 +72,9 @@ func childMain(args []string, stdout io.Writer) error {
 		return fmt.Errorf("child sync: want SETTINGS DB, got %q", args)
 	}
 	ctx := context.Background()
+	// As the scimbridge command does (its main): the RSS measured is a user's.
+	stopLimit, _ := memlimit.Start()
+	defer stopLimit()
 	data, err := os.ReadFile(args[0])
 	if err != nil {
 		return fmt.Errorf("child sync: %w", err)

@@ -27,6 +27,8 @@ import (
 	"runtime/debug"
 	"strings"
 	"syscall"
+
+	"github.com/scimbridge/scimbridge/internal/memlimit"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".
@@ -44,6 +46,10 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	log := newLogger(os.Stderr)
+	// A sync of a million users holds a few hundred MB: the limit keeps
+	// the heap near that instead of twice that (README: Memory).
+	stopLimit, _ := memlimit.Start()
+	defer stopLimit()
 	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr, log)
 	if err == nil {
 		return
