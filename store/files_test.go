@@ -116,6 +116,16 @@ func TestPageSizeOfNewStores(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
+		// The writer sorts in files (1), the readers in memory (2).
+		for pool, want := range map[*sql.DB]int{db.w: 1, db.r: 2} {
+			var temp int
+			if err := pool.QueryRow("PRAGMA temp_store").Scan(&temp); err != nil {
+				t.Fatal(err)
+			}
+			if temp != want {
+				t.Errorf("temp_store %d, want %d", temp, want)
+			}
+		}
 		return page, mode, cache
 	}
 	fresh, err := Open(ctx, filepath.Join(t.TempDir(), "new.db"))
