@@ -319,13 +319,15 @@ func fieldsOf(r resp) []string {
 	return out
 }
 
-// waitRun polls the run until it is no longer running.
+// waitRun polls the run until it has ended and its job has let go of it.
 func (e *env) waitRun(id int64) map[string]any {
 	e.t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		r := e.must(e.call("GET", "/api/v1/sync/runs/"+itoa(id), nil), http.StatusOK, "GET run")
-		if r.body["status"] != bridge.StatusRunning {
+		// A run's report says how it ended a moment before its job lets
+		// go (and while it pushes); until then the run shows its progress.
+		if r.body["status"] != bridge.StatusRunning && r.body["progress"] == nil {
 			return r.body
 		}
 		if time.Now().After(deadline) {
