@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"path/filepath"
 	"reflect"
 	"sort"
 	"strings"
@@ -33,12 +32,7 @@ type env struct {
 func newEnv(t *testing.T, opts ...slapdtest.Option) *env {
 	t.Helper()
 	srv := slapdtest.Start(t, opts...)
-	path := filepath.Join(t.TempDir(), "state.db")
-	db, err := store.Open(context.Background(), path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
+	db, path := bridgetest.OpenStore(t)
 	sy := bridge.NewSyncer(db, ldapsource.Dial, quietLog())
 	bridge.SetStreamMin(sy, 1) // every new user is written while reading; see TestStreamedAndBufferedRunsAgree
 	return &env{srv: srv, db: db, path: path, syncer: sy, set: logged(srv.Settings())}

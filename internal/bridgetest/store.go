@@ -15,10 +15,9 @@ import (
 	"github.com/scimbridge/scimbridge/store"
 )
 
-// ChangeSyncer opens a new store in the test's directory, closed when the
-// test ends, and a Syncer of it that reads the directory with ldapsource,
-// changes included. It returns the store's path too.
-func ChangeSyncer(t testing.TB) (*store.DB, string, *bridge.Syncer) {
+// OpenStore opens a new store in the test's directory, closed when the test
+// ends, and returns it with its path.
+func OpenStore(t testing.TB) (*store.DB, string) {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "state.db")
 	db, err := store.Open(context.Background(), path)
@@ -26,6 +25,15 @@ func ChangeSyncer(t testing.TB) (*store.DB, string, *bridge.Syncer) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
+	return db, path
+}
+
+// ChangeSyncer opens a new store in the test's directory, closed when the
+// test ends, and a Syncer of it that reads the directory with ldapsource,
+// changes included. It returns the store's path too.
+func ChangeSyncer(t testing.TB) (*store.DB, string, *bridge.Syncer) {
+	t.Helper()
+	db, path := OpenStore(t)
 	sy := bridge.NewSyncer(db, ldapsource.Dial, quiet())
 	sy.SetChangeDialer(ldapsource.DialChanges)
 	return db, path, sy

@@ -11,10 +11,10 @@ import (
 	"testing"
 
 	"github.com/scimbridge/scimbridge/bridge"
+	"github.com/scimbridge/scimbridge/internal/bridgetest"
 	"github.com/scimbridge/scimbridge/internal/secret"
 	"github.com/scimbridge/scimbridge/internal/settingsdoc"
 	"github.com/scimbridge/scimbridge/schema"
-	"github.com/scimbridge/scimbridge/store"
 )
 
 const (
@@ -34,17 +34,6 @@ func mustKey(t *testing.T, s string) secret.Key {
 	return k
 }
 
-func openStore(t *testing.T) (*store.DB, string) {
-	t.Helper()
-	path := filepath.Join(t.TempDir(), "state.db")
-	db, err := store.Open(context.Background(), path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	return db, path
-}
-
 func sample() *schema.Settings {
 	s := schema.Defaults(schema.VendorOpenLDAP)
 	s.Connection.URL = "ldap://127.0.0.1:389"
@@ -58,7 +47,7 @@ func sample() *schema.Settings {
 }
 
 func TestLoadWithoutStoredSettingsReturnsDisabledDefaults(t *testing.T) {
-	db, _ := openStore(t)
+	db, _ := bridgetest.OpenStore(t)
 	got, found, err := settingsdoc.Load(context.Background(), db, mustKey(t, keyA))
 	if err != nil {
 		t.Fatal(err)
@@ -77,7 +66,7 @@ func TestLoadWithoutStoredSettingsReturnsDisabledDefaults(t *testing.T) {
 
 func TestSaveSealsSecretsAndLoadOpensThem(t *testing.T) {
 	ctx := context.Background()
-	db, path := openStore(t)
+	db, path := bridgetest.OpenStore(t)
 	key := mustKey(t, keyA)
 	in := sample()
 	if err := settingsdoc.Save(ctx, db, key, in, []string{"connection.url"}); err != nil {
@@ -135,7 +124,7 @@ func TestSaveSealsSecretsAndLoadOpensThem(t *testing.T) {
 
 func TestEmptySecretsStayEmpty(t *testing.T) {
 	ctx := context.Background()
-	db, _ := openStore(t)
+	db, _ := bridgetest.OpenStore(t)
 	key := mustKey(t, keyA)
 	in := sample()
 	in.Connection.BindCredential, in.Push.Token = "", ""
@@ -153,7 +142,7 @@ func TestEmptySecretsStayEmpty(t *testing.T) {
 
 func TestLoadWithWrongKeyFails(t *testing.T) {
 	ctx := context.Background()
-	db, _ := openStore(t)
+	db, _ := bridgetest.OpenStore(t)
 	if err := settingsdoc.Save(ctx, db, mustKey(t, keyA), sample(), nil); err != nil {
 		t.Fatal(err)
 	}
@@ -176,7 +165,7 @@ func TestLoadWithWrongKeyFails(t *testing.T) {
 // push target and the other way round) gets a Load error, not swapped secrets.
 func TestLoadRefusesSwappedSecrets(t *testing.T) {
 	ctx := context.Background()
-	db, _ := openStore(t)
+	db, _ := bridgetest.OpenStore(t)
 	key := mustKey(t, keyA)
 	if err := settingsdoc.Save(ctx, db, key, sample(), nil); err != nil {
 		t.Fatal(err)
@@ -228,7 +217,7 @@ func TestLoadRefusesSwappedSecrets(t *testing.T) {
 
 func TestLoadRefusesPlaintextSecrets(t *testing.T) {
 	ctx := context.Background()
-	db, _ := openStore(t)
+	db, _ := bridgetest.OpenStore(t)
 	doc := `{"connection":{"url":"ldap://127.0.0.1","bindDn":"cn=a,dc=x","bindCredential":"plain"},"users":{"usersDn":"dc=x"}}`
 	if err := db.PutSettings(ctx, []byte(doc), nil); err != nil {
 		t.Fatal(err)
@@ -244,7 +233,7 @@ func TestLoadRefusesPlaintextSecrets(t *testing.T) {
 
 func TestLoaderFeedsTheScheduler(t *testing.T) {
 	ctx := context.Background()
-	db, _ := openStore(t)
+	db, _ := bridgetest.OpenStore(t)
 	key := mustKey(t, keyA)
 	if err := settingsdoc.Save(ctx, db, key, sample(), nil); err != nil {
 		t.Fatal(err)
@@ -263,7 +252,7 @@ func TestLoaderFeedsTheScheduler(t *testing.T) {
 // 150k users and 45k changes). Saving settings with push on keeps it.
 func TestSavingWithPushOffDropsTheChangeLog(t *testing.T) {
 	ctx := context.Background()
-	db, _ := openStore(t)
+	db, _ := bridgetest.OpenStore(t)
 	key := mustKey(t, keyA)
 	p := &bridge.Plan{Changes: []bridge.Change{
 		{ResourceType: bridge.MemberUser, ResourceID: "u1", Op: bridge.OpCreate, Name: "ann"},
